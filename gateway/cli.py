@@ -1,0 +1,322 @@
+"""The `edigw` command: parses arguments and calls the package; nothing else lives here.
+
+Exit codes: 0 ok, 1 failure (something was found wrong, or could not be done), 2 usage.
+Every listing takes `--json`, whose shapes are stable and documented in the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+from gateway import inspection
+from gateway.config import ConfigError, load_settings
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def _app(args: argparse.Namespace):
+    from gateway.app import App, setup_logging
+
+    settings = load_settings(args.config)
+    setup_logging(settings, json_lines=getattr(args, "log_json", False))
+    return App(settings)
+
+
+# --- run ---------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gateway import daemon
+
+    app = _app(args)
+    try:
+        if args.once:
+            daemon.run_once(app)
+        else:
+            daemon.run_forever(app)
+    finally:
+        app.close()
+    return 0
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+def cmd_messages_list(args: argparse.Namespace) -> int:
+    from gateway import queries
+
+    app = _app(args)
+    since = datetime.fromisoformat(args.since) if args.since else None
+    rows = queries.list_messages(app.store, partner=args.partner, state=args.state, since=since,
+                                 limit=args.limit)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no messages")
+        return 0
+    print(f"{'ID':>6}  {'PARTNER':<16} {'TYPE':<7} {'REF':<14} {'NUMBER':<16} {'STATE':<11} REASON")
+    for row in rows:
+        print(f"{row['id']:>6}  {row['partner']:<16.16} {row['type'] or '':<7.7} {row['ref'] or '':<14.14} "
+              f"{row['document_number'] or '':<16.16} {row['state']:<11} {row['reason'] or ''}")
+    return 0
+
+
+def cmd_messages_show(args: argparse.Namespace) -> int:
+    from gateway import queries
+
+    app = _app(args)
+    try:
+        if args.raw:
+            for chunk in queries.raw_chunks(app.store, app.archive, args.id):
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+            return 0
+        detail = queries.show_message(app.store, app.archive, args.id, with_tree=True)
+    except LookupError as error:
+        print(f"edigw: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(detail)
+        return 0
+    print(queries.describe_message(detail))
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    app = _app(args)
+    failed = False
+    for message_id in args.ids:
+        try:
+            state = app.pipeline.reprocess(message_id, args.stage)
+        except (LookupError, ValueError) as error:
+            print(f"edigw: {error}", file=sys.stderr)
+            failed = True
+            continue
+        print(f"message {message_id}: {state}")
+    return 1 if failed else 0
+
+
+# --- partners ----------------------------------------------------------------------------
+
+
+def cmd_partners_list(args: argparse.Namespace) -> int:
+    from gateway.profiles import ProfileError
+
+    app = _app(args)
+    try:
+        profiles = app.profiles
+    except ProfileError as error:
+        print(f"edigw: partner profiles have problems:\n{error}", file=sys.stderr)
+        return 1
+    rows = [{"id": p.id, "name": p.name, "channels": [c.name for c in p.channels],
+             "receive": sorted({r.message_type for r in p.receive})} for p in profiles.values()]
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(f"{row['id']:<20} {row['name']:<30} receives {', '.join(row['receive']) or '-'}")
+    return 0
+
+
+def cmd_partners_show(args: argparse.Namespace) -> int:
+    from gateway.profiles import ProfileError
+
+    app = _app(args)
+    try:
+        profile = app.profiles.get(args.partner)
+    except ProfileError as error:
+        print(f"edigw: partner profiles have problems:\n{error}", file=sys.stderr)
+        return 1
+    if profile is None:
+        print(f"edigw: no partner {args.partner!r} in {app.settings.partners_dir}", file=sys.stderr)
+        return 1
+    shown = {"id": profile.id, "file": str(profile.file), **profile.raw}
+    if args.json:
+        _print_json(shown)
+    else:
+        import yaml
+
+        print(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True), end="")
+    return 0
+
+
+def cmd_partners_validate(args: argparse.Namespace) -> int:
+    from gateway.profiles import ProfileError, load_profile, profile_files
+
+    app = _app(args)
+    files = [Path(name) for name in args.files] or profile_files(app.settings.partners_dir)
+    problems = []
+    for path in files:
+        if not path.is_file():
+            problems.append(f"{path}: no such file")
+            continue
+        try:
+            profile = load_profile(path, app.settings.state_dir, app.settings.templates_dir)
+            for rule in profile.receive:
+                app.templates.load(rule.template, rule.overrides)
+        except ProfileError as error:
+            problems.extend(str(problem) for problem in error.problems)
+        except Exception as error:  # a template's own validation error names its file and line
+            problems.append(f"{path}: {error}")
+    if args.json:
+        _print_json({"files": [str(p) for p in files], "problems": problems})
+    else:
+        for line in problems:
+            print(line)
+        print(f"{len(files)} profile(s) checked, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def cmd_partners_test(args: argparse.Namespace) -> int:
+    app = _app(args)
+    profile = app.profiles.get(args.partner)
+    if profile is None:
+        print(f"edigw: no partner {args.partner!r} in {app.settings.partners_dir}", file=sys.stderr)
+        return 1
+    report = inspection.inspect_file(Path(args.file), profile, app.templates)
+    report["dry_run"] = True
+    report["odoo"] = "no deliverer is configured: nothing would be written to Odoo"
+    if args.json:
+        _print_json(report)
+    else:
+        print(inspection.describe(report))
+        print("dry run: nothing was stored; " + report["odoo"])
+    return 0 if inspection.all_accepted(report) else 1
+
+
+# --- inspect, audit ----------------------------------------------------------------------
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from gateway.pipeline import TemplateSet
+
+    settings = load_settings(args.config)
+    profile = None
+    if args.partner:
+        from gateway.profiles import load_profile
+
+        path = settings.partners_dir / f"{args.partner}.yaml"
+        if not path.is_file():
+            print(f"edigw: no partner {args.partner!r} in {settings.partners_dir}", file=sys.stderr)
+            return 1
+        profile = load_profile(path, settings.state_dir, settings.templates_dir)
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"edigw: {args.file}: no such file", file=sys.stderr)
+        return 1
+    report = inspection.inspect_file(path, profile, TemplateSet(settings.templates_dir))
+    if args.json:
+        _print_json(report)
+    else:
+        print(inspection.describe(report))
+    return 0 if inspection.all_accepted(report) else 1
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from gateway.store.db import verify_chain
+
+    app = _app(args)
+    with app.store.session() as session:
+        count, problems = verify_chain(session)
+    if args.json:
+        _print_json({"events": count, "ok": not problems,
+                     "problems": [{"event": p.event_id, "reason": p.reason} for p in problems]})
+    else:
+        for problem in problems:
+            print(f"audit event {problem.event_id}: {problem.reason}")
+        print(f"{count} audit events checked: " + ("the chain is intact" if not problems else
+                                                    f"{len(problems)} problem(s)"))
+    return 1 if problems else 0
+
+
+# --- the parser --------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edigw", description="EDI and file gateway for Odoo: EDIFACT, X12 and CSV partners.")
+    parser.add_argument("--config", help="gateway.toml (default: $EDIGW_CONFIG, then ./gateway.toml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the gateway: watch inboxes, process files")
+    run.add_argument("--once", action="store_true", help="process everything pending, then exit 0")
+    run.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    run.set_defaults(handler=cmd_run)
+
+    messages = commands.add_parser("messages", help="find and read messages").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    listing = messages.add_parser("list", help="list messages, newest first")
+    listing.add_argument("--partner")
+    listing.add_argument("--state", help="received, parsed, translated, delivered, rejected, held, …")
+    listing.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
+    listing.add_argument("--limit", type=int, default=200)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_messages_list)
+    show = messages.add_parser("show", help="one message: raw bytes, tree, document, result, audit trail")
+    show.add_argument("id", type=int)
+    form = show.add_mutually_exclusive_group()
+    form.add_argument("--raw", action="store_true", help="the archived bytes of its file, byte for byte")
+    form.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_messages_show)
+
+    reprocess = commands.add_parser("reprocess", help="run messages again from a stage, from their archived bytes")
+    reprocess.add_argument("ids", type=int, nargs="+", metavar="ID")
+    reprocess.add_argument("--from", dest="stage", choices=("parse", "translate", "deliver"), default="parse")
+    reprocess.set_defaults(handler=cmd_reprocess)
+
+    partners = commands.add_parser("partners", help="partner profiles").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    plist = partners.add_parser("list", help="the loaded profiles")
+    plist.add_argument("--json", action="store_true")
+    plist.set_defaults(handler=cmd_partners_list)
+    pshow = partners.add_parser("show", help="one profile")
+    pshow.add_argument("partner")
+    pshow.add_argument("--json", action="store_true")
+    pshow.set_defaults(handler=cmd_partners_show)
+    validate = partners.add_parser("validate", help="check profiles (all, or the files named) and their templates")
+    validate.add_argument("files", nargs="*", metavar="FILE")
+    validate.add_argument("--json", action="store_true")
+    validate.set_defaults(handler=cmd_partners_validate)
+    test = partners.add_parser("test", help="dry run of a file through a partner's profile: nothing is stored")
+    test.add_argument("partner")
+    test.add_argument("file")
+    test.add_argument("--json", action="store_true")
+    test.set_defaults(handler=cmd_partners_test)
+
+    inspect = commands.add_parser("inspect", help="parse and translate a file without storing anything")
+    inspect.add_argument("file")
+    inspect.add_argument("--partner", help="read it with this partner's templates (default: base templates)")
+    inspect.add_argument("--json", action="store_true")
+    inspect.set_defaults(handler=cmd_inspect)
+
+    audit = commands.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    verify = audit.add_parser("verify", help="check that no audit event was changed or removed")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(handler=cmd_audit_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except ConfigError as error:
+        print(f"edigw: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""gateway.toml → typed settings, with a default for every setting that works on one machine.
+
+Relative paths in the file are taken from the file's own folder; with no file, from the
+current directory. Secrets are never in the file itself: `password_file` or `password_env`
+name where they are.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG_NAMES = ("gateway.toml",)
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or points nowhere; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class OdooSettings:
+    url: str | None = None
+    db: str | None = None
+    user: str | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+    timeout: float = 30.0
+
+    def password(self) -> str | None:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        if self.password_env is not None:
+            return os.environ.get(self.password_env)
+        return None
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int | None = None  # no health/metrics endpoint unless a port is set
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_file: Path | None
+    state_dir: Path
+    store_url: str
+    archive_dir: Path
+    partners_dir: Path
+    templates_dir: Path
+    max_file_size: int = 256 * 1024 * 1024
+    rescan_seconds: float = 30.0
+    log_format: str = "text"
+    log_level: str = "INFO"
+    odoo: OdooSettings = field(default_factory=OdooSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+
+
+def find_config(explicit: str | None) -> Path | None:
+    """The config file to use: --config, then $EDIGW_CONFIG, then ./gateway.toml if present."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{explicit}: no such config file")
+        return path
+    from_env = os.environ.get("EDIGW_CONFIG")
+    if from_env:
+        return find_config(from_env)
+    for name in DEFAULT_CONFIG_NAMES:
+        if Path(name).is_file():
+            return Path(name)
+    return None
+
+
+def load_settings(explicit: str | None = None) -> Settings:
+    path = find_config(explicit)
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: {error}") from None
+        base = path.resolve().parent
+    return settings_from(data, base, path)
+
+
+def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) -> Settings:
+    where = str(path) if path else "defaults"
+
+    def section(name: str) -> dict[str, Any]:
+        value = data.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table")
+        return value
+
+    def resolve(value: str | None, default: Path) -> Path:
+        return (base / value).resolve() if value else default
+
+    state_dir = resolve(data.get("state_dir"), (base / "state").resolve())
+    store = section("store")
+    archive = section("archive")
+    odoo = section("odoo")
+    http = section("http")
+    log = section("log")
+    limits = section("limits")
+    store_url = store.get("url") or f"sqlite:///{state_dir / 'edigw.db'}"
+    templates_default = PROJECT_ROOT / "templates"
+    partners_default = PROJECT_ROOT / "partners"
+    settings = Settings(
+        config_file=path,
+        state_dir=state_dir,
+        store_url=store_url,
+        archive_dir=resolve(archive.get("dir"), state_dir / "archive"),
+        partners_dir=resolve(data.get("partners_dir"), partners_default),
+        templates_dir=resolve(data.get("templates_dir"), templates_default),
+        max_file_size=int(limits.get("max_file_size", 256 * 1024 * 1024)),
+        rescan_seconds=float(data.get("rescan_seconds", 30.0)),
+        log_format=str(log.get("format", "text")),
+        log_level=str(log.get("level", "INFO")).upper(),
+        odoo=OdooSettings(
+            url=odoo.get("url"),
+            db=odoo.get("db"),
+            user=odoo.get("user"),
+            password_file=resolve(odoo.get("password_file"), None) if odoo.get("password_file") else None,
+            password_env=odoo.get("password_env"),
+            timeout=float(odoo.get("timeout", 30.0)),
+        ),
+        http=HttpSettings(host=http.get("host", "127.0.0.1"), port=http.get("port")),
+    )
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError(f"{where}: [log] format must be 'text' or 'json', not {settings.log_format!r}")
+    if "password" in odoo:
+        raise ConfigError(
+            f"{where}: [odoo] password must not be written in the config; use password_file or password_env"
+        )
+    return settings

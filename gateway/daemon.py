@@ -1,0 +1,173 @@
+"""The daemon: wires channels, the scheduler and the worker; signals; sd_notify.
+
+One worker thread does all the work, so a message is never handled twice in one process.
+Watchdog events and the scheduler's rescans only wake it. SIGTERM and SIGINT let it finish
+the message in hand, record it, and exit 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from loguru import logger
+
+from gateway.app import App
+from gateway.channels.base import ClaimedFile
+from gateway.channels.folder import FolderChannel
+from gateway.profiles import Profile
+
+
+@dataclass
+class Inbox:
+    profile: Profile
+    channel: FolderChannel
+    rescan_seconds: float
+    recovered: bool = False
+
+
+class SourceUnreadable(Exception):
+    """The partner's file could not be read (the archive was not touched)."""
+
+
+class _SourceStream:
+    """A read-only stream that tells a failure to read the source from a failure to archive."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.stream.read(size)
+        except OSError as error:
+            raise SourceUnreadable(str(error)) from error
+
+
+def build_inboxes(app: App) -> list[Inbox]:
+    inboxes = []
+    for profile in app.profiles.values():
+        for settings in profile.channels:
+            channel = FolderChannel(
+                name=settings.name, inbox=settings.inbox, processed_dir=settings.processed,
+                failed_dir=settings.failed, after=settings.after, settle_seconds=settings.settle_seconds,
+                patterns=settings.patterns, max_size=app.settings.max_file_size)
+            settings.inbox.mkdir(parents=True, exist_ok=True)
+            inboxes.append(Inbox(profile, channel, settings.rescan_seconds or app.settings.rescan_seconds))
+    return inboxes
+
+
+def take(app: App, inbox: Inbox, claimed: ClaimedFile, recovered: bool) -> None:
+    """Archive and record one claimed file, then let the channel settle it."""
+    try:
+        with inbox.channel.open(claimed) as stream:
+            app.pipeline.intake(inbox.profile, claimed, _SourceStream(stream), recovered=recovered)
+    except (SourceUnreadable, OSError) as error:
+        if isinstance(error, SourceUnreadable) or not _archive_error(error, app):
+            logger.warning("{}: {} cannot be read: {}", inbox.channel.name, claimed.original_name, error)
+            inbox.channel.fail(claimed, f"the file could not be read: {error}")
+            return
+        # The archive or store failed: the file stays claimed and is taken again after a restart.
+        logger.error("{}: {} could not be archived, left in place: {}", inbox.channel.name, claimed.original_name, error)
+        raise
+    inbox.channel.done(claimed)
+
+
+def _archive_error(error: OSError, app: App) -> bool:
+    filename = getattr(error, "filename", None)
+    return bool(filename) and str(filename).startswith(str(app.settings.archive_dir))
+
+
+def poll(app: App, inbox: Inbox) -> int:
+    """Take every settled file of one inbox; returns how many were taken."""
+    taken = 0
+    if not inbox.recovered:
+        for claimed in inbox.channel.recover():
+            take(app, inbox, claimed, recovered=True)
+            taken += 1
+        inbox.recovered = True
+    for claimed in inbox.channel.scan():
+        if app.pipeline.stopping:
+            break
+        take(app, inbox, claimed, recovered=False)
+        taken += 1
+    return taken
+
+
+def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
+    """Everything pending: files in every inbox (waiting for them to settle), then processing."""
+    inboxes = build_inboxes(app) if inboxes is None else inboxes
+    app.pipeline.process_pending()  # left over from an earlier run
+    for inbox in inboxes:
+        deadline = time.monotonic() + inbox.channel.settle_seconds * 3 + 2
+        while not app.pipeline.stopping:
+            poll(app, inbox)
+            app.pipeline.process_pending()
+            if not inbox.channel.waiting() or time.monotonic() > deadline:
+                break
+            time.sleep(min(0.2, inbox.channel.settle_seconds))
+
+
+def notify_systemd(state: str) -> None:
+    """sd_notify without a dependency: one datagram to $NOTIFY_SOCKET, when systemd gave one."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall(state.encode())
+
+
+def run_forever(app: App) -> None:
+    inboxes = build_inboxes(app)
+    wake = threading.Event()
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        logger.info("signal {} received: finishing the message in hand, then stopping", signum)
+        app.pipeline.stopping = True
+        stop.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    scheduler = BackgroundScheduler()
+    for inbox in inboxes:
+        scheduler.add_job(wake.set, "interval", seconds=inbox.rescan_seconds, id=f"rescan {inbox.channel.name}")
+    scheduler.start()
+    observers = [inbox.channel.watch(wake.set) for inbox in inboxes]
+    logger.info("edigw running: {} inbox(es), store {}", len(inboxes), app.settings.store_url.split("://")[0])
+    notify_systemd("READY=1")
+    wake.set()  # files present at start-up count
+    try:
+        while not stop.is_set():
+            wake.wait(timeout=1.0)
+            wake.clear()
+            if stop.is_set():
+                break
+            app.pipeline.process_pending()
+            for inbox in inboxes:
+                if stop.is_set():
+                    break
+                try:
+                    if poll(app, inbox):
+                        app.pipeline.process_pending()
+                except Exception:  # a partner's file or a full disk must not end the daemon
+                    logger.exception("{}: poll failed; retrying at the next rescan", inbox.channel.name)
+                if inbox.channel.waiting():
+                    threading.Timer(inbox.channel.settle_seconds, wake.set).start()
+    finally:
+        notify_systemd("STOPPING=1")
+        scheduler.shutdown(wait=False)
+        for observer in observers:
+            observer.stop()
+        for observer in observers:
+            observer.join(timeout=2)
+        logger.info("edigw stopped")

@@ -1,0 +1,388 @@
+"""The inbound pipeline: intake → parse → translate (→ deliver), every step a recorded state.
+
+Nothing here knows a format or Odoo: `formats` turns bytes into message trees, `mapping`
+turns trees into documents, a deliverer (when configured) writes documents to Odoo. This
+module decides the states and records them, with an audit event for every transition, so
+that a run can stop anywhere (even SIGKILL) and the next run goes on from the store.
+
+Exchange states: received → processed | rejected | duplicate | held (our own failure).
+Message states: received → parsed → translated → delivered → acknowledged; off the happy path
+rejected (syntax, final), held (needs a person), retrying, dead, duplicate.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterator
+
+from loguru import logger
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway import formats
+from gateway.channels.base import ClaimedFile
+from gateway.config import Settings
+from gateway.documents import as_dict
+from gateway.formats.model import Interchange as ParsedInterchange
+from gateway.formats.model import Message as ParsedMessage
+from gateway.formats.model import UnreadableFile
+from gateway.mapping import TemplateError, base_template_names, load_template
+from gateway.profiles import Profile
+from gateway.store.archive import Archive
+from gateway.store.db import Store, record_event, transition
+from gateway.store.models import Exchange, Interchange, Message
+
+ACTOR = "pipeline"
+BATCH = 200  # messages recorded per transaction
+STAGES = ("parse", "translate", "deliver")
+FINAL_OR_WAITING = {"rejected", "held", "translated", "delivered", "acknowledged", "dead", "duplicate"}
+
+Deliverer = Callable[[Profile, Message, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class Outcome:
+    """What translating one parsed message came to (pure: nothing stored yet)."""
+
+    state: str
+    reason: str | None = None
+    document_type: str | None = None
+    document: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def describe_issues(issues: list) -> str:
+    """Message issues as one sentence for the `reason` column."""
+    parts = []
+    for issue in issues:
+        if issue.severity != "error":
+            continue
+        where = f"segment {issue.position} ({issue.tag}): " if issue.position and issue.tag else (
+            f"{issue.tag}: " if issue.tag else "")
+        parts.append(where + issue.reason)
+    return "; ".join(parts)
+
+
+def translate_parsed(message: ParsedMessage, profile: Profile | None, templates: TemplateSet) -> Outcome:
+    """Parse verdict and translation of one message, the same for the pipeline and `inspect`."""
+    if message.status == "rejected" or message.tree is None:
+        return Outcome("rejected", describe_issues(message.errors) or "the message could not be read")
+    envelope = describe_issues(message.interchange.errors)
+    if envelope:
+        return Outcome("rejected", "interchange rejected: " + envelope)
+    try:
+        template = templates.for_message(profile, message)
+    except LookupError as error:
+        return Outcome("held", str(error))
+    document, problems = template.translate(message.tree)
+    if problems:
+        texts = [str(problem) for problem in problems]
+        return Outcome("held", "translation: " + "; ".join(texts), template.document_type,
+                       as_dict(document) if document is not None else None, texts)
+    return Outcome("translated", None, template.document_type, as_dict(document))
+
+
+class TemplateSet:
+    """Finds and caches the template that reads a message: the partner's, or a base one."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.templates_dir = templates_dir
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def load(self, name: str, overrides: dict[str, Any] | None = None) -> Any:
+        key = (name, json.dumps(overrides or {}, sort_keys=True))
+        if key not in self._cache:
+            self._cache[key] = load_template(self.templates_dir, name, overrides or None)
+        return self._cache[key]
+
+    def for_message(self, profile: Profile | None, message: ParsedMessage) -> Any:
+        """The template for a message; LookupError says in words why there is none."""
+        if profile is None:
+            return self._base_template(message)
+        rules = profile.rules_for(message.type) or (profile.csv_rules() if message.interchange.standard == "csv" else [])
+        for rule in rules:
+            if not rule.versions or message.version in rule.versions:
+                try:
+                    return self.load(rule.template, rule.overrides)
+                except TemplateError as error:
+                    raise LookupError(f"template {rule.template} for {profile.id} cannot be used: {error}") from None
+        raise LookupError(
+            f"partner {profile.id} has no template for {message.type} {message.version or ''}".rstrip()
+            + f"; add one under 'receive' in {profile.file.name} and reprocess")
+
+    def csv_layout(self, profile: Profile) -> Any:
+        for rule in profile.csv_rules():
+            return self.load(rule.template, rule.overrides).layout
+        return None
+
+    def _base_template(self, message: ParsedMessage) -> Any:
+        for name in base_template_names(self.templates_dir):
+            template = self.load(name)
+            if template.applies_to(message.interchange.standard, message.type, message.version):
+                return template
+        raise LookupError(f"no base template reads {message.type} {message.version or ''}".rstrip())
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, store: Store, archive: Archive,
+                 profiles: dict[str, Profile], templates: TemplateSet,
+                 deliverer: Deliverer | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.archive = archive
+        self.profiles = profiles
+        self.templates = templates
+        self.deliverer = deliverer
+        self.stopping = False  # set by the daemon on SIGTERM: finish the message in hand, then stop
+
+    # --- intake ---------------------------------------------------------------------------
+
+    def intake(self, profile: Profile, claimed: ClaimedFile, stream: BinaryIO, *, recovered: bool = False) -> int:
+        """Archive a claimed file and record its exchange; returns the exchange id.
+
+        The caller removes the partner's file only after this returns. A file recovered from
+        a crash (still claimed) whose exchange was already recorded is not recorded twice.
+        """
+        sha256, size = self.archive.put_stream(stream)
+        with self.store.session() as session:
+            if recovered:
+                existing = session.scalar(select(Exchange).where(
+                    Exchange.partner == profile.id, Exchange.channel == claimed.channel,
+                    Exchange.original_name == claimed.original_name, Exchange.sha256 == sha256,
+                    Exchange.direction == "in"))
+                if existing is not None:
+                    logger.info("exchange {} {} was recorded before a restart", existing.id, claimed.original_name)
+                    return existing.id
+            first = session.scalar(select(Exchange).where(
+                Exchange.partner == profile.id, Exchange.sha256 == sha256, Exchange.direction == "in",
+                Exchange.state != "duplicate").order_by(Exchange.id).limit(1))
+            exchange = Exchange(partner=profile.id, channel=claimed.channel, direction="in",
+                                original_name=claimed.original_name, size=size, sha256=sha256,
+                                state="received")
+            session.add(exchange)
+            session.flush()
+            record_event(session, "exchange", exchange.id, None, "received", f"channel {claimed.channel}",
+                         f"{claimed.original_name}, {size} bytes, sha256 {sha256}")
+            if first is not None:
+                exchange.duplicate_of = first.id
+                transition(session, exchange, "duplicate", ACTOR,
+                           f"the same bytes as exchange {first.id} ({first.original_name}); not processed again")
+            elif size > self.settings.max_file_size:
+                transition(session, exchange, "rejected", ACTOR,
+                           f"the file is {size} bytes, over the limit of {self.settings.max_file_size} bytes")
+        logger.info("exchange {} {} from {}: {}", exchange.id, claimed.original_name, profile.id, exchange.state)
+        return exchange.id
+
+    # --- parse and translate ------------------------------------------------------------
+
+    def pending_exchanges(self) -> list[int]:
+        with self.store.session() as session:
+            return list(session.scalars(select(Exchange.id).where(
+                Exchange.state == "received", Exchange.direction == "in").order_by(Exchange.id)))
+
+    def process_pending(self) -> int:
+        count = 0
+        for exchange_id in self.pending_exchanges():
+            if self.stopping:
+                break
+            self.process(exchange_id)
+            count += 1
+        return count
+
+    def process(self, exchange_id: int) -> None:
+        """Parse and translate every message of a received exchange, resuming after a crash."""
+        with self.store.session() as session:
+            exchange = session.get(Exchange, exchange_id)
+            if exchange is None or exchange.state != "received":
+                return
+            profile = self.profiles.get(exchange.partner)
+            done = set(session.scalars(select(Message.position).where(Message.exchange_id == exchange_id)))
+        if profile is None:
+            self._finish_exchange(exchange_id, "held", f"no partner profile {exchange.partner!r} is loaded")
+            return
+        try:
+            data = self.archive.read(exchange.sha256)
+            standard, events = formats.parse(data, csv_layout=self.templates.csv_layout(profile),
+                                             expected_sender=profile.sender_id(formats.sniff(data) or "csv"))
+            self._record_events(exchange, profile, standard, events, done)
+        except UnreadableFile as error:
+            self._finish_exchange(exchange_id, "rejected", str(error))
+            return
+        except Exception as error:  # our own bug must not stop the daemon nor lose the file
+            logger.exception("exchange {} could not be processed", exchange_id)
+            self._finish_exchange(exchange_id, "held", f"internal error while processing: {error!r}")
+            return
+        if self.stopping:
+            return
+        self._finish_exchange(exchange_id, "processed", None, standard)
+        self.deliver_pending(exchange_id)
+
+    def _record_events(self, exchange: Exchange, profile: Profile, standard: str,
+                       events: Iterator, done: set[int]) -> None:
+        batch: list[tuple[ParsedMessage, Outcome]] = []
+        for event in events:
+            if isinstance(event, ParsedMessage):
+                if event.index in done:
+                    continue
+                batch.append((event, translate_parsed(event, profile, self.templates)))
+                event.tree = None  # the tree is not kept: memory stays flat on big files
+                if len(batch) >= BATCH:
+                    self._store_messages(exchange, profile, standard, batch)
+                    batch = []
+                    if self.stopping:
+                        return
+            else:
+                self._store_messages(exchange, profile, standard, batch)
+                batch = []
+                self._store_interchange(exchange, event)
+        self._store_messages(exchange, profile, standard, batch)
+
+    def _store_messages(self, exchange: Exchange, profile: Profile, standard: str,
+                        batch: list[tuple[ParsedMessage, Outcome]]) -> None:
+        if not batch:
+            return
+        with self.store.session() as session:
+            for parsed, outcome in batch:
+                row = Message(exchange_id=exchange.id, position=parsed.index,
+                              interchange_position=parsed.interchange.index, partner=profile.id,
+                              standard=standard, type=parsed.type, version=parsed.version, ref=parsed.ref,
+                              interchange_ref=parsed.interchange.control_ref,
+                              group_ref=parsed.group.control_ref if parsed.group else None,
+                              state="received", errors=json.dumps([i.as_dict() for i in parsed.errors]))
+                session.add(row)
+                session.flush()
+                record_event(session, "message", row.id, None, "received", ACTOR,
+                             f"message {parsed.index + 1} of exchange {exchange.id}")
+                self._apply(session, row, outcome, ACTOR)
+
+    def _apply(self, session: Session, row: Message, outcome: Outcome, actor: str) -> None:
+        if outcome.state == "rejected":
+            transition(session, row, "rejected", actor, outcome.reason)
+        else:
+            transition(session, row, "parsed", actor)
+            row.document_type = outcome.document_type
+            row.document = json.dumps(outcome.document) if outcome.document is not None else None
+            row.document_number = (outcome.document or {}).get("document_number")
+            transition(session, row, outcome.state, actor, outcome.reason)
+        logger.info("message {} {} {} ref {}: {}{}", row.id, row.partner, row.type, row.ref, row.state,
+                    f" ({row.reason})" if row.reason else "")
+
+    def _store_interchange(self, exchange: Exchange, parsed: ParsedInterchange) -> None:
+        with self.store.session() as session:
+            row = session.scalar(select(Interchange).where(
+                Interchange.exchange_id == exchange.id, Interchange.position == parsed.index))
+            if row is None:
+                row = Interchange(exchange_id=exchange.id, position=parsed.index)
+                session.add(row)
+            row.standard = parsed.standard
+            row.sender = parsed.sender
+            row.receiver = parsed.receiver
+            row.control_ref = parsed.control_ref
+            row.status = parsed.status
+            row.header = json.dumps(parsed.header())
+            row.errors = json.dumps([issue.as_dict() for issue in parsed.errors])
+            envelope_errors = [issue for issue in parsed.errors if issue.severity == "error"]
+            if not envelope_errors:
+                return
+            reason = "interchange rejected: " + describe_issues(envelope_errors)
+            messages = session.scalars(select(Message).where(
+                Message.exchange_id == exchange.id, Message.interchange_position == parsed.index,
+                Message.state != "rejected"))
+            for message in messages:
+                transition(session, message, "rejected", ACTOR, reason)
+        logger.warning("exchange {} interchange {}: {}", exchange.id, parsed.control_ref, reason)
+
+    def _finish_exchange(self, exchange_id: int, state: str, reason: str | None,
+                         standard: str | None = None) -> None:
+        with self.store.session() as session:
+            exchange = session.get(Exchange, exchange_id)
+            if standard:
+                exchange.standard = standard
+            transition(session, exchange, state, ACTOR, reason)
+        log = logger.warning if state in ("rejected", "held") else logger.info
+        log("exchange {} {}: {}{}", exchange_id, exchange.original_name, state, f" ({reason})" if reason else "")
+
+    # --- deliver -------------------------------------------------------------------------
+
+    def deliver_pending(self, exchange_id: int | None = None) -> None:
+        """Hand translated documents to the deliverer, when one is configured."""
+        if self.deliverer is None:
+            return
+        with self.store.session() as session:
+            query = select(Message.id).where(Message.state == "translated")
+            if exchange_id is not None:
+                query = query.where(Message.exchange_id == exchange_id)
+            ids = list(session.scalars(query.order_by(Message.id)))
+        for message_id in ids:
+            if self.stopping:
+                return
+            self.deliver(message_id, ACTOR)
+
+    def deliver(self, message_id: int, actor: str) -> None:
+        with self.store.session() as session:
+            row = session.get(Message, message_id)
+            profile = self.profiles[row.partner]
+            result = self.deliverer(profile, row, json.loads(row.document))
+            row.result = json.dumps(result)
+            transition(session, row, result.get("state", "delivered"), actor, result.get("reason"))
+
+    # --- reprocess -----------------------------------------------------------------------
+
+    def reprocess(self, message_id: int, stage: str = "parse", actor: str | None = None) -> str:
+        """Run one message again from a stage, from its archived bytes; returns its new state."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; one of {', '.join(STAGES)}")
+        actor = actor or f"reprocess by {getpass.getuser()}"
+        with self.store.session() as session:
+            row = session.get(Message, message_id)
+            if row is None:
+                raise LookupError(f"no message {message_id}")
+            exchange = session.get(Exchange, row.exchange_id)
+            profile = self.profiles.get(row.partner)
+            if profile is None:
+                raise LookupError(f"message {message_id}: no partner profile {row.partner!r} is loaded")
+        if stage == "deliver":
+            if self.deliverer is None:
+                raise LookupError("no deliverer is configured ([odoo] in gateway.toml); cannot reprocess from deliver")
+            if row.document is None:
+                raise LookupError(f"message {message_id} has no document yet; reprocess it from translate")
+            self.deliver(message_id, actor)
+            return self._state_of(message_id)
+        parsed = self._parse_again(exchange, profile, row.position)
+        outcome = translate_parsed(parsed, profile, self.templates)
+        with self.store.session() as session:
+            row = session.get(Message, message_id)
+            transition(session, row, "received", actor, f"reprocess from {stage}")
+            row.errors = json.dumps([issue.as_dict() for issue in parsed.errors])
+            self._apply(session, row, outcome, actor)
+        if self.deliverer is not None and outcome.state == "translated":
+            self.deliver(message_id, actor)
+        return self._state_of(message_id)
+
+    def _state_of(self, message_id: int) -> str:
+        with self.store.session() as session:
+            return session.get(Message, message_id).state
+
+    def _parse_again(self, exchange: Exchange, profile: Profile, position: int) -> ParsedMessage:
+        data = self.archive.read(exchange.sha256)
+        sniffed = formats.sniff(data) or "csv"
+        _, events = formats.parse(data, csv_layout=self.templates.csv_layout(profile),
+                                  expected_sender=profile.sender_id(sniffed))
+        found = None
+        for event in events:
+            if isinstance(event, ParsedMessage) and event.index == position:
+                found = event
+            elif found is not None and event is found.interchange:
+                break  # its envelope has been checked to the end
+        if found is not None:
+            return found
+        raise LookupError(f"exchange {exchange.id} no longer yields message {position + 1}")
+
+
+def claimed_file_for(path: Path, channel: str) -> ClaimedFile:
+    """A ClaimedFile for a file handed over directly (tests, `edigw` on a single file)."""
+    stat = path.stat()
+    return ClaimedFile(path=path, original_name=path.name, size=stat.st_size, channel=channel, mtime=stat.st_mtime)

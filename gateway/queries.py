@@ -1,0 +1,154 @@
+"""What support reads: message listings and one message's whole story, as plain data.
+
+The dictionaries returned here are the `--json` output of `messages list` and `messages show`;
+their keys are a contract (README).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Iterator
+
+from sqlalchemy import select
+
+from gateway import formats
+from gateway.formats.model import Message as ParsedMessage
+from gateway.formats.model import UnreadableFile
+from gateway.store.archive import Archive
+from gateway.store.db import Store
+from gateway.store.models import AuditEvent, Exchange, Interchange, Message
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() + "Z" if value else None
+
+
+def _summary(message: Message, exchange: Exchange) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "exchange_id": message.exchange_id,
+        "partner": message.partner,
+        "direction": message.direction,
+        "standard": message.standard,
+        "type": message.type,
+        "version": message.version,
+        "ref": message.ref,
+        "interchange_ref": message.interchange_ref,
+        "group_ref": message.group_ref,
+        "document_type": message.document_type,
+        "document_number": message.document_number,
+        "state": message.state,
+        "reason": message.reason,
+        "file": exchange.original_name,
+        "received_at": _iso(exchange.received_at),
+        "updated_at": _iso(message.updated_at),
+    }
+
+
+def list_messages(store: Store, *, partner: str | None = None, state: str | None = None,
+                  since: datetime | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    with store.session() as session:
+        query = select(Message, Exchange).join(Exchange, Exchange.id == Message.exchange_id)
+        if partner:
+            query = query.where(Message.partner == partner)
+        if state:
+            query = query.where(Message.state == state)
+        if since:
+            query = query.where(Exchange.received_at >= since.replace(tzinfo=None))
+        query = query.order_by(Message.id.desc()).limit(limit)
+        return [_summary(message, exchange) for message, exchange in session.execute(query)]
+
+
+def _audit(session, subject: str, subject_id: int) -> list[dict[str, Any]]:
+    events = session.scalars(select(AuditEvent).where(
+        AuditEvent.subject == subject, AuditEvent.subject_id == subject_id).order_by(AuditEvent.id))
+    return [{"at": _iso(e.at), "subject": e.subject, "from": e.from_state, "to": e.to_state,
+             "actor": e.actor, "reason": e.reason} for e in events]
+
+
+def show_message(store: Store, archive: Archive, message_id: int, *, with_tree: bool = False) -> dict[str, Any]:
+    """Everything about one message: summary, envelope, errors, document, result, audit trail."""
+    with store.session() as session:
+        message = session.get(Message, message_id)
+        if message is None:
+            raise LookupError(f"no message {message_id}")
+        exchange = session.get(Exchange, message.exchange_id)
+        interchange = session.scalar(select(Interchange).where(
+            Interchange.exchange_id == exchange.id, Interchange.position == message.interchange_position))
+        detail = _summary(message, exchange)
+        detail.update({
+            "exchange": {
+                "id": exchange.id, "channel": exchange.channel, "file": exchange.original_name,
+                "size": exchange.size, "sha256": exchange.sha256, "state": exchange.state,
+                "reason": exchange.reason, "received_at": _iso(exchange.received_at),
+                "duplicate_of": exchange.duplicate_of,
+            },
+            "interchange": {
+                "sender": interchange.sender, "receiver": interchange.receiver,
+                "control_ref": interchange.control_ref, "status": interchange.status,
+                "errors": json.loads(interchange.errors),
+            } if interchange else None,
+            "errors": json.loads(message.errors),
+            "document": json.loads(message.document) if message.document else None,
+            "result": json.loads(message.result) if message.result else None,
+            "audit": _audit(session, "exchange", exchange.id) + _audit(session, "message", message.id),
+        })
+        detail["audit"].sort(key=lambda event: event["at"])
+    if with_tree:
+        detail["tree"] = _tree_text(archive, exchange, message.position)
+    return detail
+
+
+def _tree_text(archive: Archive, exchange: Exchange, position: int) -> str | None:
+    """The message's parsed tree, parsed again from the archive (trees are not stored)."""
+    from lxml import etree
+
+    data = archive.read(exchange.sha256)
+    if formats.sniff(data) is None:
+        return None  # CSV: the layout lives in the partner's template; `inspect --partner` shows it
+    try:
+        _, events = formats.parse(data)
+        for event in events:
+            if isinstance(event, ParsedMessage) and event.index == position and event.tree is not None:
+                return etree.tostring(event.tree, pretty_print=True, encoding="unicode")
+    except UnreadableFile:
+        return None
+    return None
+
+
+def raw_chunks(store: Store, archive: Archive, message_id: int) -> Iterator[bytes]:
+    with store.session() as session:
+        message = session.get(Message, message_id)
+        if message is None:
+            raise LookupError(f"no message {message_id}")
+        sha256 = session.get(Exchange, message.exchange_id).sha256
+    return archive.chunks(sha256)
+
+
+def describe_message(detail: dict[str, Any]) -> str:
+    """`messages show` for people."""
+    lines = [
+        f"message {detail['id']}: {detail['type']} {detail['version'] or ''} ref {detail['ref']} "
+        f"from {detail['partner']} — {detail['state']}",
+    ]
+    if detail["reason"]:
+        lines.append(f"  reason: {detail['reason']}")
+    exchange = detail["exchange"]
+    lines.append(f"  file: {exchange['file']} ({exchange['size']} bytes, sha256 {exchange['sha256'][:12]}…) "
+                 f"via {exchange['channel']}, received {exchange['received_at']}")
+    if detail["interchange"]:
+        ic = detail["interchange"]
+        lines.append(f"  interchange {ic['control_ref']} from {ic['sender']} to {ic['receiver']}: {ic['status']}")
+    for issue in detail["errors"]:
+        lines.append(f"  {issue['severity']}: segment {issue['position']} {issue['tag'] or ''}: {issue['reason']}")
+    if detail["document"]:
+        lines.append(f"  document ({detail['document_type']}):")
+        lines.extend("    " + line for line in json.dumps(detail["document"], indent=2, ensure_ascii=False).splitlines())
+    if detail["result"]:
+        lines.append(f"  result: {json.dumps(detail['result'], ensure_ascii=False)}")
+    lines.append("  audit trail:")
+    for event in detail["audit"]:
+        lines.append(f"    {event['at']} {event['subject']} {event['from'] or '-'} → {event['to']} by {event['actor']}"
+                     f"{': ' + event['reason'] if event['reason'] else ''}")
+    return "\n".join(lines)

@@ -1,0 +1,72 @@
+"""The archive: raw bytes of every exchange, content-addressed by sha256 and fsync'd.
+
+A file is stored under `<dir>/<aa>/<bb>/<sha256>`; the same bytes are stored once. Nothing
+acknowledges or removes a partner's file before `put_stream` has returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+CHUNK = 1024 * 1024
+
+
+class Archive:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a sha256: {sha256!r}")
+        return self.directory / sha256[:2] / sha256[2:4] / sha256
+
+    def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
+        """Copy a stream into the archive in chunks; returns (sha256, size) once it is on disk."""
+        digest = hashlib.sha256()
+        size = 0
+        handle, temp_name = tempfile.mkstemp(dir=self.directory, prefix=".incoming-")
+        try:
+            with os.fdopen(handle, "wb") as temp:
+                while chunk := stream.read(CHUNK):
+                    digest.update(chunk)
+                    temp.write(chunk)
+                    size += len(chunk)
+                temp.flush()
+                os.fsync(temp.fileno())
+            target = self.path(digest.hexdigest())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                os.unlink(temp_name)
+            else:
+                os.replace(temp_name, target)
+                _fsync_directory(target.parent)
+        except BaseException:
+            if os.path.exists(temp_name):
+                os.unlink(temp_name)
+            raise
+        return digest.hexdigest(), size
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        return self.put_stream(io.BytesIO(data))
+
+    def read(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def chunks(self, sha256: str) -> Iterator[bytes]:
+        with self.path(sha256).open("rb") as stream:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

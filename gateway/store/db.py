@@ -1,0 +1,145 @@
+"""Opening the store: engine, SQLite pragmas, Alembic migrations, sessions, and the audit chain.
+
+SQLite (WAL, one file under the state directory) is the default; a PostgreSQL URL works the
+same. Every state change goes through `transition()`, which writes the audit event in the
+same transaction as the change, chained by hash to the event before it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.store.models import AuditEvent, Exchange, Message, utcnow
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+GENESIS = "0" * 64
+# Serialises writers of the audit chain on PostgreSQL (SQLite serialises all writers anyway).
+AUDIT_LOCK_KEY = 0x6564_6967  # "edig"
+
+
+class Store:
+    """The store of one gateway: call `session()` for a unit of work."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin_immediate)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str) -> Store:
+    store = Store(url)
+    store.migrate()
+    return store
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # pysqlite's own transaction handling is switched off so that BEGIN IMMEDIATE is ours.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(connection) -> None:
+    # Take the write lock at the start, so two processes never both read then fail to write.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# --- the audit chain -------------------------------------------------------------------------
+
+
+def _event_digest(prev_hash: str, subject: str, subject_id: int, from_state: str | None,
+                  to_state: str, actor: str, reason: str | None, at: str) -> str:
+    payload = json.dumps(
+        [prev_hash, subject, subject_id, from_state, to_state, actor, reason, at],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def record_event(session: Session, subject: str, subject_id: int, from_state: str | None,
+                 to_state: str, actor: str, reason: str | None = None) -> AuditEvent:
+    """Append one audit event, chained to the newest one."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+    prev_hash = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    prev_hash = prev_hash or GENESIS
+    at = utcnow()
+    digest = _event_digest(prev_hash, subject, subject_id, from_state, to_state, actor, reason,
+                           at.isoformat())
+    audit = AuditEvent(subject=subject, subject_id=subject_id, from_state=from_state,
+                       to_state=to_state, actor=actor, reason=reason, at=at,
+                       prev_hash=prev_hash, hash=digest)
+    session.add(audit)
+    session.flush()
+    return audit
+
+
+def transition(session: Session, row: Exchange | Message, to_state: str, actor: str,
+               reason: str | None = None) -> None:
+    """Move an exchange or message to a new state and record why, in the same transaction."""
+    subject = "exchange" if isinstance(row, Exchange) else "message"
+    from_state = row.state
+    row.state = to_state
+    row.reason = reason
+    session.flush()
+    record_event(session, subject, row.id, from_state, to_state, actor, reason)
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    event_id: int
+    reason: str
+
+
+def verify_chain(session: Session) -> tuple[int, list[ChainProblem]]:
+    """Walk the audit trail and recompute every hash; returns (events checked, problems)."""
+    problems: list[ChainProblem] = []
+    prev_hash = GENESIS
+    count = 0
+    for audit in session.scalars(select(AuditEvent).order_by(AuditEvent.id)).yield_per(1000):
+        count += 1
+        if audit.prev_hash != prev_hash:
+            problems.append(ChainProblem(audit.id, "does not follow the event before it (an event was removed or reordered)"))
+        expected = _event_digest(audit.prev_hash, audit.subject, audit.subject_id, audit.from_state,
+                                 audit.to_state, audit.actor, audit.reason, audit.at.isoformat())
+        if expected != audit.hash:
+            problems.append(ChainProblem(audit.id, "its content does not match its hash (the row was changed)"))
+        prev_hash = audit.hash
+    return count, problems

@@ -1,0 +1,111 @@
+"""The store's tables: exchanges, interchanges, messages and the append-only audit trail.
+
+The schema is owned by the Alembic migrations in `gateway/store/migrations/`; these classes
+must describe the same tables (a test compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Exchange(Base):
+    """One file in or out: where it came from and the sha256 of its archived bytes."""
+
+    __tablename__ = "exchanges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(100), index=True)
+    channel: Mapped[str] = mapped_column(String(100))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" or "out"
+    original_name: Mapped[str] = mapped_column(String(500))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    standard: Mapped[str | None] = mapped_column(String(10), default=None)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("exchanges.id"), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Interchange(Base):
+    """An interchange (UNB…UNZ / ISA…IEA / one CSV file) as the parser found it."""
+
+    __tablename__ = "interchanges"
+    __table_args__ = (UniqueConstraint("exchange_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 0-based within the file
+    standard: Mapped[str] = mapped_column(String(10))
+    sender: Mapped[str | None] = mapped_column(String(100), default=None)
+    receiver: Mapped[str | None] = mapped_column(String(100), default=None)
+    control_ref: Mapped[str | None] = mapped_column(String(50), default=None)
+    status: Mapped[str] = mapped_column(String(10))
+    header: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    errors: Mapped[str] = mapped_column(Text, default="[]")  # JSON
+
+
+class Message(Base):
+    """One message (UNH…UNT / ST…SE / CSV document), its state and its document."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("exchange_id", "position"),
+        Index("ix_messages_partner_state", "partner", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 0-based among the file's messages
+    interchange_position: Mapped[int] = mapped_column(Integer)
+    partner: Mapped[str] = mapped_column(String(100))
+    direction: Mapped[str] = mapped_column(String(3), default="in")
+    standard: Mapped[str] = mapped_column(String(10))
+    type: Mapped[str | None] = mapped_column(String(20), default=None)
+    version: Mapped[str | None] = mapped_column(String(30), default=None)
+    ref: Mapped[str | None] = mapped_column(String(50), default=None)
+    interchange_ref: Mapped[str | None] = mapped_column(String(50), default=None)
+    group_ref: Mapped[str | None] = mapped_column(String(50), default=None)
+    document_type: Mapped[str | None] = mapped_column(String(30), default=None)
+    document_number: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    errors: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of issues
+    document: Mapped[str | None] = mapped_column(Text, default=None)  # JSON
+    result: Mapped[str | None] = mapped_column(Text, default=None)  # JSON: what delivery did
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuditEvent(Base):
+    """One state change; `hash` covers the event and the previous event's hash (a chain)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(10))  # "exchange" or "message"
+    subject_id: Mapped[int] = mapped_column(Integer)
+    from_state: Mapped[str | None] = mapped_column(String(20), default=None)
+    to_state: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_audit_subject", "subject", "subject_id"),)

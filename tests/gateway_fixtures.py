@@ -1,0 +1,110 @@
+"""Helpers for end-to-end tests: a gateway in a temporary folder, driven through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import ROOT
+
+SAMPLE_INBOX = ROOT / "samples" / "inbox"
+
+
+@dataclass
+class Gateway:
+    """A gateway whose state, partners and config live under one temporary folder."""
+
+    home: Path
+
+    @property
+    def config(self) -> Path:
+        return self.home / "gateway.toml"
+
+    @property
+    def state(self) -> Path:
+        return self.home / "state"
+
+    @property
+    def partners(self) -> Path:
+        return self.home / "partners"
+
+    def inbox(self, partner: str) -> Path:
+        path = self.state / "inbox" / partner
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("EDIGW_CONFIG", None)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "gateway", "--config", str(self.config), *args]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        done = subprocess.run(self.command(*args), capture_output=True, env=self.env(), timeout=timeout,
+                              cwd=self.home)
+        if check and done.returncode != 0:
+            raise AssertionError(f"edigw {' '.join(args)} exited {done.returncode}:\n"
+                                 f"{done.stdout.decode(errors='replace')}\n{done.stderr.decode(errors='replace')}")
+        return done
+
+    def json(self, *args: str) -> object:
+        return json.loads(self.run(*args, "--json").stdout)
+
+    def start(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(self.command("run", *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=self.env(), cwd=self.home)
+
+    def messages(self, **filters: str) -> list[dict]:
+        args = ["messages", "list", "--limit", "100000"]
+        for key, value in filters.items():
+            args += [f"--{key}", value]
+        return self.json(*args)
+
+    def wait_for(self, predicate, timeout: float = 20.0, interval: float = 0.2):
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result or time.monotonic() > deadline:
+                return result
+            time.sleep(interval)
+
+
+def make_gateway(home: Path, settle_seconds: float = 0.2, partners: tuple[str, ...] = (
+        "acme-retail", "bigbox-stores", "corner-shop")) -> Gateway:
+    """A gateway with the shipped partner profiles (settle time shortened) and default templates."""
+    gateway = Gateway(home)
+    gateway.partners.mkdir(parents=True)
+    for partner in partners:
+        text = (ROOT / "partners" / f"{partner}.yaml").read_text(encoding="utf-8")
+        text = text.replace("settle_seconds: 1", f"settle_seconds: {settle_seconds}")
+        (gateway.partners / f"{partner}.yaml").write_text(text, encoding="utf-8")
+    gateway.config.write_text(
+        f'state_dir = "state"\npartners_dir = "partners"\ntemplates_dir = "{ROOT / "templates"}"\n'
+        'rescan_seconds = 2\n', encoding="utf-8")
+    return gateway
+
+
+def drop_samples(gateway: Gateway) -> list[Path]:
+    """Copy the shipped sample files into the partners' inboxes, as a partner would drop them."""
+    dropped = []
+    for folder in sorted(SAMPLE_INBOX.iterdir()):
+        for sample in sorted(folder.iterdir()):
+            target = gateway.inbox(folder.name) / sample.name
+            shutil.copyfile(sample, target)
+            dropped.append(target)
+    return dropped
+
+
+def age(path: Path, seconds: float = 5.0) -> None:
+    """Make a file look settled (written a few seconds ago)."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))

@@ -1,0 +1,80 @@
+"""The daemon under real signals: file events, SIGTERM, and SIGKILL at any moment."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from conftest import ROOT
+from gateway_fixtures import age, make_gateway
+
+SAMPLE = (ROOT / "samples/inbox/acme-retail/ORDERS_4500012.edi").read_bytes()
+
+
+def order_file(number: int) -> bytes:
+    """The shipped sample with its own order numbers, so that every file has other bytes."""
+    return SAMPLE.replace(b"4500012", b"%07d" % (6_000_000 + 2 * number)).replace(
+        b"4500013", b"%07d" % (6_000_001 + 2 * number))
+
+
+def test_a_dropped_file_is_taken_within_seconds_of_its_event(tmp_path):
+    gateway = make_gateway(tmp_path)
+    gateway.config.write_text(gateway.config.read_text().replace("rescan_seconds = 2", "rescan_seconds = 3600"))
+    daemon = gateway.start()
+    try:
+        time.sleep(1.5)
+        (gateway.inbox("acme-retail") / "new.edi").write_bytes(order_file(1))
+        started = time.monotonic()
+        translated = gateway.wait_for(lambda: len(gateway.messages(state="translated")) == 2, timeout=10)
+        assert translated, "the file was not taken without a rescan"
+        assert time.monotonic() - started < 10
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=20)
+
+
+def test_sigterm_stops_the_daemon_with_exit_code_zero(tmp_path):
+    gateway = make_gateway(tmp_path)
+    daemon = gateway.start()
+    time.sleep(1.5)
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=20) == 0
+    assert b"edigw stopped" in daemon.stderr.read()
+
+
+def test_a_daemon_killed_at_any_moment_loses_nothing_and_duplicates_nothing(tmp_path):
+    gateway = make_gateway(tmp_path)
+    inbox = gateway.inbox("acme-retail")
+    files = 300
+    for number in range(files):
+        path = inbox / f"order-{number:04d}.edi"
+        path.write_bytes(order_file(number))
+        age(path)
+    rng = random.Random(20261122)
+    kills = 0
+    for _ in range(12):
+        daemon = gateway.start()
+        time.sleep(rng.uniform(0.4, 2.0))
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGKILL)
+            kills += 1
+        daemon.wait(timeout=20)
+    assert kills >= 10
+    gateway.run("run", "--once")
+
+    with sqlite3.connect(gateway.state / "edigw.db") as db:
+        exchanges = db.execute("SELECT original_name, state FROM exchanges").fetchall()
+        messages = db.execute("SELECT exchange_id, position, state FROM messages").fetchall()
+    names = [name for name, _ in exchanges]
+    assert sorted(names) == sorted(f"order-{n:04d}.edi" for n in range(files)), "a file was lost or recorded twice"
+    assert {state for _, state in exchanges} == {"processed"}
+    assert len(messages) == 2 * files
+    assert len({(e, p) for e, p, _ in messages}) == 2 * files
+    assert {state for _, _, state in messages} == {"translated"}
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == []
+    assert len(list((inbox / "processed").iterdir())) == files
+    gateway.run("audit", "verify")

@@ -1,0 +1,107 @@
+"""The store: migrations, the archive, the audit chain; on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+
+from gateway.store.archive import Archive
+from gateway.store.db import open_store, record_event, transition, verify_chain
+from gateway.store.models import AuditEvent, Base, Exchange
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        store = open_store(f"sqlite:///{tmp_path / 'edigw.db'}")
+        yield store
+        store.close()
+        return
+    name = f"edigw_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    store = open_store(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    yield store
+    store.close()
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_migrations_create_exactly_the_tables_the_models_describe(store):
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        tables = set(inspect(connection).get_table_names())
+    assert differences == []
+    assert {"exchanges", "interchanges", "messages", "audit_events", "alembic_version"} <= tables
+
+
+def test_migrating_twice_changes_nothing(store):
+    store.migrate()
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+
+
+def test_sqlite_store_runs_in_wal_mode(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'edigw.db'}")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    store.close()
+
+
+def _exchange(session, name="a.edi") -> Exchange:
+    exchange = Exchange(partner="acme", channel="acme/inbox", direction="in", original_name=name,
+                        size=3, sha256="0" * 64, state="received")
+    session.add(exchange)
+    session.flush()
+    return exchange
+
+
+def test_every_transition_is_an_audit_event_chained_to_the_one_before(store):
+    with store.session() as session:
+        exchange = _exchange(session)
+        record_event(session, "exchange", exchange.id, None, "received", "test")
+        transition(session, exchange, "processed", "test", "all messages recorded")
+    with store.session() as session:
+        events = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        assert [(e.from_state, e.to_state) for e in events] == [(None, "received"), ("received", "processed")]
+        assert events[1].prev_hash == events[0].hash
+        assert verify_chain(session) == (2, [])
+
+
+def test_a_changed_audit_event_breaks_the_chain(store):
+    with store.session() as session:
+        exchange = _exchange(session)
+        record_event(session, "exchange", exchange.id, None, "received", "test")
+        transition(session, exchange, "rejected", "test", "bad file")
+    with store.session() as session:
+        session.execute(text("UPDATE audit_events SET reason = 'fine file' WHERE to_state = 'rejected'"))
+    with store.session() as session:
+        count, problems = verify_chain(session)
+    assert count == 2
+    assert [p.reason for p in problems] == ["its content does not match its hash (the row was changed)"]
+
+
+def test_the_archive_stores_bytes_once_under_their_sha256(tmp_path):
+    archive = Archive(tmp_path / "archive")
+    sha, size = archive.put_stream(io.BytesIO(b"UNB+UNOA:2'"))
+    again, _ = archive.put_bytes(b"UNB+UNOA:2'")
+    assert sha == again == hashlib.sha256(b"UNB+UNOA:2'").hexdigest()
+    assert size == 11
+    assert archive.read(sha) == b"UNB+UNOA:2'"
+    assert archive.path(sha).relative_to(tmp_path / "archive").parts == (sha[:2], sha[2:4], sha)
+    assert [p for p in (tmp_path / "archive").rglob("*") if p.is_file()] == [archive.path(sha)]
+
+
+def test_the_archive_refuses_a_name_that_is_not_a_sha256(tmp_path):
+    archive = Archive(tmp_path / "archive")
+    with pytest.raises(ValueError):
+        archive.path("../../etc/passwd")

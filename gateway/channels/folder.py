@@ -1,0 +1,457 @@
+"""The folder channel: a local or mounted folder partners drop files into, watched with watchdog.
+
+A file is claimed only once it has settled (its size and modification time unchanged for
+`settle_seconds`), by renaming it to `<name>.processing` in the same folder: the rename is
+atomic, so of two scanners on one inbox exactly one gets each file. Settled files go to
+processed/ (or are deleted), unreadable ones to failed/ with a reason file; names there are
+never overwritten.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import shutil
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from loguru import logger
+from watchdog.events import (
+    EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_DELETED,
+    EVENT_TYPE_MOVED,
+    EVENT_TYPE_OPENED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+from gateway.channels.base import (
+    CLAIM_SUFFIX,
+    REASON_SUFFIX,
+    Channel,
+    ChannelError,
+    ClaimedFile,
+    base_name,
+    is_inbound_name,
+    safe_file_name,
+)
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+# Extra wait after the settle time before watch() calls back again, so the rescan it prompts
+# finds the file settled rather than just short of it.
+_SETTLE_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class _Sighting:
+    """What a scan saw of one file, and since when (monotonic clock) it has looked like this."""
+
+    size: int
+    mtime_ns: int
+    since: float
+
+
+class FolderChannel(Channel):
+    """A watched inbox (and optionally an outbox) for one partner; see the module text."""
+
+    def __init__(
+        self,
+        name: str,
+        inbox: Path,
+        processed_dir: Path | None = None,
+        failed_dir: Path | None = None,
+        after: Literal["move", "delete"] = "move",
+        settle_seconds: float = 1.0,
+        patterns: Iterable[str] = ("*",),
+        max_size: int | None = None,
+        outbox: Path | None = None,
+    ) -> None:
+        if after not in ("move", "delete"):
+            raise ValueError(f"channel {name}: after must be 'move' or 'delete', not {after!r}")
+        if settle_seconds < 0:
+            raise ValueError(f"channel {name}: settle_seconds must not be negative, not {settle_seconds!r}")
+        self.name = name
+        self.inbox = Path(inbox)
+        self.processed_dir = Path(processed_dir) if processed_dir is not None else self.inbox / "processed"
+        self.failed_dir = Path(failed_dir) if failed_dir is not None else self.inbox / "failed"
+        self.after = after
+        self.settle_seconds = float(settle_seconds)
+        self.patterns = tuple(patterns)
+        self.max_size = max_size
+        self.outbox = Path(outbox) if outbox is not None else None
+        self._seen: dict[str, _Sighting] = {}
+        self._lock = threading.Lock()
+        self._log = logger.bind(channel=name)
+
+    def __repr__(self) -> str:
+        return f"FolderChannel(name={self.name!r}, inbox={str(self.inbox)!r})"
+
+    # inbound
+
+    def recover(self) -> Iterator[ClaimedFile]:
+        """Every `*.processing` file in the inbox, oldest first: claimed before a crash, never settled.
+
+        Only one process may work an inbox while recover() runs (the daemon's channel lock):
+        another scanner's claim in hand looks exactly like a crashed one.
+        """
+        found = []
+        for entry in self._entries():
+            name = entry.name
+            original = name[: -len(CLAIM_SUFFIX)]
+            if not name.endswith(CLAIM_SUFFIX) or not original or original.startswith("."):
+                continue
+            status = self._regular_stat(entry)
+            if status is not None:
+                found.append((status.st_mtime_ns, name, original, status))
+        for _, name, original, status in sorted(found):
+            claimed = self._claimed(self.inbox / name, original, status)
+            self._log.info("recovered {file} ({size} bytes), claimed before a restart", file=original, size=claimed.size)
+            yield claimed
+
+    def scan(self) -> Iterator[ClaimedFile]:
+        """Settled inbound files, oldest first, each claimed just before it is handed out."""
+        for name in self._settled_names():
+            claimed = self._claim(name)
+            if claimed is not None:
+                yield claimed
+
+    def waiting(self) -> bool:
+        """Whether inbound files are in the inbox that a later scan will hand out (still settling)."""
+        return any(
+            is_inbound_name(entry.name, self.patterns) and self._regular_stat(entry) is not None
+            for entry in self._entries()
+        )
+
+    def open(self, claimed: ClaimedFile) -> BinaryIO:
+        """The claimed file for reading; refuses to follow a symlink swapped in after the claim."""
+        try:
+            descriptor = os.open(claimed.path, _OPEN_FLAGS)
+        except OSError as err:
+            raise ChannelError(f"channel {self.name}: cannot read {claimed.path}: {err.strerror}") from err
+        return os.fdopen(descriptor, "rb")
+
+    def done(self, claimed: ClaimedFile) -> Path | None:
+        """Archived and recorded: move the file to processed/ under its own name (or delete it)."""
+        if self.after == "delete":
+            try:
+                os.unlink(claimed.path)
+            except OSError as err:
+                raise ChannelError(f"channel {self.name}: cannot delete {claimed.path}: {err.strerror}") from err
+            self._log.info("deleted {file} after intake", file=claimed.original_name)
+            return None
+        destination = self._move_aside(claimed, self.processed_dir)
+        self._log.info("moved {file} to {destination}", file=claimed.original_name, destination=str(destination))
+        return destination
+
+    def fail(self, claimed: ClaimedFile, reason: str) -> Path:
+        """Move the file to failed/ and write `<name>.reason.txt` beside it."""
+        destination = self._move_aside(claimed, self.failed_dir)
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        text = (
+            f"reason: {reason}\n"
+            f"file: {claimed.original_name}\n"
+            f"channel: {self.name}\n"
+            f"size: {claimed.size} bytes\n"
+            f"failed at: {when}\n"
+        )
+        reason_path = destination.with_name(destination.name + REASON_SUFFIX)
+        _write_atomically(reason_path, text.encode("utf-8", "backslashreplace"))
+        self._log.warning("failed {file}, moved to {destination}: {reason}", file=claimed.original_name,
+                          destination=str(destination), reason=reason)
+        return destination
+
+    def watch(self, callback: Callable[[], None]) -> BaseObserver:
+        """A started watchdog observer calling `callback()` (from its thread) on inbox file events.
+
+        It calls back at once on an event, and once more `settle_seconds` after the last event,
+        when a file that was still being written may have settled. The callback should be
+        quick (set an Event, wake a worker); an exception from it is logged, not raised.
+        """
+        self._require_inbox()
+        handler = _InboxEvents(self, callback)
+        observer = _InboxObserver(handler)
+        observer.schedule(handler, str(self.inbox), recursive=False)
+        observer.start()
+        self._log.debug("watching {inbox}", inbox=str(self.inbox))
+        return observer
+
+    # outbound
+
+    def send(self, name: str, data: bytes) -> Path:
+        """Write `data` to the outbox as `name`: a hidden temporary file, fsync, then a rename.
+
+        Partners never see a half-written file. An existing file of that name (not yet picked
+        up) is never overwritten: ChannelError.
+        """
+        safe_file_name(name)
+        if self.outbox is None:
+            raise ChannelError(f"channel {self.name}: has no outbox to send {name} to")
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        target = self.outbox / name
+        if os.path.lexists(target):
+            raise ChannelError(f"channel {self.name}: {target} exists and has not been picked up; not overwritten")
+        _write_atomically(target, data)
+        self._log.info("sent {file} ({size} bytes) to {outbox}", file=name, size=len(data), outbox=str(self.outbox))
+        return target
+
+    # the parts
+
+    def _require_inbox(self) -> None:
+        if not self.inbox.is_dir():
+            raise ChannelError(f"channel {self.name}: inbox {self.inbox} does not exist or is not a folder")
+
+    def _entries(self) -> list[os.DirEntry[str]]:
+        self._require_inbox()
+        try:
+            with os.scandir(self.inbox) as entries:
+                return list(entries)
+        except OSError as err:
+            raise ChannelError(f"channel {self.name}: cannot list inbox {self.inbox}: {err.strerror}") from err
+
+    @staticmethod
+    def _regular_stat(entry: os.DirEntry[str]) -> os.stat_result | None:
+        """The entry's own status if it is a regular file; symlinks and folders are never ours."""
+        try:
+            status = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        return status if stat.S_ISREG(status.st_mode) else None
+
+    def _settled_names(self) -> list[str]:
+        """Inbound names whose size and mtime have stood still for the settle time, oldest first."""
+        with self._lock:
+            wall, now = time.time(), time.monotonic()
+            seen: dict[str, _Sighting] = {}
+            settled = []
+            for entry in self._entries():
+                if not is_inbound_name(entry.name, self.patterns):
+                    continue
+                status = self._regular_stat(entry)
+                if status is None:
+                    continue
+                previous = self._seen.get(entry.name)
+                unchanged = previous is not None and (previous.size, previous.mtime_ns) == (
+                    status.st_size,
+                    status.st_mtime_ns,
+                )
+                if unchanged:
+                    seen[entry.name] = previous
+                    stable = now - previous.since >= self.settle_seconds
+                else:
+                    seen[entry.name] = _Sighting(status.st_size, status.st_mtime_ns, now)
+                    stable = False
+                # A file seen for the first time, or unchanged since, counts as settled when its
+                # mtime is old enough; one that changed between scans waits a full settle time.
+                old_enough = wall - status.st_mtime >= self.settle_seconds
+                if (previous is None or unchanged) and (old_enough or stable):
+                    settled.append((status.st_mtime_ns, entry.name))
+                else:
+                    self._log.debug("{file} not settled yet ({size} bytes)", file=entry.name, size=status.st_size)
+            self._seen = seen
+            return [name for _, name in sorted(settled)]
+
+    def _claim(self, name: str) -> ClaimedFile | None:
+        """Rename `name` to `name.processing`; None when another scanner got there first."""
+        source = self.inbox / name
+        target = self.inbox / (name + CLAIM_SUFFIX)
+        with self._lock:
+            self._seen.pop(name, None)
+        if os.path.lexists(target):
+            # An earlier file of the same name is still in hand; renaming would replace it.
+            self._log.debug("{file} waits: an earlier file of that name is still being processed", file=name)
+            return None
+        try:
+            os.rename(source, target)
+        except FileNotFoundError:
+            self._log.debug("{file} was claimed by another scanner", file=name)
+            return None
+        except OSError as err:
+            raise ChannelError(
+                f"channel {self.name}: cannot claim {source} (rename to {target.name}): {err.strerror}; "
+                "the gateway needs write access to the inbox"
+            ) from err
+        try:
+            status = os.lstat(target)
+        except FileNotFoundError:
+            self._log.debug("{file} vanished right after its claim", file=name)
+            return None
+        claimed = self._claimed(target, name, status)
+        if not stat.S_ISREG(status.st_mode):
+            # Swapped for a symlink or special file between the scan and the rename.
+            self.fail(claimed, "not a regular file (a symlink or special file replaced it while it was claimed)")
+            return None
+        self._log.info("claimed {file} ({size} bytes)", file=name, size=claimed.size)
+        if self.max_size is not None and claimed.size > self.max_size:
+            self._log.warning("{file} is {size} bytes, over the limit of {limit}", file=name, size=claimed.size,
+                              limit=self.max_size)
+        return claimed
+
+    def _claimed(self, path: Path, original: str, status: os.stat_result) -> ClaimedFile:
+        return ClaimedFile(path=path, original_name=original, size=status.st_size, channel=self.name,
+                           mtime=status.st_mtime)
+
+    def _move_aside(self, claimed: ClaimedFile, folder: Path) -> Path:
+        """Move a claimed file into `folder` under its original base name, never overwriting."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            destination = _reserve_name(folder, base_name(claimed.original_name))
+        except OSError as err:
+            raise ChannelError(f"channel {self.name}: cannot write to {folder}: {err.strerror}") from err
+        try:
+            os.replace(claimed.path, destination)
+        except OSError as err:
+            if err.errno != errno.EXDEV:
+                _remove_quietly(destination)
+                raise ChannelError(
+                    f"channel {self.name}: cannot move {claimed.path} to {destination}: {err.strerror}"
+                ) from err
+            self._copy_across(claimed.path, destination)
+        return destination
+
+    def _copy_across(self, source: Path, destination: Path) -> None:
+        """Move between file systems: copy to a hidden temporary name, fsync, rename, then unlink."""
+        temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with open(source, "rb") as reader, open(temporary, "xb") as writer:
+                shutil.copyfileobj(reader, writer, 1024 * 1024)
+                writer.flush()
+                os.fsync(writer.fileno())
+            shutil.copystat(source, temporary)
+            os.replace(temporary, destination)
+            os.unlink(source)
+        except OSError as err:
+            _remove_quietly(temporary)
+            raise ChannelError(f"channel {self.name}: cannot move {source} to {destination}: {err.strerror}") from err
+
+
+class _InboxEvents(FileSystemEventHandler):
+    """Turns watchdog events about inbound candidates into callbacks, plus one after they settle."""
+
+    def __init__(self, channel: FolderChannel, callback: Callable[[], None]) -> None:
+        self._channel = channel
+        self._callback = callback
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory or event.event_type in (EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE, EVENT_TYPE_DELETED):
+            return
+        path = event.dest_path if event.event_type == EVENT_TYPE_MOVED else event.src_path
+        if not is_inbound_name(os.path.basename(os.fsdecode(path)), self._channel.patterns):
+            return
+        self._notify()
+        self._rearm()
+
+    def _rearm(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._stopped:
+                return
+            self._timer = threading.Timer(self._channel.settle_seconds + _SETTLE_MARGIN, self._notify)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _notify(self) -> None:
+        if self._stopped:
+            return
+        try:
+            self._callback()
+        except Exception:
+            logger.bind(channel=self._channel.name).exception("the inbox watch callback failed")
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._timer is not None:
+                self._timer.cancel()
+
+
+class _InboxObserver(Observer):  # type: ignore[misc, valid-type]
+    """A watchdog observer that also silences its handler's pending settle callback on stop()."""
+
+    def __init__(self, handler: _InboxEvents) -> None:
+        super().__init__()
+        self._handler = handler
+
+    def stop(self) -> None:
+        self._handler.stop()
+        super().stop()
+
+
+def _reserve_name(folder: Path, name: str) -> Path:
+    """Create an empty `folder/name` (or `stem.<UTC time>[-n].ext` when taken) and return it.
+
+    Creating the file exclusively reserves the name, so two movers never pick the same one;
+    the caller then renames the real file over its own reservation.
+    """
+    for candidate in _candidate_names(name):
+        try:
+            descriptor = os.open(folder / candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        os.close(descriptor)
+        return folder / candidate
+    raise AssertionError("unreachable: _candidate_names never ends")
+
+
+def _candidate_names(name: str) -> Iterator[str]:
+    yield name
+    stem, suffix = _split_suffix(name)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    yield f"{stem}.{stamp}{suffix}"
+    for counter in itertools.count(2):
+        yield f"{stem}.{stamp}-{counter}{suffix}"
+
+
+def _split_suffix(name: str) -> tuple[str, str]:
+    dot = name.rfind(".")
+    return (name[:dot], name[dot:]) if dot > 0 else (name, "")
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write `target` through a hidden temporary file in the same folder: fsync, rename, fsync folder."""
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temporary, "xb") as writer:
+            writer.write(data)
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(temporary, target)
+    except OSError as err:
+        _remove_quietly(temporary)
+        raise ChannelError(f"cannot write {target}: {err.strerror}") from err
+    _fsync_folder(target.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # Windows cannot open folders; the rename is as durable as that platform makes it
+    try:
+        os.fsync(descriptor)
+    except OSError as err:
+        logger.debug("fsync of folder {folder} failed: {error}", folder=str(folder), error=err.strerror)
+    finally:
+        os.close(descriptor)
+
+
+def _remove_quietly(path: Path) -> None:
+    """Remove a temporary or reserved file we made, if it is still there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

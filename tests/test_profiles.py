@@ -1,0 +1,65 @@
+"""Partner profiles: the shipped ones load, and every mistake is named with its file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from gateway.profiles import ProfileError, load_profile, load_profiles
+
+
+def test_the_shipped_profiles_load_with_their_channels_and_templates(tmp_path):
+    profiles = load_profiles(ROOT / "partners", tmp_path, ROOT / "templates")
+    assert set(profiles) == {"acme-retail", "bigbox-stores", "corner-shop"}
+    acme = profiles["acme-retail"]
+    assert acme.sender_id("edifact") == "4012345000009"
+    assert acme.channels[0].inbox == tmp_path / "inbox" / "acme-retail"
+    assert acme.channels[0].processed == tmp_path / "inbox" / "acme-retail" / "processed"
+    assert [rule.template for rule in profiles["bigbox-stores"].rules_for("850")] == [
+        "x12/850_004010", "x12/850_005010"]
+
+
+def write(tmp_path: Path, text: str, name: str = "acme.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path, tmp_path: Path) -> list[str]:
+    with pytest.raises(ProfileError) as raised:
+        load_profile(path, tmp_path, ROOT / "templates")
+    return [str(problem) for problem in raised.value.problems]
+
+
+def test_every_problem_of_a_profile_is_reported_with_its_line(tmp_path):
+    path = write(tmp_path, "\n".join([
+        "name: ACME",
+        "odoo_partner: {ref: ACME}",
+        "colour: blue",
+        "channels:",
+        "  inbox: {type: ftp, inbox: in}",
+        "receive:",
+        "  ORDERS: {template: edifact/NO_SUCH}",
+    ]) + "\n")
+    problems = problems_of(path, tmp_path)
+    assert f"{path}:3: unknown key 'colour'" in problems[0]
+    assert any(p.startswith(f"{path}:5:") and "type 'ftp' is not supported" in p for p in problems)
+    assert any(p.startswith(f"{path}:7:") and "no template 'edifact/NO_SUCH'" in p for p in problems)
+
+
+def test_a_profile_without_an_odoo_partner_is_refused(tmp_path):
+    path = write(tmp_path, "name: ACME\n")
+    assert any("'odoo_partner' must give" in p for p in problems_of(path, tmp_path))
+
+
+def test_broken_yaml_is_reported_with_its_line(tmp_path):
+    path = write(tmp_path, "name: ACME\nodoo_partner: {ref: ACME\n")
+    problems = problems_of(path, tmp_path)
+    assert problems[0].startswith(f"{path}:3: not valid YAML")
+
+
+def test_a_file_name_that_is_not_a_partner_id_is_refused(tmp_path):
+    path = write(tmp_path, "name: ACME\nodoo_partner: {ref: ACME}\n", name="ACME Corp.yaml")
+    assert any("is not a valid partner id" in p for p in problems_of(path, tmp_path))

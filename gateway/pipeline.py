@@ -78,11 +78,12 @@ def translate_parsed(message: ParsedMessage, profile: Profile | None, templates:
     except LookupError as error:
         return Outcome("held", str(error))
     document, problems = template.translate(message.tree)
-    if problems:
-        texts = [str(problem) for problem in problems]
-        return Outcome("held", "translation: " + "; ".join(texts), template.document_type,
-                       as_dict(document) if document is not None else None, texts)
-    return Outcome("translated", None, template.document_type, as_dict(document))
+    texts = [str(problem) for problem in problems]
+    made = as_dict(document) if document is not None else None
+    errors = [str(problem) for problem in problems if problem.severity == "error"]
+    if errors:
+        return Outcome("held", "translation: " + "; ".join(errors), template.document_type, made, texts)
+    return Outcome("translated", None, template.document_type, made, texts)
 
 
 class TemplateSet:

@@ -2,7 +2,8 @@
 
 The report's shape is a contract (README, "inspect --json"):
 {"file", "standard", "error"?, "interchanges": [{"sender", "receiver", "control_ref", "status",
-"errors", "messages": [{"type", "version", "ref", "status", "errors", "document", "problems"}]}]}
+"errors", "messages": [{"type", "version", "ref", "status", "errors", "document", "problems",
+"segments"}]}]}
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from gateway import formats
 from gateway.formats.model import Interchange, Message, UnreadableFile
+from gateway.formats.tree import segments_of
 from gateway.pipeline import TemplateSet, translate_parsed
 from gateway.profiles import Profile
 
@@ -52,11 +54,11 @@ def _message_report(message: Message, profile: Profile | None, templates: Templa
         "errors": [issue.as_dict() for issue in message.errors],
         "document": None,
         "problems": [],
+        "segments": segments_of(message.tree) if message.tree is not None else [],
     }
-    if message.status == "accepted":
-        outcome = translate_parsed(message, profile, templates)
-        entry["document"] = outcome.document
-        entry["problems"] = outcome.problems or ([outcome.reason] if outcome.state == "held" else [])
+    outcome = translate_parsed(message, profile, templates)
+    entry["document"] = outcome.document
+    entry["problems"] = outcome.problems
     message.tree = None
     return entry
 

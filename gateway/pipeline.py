@@ -29,7 +29,7 @@ from gateway.documents import as_dict
 from gateway.formats.model import Interchange as ParsedInterchange
 from gateway.formats.model import Message as ParsedMessage
 from gateway.formats.model import UnreadableFile
-from gateway.mapping import TemplateError, base_template_names, load_template
+from gateway.mapping import TemplateError, base_template_names, load_template, version_matches
 from gateway.profiles import Profile
 from gateway.store.archive import Archive
 from gateway.store.db import Store, record_event, transition
@@ -67,19 +67,26 @@ def describe_issues(issues: list) -> str:
 
 
 def translate_parsed(message: ParsedMessage, profile: Profile | None, templates: TemplateSet) -> Outcome:
-    """Parse verdict and translation of one message, the same for the pipeline and `inspect`."""
-    if message.status == "rejected" or message.tree is None:
-        return Outcome("rejected", describe_issues(message.errors) or "the message could not be read")
+    """Parse verdict and translation of one message, the same for the pipeline and `inspect`.
+
+    A rejected message is translated too, as far as its tree allows: its document number is
+    how support finds it ("what happened to PO 4500012?"), but its state stays rejected.
+    """
+    rejection = describe_issues(message.errors)
     envelope = describe_issues(message.interchange.errors)
-    if envelope:
-        return Outcome("rejected", "interchange rejected: " + envelope)
+    if not rejection and envelope:
+        rejection = "interchange rejected: " + envelope
+    if message.tree is None:
+        return Outcome("rejected", rejection or "the message could not be read")
     try:
         template = templates.for_message(profile, message)
     except LookupError as error:
-        return Outcome("held", str(error))
+        return Outcome("rejected", rejection) if rejection else Outcome("held", str(error), problems=[str(error)])
     document, problems = template.translate(message.tree)
     texts = [str(problem) for problem in problems]
     made = as_dict(document) if document is not None else None
+    if rejection:
+        return Outcome("rejected", rejection, template.document_type, made, texts)
     errors = [str(problem) for problem in problems if problem.severity == "error"]
     if errors:
         return Outcome("held", "translation: " + "; ".join(errors), template.document_type, made, texts)
@@ -105,11 +112,15 @@ class TemplateSet:
             return self._base_template(message)
         rules = profile.rules_for(message.type) or (profile.csv_rules() if message.interchange.standard == "csv" else [])
         for rule in rules:
-            if not rule.versions or message.version in rule.versions:
-                try:
-                    return self.load(rule.template, rule.overrides)
-                except TemplateError as error:
-                    raise LookupError(f"template {rule.template} for {profile.id} cannot be used: {error}") from None
+            if rule.versions and not version_matches(message.version, rule.versions):
+                continue
+            try:
+                template = self.load(rule.template, rule.overrides)
+            except TemplateError as error:
+                raise LookupError(f"template {rule.template} for {profile.id} cannot be used: {error}") from None
+            if template.standard == "csv" or rule.versions or template.applies_to(
+                    message.interchange.standard, message.type, message.version):
+                return template
         raise LookupError(
             f"partner {profile.id} has no template for {message.type} {message.version or ''}".rstrip()
             + f"; add one under 'receive' in {profile.file.name} and reprocess")
@@ -260,13 +271,13 @@ class Pipeline:
                 self._apply(session, row, outcome, ACTOR)
 
     def _apply(self, session: Session, row: Message, outcome: Outcome, actor: str) -> None:
+        row.document_type = outcome.document_type
+        row.document = json.dumps(outcome.document) if outcome.document is not None else None
+        row.document_number = (outcome.document or {}).get("document_number")
         if outcome.state == "rejected":
             transition(session, row, "rejected", actor, outcome.reason)
         else:
             transition(session, row, "parsed", actor)
-            row.document_type = outcome.document_type
-            row.document = json.dumps(outcome.document) if outcome.document is not None else None
-            row.document_number = (outcome.document or {}).get("document_number")
             transition(session, row, outcome.state, actor, outcome.reason)
         logger.info("message {} {} {} ref {}: {}{}", row.id, row.partner, row.type, row.ref, row.state,
                     f" ({row.reason})" if row.reason else "")

@@ -410,3 +410,18 @@ def test_waiting_tells_whether_files_are_still_settling(tmp_path):
     (inbox / "upload.part").write_bytes(b"UNB")
     assert list(channel.scan()) == []
     assert channel.waiting() is True
+
+
+def test_done_after_a_crash_mid_move_leaves_one_file_in_processed(tmp_path):
+    inbox_channel = channel(tmp_path, processed_dir=tmp_path / "processed")
+    drop(inbox_channel.inbox, "po.edi", b"today")
+    [claimed] = list(inbox_channel.scan())
+    (tmp_path / "processed").mkdir()
+    os.link(claimed.path, tmp_path / "processed" / "po.edi")  # the move was cut off here
+
+    [recovered] = list(inbox_channel.recover())
+    destination = inbox_channel.done(recovered)
+
+    assert destination == tmp_path / "processed" / "po.edi"
+    assert os.listdir(tmp_path / "processed") == ["po.edi"]
+    assert os.listdir(inbox_channel.inbox) == []

@@ -10,7 +10,7 @@ from gateway.documents import Order, OrderLine, Party
 from gateway.formats import csv, edifact, x12
 from gateway.formats.model import Message
 from gateway.formats.tree import message_element, segment_element
-from gateway.mapping import Problem, TemplateError, base_template_names, load_template
+from gateway.mapping import Problem, TemplateError, base_template_names, load_template, yamlfile
 
 TEMPLATES = ROOT / "templates"
 
@@ -512,3 +512,12 @@ def test_base_template_names_lists_templates_but_not_code_lists():
 
     assert "edifact/ORDERS_D96A" in names and "x12/850_005010" in names and "csv/orders_flat" in names
     assert not any(name.startswith("codelists/") for name in names)
+
+
+def test_overrides_read_with_line_numbers_are_reported_at_their_line():
+    profile = yamlfile.loads(
+        "id: acme\noverrides:\n  fields:\n    lines.quantity: {path: QTY, type: number}\n", "partners/acme.yaml"
+    )
+
+    with pytest.raises(TemplateError, match=r"partners/acme.yaml, line 4: unknown type 'number'"):
+        load_template(TEMPLATES, "edifact/ORDERS_D96A", profile["overrides"])

@@ -302,21 +302,46 @@ class FolderChannel(Channel):
                            mtime=status.st_mtime)
 
     def _move_aside(self, claimed: ClaimedFile, folder: Path) -> Path:
-        """Move a claimed file into `folder` under its original base name, never overwriting."""
+        """Move a claimed file into `folder` under its original base name, never overwriting.
+
+        A hard link takes the name atomically (it fails if the name is taken) and the claim is
+        unlinked after it, so a crash in between leaves both names on one file: the next try
+        sees the same file under the name and only removes the claim. Where links cannot be
+        made (another file system), the name is reserved and the bytes copied.
+        """
         try:
             folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ChannelError(f"channel {self.name}: cannot write to {folder}: {err.strerror}") from err
+        for candidate in _candidate_names(base_name(claimed.original_name)):
+            destination = folder / candidate
+            try:
+                os.link(claimed.path, destination, follow_symlinks=False)
+            except FileExistsError:
+                if _same_file(claimed.path, destination):
+                    break
+                continue
+            except OSError as err:
+                if err.errno not in (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
+                    raise ChannelError(
+                        f"channel {self.name}: cannot move {claimed.path} to {folder}: {err.strerror}"
+                    ) from err
+                destination = self._reserve_and_copy(claimed, folder)
+                return destination
+            break
+        _fsync_folder(folder)
+        try:
+            os.unlink(claimed.path)
+        except FileNotFoundError:
+            pass
+        return destination
+
+    def _reserve_and_copy(self, claimed: ClaimedFile, folder: Path) -> Path:
+        try:
             destination = _reserve_name(folder, base_name(claimed.original_name))
         except OSError as err:
             raise ChannelError(f"channel {self.name}: cannot write to {folder}: {err.strerror}") from err
-        try:
-            os.replace(claimed.path, destination)
-        except OSError as err:
-            if err.errno != errno.EXDEV:
-                _remove_quietly(destination)
-                raise ChannelError(
-                    f"channel {self.name}: cannot move {claimed.path} to {destination}: {err.strerror}"
-                ) from err
-            self._copy_across(claimed.path, destination)
+        self._copy_across(claimed.path, destination)
         return destination
 
     def _copy_across(self, source: Path, destination: Path) -> None:
@@ -405,6 +430,13 @@ def _reserve_name(folder: Path, name: str) -> Path:
         os.close(descriptor)
         return folder / candidate
     raise AssertionError("unreachable: _candidate_names never ends")
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
 
 
 def _candidate_names(name: str) -> Iterator[str]:

@@ -146,3 +146,35 @@ def message_element(**attributes: str | None) -> etree._Element:
         if value is not None:
             root.set(name, value)
     return root
+
+
+def segments_of(message: etree._Element) -> list[list]:
+    """The message's segments in order, as `[tag, element1, element2, …]` for people and JSON.
+
+    A data element is its value when it has one component, a list of components otherwise,
+    and a list of those when it repeats; left-out (empty) elements come back as "".
+    """
+    result: list[list] = []
+    for segment in message.iter():
+        if segment.get("pos") is None:
+            continue
+        tag = segment.tag
+        values: list = []
+        for element in segment:
+            number = int(element.tag[len(tag):])
+            components: list[str] = []
+            for component in element:
+                part = int(component.tag.rsplit(".", 1)[1])
+                components.extend("" for _ in range(part - len(components)))
+                components[part - 1] = component.text or ""
+            value = components[0] if len(components) == 1 else components
+            while len(values) < number - 1:
+                values.append("")
+            if len(values) == number:  # a repetition of the element before
+                previous = values[-1]
+                values[-1] = (previous if isinstance(previous, list) and previous and isinstance(previous[0], list)
+                              else [previous]) + [value]
+            else:
+                values.append(value)
+        result.append([tag, *values])
+    return result

@@ -195,9 +195,7 @@ class Template:
         """True when this template is for messages of this standard, type and version."""
         if standard != self.standard or (message_type or "").upper() != self.message.upper():
             return False
-        if "*" in self.versions:
-            return True
-        return _version_key(version) in {_version_key(v) for v in self.versions}
+        return version_matches(version, self.versions)
 
     def translate(self, tree: etree._Element) -> tuple[Any, list[Problem]]:
         """The document the message tree carries, and the problems found reading it."""
@@ -207,6 +205,18 @@ class Template:
         reader = _Reader(root.get("decimal_mark") or ".", root.get("standard"))
         document = reader.build(tree, self.rules, DOCUMENT_TYPES[self.document], "")
         return document, reader.problems
+
+
+def version_matches(version: str | None, patterns: tuple[str, ...] | list[str]) -> bool:
+    """Whether a message version is one of `patterns`: exact (`D96A`, `D:96A`), any (`*`), or a
+    prefix ending in `*` (`004*` takes 004010, 004010VICS, 004030 …)."""
+    key = _version_key(version)
+    for pattern in patterns:
+        if pattern == "*" or (pattern.endswith("*") and key.startswith(_version_key(pattern[:-1]))):
+            return True
+        if key == _version_key(pattern):
+            return True
+    return False
 
 
 def _version_key(version: str | None) -> str:
@@ -301,7 +311,7 @@ class _Reader:
                 break
         if text is None:
             if rule.default is None and rule.required:
-                self.problem(name, "required, not found", " | ".join(p for p, _ in rule.paths) or None,
+                self.problem(name, "required, not found", "; ".join(p for p, _ in rule.paths) or None,
                              node=node)
             return rule.default
         try:

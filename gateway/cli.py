@@ -238,6 +238,14 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_odoo_sandbox(args: argparse.Namespace) -> int:
+    from gateway.odoo import sandbox
+
+    sandbox.serve(host=args.host, port=args.port, data_file=Path(args.data) if args.data else None,
+                  state_file=Path(args.state) if args.state else None)
+    return 0
+
+
 # --- the parser --------------------------------------------------------------------------
 
 
@@ -297,6 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--partner", help="read it with this partner's templates (default: base templates)")
     inspect.add_argument("--json", action="store_true")
     inspect.set_defaults(handler=cmd_inspect)
+
+    odoo = commands.add_parser("odoo-sandbox", help="a local emulator of Odoo 18's external API, for trials and tests")
+    odoo.add_argument("--host", default="127.0.0.1")
+    odoo.add_argument("--port", type=int, default=8069)
+    odoo.add_argument("--data", help="seed records (YAML or JSON: {model: [values, …]})")
+    odoo.add_argument("--state", help="keep the data in this JSON file across restarts")
+    odoo.set_defaults(handler=cmd_odoo_sandbox)
 
     audit = commands.add_parser("audit", help="the audit trail").add_subparsers(
         dest="action", required=True, metavar="ACTION")

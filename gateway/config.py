@@ -54,6 +54,7 @@ class Settings:
     templates_dir: Path
     max_file_size: int = 256 * 1024 * 1024
     rescan_seconds: float = 30.0
+    delivery_attempts: int = 48  # with back-off up to an hour: about two days of Odoo outage
     log_format: str = "text"
     log_level: str = "INFO"
     odoo: OdooSettings = field(default_factory=OdooSettings)
@@ -120,6 +121,7 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
         templates_dir=resolve(data.get("templates_dir"), templates_default),
         max_file_size=int(limits.get("max_file_size", 256 * 1024 * 1024)),
         rescan_seconds=float(data.get("rescan_seconds", 30.0)),
+        delivery_attempts=int(data.get("delivery_attempts", 48)),
         log_format=str(log.get("format", "text")),
         log_level=str(log.get("level", "INFO")).upper(),
         odoo=OdooSettings(

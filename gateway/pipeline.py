@@ -15,8 +15,9 @@ from __future__ import annotations
 import getpass
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Iterator, Protocol
 
 from loguru import logger
 from sqlalchemy import select
@@ -33,14 +34,35 @@ from gateway.mapping import TemplateError, base_template_names, load_template, v
 from gateway.profiles import Profile
 from gateway.store.archive import Archive
 from gateway.store.db import Store, record_event, transition
-from gateway.store.models import Exchange, Interchange, Message
+from gateway.store.models import Exchange, Interchange, Message, utcnow
 
 ACTOR = "pipeline"
 BATCH = 200  # messages recorded per transaction
 STAGES = ("parse", "translate", "deliver")
-FINAL_OR_WAITING = {"rejected", "held", "translated", "delivered", "acknowledged", "dead", "duplicate"}
 
-Deliverer = Callable[[Profile, Message, dict[str, Any]], dict[str, Any]]
+RETRY_FIRST_SECONDS = 30
+RETRY_MAX_SECONDS = 3600
+
+
+class TransientFailure(Exception):
+    """The deliverer could not reach its system (Odoo down, time-out): try again later."""
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What delivering a document came to: `delivered`, or `held` with a reason a person can act on.
+
+    `record` says what the target system has now, e.g. {"model": "sale.order", "id": 12,
+    "name": "S00012", "created": true}; it is kept on the message (`messages show`, `result`).
+    """
+
+    state: str
+    reason: str | None = None
+    record: dict[str, Any] | None = None
+
+
+class Deliverer(Protocol):
+    def deliver(self, profile: Profile, document_type: str, document: dict[str, Any]) -> DeliveryResult: ...
 
 
 @dataclass
@@ -319,27 +341,65 @@ class Pipeline:
 
     # --- deliver -------------------------------------------------------------------------
 
-    def deliver_pending(self, exchange_id: int | None = None) -> None:
-        """Hand translated documents to the deliverer, when one is configured."""
+    def deliver_pending(self, exchange_id: int | None = None) -> int:
+        """Hand translated documents (and retries now due) to the deliverer; returns how many."""
         if self.deliverer is None:
-            return
+            return 0
+        now = utcnow()
         with self.store.session() as session:
-            query = select(Message.id).where(Message.state == "translated")
+            query = select(Message.id).where(Message.direction == "in").where(
+                (Message.state == "translated")
+                | ((Message.state == "retrying") & (Message.next_attempt_at <= now)))
             if exchange_id is not None:
                 query = query.where(Message.exchange_id == exchange_id)
             ids = list(session.scalars(query.order_by(Message.id)))
         for message_id in ids:
             if self.stopping:
-                return
+                break
             self.deliver(message_id, ACTOR)
+        return len(ids)
 
-    def deliver(self, message_id: int, actor: str) -> None:
+    def deliver(self, message_id: int, actor: str) -> str:
+        """Deliver one message's document; the RPC runs outside any store transaction.
+
+        A crash between the deliverer's write and the state recorded here is safe: the
+        deliverer looks the business key up first, so the next attempt finds the record.
+        """
         with self.store.session() as session:
             row = session.get(Message, message_id)
-            profile = self.profiles[row.partner]
-            result = self.deliverer(profile, row, json.loads(row.document))
-            row.result = json.dumps(result)
-            transition(session, row, result.get("state", "delivered"), actor, result.get("reason"))
+            profile = self.profiles.get(row.partner)
+            document_type, document = row.document_type, json.loads(row.document or "null")
+        if profile is None or document is None:
+            raise LookupError(f"message {message_id} has no partner profile or no document to deliver")
+        try:
+            result = self.deliverer.deliver(profile, document_type, document)
+        except TransientFailure as failure:
+            return self._retry_later(message_id, actor, str(failure))
+        with self.store.session() as session:
+            row = session.get(Message, message_id)
+            row.result = json.dumps(result.record) if result.record is not None else row.result
+            row.next_attempt_at = None
+            transition(session, row, result.state, actor, result.reason)
+        log = logger.info if result.state == "delivered" else logger.warning
+        log("message {} {} {}: {}{}", message_id, profile.id, document.get("document_number"), result.state,
+            f" ({result.reason})" if result.reason else "")
+        return result.state
+
+    def _retry_later(self, message_id: int, actor: str, reason: str) -> str:
+        with self.store.session() as session:
+            row = session.get(Message, message_id)
+            row.attempts += 1
+            if row.attempts >= self.settings.delivery_attempts:
+                row.next_attempt_at = None
+                transition(session, row, "dead", actor, f"gave up after {row.attempts} attempts: {reason}")
+            else:
+                delay = min(RETRY_FIRST_SECONDS * 2 ** (row.attempts - 1), RETRY_MAX_SECONDS)
+                row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                transition(session, row, "retrying", actor,
+                           f"{reason}; attempt {row.attempts}, next at {row.next_attempt_at.isoformat()}Z")
+            state = row.state
+        logger.warning("message {}: {}", message_id, row.reason)
+        return state
 
     # --- reprocess -----------------------------------------------------------------------
 
@@ -361,8 +421,7 @@ class Pipeline:
                 raise LookupError("no deliverer is configured ([odoo] in gateway.toml); cannot reprocess from deliver")
             if row.document is None:
                 raise LookupError(f"message {message_id} has no document yet; reprocess it from translate")
-            self.deliver(message_id, actor)
-            return self._state_of(message_id)
+            return self.deliver(message_id, actor)
         parsed = self._parse_again(exchange, profile, row.position)
         outcome = translate_parsed(parsed, profile, self.templates)
         with self.store.session() as session:
@@ -371,12 +430,8 @@ class Pipeline:
             row.errors = json.dumps([issue.as_dict() for issue in parsed.errors])
             self._apply(session, row, outcome, actor)
         if self.deliverer is not None and outcome.state == "translated":
-            self.deliver(message_id, actor)
-        return self._state_of(message_id)
-
-    def _state_of(self, message_id: int) -> str:
-        with self.store.session() as session:
-            return session.get(Message, message_id).state
+            return self.deliver(message_id, actor)
+        return outcome.state
 
     def _parse_again(self, exchange: Exchange, profile: Profile, position: int) -> ParsedMessage:
         data = self.archive.read(exchange.sha256)

@@ -423,7 +423,8 @@ def test_junk_after_unz_is_an_error_of_that_interchange():
 def test_invalid_segment_tag_is_an_error():
     data = order("UNH+M1+ORDERS:D:96A:UN'bgm+220'UNT+3+M1'")
     [message] = messages(edifact.parse(data))
-    assert [(i.position, i.tag) for i in message.errors] == [(2, "bgm")]
+    assert [(i.position, i.tag) for i in message.errors] == [(2, "bgm"), (None, "BGM")]
+    assert message.errors[1].reason == "mandatory segment BGM is missing"
 
 
 def test_segment_between_messages_is_an_interchange_error():

@@ -54,6 +54,7 @@ class Structure:
     name: str
     segments: frozenset[str]
     groups: dict[str, "Structure"]  # trigger tag → group
+    required: frozenset[str] = frozenset()  # message-level segments that must be there
 
     @classmethod
     def from_items(cls, name: str, items: Iterable) -> "Structure":
@@ -77,13 +78,15 @@ def load_structure(standard: str, message_type: str) -> Structure | None:
     """The structure of a message type, or None when the project has no structure file for it.
 
     Structure files are YAML: `{message: ORDERS, segments: [UNH, BGM, {group: SG2,
-    segments: [NAD, LOC, …]}, …]}`; a group's first segment is its trigger.
+    segments: [NAD, LOC, …]}, …], required: [BGM]}`; a group's first segment is its trigger;
+    `required` lists the message-level segments without which the message means nothing.
     """
     path = STRUCTURES_DIR / standard / f"{message_type}.yaml"
     if not path.exists():
         return None
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return Structure.from_items("message", data["segments"])
+    structure = Structure.from_items("message", data["segments"])
+    return Structure(structure.name, structure.segments, structure.groups, frozenset(data.get("required", ())))
 
 
 class MessageBuilder:
@@ -102,13 +105,23 @@ class MessageBuilder:
         self.stack: list[tuple[etree._Element, Structure]] = (
             [(root, structure)] if structure else []
         )
-        self.issues: list[Issue] = []
+        self._issues: list[Issue] = []
+        self._seen: set[str] = set()
+
+    @property
+    def issues(self) -> list[Issue]:
+        """What nesting found, read once the message is complete: unknown and missing segments."""
+        missing = sorted(self.structure.required - self._seen) if self.structure else []
+        return self._issues + [
+            Issue(f"mandatory segment {tag} is missing", tag=tag) for tag in missing
+        ]
 
     def add(self, segment: etree._Element) -> None:
         if not self.stack:
             self.root.append(segment)
             return
         tag = segment.tag
+        self._seen.add(tag)
         for depth in range(len(self.stack) - 1, -1, -1):
             parent, level = self.stack[depth]
             if tag in level.segments and not (depth and tag == _trigger_of(self.stack, depth)):
@@ -124,7 +137,7 @@ class MessageBuilder:
                 return
         innermost = self.stack[-1][0]
         innermost.append(segment)
-        self.issues.append(
+        self._issues.append(
             Issue(
                 f"segment {tag} is not part of this message's structure",
                 position=int(segment.get("pos", "0")) or None,
@@ -159,6 +172,9 @@ def segments_of(message: etree._Element) -> list[list]:
         if segment.get("pos") is None:
             continue
         tag = segment.tag
+        if not _numbered(segment):  # a CSV row: its columns by name
+            result.append([tag, {column.tag: column.text or "" for column in segment}])
+            continue
         values: list = []
         for element in segment:
             number = int(element.tag[len(tag):])
@@ -178,3 +194,8 @@ def segments_of(message: etree._Element) -> list[list]:
                 values.append(value)
         result.append([tag, *values])
     return result
+
+
+def _numbered(segment: etree._Element) -> bool:
+    tag = segment.tag
+    return all(child.tag.startswith(tag) and child.tag[len(tag):].isdigit() for child in segment)

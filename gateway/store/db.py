@@ -26,6 +26,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 GENESIS = "0" * 64
 # Serialises writers of the audit chain on PostgreSQL (SQLite serialises all writers anyway).
 AUDIT_LOCK_KEY = 0x6564_6967  # "edig"
+AUDIT_HEAD = "audit chain head"
 
 
 class Store:
@@ -95,11 +96,17 @@ def _event_digest(prev_hash: str, subject: str, subject_id: int, from_state: str
 
 def record_event(session: Session, subject: str, subject_id: int, from_state: str | None,
                  to_state: str, actor: str, reason: str | None = None) -> AuditEvent:
-    """Append one audit event, chained to the newest one."""
-    if session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
-    prev_hash = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
-    prev_hash = prev_hash or GENESIS
+    """Append one audit event, chained to the newest one.
+
+    The chain's head is read once per transaction (under a lock on PostgreSQL, under SQLite's
+    write lock otherwise) and then carried in the session: events added in one transaction
+    are inserted in the order they were added, which is the order of the chain.
+    """
+    prev_hash = session.info.get(AUDIT_HEAD)
+    if prev_hash is None:
+        if session.bind.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+        prev_hash = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
     at = utcnow()
     digest = _event_digest(prev_hash, subject, subject_id, from_state, to_state, actor, reason,
                            at.isoformat())
@@ -107,7 +114,7 @@ def record_event(session: Session, subject: str, subject_id: int, from_state: st
                        to_state=to_state, actor=actor, reason=reason, at=at,
                        prev_hash=prev_hash, hash=digest)
     session.add(audit)
-    session.flush()
+    session.info[AUDIT_HEAD] = digest
     return audit
 
 
@@ -118,7 +125,8 @@ def transition(session: Session, row: Exchange | Message, to_state: str, actor: 
     from_state = row.state
     row.state = to_state
     row.reason = reason
-    session.flush()
+    if row.id is None:
+        session.flush()
     record_event(session, subject, row.id, from_state, to_state, actor, reason)
 
 

@@ -8,6 +8,18 @@ the fresh database in ``sandbox_seed.yaml``, the ORM in ``sandbox_orm.py`` and
 the business workflows in ``sandbox_flows.py``.  Behaviour follows the
 recordings of a real Odoo 18 in ``../shared/odoo-transcripts/``.
 
+It also answers the JSON-2 API of Odoo 19 (``POST /json/2/<model>/<method>``, ``GET /web/version``) over
+the same database, as Odoo 19's documentation ("External JSON-2 API") and its ``rpc`` addon describe it:
+``Authorization: bearer <API key>`` (the admin's key is ``api_key=``, default :data:`DEFAULT_API_KEY`;
+``res.users.apikeys/generate`` makes more), an optional ``X-Odoo-Database``, a JSON object of named
+arguments (``ids``, ``context`` and the method's own parameters), the bare result with 200, and errors
+as ``{name, message, arguments, context, debug}`` with the status Odoo gives them: 401 for a missing or
+unknown key, 404 for an unknown model or method (``werkzeug.exceptions.NotFound``), 422 for arguments
+that do not fit the method or ids given to a model method (``werkzeug.exceptions.UnprocessableEntity``),
+the exception's own status otherwise (422 ``UserError``/``ValidationError``, 403 ``AccessError``, 404
+``MissingError``, 500 anything else).  A real Odoo 18 has neither route; the sandbox chooses to answer
+both, reporting its own (18.0) version.
+
 Seed data (``data=`` or ``--data FILE``, YAML or JSON) is ``{model: [vals, ...]}``.
 A record may carry ``xml_id: "module.name"`` (registered in ``ir.model.data``,
 module ``__import__`` when the name has no dot), and any value written
@@ -28,11 +40,11 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import yaml
 
-from gateway.odoo import sandbox_flows  # noqa: F401  (registers the business behaviours)
+from gateway.odoo import sandbox_flows  # registers the business behaviours
 from gateway.odoo.sandbox_orm import (
     BEHAVIOURS,
     AccessDenied,
@@ -52,6 +64,10 @@ VERSION_INFO = {"server_version": "18.0", "server_version_info": [18, 0, 0, "fin
 INSTALLED_LANGS = ("en_US",)
 READ_ONLY_METHODS = {"read", "search", "search_read", "search_count", "name_search", "read_group", "fields_get",
                      "default_get", "exists", "context_get"}
+DEFAULT_API_KEY = "edigw-sandbox-admin-api-key"  # the admin's JSON-2 key unless api_key= says otherwise
+# Methods Odoo decorates with @api.model: JSON-2 calls them without ids (and refuses ids with 422).
+JSON2_MODEL_METHODS = {"create", "search", "search_read", "search_count", "name_search", "read_group",
+                       "fields_get", "default_get", "context_get", "generate", "revoke"}
 XMLID_BASE = {"uom.uom": 6142}  # ir.model.data ids of the uom xml ids are Odoo's (uom.product_uom_unit = 6143)
 
 
@@ -59,8 +75,9 @@ class Sandbox:
     """One Odoo database with one user, answering Odoo's external API."""
 
     def __init__(self, data: dict[str, list[dict]] | Path | str | None = None, *, db_name: str = "edi",
-                 login: str = "admin", password: str = "admin", state_file: Path | None = None) -> None:
-        self.db_name, self.login_name, self.password = db_name, login, password
+                 login: str = "admin", password: str = "admin", state_file: Path | None = None,
+                 api_key: str = DEFAULT_API_KEY) -> None:
+        self.db_name, self.login_name, self.password, self.api_key = db_name, login, password, api_key
         self.state_file = Path(state_file) if state_file else None
         self.lock = threading.RLock()
         self.sessions: dict[str, int] = {}
@@ -68,14 +85,20 @@ class Sandbox:
             # A saved state already holds the seed data: loading it again would duplicate records.
             self.db = Database()
             self._restore(json.loads(self.state_file.read_text()))
+            self._ensure_api_key()
             return
         self.db = Database()
         self._seed(yaml.safe_load(SEED_FILE.read_text()), fixed_ids=True)
         for model in sorted(self.db.models):
             self.db.create("ir.model", [{"model": model, "name": self.db.models[model].description}])
+        self._ensure_api_key()
         if data is not None:
             self.load(data)
         self._save()
+
+    def _ensure_api_key(self) -> None:
+        if self.api_key and sandbox_flows.api_key_user(self.db, self.api_key) != self.db.uid:
+            sandbox_flows.add_api_key(self.db, self.db.uid, "edigw sandbox", key=self.api_key, scope="rpc")
 
     # -- seed data and state
     def load(self, data: dict[str, list[dict]] | Path | str) -> dict[str, list[int]]:
@@ -149,6 +172,7 @@ class Sandbox:
                 self.db.records[model] = {row["id"]: row for row in rows}
         self.db.next_ids.update(state.get("next_ids", {}))
         self.db.sequences.update(state.get("sequences", {}))
+        self.db.drop_indexes()
 
     # -- the external API
     def authenticate(self, db: str, login: str, password: str) -> int | bool:
@@ -331,9 +355,84 @@ class Sandbox:
                 "server_version": VERSION_INFO["server_version"],
                 "server_version_info": VERSION_INFO["server_version_info"]}
 
+    # -- JSON-2 (Odoo 19)
+    def json2(self, path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, Any]:
+        """Answer ``POST /json/2/<model>/<method>``: the HTTP status and the JSON body (result or error)."""
+        context: dict[str, Any] = {}
+        try:
+            parts = path.split("/")  # "", "json", "2", model, method
+            model, method = (parts[3], parts[4]) if len(parts) == 5 else ("", "")
+            if not model or not method:
+                raise HTTPError(404, "Did you mean POST /json/2/<model>/<method>?")
+            database = headers.get("X-Odoo-Database")
+            if database and database != self.db_name:
+                raise HTTPError(404, f"database {database!r} not found")
+            scheme, _, key = (headers.get("Authorization") or "").partition(" ")
+            with self.lock:
+                uid = sandbox_flows.api_key_user(self.db, key.strip()) if scheme.lower() == "bearer" else None
+            if uid is None:
+                raise HTTPError(401, "Invalid apikey")
+            try:
+                params = json.loads(body) if body else {}
+            except ValueError as exc:
+                raise HTTPError(400, f"could not parse the body as json: {exc}") from exc
+            params = dict(params) if isinstance(params, dict) else {}
+            ids = params.pop("ids", None) or []
+            ids = [ids] if isinstance(ids, int) else ids
+            if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+                raise HTTPError(422, f"ids must be an array of record ids, not {ids!r}")
+            context = dict(params.pop("context", None) or {})
+            result = self._json2_call(model, method, ids, params, context)
+        except OdooError as exc:
+            return exc.http_status, json2_error_body(exc, context)
+        except Exception as exc:  # a defect of the sandbox: answered as Odoo answers any other exception
+            error = OdooError(str(exc))
+            error.odoo_name, error.http_status = f"builtins.{type(exc).__name__}", 500
+            return 500, json2_error_body(error, context)
+        return 200, result
+
+    def _json2_call(self, model: str, method: str, ids: list[int], params: dict[str, Any],
+                    context: dict[str, Any]) -> Any:
+        if model not in self.db.models:
+            raise HTTPError(404, f"the model {model!r} does not exist")
+        if method.startswith("_"):
+            raise AccessError(f"Private methods (such as '{model}.{method}') cannot be called remotely.")
+        beh = BEHAVIOURS.get(model)
+        if not (beh and beh.methods.get(method)) and self._generic(model, method, context) is None:
+            raise HTTPError(404, f"The method '{model}.{method}' does not exist")
+        model_method = method in JSON2_MODEL_METHODS
+        if model_method and ids:
+            raise HTTPError(422, f"cannot call {model}.{method} with ids")
+        try:
+            result = self.execute_kw(model, method, [] if model_method else [list(ids)], {**params, "context": context})
+        except BadArguments as exc:  # JSON-2 checks the arguments against the signature before calling
+            raise HTTPError(422, exc.message) from exc
+        if method == "create" and isinstance(result, int):
+            return [result]  # create returns records, which JSON-2 answers with their ids, even for one
+        return result
+
+
+class HTTPError(OdooError):
+    """A ``werkzeug.exceptions`` HTTP error, as Odoo raises them in its routes (``arguments``: text and code)."""
+
+    NAMES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 422: "UnprocessableEntity"}
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status
+        self.odoo_name = f"werkzeug.exceptions.{self.NAMES[status]}"
+        self.arguments = [message, status]
+
+
+def json2_error_body(exc: OdooError, context: dict[str, Any]) -> dict[str, Any]:
+    """Odoo 19's ``serialize_exception``: what a JSON-2 error answers."""
+    return {"name": exc.odoo_name, "message": exc.message, "arguments": getattr(exc, "arguments", [exc.message]),
+            "context": context, "debug": exc.debug()}
+
 
 class NotFound(OdooError):
     odoo_name = "werkzeug.exceptions.NotFound"
+    http_status = 404
 
     def __init__(self, path: str) -> None:
         super().__init__(f"404: Not Found ({path})")
@@ -367,6 +466,9 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b"{}"
+            if self.path.split("?")[0].rstrip("/") == "/json/2" or self.path.startswith("/json/2/"):
+                self._send(*sandbox.json2(self.path.split("?")[0], self.headers, raw))
+                return
             try:
                 payload = json.loads(raw or b"{}")
             except json.JSONDecodeError:
@@ -382,10 +484,15 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             if self.path.startswith("/web/webclient/version_info"):
                 self._send(200, {"jsonrpc": "2.0", "id": None, "result": VERSION_INFO})
+            elif self.path.split("?")[0] in ("/web/version", "/json/version"):
+                self._send(200, {"version_info": VERSION_INFO["server_version_info"],
+                                 "version": VERSION_INFO["server_version"]})
+            elif self.path.startswith("/json/2"):
+                self._send(*sandbox.json2("/json/2", self.headers, b""))
             else:
                 self._send(404, {"error": f"{self.path}: the Odoo sandbox answers JSON-RPC POST requests only"})
 
-        def _send(self, status: int, body: dict, session: str | None = None) -> None:
+        def _send(self, status: int, body: Any, session: str | None = None) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -434,20 +541,22 @@ class RunningSandbox:
 
 
 def start(host: str = "127.0.0.1", port: int = 0, data: dict | Path | str | None = None,
-          state_file: Path | None = None) -> RunningSandbox:
+          state_file: Path | None = None, api_key: str = DEFAULT_API_KEY) -> RunningSandbox:
     """Serve a fresh sandbox on a background thread (port 0: any free port)."""
-    sandbox = Sandbox(data, state_file=state_file)
+    sandbox = Sandbox(data, state_file=state_file, api_key=api_key)
     server = ThreadingHTTPServer((host, port), _handler_for(sandbox))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="odoo-sandbox", daemon=True)
+    # A short poll interval: stop() waits for it, and tests start and stop many sandboxes.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="odoo-sandbox",
+                              daemon=True)
     thread.start()
     return RunningSandbox(sandbox, server, thread)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8069, data_file: Path | None = None,
-          state_file: Path | None = None) -> None:
+          state_file: Path | None = None, api_key: str = DEFAULT_API_KEY) -> None:
     """Serve in the foreground until SIGTERM or SIGINT (``edigw odoo-sandbox``)."""
-    sandbox = Sandbox(data_file, state_file=state_file)
+    sandbox = Sandbox(data_file, state_file=state_file, api_key=api_key)
     server = ThreadingHTTPServer((host, port), _handler_for(sandbox))
     server.daemon_threads = True
     stopping = threading.Event()
@@ -459,7 +568,8 @@ def serve(host: str = "127.0.0.1", port: int = 8069, data_file: Path | None = No
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     print(f"Odoo 18 sandbox on http://{host}:{server.server_address[1]} (database {sandbox.db_name!r}, "
-          f"login {sandbox.login_name!r}/{sandbox.password!r}); Ctrl-C stops it", flush=True)
+          f"login {sandbox.login_name!r}/{sandbox.password!r}, JSON-2 API key {sandbox.api_key!r}); "
+          "Ctrl-C stops it", flush=True)
     try:
         server.serve_forever()
     finally:

@@ -9,9 +9,11 @@ callers (and the gateway's held-message reasons) read them.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from gateway.odoo.sandbox_orm import (
+    AccessError,
     Database,
     InvalidValue,
     UserError,
@@ -135,6 +137,52 @@ behaviour("ir.model.data").computes["complete_name"] = lambda db, rid: "{module}
     **rec(db, "ir.model.data", rid))
 
 
+# --------------------------------------------------------------------------- API keys (JSON-2)
+API_KEYS_LIMIT = 10  # the default of the system parameter base.programmatic_api_keys_limit
+
+
+def api_key_user(db: Database, key: str | None) -> int | None:
+    """The user an unexpired API key of scope ``rpc`` (or of no scope) stands for; None for any other key."""
+    now = now_string()
+    for r in db.records["res.users.apikeys"].values():
+        if key and r.get("key") == key and r.get("scope") in (None, False, "rpc") and not (
+                r.get("expiration_date") and r["expiration_date"] < now):
+            return r.get("user_id")
+    return None
+
+
+def add_api_key(db: Database, user: int, name: str, key: str | None = None, scope: str | None = None,
+                expiration_date: str | None = None) -> str:
+    """Store a key for ``user`` (a new random 160-bit one, as Odoo makes, unless ``key`` is given)."""
+    key = key or secrets.token_hex(20)
+    rid = db.create("res.users.apikeys", [{"name": name, "user_id": user, "scope": scope or False,
+                                           "expiration_date": expiration_date or False}])[0]
+    db._touch("res.users.apikeys", rid)["key"] = key
+    return key
+
+
+def _generate_api_key(db: Database, key: str, scope: str | None, name: str,
+                      expiration_date: str, context: dict | None = None) -> str:
+    user = api_key_user(db, key)
+    if user is None:
+        raise AccessError("The provided API key is invalid.")
+    owned = [r for r in db.records["res.users.apikeys"].values() if r.get("user_id") == user]
+    if len(owned) >= API_KEYS_LIMIT:
+        raise UserError(f"Limit of {API_KEYS_LIMIT} API keys reached for programmatic creation.")
+    return add_api_key(db, user, name, scope=scope, expiration_date=expiration_date)
+
+
+def _revoke_api_key(db: Database, key: str, context: dict | None = None) -> bool:
+    found = [i for i, r in db.records["res.users.apikeys"].items() if key and r.get("key") == key]
+    if not found or api_key_user(db, key) is None:
+        raise AccessError("The provided API key is invalid.")
+    db.unlink("res.users.apikeys", found)
+    return True
+
+
+behaviour("res.users.apikeys").methods.update(generate=_generate_api_key, revoke=_revoke_api_key)
+
+
 # --------------------------------------------------------------------------- uom, products
 behaviour("uom.uom").computes["factor_inv"] = lambda db, rid: 1.0 / (rec(db, "uom.uom", rid).get("factor") or 1.0)
 
@@ -156,13 +204,13 @@ def _template_name(db: Database, rid: int) -> str:
 
 def _stock(db: Database, product: int, what: str) -> float:
     internal = set(db.search("stock.location", [("usage", "=", "internal")], active_test=False))
-    on_hand = sum(q.get("quantity") or 0.0 for q in db.records["stock.quant"].values()
-                  if q.get("product_id") == product and q.get("location_id") in internal)
+    quants = [rec(db, "stock.quant", q) for q in db.lookup("stock.quant", "product_id", product)]
+    on_hand = sum(q.get("quantity") or 0.0 for q in quants if q.get("location_id") in internal)
     if what == "qty_available":
         return on_hand
     incoming = outgoing = reserved = 0.0
-    for m in db.records["stock.move"].values():
-        if m.get("product_id") != product or m.get("state") in ("done", "cancel", "draft"):
+    for m in (rec(db, "stock.move", i) for i in db.lookup("stock.move", "product_id", product)):
+        if m.get("state") in ("done", "cancel", "draft"):
             continue
         qty = convert_qty(db, m.get("product_uom_qty") or 0.0, m.get("product_uom"),
                           val(db, "product.product", product, "uom_id"))
@@ -245,7 +293,7 @@ behaviour("stock.picking.type").display_name = lambda db, rid: (
 
 
 def _picking_state(db: Database, rid: int) -> str:
-    states = [m.get("state") for m in db.records["stock.move"].values() if m.get("picking_id") == rid]
+    states = [rec(db, "stock.move", m).get("state") for m in db.lookup("stock.move", "picking_id", rid)]
     stored = rec(db, "stock.picking", rid).get("state") or "draft"
     if not states:
         return stored
@@ -258,6 +306,15 @@ def _picking_state(db: Database, rid: int) -> str:
     if any(s in ("assigned", "partially_available") for s in states):
         return "assigned"
     return "confirmed"
+
+
+def _picking_open(db: Database, rid: int) -> bool:
+    """``_picking_state(...) not in ("done", "cancel")``, stopping at the first open move."""
+    states = (rec(db, "stock.move", m).get("state") for m in db.linked("stock.move", "picking_id", rid))
+    first = next(states, None)
+    if first is None:
+        return (rec(db, "stock.picking", rid).get("state") or "draft") not in ("done", "cancel")
+    return first not in ("done", "cancel") or any(state not in ("done", "cancel") for state in states)
 
 
 def _picking_before_create(db: Database, vals: dict, context: dict) -> None:
@@ -315,7 +372,7 @@ def _set_move_quantity(db: Database, move: int, quantity: float) -> None:
     """A move's quantity lives on its single move line, as when Odoo reserves without lots or packages."""
     m = db._touch("stock.move", move)
     m["quantity"] = quantity
-    lines = [i for i, line in db.records["stock.move.line"].items() if line.get("move_id") == move]
+    lines = db.lookup("stock.move.line", "move_id", move)
     if quantity and not lines:
         db.create("stock.move.line", [{"move_id": move, "picking_id": m.get("picking_id"),
                                        "product_id": m.get("product_id"), "product_uom_id": m.get("product_uom"),
@@ -339,7 +396,9 @@ def reserve(db: Database, move: int) -> None:
         db._touch("stock.move", move)["state"] = "confirmed"
     demand = m.get("product_uom_qty") or 0.0
     storable = val(db, "product.product", m.get("product_id"), "is_storable")
-    if _internal(db, m.get("location_id")) and storable:
+    if _internal(db, m.get("location_id")) and storable and _stock(db, m["product_id"], "qty_available") <= 0:
+        quantity = 0.0  # nothing on hand: nothing to reserve, whatever the other moves hold
+    elif _internal(db, m.get("location_id")) and storable:
         uom = val(db, "product.product", m.get("product_id"), "uom_id")
         free = _stock(db, m["product_id"], "free_qty") + convert_qty(db, m.get("quantity") or 0.0,
                                                                       m.get("product_uom"), uom)
@@ -355,9 +414,8 @@ def _move_after_write(db: Database, ids: list[int], vals: dict, context: dict) -
         if "quantity" in vals:
             _set_move_quantity(db, move, m.get("quantity") or 0.0)
         if "picked" in vals:
-            for line in db.records["stock.move.line"].values():
-                if line.get("move_id") == move:
-                    line["picked"] = bool(vals["picked"])
+            for line in db.lookup("stock.move.line", "move_id", move):
+                db._touch("stock.move.line", line)["picked"] = bool(vals["picked"])
         if "product_uom_qty" in vals and m.get("state") not in ("done", "cancel", "draft"):
             reserve(db, move)
 
@@ -394,8 +452,9 @@ move_line.computes.update(
 def _update_quant(db: Database, product: int, location: int, delta: float) -> None:
     if not _internal(db, location):
         return
-    for qid, q in db.records["stock.quant"].items():
-        if q.get("product_id") == product and q.get("location_id") == location:
+    for qid in db.lookup("stock.quant", "product_id", product):
+        q = rec(db, "stock.quant", qid)
+        if q.get("location_id") == location:
             db._touch("stock.quant", qid)["quantity"] = (q.get("quantity") or 0.0) + delta
             return
     db.create("stock.quant", [{"product_id": product, "location_id": location}])
@@ -407,9 +466,7 @@ def _move_done(db: Database, move: int) -> None:
     m = db._touch("stock.move", move)
     m["state"], m["date"] = "done", now_string()
     uom = val(db, "product.product", m["product_id"], "uom_id")
-    for lid, line in list(db.records["stock.move.line"].items()):
-        if line.get("move_id") != move:
-            continue
+    for lid in db.lookup("stock.move.line", "move_id", move):
         line = db._touch("stock.move.line", lid)
         line["date"], line["picked"] = now_string(), True
         qty = convert_qty(db, line.get("quantity") or 0.0, line.get("product_uom_id"), uom)
@@ -428,8 +485,8 @@ def _copy_move(db: Database, move: int, demand: float, picking_id: int | bool) -
 def validate_pickings(db: Database, ids: list[int], backorder: bool) -> None:
     """``_action_done``: done quantities are done, the rest goes to a backorder or is cancelled."""
     for pid in ids:
-        moves = [i for i, m in db.records["stock.move"].items()
-                 if m.get("picking_id") == pid and m.get("state") not in ("done", "cancel")]
+        moves = [i for i in db.lookup("stock.move", "picking_id", pid)
+                 if rec(db, "stock.move", i).get("state") not in ("done", "cancel")]
         picked_mode = any(rec(db, "stock.move", i).get("picked") for i in moves)
         rest: list[tuple[int, float]] = []
         for mid in moves:
@@ -457,9 +514,8 @@ def validate_pickings(db: Database, ids: list[int], backorder: bool) -> None:
                 else:
                     target = mid
                     db._touch("stock.move", mid)["picking_id"] = new
-                    for lid, line in db.records["stock.move.line"].items():
-                        if line.get("move_id") == mid:
-                            db._touch("stock.move.line", lid)["picking_id"] = new
+                    for lid in db.lookup("stock.move.line", "move_id", mid):
+                        db._touch("stock.move.line", lid)["picking_id"] = new
                     db._touch("stock.move", mid)["picked"] = False
                 reserve(db, target)
         else:
@@ -475,8 +531,8 @@ def button_validate(db: Database, ids: list[int], context: dict | None = None, *
     context = context or {}
     need_backorder = []
     for pid in ids:
-        moves = [m for m in db.records["stock.move"].values()
-                 if m.get("picking_id") == pid and m.get("state") not in ("done", "cancel")]
+        moves = [m for m in (rec(db, "stock.move", i) for i in db.lookup("stock.move", "picking_id", pid))
+                 if m.get("state") not in ("done", "cancel")]
         if not moves:
             raise UserError("You can't validate an empty transfer. Please add some products to move before "
                             "proceeding.")
@@ -500,8 +556,8 @@ def button_validate(db: Database, ids: list[int], context: dict | None = None, *
 
 def cancel_pickings(db: Database, ids: list[int]) -> None:
     for pid in ids:
-        for mid, m in db.records["stock.move"].items():
-            if m.get("picking_id") == pid and m.get("state") != "done":
+        for mid in db.lookup("stock.move", "picking_id", pid):
+            if rec(db, "stock.move", mid).get("state") != "done":
                 _set_move_quantity(db, mid, 0.0)
                 db._touch("stock.move", mid)["state"] = "cancel"
         db._touch("stock.picking", pid)["state"] = "cancel"
@@ -509,9 +565,8 @@ def cancel_pickings(db: Database, ids: list[int]) -> None:
 
 def _confirm_pickings(db: Database, ids: list[int], **_: Any) -> bool:
     for pid in ids:
-        for mid, m in list(db.records["stock.move"].items()):
-            if m.get("picking_id") == pid:
-                reserve(db, mid)
+        for mid in db.lookup("stock.move", "picking_id", pid):
+            reserve(db, mid)
     return True
 
 
@@ -647,8 +702,8 @@ def _sale_line_before_create(db: Database, vals: dict, context: dict) -> None:
 def _qty_delivered(db: Database, line: int) -> float:
     uom = rec(db, "sale.order.line", line).get("product_uom")
     total = 0.0
-    for m in db.records["stock.move"].values():
-        if m.get("sale_line_id") == line and m.get("state") == "done":
+    for m in (rec(db, "stock.move", i) for i in db.lookup("stock.move", "sale_line_id", line)):
+        if m.get("state") == "done":
             qty = convert_qty(db, m.get("quantity") or 0.0, m.get("product_uom"), uom)
             total += -qty if _internal(db, m.get("location_dest_id")) else qty
     return total
@@ -732,7 +787,7 @@ def sync_sale_moves(db: Database, line: int) -> None:
         return
     uom = val(db, "product.product", prod, "uom_id")
     needed = convert_qty(db, r.get("product_uom_qty") or 0.0, r.get("product_uom"), uom)
-    moves = [i for i, m in db.records["stock.move"].items() if m.get("sale_line_id") == line]
+    moves = db.lookup("stock.move", "sale_line_id", line)
     done = sum(rec(db, "stock.move", m).get("product_uom_qty") or 0.0 for m in moves
                if rec(db, "stock.move", m).get("state") == "done")
     open_moves = [m for m in moves if rec(db, "stock.move", m).get("state") not in ("done", "cancel")]
@@ -752,8 +807,7 @@ def sync_sale_moves(db: Database, line: int) -> None:
 
 def _copy_move_for_sale(db: Database, r: dict, order: dict, prod: int, uom: int, qty: float) -> int:
     open_pickings = [p for p in db.search("stock.picking", [("sale_id", "=", order["id"])])
-                     if _picking_state(db, p) not in ("done", "cancel")
-                     and val(db, "stock.picking", p, "picking_type_code") == "outgoing"]
+                     if _picking_open(db, p) and val(db, "stock.picking", p, "picking_type_code") == "outgoing"]
     if open_pickings:
         pick = open_pickings[-1]
     else:
@@ -978,8 +1032,8 @@ def _purchase_qty(db: Database, line: int, what: str) -> float:
     uom = r.get("product_uom")
     if what == "received":
         total = 0.0
-        for m in db.records["stock.move"].values():
-            if m.get("purchase_line_id") == line and m.get("state") == "done":
+        for m in (rec(db, "stock.move", i) for i in db.lookup("stock.move", "purchase_line_id", line)):
+            if m.get("state") == "done":
                 qty = convert_qty(db, m.get("quantity") or 0.0, m.get("product_uom"), uom)
                 total += qty if _internal(db, m.get("location_dest_id")) else -qty
         return total

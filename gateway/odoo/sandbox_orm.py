@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import yaml
 
@@ -24,9 +24,15 @@ MODELS_DIR = Path(__file__).with_name("sandbox_models")
 
 # --------------------------------------------------------------------------- errors
 class OdooError(Exception):
-    """An error the sandbox answers the way Odoo does: ``error.data.name`` is ``odoo_name``."""
+    """An error the sandbox answers the way Odoo does: ``error.data.name`` is ``odoo_name``.
+
+    ``http_status`` is the status JSON-2 answers it with: Odoo 19's ``odoo.exceptions`` give 422 to
+    ``UserError`` (and ``ValidationError``), 403 to ``AccessError``/``AccessDenied``, 404 to
+    ``MissingError``; any other exception is a 500.  JSON-RPC answers every error with 200.
+    """
 
     odoo_name = "odoo.exceptions.UserError"
+    http_status = 422
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -47,10 +53,12 @@ class ValidationError(OdooError):
 
 class AccessError(OdooError):
     odoo_name = "odoo.exceptions.AccessError"
+    http_status = 403
 
 
 class AccessDenied(OdooError):
     odoo_name = "odoo.exceptions.AccessDenied"
+    http_status = 403
 
     def __init__(self, message: str = "Access Denied") -> None:
         super().__init__(message)
@@ -58,6 +66,7 @@ class AccessDenied(OdooError):
 
 class MissingError(OdooError):
     odoo_name = "odoo.exceptions.MissingError"
+    http_status = 404
 
     def __init__(self, model: str, ids: list[int], uid: int = 2) -> None:
         record = f"{model}({', '.join(map(str, ids))},)"
@@ -68,18 +77,22 @@ class InvalidValue(OdooError):
     """Odoo raises a plain ``ValueError`` for unknown fields and bad selection values."""
 
     odoo_name = "builtins.ValueError"
+    http_status = 500
 
 
 class MethodMissing(OdooError):
     odoo_name = "builtins.AttributeError"
+    http_status = 500
 
 
 class BadArguments(OdooError):
     odoo_name = "builtins.TypeError"
+    http_status = 500
 
 
 class DatabaseMissing(OdooError):
     odoo_name = "psycopg2.OperationalError"
+    http_status = 500
 
     def __init__(self, db: str) -> None:
         super().__init__(
@@ -271,6 +284,13 @@ class Database:
         self.sequences: dict[str, int] = {}
         self.uid = uid
         self._undo: list[tuple[str, int, dict[str, Any] | None]] | None = None
+        # Indexes: (model, field) -> value -> ids, for the lookups that would otherwise scan every record
+        # (a move's lines, an order's lines, a picking's moves).  Kept up to date lazily: every change goes
+        # through ``_touch`` (or ``create``/``write``, which call it), which marks the record stale, and a
+        # lookup re-indexes the stale records of its model first.
+        self._indexes: dict[tuple[str, str], dict[Any, set[int]]] = {}
+        self._indexed: dict[tuple[str, str], dict[int, Any]] = {}
+        self._stale: dict[str, set[int]] = {}
 
     # -- transactions: a failed call leaves no trace, except used ids and sequence numbers
     def begin(self) -> None:
@@ -283,15 +303,74 @@ class Database:
             else:
                 self.records[model][rid] = old
         self._undo = None
+        self.drop_indexes()
 
     def commit(self) -> None:
         self._undo = None
 
     def _touch(self, model: str, rid: int) -> dict[str, Any]:
+        """The record, to be changed: kept for a rollback and marked for re-indexing.
+
+        Change indexed fields (many2one links) only through the dict this returns, in the same statement
+        (``db._touch(model, rid)["picking_id"] = new``), or through ``write``: a lookup in between would
+        miss the change.
+        """
         rec = self.records[model][rid]
         if self._undo is not None:
             self._undo.append((model, rid, dict(rec)))
+        if model in self._stale:
+            self._stale[model].add(rid)
         return rec
+
+    # -- indexes
+    def lookup(self, model: str, name: str, value: Any) -> list[int]:
+        """Ids of the records whose stored ``name`` equals ``value`` (a scalar), in id order, without a scan."""
+        return sorted(self.linked(model, name, value))
+
+    def linked(self, model: str, name: str, value: Any) -> Iterator[int]:
+        """``lookup`` in no particular order, lazily: for ``any(...)`` over many records."""
+        key = (model, name)
+        index = self._indexes.get(key)
+        if index is None:
+            index, indexed = {}, {}
+            for rid, rec in self.records[model].items():
+                current = rec.get(name)
+                index.setdefault(current, set()).add(rid)
+                indexed[rid] = current
+            self._indexes[key], self._indexed[key] = index, indexed
+            self._stale.setdefault(model, set())
+        self._refresh(model)
+        records = self.records[model]
+        return (rid for rid in list(index.get(value, ())) if rid in records and records[rid].get(name) == value)
+
+    def _refresh(self, model: str) -> None:
+        stale = self._stale.get(model)
+        if not stale:
+            return
+        records = self.records[model]
+        for (owner, name), index in self._indexes.items():
+            if owner != model:
+                continue
+            indexed = self._indexed[(owner, name)]
+            for rid in stale:
+                if rid in indexed:
+                    index.get(indexed.pop(rid), set()).discard(rid)
+                if rid in records:
+                    current = records[rid].get(name)
+                    index.setdefault(current, set()).add(rid)
+                    indexed[rid] = current
+        stale.clear()
+
+    def drop_indexes(self) -> None:
+        """Forget every index (after a rollback or a restore replaced records wholesale); rebuilt on use."""
+        self._indexes.clear()
+        self._indexed.clear()
+        self._stale.clear()
+
+    def _indexable(self, model: str, name: str) -> bool:
+        f = self.models[model].fields.get(name)
+        return bool(f and f.type == "many2one" and f.store and not f.delegate
+                    and name not in BEHAVIOURS.get(model, Behaviour()).computes)
 
     def next_sequence(self, code: str) -> int:
         self.sequences[code] = self.sequences.get(code, 0) + 1
@@ -570,11 +649,24 @@ class Database:
         predicate = self._compile(model, domain)
         mentions_active = any(isinstance(leaf, (list, tuple)) and leaf[0] == "active" for leaf in domain)
         filter_active = active_test and "active" in mdef.fields and not mentions_active
-        ids = [rid for rid in self.records[model]
+        candidates = self._candidates(model, domain)
+        ids = [rid for rid in (self.records[model] if candidates is None else candidates)
                if (not filter_active or self.get(model, rid, "active")) and predicate(rid)]
         ids = self.sort(model, ids, order or mdef.order)
         ids = ids[offset:]
         return ids[:limit] if limit else ids
+
+    def _candidates(self, model: str, domain: list) -> list[int] | None:
+        """The ids an AND-only domain with a ``(many2one, "=", id)`` leaf can match, from the index; else None."""
+        if any(item in ("|", "!") for item in domain if isinstance(item, str)):
+            return None
+        for item in domain:
+            if isinstance(item, (list, tuple)) and len(item) == 3 and item[1] == "=":
+                name, value = item[0], item[2]
+                if (isinstance(name, str) and "." not in name and isinstance(value, int)
+                        and not isinstance(value, bool) and self._indexable(model, name)):
+                    return self.lookup(model, name, value)
+        return None
 
     def sort(self, model: str, ids: list[int], order: str) -> list[int]:
         terms = []
@@ -702,7 +794,7 @@ class Database:
             regex = _like_regex(str(value))
             return bool(regex.match(str(raw))) if op == "=ilike" else bool(
                 re.compile(regex.pattern, re.DOTALL).match(str(raw)))
-        if raw in (False, None) or value in (False, None):
+        if raw is None or raw is False or value is None or value is False:  # not ``in (False, None)``: 0 == False
             return False
         return {"<": raw < value, ">": raw > value, "<=": raw <= value, ">=": raw >= value}[op]
 

@@ -46,8 +46,18 @@ class App:
         return load_profiles(self.settings.partners_dir, self.settings.state_dir, self.settings.templates_dir)
 
     @cached_property
+    def deliverer(self):
+        """The Odoo deliverer when `[odoo] url` is set; None leaves messages `translated`."""
+        if not self.settings.odoo.url:
+            return None
+        from gateway.odoo.inbound import OdooDeliverer
+
+        return OdooDeliverer(self.settings.odoo)
+
+    @cached_property
     def pipeline(self) -> Pipeline:
-        return Pipeline(self.settings, self.store, self.archive, self.profiles, self.templates)
+        return Pipeline(self.settings, self.store, self.archive, self.profiles, self.templates,
+                        deliverer=self.deliverer)
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -184,13 +184,84 @@ def cmd_partners_test(args: argparse.Namespace) -> int:
         return 1
     report = inspection.inspect_file(Path(args.file), profile, app.templates)
     report["dry_run"] = True
-    report["odoo"] = "no deliverer is configured: nothing would be written to Odoo"
+    held = _preview_in_odoo(app, profile, report)
     if args.json:
         _print_json(report)
     else:
         print(inspection.describe(report))
-        print("dry run: nothing was stored; " + report["odoo"])
-    return 0 if inspection.all_accepted(report) else 1
+        if isinstance(report["odoo"], str):
+            print("dry run: nothing was stored; " + report["odoo"])
+        else:
+            print("dry run: nothing was stored or written; in Odoo it would come to:")
+            for entry in report["odoo"]:
+                print("  " + _describe_preview(entry))
+    return 0 if inspection.all_accepted(report) and not held else 1
+
+
+def _preview_in_odoo(app, profile, report: dict[str, Any]) -> bool:
+    """Put what each translated document would make in Odoo under report["odoo"]; True if any would be held."""
+    if app.deliverer is None:
+        report["odoo"] = "no deliverer is configured ([odoo] url in gateway.toml): nothing would be written to Odoo"
+        return False
+    from gateway.odoo.client import OdooError
+    from gateway.pipeline import TransientFailure
+
+    previews = []
+    for interchange in report["interchanges"]:
+        for message in interchange["messages"]:
+            document = message.get("document")
+            if document is None:
+                continue
+            try:
+                preview = app.deliverer.preview(profile, message.get("document_type") or "Order", document)
+            except (TransientFailure, OdooError) as error:
+                report["odoo"] = f"Odoo could not be asked: {error}"
+                return True
+            previews.append({"document_number": document.get("document_number"), **preview})
+    report["odoo"] = previews
+    return any(entry["action"] == "hold" for entry in previews)
+
+
+def _describe_preview(entry: dict[str, Any]) -> str:
+    number = entry.get("document_number")
+    if entry["action"] == "exists":
+        existing = entry["existing"]
+        return f"{number}: already in Odoo as {existing['name']} ({existing['state']}); nothing would be created"
+    if entry["action"] == "hold":
+        return f"{number}: would be held: " + "; ".join(entry["problems"])
+    lines = [f"{number}: {entry['action']} a sale order for {entry['customer']['name']}"]
+    for line in entry["lines"]:
+        lines.append(f"    line {line['line']}: {line['quantity']} {line['unit']} of {line['product']} "
+                     f"at {line['price_unit']}")
+    lines.extend(f"    note: {note}" for note in entry["notes"])
+    return "\n".join(lines)
+
+
+def cmd_partners_test_connection(args: argparse.Namespace) -> int:
+    from gateway.daemon import build_inboxes
+
+    app = _app(args)
+    profile = app.profiles.get(args.partner)
+    if profile is None:
+        print(f"edigw: no partner {args.partner!r} in {app.settings.partners_dir}", file=sys.stderr)
+        return 1
+    reports = [inbox.channel.test_connection().as_dict() for inbox in build_inboxes(app)
+               if inbox.profile.id == profile.id and hasattr(inbox.channel, "test_connection")]
+    if args.json:
+        _print_json(reports)
+    elif not reports:
+        print(f"partner {profile.id} has no SFTP channel to test")
+    for report in [] if args.json else reports:
+        print(f"{report['channel']}: {report['user']}@{report['server']}: "
+              + ("logged in" if report["logged_in"] else "not logged in")
+              + (f", host key {report['host_key']}" if report["host_key"] else ""))
+        for role, folder in report["folders"].items():
+            state = (f"{folder['files']} entr{'y' if folder['files'] == 1 else 'ies'}, {folder['waiting']} file(s) "
+                     + ("to fetch" if role == "inbox" else "waiting") if folder["exists"] else "missing")
+            print(f"  {role:<9} {folder['path']}: {state}")
+        for problem in report["problems"]:
+            print(f"  problem: {problem}")
+    return 0 if reports and all(report["ok"] for report in reports) else 1
 
 
 # --- inspect, audit ----------------------------------------------------------------------
@@ -299,6 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("file")
     test.add_argument("--json", action="store_true")
     test.set_defaults(handler=cmd_partners_test)
+    connection = partners.add_parser("test-connection", help="log in to a partner's SFTP server, list its inbox and "
+                                     "outbox, and say what is wrong, if anything")
+    connection.add_argument("partner")
+    connection.add_argument("--json", action="store_true")
+    connection.set_defaults(handler=cmd_partners_test_connection)
 
     inspect = commands.add_parser("inspect", help="parse and translate a file without storing anything")
     inspect.add_argument("file")

@@ -1,32 +1,39 @@
 """The daemon: wires channels, the scheduler and the worker; signals; sd_notify.
 
 One worker thread does all the work, so a message is never handled twice in one process.
-Watchdog events and the scheduler's rescans only wake it. SIGTERM and SIGINT let it finish
-the message in hand, record it, and exit 0.
+Watchdog events and the scheduler's rescans only wake it. SFTP channels are the exception
+that keeps a slow partner from holding up the rest: each is polled on its own schedule in a
+scheduler thread (one connection per poll, with time-outs), and only its intake takes turns
+with the worker. SIGTERM and SIGINT let it finish the message in hand, record it, and exit 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
 from gateway.app import App
-from gateway.channels.base import ClaimedFile
+from gateway.channels.base import ChannelError, ClaimedFile
 from gateway.channels.folder import FolderChannel
-from gateway.profiles import Profile
+from gateway.channels.sftp import SftpChannel
+from gateway.profiles import Profile, SftpChannelSettings
 
 
 @dataclass
 class Inbox:
     profile: Profile
-    channel: FolderChannel
+    channel: FolderChannel | SftpChannel
     rescan_seconds: float
     recovered: bool = False
 
@@ -52,6 +59,11 @@ def build_inboxes(app: App) -> list[Inbox]:
     inboxes = []
     for profile in app.profiles.values():
         for settings in profile.channels:
+            if isinstance(settings, SftpChannelSettings):
+                spool = app.settings.state_dir / "spool" / profile.id / settings.name.split("/", 1)[1]
+                sftp = SftpChannel(settings, spool, max_size=app.settings.max_file_size)
+                inboxes.append(Inbox(profile, sftp, settings.schedule_seconds or 0.0))
+                continue
             channel = FolderChannel(
                 name=settings.name, inbox=settings.inbox, processed_dir=settings.processed,
                 failed_dir=settings.failed, after=settings.after, settle_seconds=settings.settle_seconds,
@@ -61,10 +73,11 @@ def build_inboxes(app: App) -> list[Inbox]:
     return inboxes
 
 
-def take(app: App, inbox: Inbox, claimed: ClaimedFile, recovered: bool) -> None:
-    """Archive and record one claimed file, then let the channel settle it."""
+def take(app: App, inbox: Inbox, claimed: ClaimedFile, recovered: bool,
+         guard: contextlib.AbstractContextManager | None = None) -> None:
+    """Archive and record one claimed file (under `guard`, when given), then let the channel settle it."""
     try:
-        with inbox.channel.open(claimed) as stream:
+        with inbox.channel.open(claimed) as stream, guard or contextlib.nullcontext():
             app.pipeline.intake(inbox.profile, claimed, _SourceStream(stream), recovered=recovered)
     except (SourceUnreadable, OSError) as error:
         if isinstance(error, SourceUnreadable) or not _archive_error(error, app):
@@ -82,18 +95,31 @@ def _archive_error(error: OSError, app: App) -> bool:
     return bool(filename) and str(filename).startswith(str(app.settings.archive_dir))
 
 
-def poll(app: App, inbox: Inbox) -> int:
-    """Take every settled file of one inbox; returns how many were taken."""
+def poll(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None = None) -> int:
+    """Take every settled file of one inbox; returns how many were taken.
+
+    An SFTP channel is polled over one connection (none while it backs off after failures);
+    its ChannelError is logged by the channel and raised to the caller.
+    """
+    if isinstance(inbox.channel, SftpChannel):
+        if inbox.channel.backing_off():
+            return 0
+        with inbox.channel.polling():
+            return _take_all(app, inbox, guard)
+    return _take_all(app, inbox, guard)
+
+
+def _take_all(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None) -> int:
     taken = 0
     if not inbox.recovered:
         for claimed in inbox.channel.recover():
-            take(app, inbox, claimed, recovered=True)
+            take(app, inbox, claimed, recovered=True, guard=guard)
             taken += 1
         inbox.recovered = True
     for claimed in inbox.channel.scan():
         if app.pipeline.stopping:
             break
-        take(app, inbox, claimed, recovered=False)
+        take(app, inbox, claimed, recovered=False, guard=guard)
         taken += 1
     return taken
 
@@ -103,6 +129,13 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
     inboxes = build_inboxes(app) if inboxes is None else inboxes
     app.pipeline.process_pending()  # left over from an earlier run
     for inbox in inboxes:
+        if isinstance(inbox.channel, SftpChannel):
+            try:
+                poll(app, inbox)
+            except ChannelError:
+                pass  # the channel logged what failed; the other partners go on
+            app.pipeline.process_pending()
+            continue
         deadline = time.monotonic() + inbox.channel.settle_seconds * 3 + 2
         while not app.pipeline.stopping:
             poll(app, inbox)
@@ -110,6 +143,21 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
             if not inbox.channel.waiting() or time.monotonic() > deadline:
                 break
             time.sleep(min(0.2, inbox.channel.settle_seconds))
+
+
+def _work(app: App, inboxes: list[Inbox], stop: threading.Event, wake: threading.Event) -> None:
+    """One turn of the worker: pending messages, then every watched folder."""
+    app.pipeline.process_pending()
+    for inbox in inboxes:
+        if stop.is_set():
+            break
+        try:
+            if poll(app, inbox):
+                app.pipeline.process_pending()
+        except Exception:  # a partner's file or a full disk must not end the daemon
+            logger.exception("{}: poll failed; retrying at the next rescan", inbox.channel.name)
+        if inbox.channel.waiting():
+            threading.Timer(inbox.channel.settle_seconds, wake.set).start()
 
 
 def notify_systemd(state: str) -> None:
@@ -124,10 +172,32 @@ def notify_systemd(state: str) -> None:
         sock.sendall(state.encode())
 
 
+def _poll_remote(app: App, inbox: Inbox, work: threading.Lock, wake: threading.Event) -> None:
+    """A scheduler job: poll one SFTP channel; never raises (a partner's failure ends nothing)."""
+    if app.pipeline.stopping:
+        return
+    try:
+        if poll(app, inbox, guard=work):
+            wake.set()
+    except ChannelError:
+        pass  # logged by the channel, which backs off before its next poll
+    except Exception:
+        logger.exception("{}: poll failed; retrying at the next scheduled poll", inbox.channel.name)
+
+
+def _schedule(inbox: Inbox, settings: SftpChannelSettings):
+    if settings.cron:
+        return CronTrigger.from_crontab(settings.cron)
+    return IntervalTrigger(seconds=inbox.rescan_seconds or 60.0)
+
+
 def run_forever(app: App) -> None:
-    inboxes = build_inboxes(app)
+    everything = build_inboxes(app)
+    inboxes = [inbox for inbox in everything if not isinstance(inbox.channel, SftpChannel)]
+    remotes = [inbox for inbox in everything if isinstance(inbox.channel, SftpChannel)]
     wake = threading.Event()
     stop = threading.Event()
+    work = threading.Lock()  # the worker's turn, or an SFTP poll recording a file: never both
 
     def on_signal(signum, _frame) -> None:
         logger.info("signal {} received: finishing the message in hand, then stopping", signum)
@@ -141,9 +211,14 @@ def run_forever(app: App) -> None:
     scheduler = BackgroundScheduler()
     for inbox in inboxes:
         scheduler.add_job(wake.set, "interval", seconds=inbox.rescan_seconds, id=f"rescan {inbox.channel.name}")
+    for inbox in remotes:
+        scheduler.add_job(_poll_remote, _schedule(inbox, inbox.channel.settings), args=(app, inbox, work, wake),
+                          id=f"poll {inbox.channel.name}", max_instances=1, coalesce=True,
+                          next_run_time=datetime.now().astimezone())
     scheduler.start()
     observers = [inbox.channel.watch(wake.set) for inbox in inboxes]
-    logger.info("edigw running: {} inbox(es), store {}", len(inboxes), app.settings.store_url.split("://")[0])
+    logger.info("edigw running: {} inbox(es), {} SFTP channel(s), store {}", len(inboxes), len(remotes),
+                app.settings.store_url.split("://")[0])
     notify_systemd("READY=1")
     wake.set()  # files present at start-up count
     try:
@@ -152,17 +227,8 @@ def run_forever(app: App) -> None:
             wake.clear()
             if stop.is_set():
                 break
-            app.pipeline.process_pending()
-            for inbox in inboxes:
-                if stop.is_set():
-                    break
-                try:
-                    if poll(app, inbox):
-                        app.pipeline.process_pending()
-                except Exception:  # a partner's file or a full disk must not end the daemon
-                    logger.exception("{}: poll failed; retrying at the next rescan", inbox.channel.name)
-                if inbox.channel.waiting():
-                    threading.Timer(inbox.channel.settle_seconds, wake.set).start()
+            with work:
+                _work(app, inboxes, stop, wake)
     finally:
         notify_systemd("STOPPING=1")
         scheduler.shutdown(wait=False)

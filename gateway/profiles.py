@@ -12,6 +12,8 @@ the line, so `edigw partners validate` can list them all at once.
       x12: {id: ACMEX12, qualifier: ZZ}
     channels:
       inbox: {type: folder, inbox: inbox/acme, after: move}
+      their-server: {type: sftp, host: sftp.acme.example, user: distributor, key_file: keys/acme,
+                     host_key: "SHA256:…", inbox: /out, outbox: /in, schedule: 300}
     receive:
       ORDERS: {template: edifact/ORDERS_D96A, overrides: {…}}
     acknowledgments: {send: false}
@@ -19,19 +21,31 @@ the line, so `edigw partners validate` can list them all at once.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from apscheduler.triggers.cron import CronTrigger
+
+from gateway.channels.secrets import SecretRef
 
 PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 PROFILE_KEYS = {"name", "odoo_partner", "identifiers", "channels", "receive", "send",
-                "acknowledgments", "test", "description"}
+                "acknowledgments", "test", "description", "delivery"}
 CHANNEL_KEYS = {"type", "inbox", "outbox", "processed", "failed", "after", "settle_seconds",
                 "rescan_seconds", "patterns"}
+SFTP_CHANNEL_KEYS = {"type", "host", "port", "user", "known_hosts", "host_key", "key_file",
+                     "key_passphrase_file", "key_passphrase_env", "password_file", "password_env",
+                     "inbox", "outbox", "processed", "failed", "after", "patterns", "settle_seconds",
+                     "schedule", "timeout", "keepalive_seconds", "max_connections", "upload", "temp_prefix"}
+# Keys that would put a secret into the profile's own text: refused, with the reference to use instead.
+INLINE_SECRETS = {"password": "password_file or password_env", "passphrase": "key_passphrase_file or key_passphrase_env",
+                  "key_passphrase": "key_passphrase_file or key_passphrase_env", "private_key": "key_file"}
 RECEIVE_KEYS = {"template", "overrides", "versions"}
+DELIVERY_KEYS = {"confirm", "price_tolerance", "price_decimals", "create_addresses", "item_xref", "units"}
 STANDARDS = ("edifact", "x12", "csv")
 
 
@@ -68,6 +82,42 @@ class FolderChannelSettings:
 
 
 @dataclass(frozen=True)
+class SftpChannelSettings:
+    """A partner's SFTP server we log in to: where, as whom, which host key, which remote folders."""
+
+    name: str
+    host: str
+    port: int
+    user: str
+    inbox: str
+    outbox: str | None
+    processed: str | None
+    failed: str | None
+    after: str
+    patterns: tuple[str, ...]
+    known_hosts: Path | None = None
+    host_key: str | None = None
+    key_file: Path | None = None
+    key_passphrase: SecretRef | None = None
+    password: SecretRef | None = None
+    settle_seconds: float = 2.0
+    schedule_seconds: float | None = None
+    cron: str | None = None
+    timeout: float = 30.0
+    keepalive_seconds: float = 15.0
+    max_connections: int = 2
+    upload: str = "rename"
+    temp_prefix: str | None = None
+
+    @property
+    def server(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+ChannelSettings = FolderChannelSettings | SftpChannelSettings
+
+
+@dataclass(frozen=True)
 class ReceiveRule:
     """Which template reads a message type from this partner (optionally only some versions)."""
 
@@ -78,17 +128,39 @@ class ReceiveRule:
 
 
 @dataclass(frozen=True)
+class DeliveryPolicy:
+    """How this partner's orders become Odoo records (`delivery:` in the profile).
+
+    confirm: confirm the sale order (`action_confirm`) after creating it.
+    price_tolerance: percent the order's price may differ from the product's sales price
+      before the message is held; None (the default) checks nothing.
+    price_decimals: `hold` (default) or `note` when a price has more decimals than Odoo keeps.
+    create_addresses: create an unknown delivery address under the customer instead of holding.
+    item_xref: the customer's item numbers → our `default_code` (products they order by their code).
+    units: the document's unit → an Odoo unit name, over the shared code list.
+    """
+
+    confirm: bool = False
+    price_tolerance: float | None = None
+    price_decimals: str = "hold"
+    create_addresses: bool = False
+    item_xref: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Profile:
     id: str
     file: Path
     name: str
     odoo_partner: dict[str, Any]
     identifiers: dict[str, dict[str, str]]
-    channels: tuple[FolderChannelSettings, ...]
+    channels: tuple[ChannelSettings, ...]
     receive: tuple[ReceiveRule, ...]
     acknowledgments: dict[str, Any]
     test: bool
     raw: dict[str, Any]
+    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
 
     def sender_id(self, standard: str) -> str | None:
         """The sender id this partner's envelopes must carry for a standard, if the profile says."""
@@ -182,7 +254,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
         elif not isinstance(ids, dict):
             problem(_line(identifiers, standard), f"identifiers.{standard} must be a mapping (id, qualifier)")
 
-    channels: list[FolderChannelSettings] = []
+    channels: list[ChannelSettings] = []
     raw_channels = data.get("channels") or {}
     if not isinstance(raw_channels, dict):
         problem(_line(data, "channels"), "'channels' must be a mapping of channel name → settings")
@@ -192,12 +264,17 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
         if not isinstance(settings, dict):
             problem(line, f"channel {channel_name!r} must be a mapping")
             continue
+        kind = settings.get("type")
+        if kind == "sftp":
+            sftp = _sftp_channel(f"{partner_id}/{channel_name}", channel_name, settings, path.parent, problem)
+            if sftp is not None:
+                channels.append(sftp)
+            continue
         for key in settings:
             if key not in CHANNEL_KEYS:
                 problem(_line(settings, key), f"unknown key {key!r} in channel {channel_name!r}")
-        kind = settings.get("type")
         if kind != "folder":
-            problem(_line(settings, "type"), f"channel {channel_name!r}: type {kind!r} is not supported here (folder)")
+            problem(_line(settings, "type"), f"channel {channel_name!r}: type {kind!r} is not supported here (folder, sftp)")
             continue
         if not settings.get("inbox"):
             problem(line, f"channel {channel_name!r}: 'inbox' (a folder) is required")
@@ -244,6 +321,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
             ))
 
     acknowledgments = data.get("acknowledgments") or {}
+    delivery = _delivery_policy(data, problem)
     if problems:
         raise ProfileError(problems)
     return Profile(
@@ -257,7 +335,157 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
         acknowledgments=_plain(acknowledgments),
         test=bool(data.get("test", False)),
         raw=_plain(data),
+        delivery=delivery,
     )
+
+
+def _delivery_policy(data: dict, problem: Any) -> DeliveryPolicy:
+    """The `delivery:` section, checked; problems are reported through `problem(line, reason)`."""
+    raw = data.get("delivery")
+    if raw is None:
+        return DeliveryPolicy()
+    if not isinstance(raw, dict):
+        problem(_line(data, "delivery"), "'delivery' must be a mapping (confirm, price_tolerance, …)")
+        return DeliveryPolicy()
+    for key in raw:
+        if key not in DELIVERY_KEYS:
+            problem(_line(raw, key), f"unknown key {key!r} in delivery (known: {', '.join(sorted(DELIVERY_KEYS))})")
+    for key in ("confirm", "create_addresses"):
+        if key in raw and not isinstance(raw[key], bool):
+            problem(_line(raw, key), f"delivery.{key} must be true or false, not {raw[key]!r}")
+    tolerance = raw.get("price_tolerance")
+    if isinstance(tolerance, str) and tolerance.strip().endswith("%"):
+        tolerance = tolerance.strip()[:-1]
+    try:
+        tolerance = None if tolerance is None else float(tolerance)
+        if tolerance is not None and tolerance < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        problem(_line(raw, "price_tolerance"),
+                f"delivery.price_tolerance must be a percentage such as 5 or '2.5%', not {raw['price_tolerance']!r}")
+        tolerance = None
+    decimals = raw.get("price_decimals", "hold")
+    if decimals not in ("hold", "note"):
+        problem(_line(raw, "price_decimals"), f"delivery.price_decimals must be hold or note, not {decimals!r}")
+    tables = {}
+    for key in ("item_xref", "units"):
+        table = raw.get(key) or {}
+        if not isinstance(table, dict) or not all(
+                isinstance(k, (str, int)) and isinstance(v, (str, int)) for k, v in table.items()):
+            problem(_line(raw, key), f"delivery.{key} must map codes to codes, e.g. {{\"8812\": AX-220}}")
+            table = {}
+        tables[key] = {str(k): str(v) for k, v in table.items()}
+    return DeliveryPolicy(confirm=raw.get("confirm") is True, price_tolerance=tolerance,
+                          price_decimals=decimals if decimals in ("hold", "note") else "hold",
+                          create_addresses=raw.get("create_addresses") is True, **tables)
+
+
+def _sftp_channel(name: str, channel_name: str, settings: dict, base: Path, problem) -> SftpChannelSettings | None:
+    """The settings of an SFTP channel, or None after reporting every problem found in them.
+
+    Paths on this machine (key_file, known_hosts, *_file) are taken from the profile's folder
+    when relative, after `$VARIABLES` and `~` are expanded (`$CREDENTIALS_DIRECTORY/acme-key`).
+    Remote paths are the server's own, used as written.
+    """
+    count = 0
+
+    def bad(key: str | None, reason: str) -> None:
+        nonlocal count
+        count += 1
+        problem(_line(settings, key) if key else _line(settings), f"channel {channel_name!r}: {reason}")
+
+    for key in settings:
+        if key in INLINE_SECRETS:
+            bad(key, f"{key!r} must not be written in the profile; use {INLINE_SECRETS[key]}")
+        elif key not in SFTP_CHANNEL_KEYS:
+            bad(key, f"unknown key {key!r} (sftp channels know: {', '.join(sorted(SFTP_CHANNEL_KEYS))})")
+
+    def text(key: str, required: bool = False) -> str | None:
+        value = settings.get(key)
+        if value is None or value == "":
+            if required:
+                bad(None, f"{key!r} is required")
+            return None
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            bad(key, f"{key!r} must be text")
+            return None
+        return str(value)
+
+    def number(key: str, default: float, minimum: float = 0.0) -> float:
+        value = settings.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            bad(key, f"{key!r} must be a number of at least {minimum:g}, not {value!r}")
+            return default
+        return float(value)
+
+    def local_path(key: str) -> Path | None:
+        value = text(key)
+        if value is None:
+            return None
+        path = Path(os.path.expandvars(value)).expanduser()
+        return path if path.is_absolute() else base / path
+
+    def secret(prefix: str) -> SecretRef | None:
+        file, env = local_path(f"{prefix}_file"), text(f"{prefix}_env")
+        if file is not None and env is not None:
+            bad(f"{prefix}_env", f"give one of {prefix}_file and {prefix}_env, not both")
+            return None
+        return SecretRef(file=file) if file is not None else SecretRef(env=env) if env is not None else None
+
+    host, user, inbox = text("host", True), text("user", True), text("inbox", True)
+    port = settings.get("port", 22)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        bad("port", f"'port' must be a TCP port number, not {port!r}")
+        port = 22
+    known_hosts, host_key = local_path("known_hosts"), text("host_key")
+    if known_hosts is None and host_key is None:
+        bad(None, "pin the server's host key: 'known_hosts' (a file) or 'host_key' (its SHA256:… fingerprint, "
+                  "as `ssh-keygen -lf` prints it); unknown host keys are never accepted")
+    if host_key is not None and not re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}=?", host_key):
+        bad("host_key", "'host_key' must be a SHA256 fingerprint like SHA256:3a0Q… (43 base64 characters)")
+    key_file, password = local_path("key_file"), secret("password")
+    if key_file is None and password is None:
+        bad(None, "say how to log in: 'key_file' (preferred) or 'password_file' / 'password_env'")
+    after = settings.get("after", "delete")
+    if after not in ("move", "delete"):
+        bad("after", f"'after' must be move or delete, not {after!r}")
+    processed = text("processed")
+    if after == "move" and processed is None and inbox is not None:
+        processed = inbox.rstrip("/") + "/processed"
+    upload = settings.get("upload", "rename")
+    if upload not in ("rename", "direct"):
+        bad("upload", f"'upload' must be rename (temporary name, then rename) or direct, not {upload!r}")
+    patterns = settings.get("patterns") or ["*"]
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        bad("patterns", "'patterns' must be a list of file name patterns like '*.edi'")
+        patterns = ["*"]
+    schedule, schedule_seconds, cron = settings.get("schedule", 60), None, None
+    if isinstance(schedule, (int, float)) and not isinstance(schedule, bool) and schedule > 0:
+        schedule_seconds = float(schedule)
+    elif isinstance(schedule, str):
+        try:
+            CronTrigger.from_crontab(schedule)
+            cron = schedule
+        except ValueError as error:
+            bad("schedule", f"'schedule' {schedule!r} is not a cron expression (minute hour day month weekday): {error}")
+    else:
+        bad("schedule", f"'schedule' must be seconds between polls or a cron expression, not {schedule!r}")
+    temp_prefix = text("temp_prefix")
+    if temp_prefix is not None and ("/" in temp_prefix or not temp_prefix.strip()):
+        bad("temp_prefix", "'temp_prefix' must be a plain name prefix like '.' or 'tmp_'")
+    passphrase = secret("key_passphrase")
+    settle, timeout = number("settle_seconds", 2.0), number("timeout", 30.0, 0.1)
+    keepalive, connections = number("keepalive_seconds", 15.0), number("max_connections", 2, 1)
+    if count or host is None or user is None or inbox is None:
+        return None
+    return SftpChannelSettings(
+        name=name, host=host, port=port, user=user, inbox=inbox, outbox=text("outbox"), processed=processed,
+        failed=text("failed"), after=after, patterns=tuple(patterns), known_hosts=known_hosts,
+        host_key=host_key, key_file=key_file, key_passphrase=passphrase, password=password,
+        settle_seconds=settle, schedule_seconds=schedule_seconds, cron=cron, timeout=timeout,
+        keepalive_seconds=keepalive, max_connections=int(connections), upload=upload, temp_prefix=temp_prefix)
 
 
 def profile_files(partners_dir: Path) -> list[Path]:

@@ -1,0 +1,718 @@
+"""The SFTP channel: a partner's SFTP server that we log in to with paramiko, poll, and write to.
+
+One poll is one connection: settle what an earlier poll left unsettled, list the remote inbox
+twice (a file whose size or mtime changes between the listings is left for the next poll),
+download each settled file into a local spool under a temporary name, check its size against
+the listing, and only then hand it out. The remote file is deleted (or moved to the remote
+processed/ folder) in `done()`, after the pipeline has archived and recorded it; a crash in
+between leaves the spool file, which `recover()` hands out again so the pipeline can see that
+it is already recorded.
+
+Host keys are pinned (a known_hosts file or a SHA256 fingerprint) and never added; secrets
+are read from their reference when connecting and appear in no message.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import json
+import os
+import posixpath
+import random
+import socket
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import paramiko
+from loguru import logger
+
+from gateway.channels.base import (
+    REASON_SUFFIX,
+    Channel,
+    ChannelError,
+    ClaimedFile,
+    UnsafeFileName,
+    is_inbound_name,
+    safe_file_name,
+)
+from gateway.channels.secrets import SecretUnavailable
+from gateway.profiles import SftpChannelSettings
+
+CHUNK = 256 * 1024
+WINDOW = 8 * 1024 * 1024  # bytes of one download requested at once: the memory a download holds
+BACKOFF_FIRST_SECONDS = 5.0
+BACKOFF_MAX_SECONDS = 900.0
+_DOWNLOAD_SUFFIX = ".download"
+_META_SUFFIX = ".remote"
+
+_server_slots: dict[str, threading.BoundedSemaphore] = {}
+_server_slots_lock = threading.Lock()
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """A host key's fingerprint as OpenSSH prints it (`ssh-keygen -lf`): SHA256:<base64, no padding>."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+class HostKeyRefused(ChannelError):
+    """The server's host key is not the pinned one (or is unknown); nothing was sent to it."""
+
+
+class _PinnedHostKey(paramiko.MissingHostKeyPolicy):
+    """Accepts only the fingerprint the profile pins; never adds a key anywhere."""
+
+    def __init__(self, channel: str, server: str, pinned: str | None, known_hosts: Path | None) -> None:
+        self.channel, self.server, self.pinned, self.known_hosts = channel, server, pinned, known_hosts
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        offered = fingerprint(key)
+        if self.pinned is not None and offered == self.pinned.rstrip("="):
+            return
+        if self.pinned is not None:
+            raise HostKeyRefused(
+                f"channel {self.channel}: host key mismatch at {self.server}: the server offers {key.get_name()} "
+                f"{offered}, the profile pins {self.pinned}; nothing was sent. If the partner really changed its "
+                "key, confirm the new fingerprint with them out of band and update host_key")
+        raise HostKeyRefused(
+            f"channel {self.channel}: unknown host key at {self.server}: the server offers {key.get_name()} "
+            f"{offered}, and {self.known_hosts} has no key for it; nothing was sent. Confirm the fingerprint "
+            "with the partner, then add the key to known_hosts or set host_key")
+
+
+@dataclass(frozen=True)
+class _Remote:
+    """What the listing said of a remote file we spooled: enough to settle exactly that file later."""
+
+    path: str
+    size: int
+    mtime: int
+    unsettled: bool = False  # recorded, but the remote file could not yet be deleted or moved
+
+
+@dataclass
+class FolderReport:
+    path: str
+    exists: bool = False
+    files: int = 0
+    """Entries of any kind in the folder."""
+    waiting: int = 0
+    """Files our patterns would fetch (inbox) or the partner has not picked up yet (outbox)."""
+
+
+@dataclass
+class ConnectionReport:
+    """What `test_connection` found: whether we got in, what the folders hold, problems in words."""
+
+    channel: str
+    server: str
+    user: str
+    connected: bool = False
+    logged_in: bool = False
+    host_key: str | None = None
+    folders: dict[str, FolderReport] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.logged_in and not self.problems
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass
+class _Connection:
+    client: paramiko.SSHClient
+    sftp: paramiko.SFTPClient
+    slot: threading.BoundedSemaphore
+
+    def close(self) -> None:
+        """Close, quietly when the server is gone already: the error that killed it has been raised."""
+        try:
+            self.sftp.close()
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            logger.debug("closing a broken SFTP session: {error!r}", error=error)
+        finally:
+            self.client.close()
+            self.slot.release()
+
+
+def _server_slot(server: str, limit: int) -> threading.BoundedSemaphore:
+    """The per-server connection limit, shared by every channel of this process that logs in there."""
+    with _server_slots_lock:
+        slot = _server_slots.get(server)
+        if slot is None:
+            slot = _server_slots[server] = threading.BoundedSemaphore(limit)
+        return slot
+
+
+class SftpChannel(Channel):
+    """A partner's SFTP server, polled for inbound files and written to for outbound ones."""
+
+    def __init__(self, settings: SftpChannelSettings, spool_dir: Path, max_size: int | None = None) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.spool_dir = Path(spool_dir)
+        self.max_size = max_size
+        self.settle_seconds = settings.settle_seconds
+        self.patterns = settings.patterns
+        self._connection: _Connection | None = None
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._remotes: dict[str, _Remote] = {}
+        self._refused_names: set[str] = set()
+        self.failures = 0
+        self.retry_at = 0.0
+        self.last_error: str | None = None
+        self._log = logger.bind(channel=self.name)
+
+    def __repr__(self) -> str:
+        return f"SftpChannel(name={self.name!r}, server={self.settings.server!r}, inbox={self.settings.inbox!r})"
+
+    # connections
+
+    @contextmanager
+    def session(self) -> Iterator[paramiko.SFTPClient]:
+        """One logged-in SFTP session; nested uses share it, the outermost closes it."""
+        if self._connection is not None:
+            yield self._connection.sftp
+            return
+        connection = self._connect()
+        self._connection = connection
+        try:
+            yield connection.sftp
+        finally:
+            self._connection = None
+            connection.close()
+
+    def _connect(self) -> _Connection:
+        settings = self.settings
+        slot = _server_slot(settings.server, settings.max_connections)
+        if not slot.acquire(timeout=settings.timeout):
+            raise ChannelError(f"channel {self.name}: {settings.server} already has {settings.max_connections} "
+                               f"connection(s) open from this gateway (max_connections); waited {settings.timeout:g} s")
+        client = paramiko.SSHClient()
+        try:
+            if settings.known_hosts is not None:
+                client.load_host_keys(str(settings.known_hosts))
+            client.set_missing_host_key_policy(
+                _PinnedHostKey(self.name, settings.server, settings.host_key, settings.known_hosts))
+            pkey = None
+            if settings.key_file is not None:
+                passphrase = settings.key_passphrase.reveal() if settings.key_passphrase is not None else None
+                pkey = self._private_key(passphrase)
+            password = settings.password.reveal() if settings.password is not None and pkey is None else None
+            client.connect(settings.host, settings.port, username=settings.user, pkey=pkey, password=password,
+                           timeout=settings.timeout, banner_timeout=settings.timeout,
+                           auth_timeout=settings.timeout, channel_timeout=settings.timeout,
+                           allow_agent=False, look_for_keys=False)
+            transport = client.get_transport()
+            if transport is not None and settings.keepalive_seconds:
+                transport.set_keepalive(max(1, int(settings.keepalive_seconds)))
+            sftp = client.open_sftp()
+            sftp.get_channel().settimeout(settings.timeout)
+        except BaseException as error:
+            client.close()
+            slot.release()
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise self._explain(error, "connect") from None
+        self._log.debug("logged in to {server} as {user}", server=settings.server, user=settings.user)
+        return _Connection(client, sftp, slot)
+
+    def _private_key(self, passphrase: str | None) -> paramiko.PKey:
+        path = self.settings.key_file
+        try:
+            return paramiko.PKey.from_path(path, passphrase.encode("utf-8") if passphrase is not None else None)
+        except paramiko.PasswordRequiredException:
+            raise
+        except FileNotFoundError:
+            raise ChannelError(f"channel {self.name}: key file {path} does not exist") from None
+        except PermissionError:
+            raise ChannelError(f"channel {self.name}: key file {path} cannot be read by this user") from None
+        except (paramiko.SSHException, ValueError) as error:
+            hint = "the passphrase is wrong, or " if passphrase is not None else ""
+            raise ChannelError(f"channel {self.name}: key file {path} cannot be opened: {hint}it is not an "
+                               f"OpenSSH or PEM private key ({type(error).__name__})") from None
+
+    def _explain(self, error: BaseException, doing: str, path: str | None = None) -> ChannelError:
+        """A paramiko or socket error as a ChannelError a person can act on (never with a secret in it)."""
+        settings = self.settings
+        where = f"channel {self.name} ({settings.user}@{settings.server})"
+        on = f" {path}" if path else ""
+        if isinstance(error, ChannelError):
+            return error
+        if isinstance(error, paramiko.BadHostKeyException):
+            return HostKeyRefused(
+                f"{where}: host key mismatch: the server offers {error.key.get_name()} {fingerprint(error.key)}, "
+                f"{settings.known_hosts} pins {fingerprint(error.expected_key)}; nothing was sent. If the partner "
+                "really changed its key, confirm the new fingerprint with them out of band and update known_hosts")
+        if isinstance(error, SecretUnavailable):
+            return ChannelError(f"{where}: cannot read a secret: {error}")
+        if isinstance(error, paramiko.PasswordRequiredException):
+            return ChannelError(f"{where}: key file {settings.key_file} is encrypted; set key_passphrase_file "
+                                "or key_passphrase_env")
+        if isinstance(error, paramiko.AuthenticationException):
+            how = f"key file {settings.key_file}" if settings.key_file else f"the password from {settings.password}"
+            return ChannelError(f"{where}: authentication refused: the server did not accept user {settings.user} "
+                                f"with {how}; check that the partner installed our public key (or the password)")
+        if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
+            return ChannelError(f"{where}: connection refused: nothing listens on port {settings.port}, "
+                                "or a firewall rejects us")
+        if isinstance(error, (socket.timeout, TimeoutError)):
+            return ChannelError(f"{where}: timed out after {settings.timeout:g} s while trying to {doing}{on}; "
+                                "the server accepted the connection but stopped answering")
+        # paramiko says "No existing session" when its handshake wait ends before the banner time-out does.
+        if isinstance(error, paramiko.SSHException) and (
+                "banner" in str(error).lower() or str(error) == "No existing session"):
+            return ChannelError(f"{where}: timed out after {settings.timeout:g} s waiting for the SSH greeting: "
+                                "the server accepted the connection but never spoke (stalled, or not an SSH server)")
+        if isinstance(error, socket.gaierror):
+            return ChannelError(f"{where}: host name {settings.host} cannot be resolved: {error.strerror}")
+        if isinstance(error, FileNotFoundError):
+            return ChannelError(f"{where}: cannot {doing}{on}: no such file or folder on the server")
+        if isinstance(error, PermissionError):
+            return ChannelError(f"{where}: cannot {doing}{on}: permission denied on the server")
+        if isinstance(error, (EOFError, ConnectionError)) or (
+                isinstance(error, paramiko.SSHException) and any(
+                    word in str(error).lower() for word in ("closed", "dropped", "eof"))):
+            return ChannelError(f"{where}: the server closed the connection while we tried to {doing}{on}")
+        if isinstance(error, paramiko.SSHException):
+            return ChannelError(f"{where}: SSH failure while trying to {doing}{on}: {error}")
+        if isinstance(error, OSError):
+            return ChannelError(f"{where}: cannot {doing}{on}: {error.strerror or error}")
+        return ChannelError(f"{where}: cannot {doing}{on}: {type(error).__name__}: {error}")
+
+    @contextmanager
+    def _remote(self, doing: str, path: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except (paramiko.SSHException, EOFError, OSError, SecretUnavailable) as error:
+            raise self._explain(error, doing, path) from None
+
+    def _failed(self, error: ChannelError) -> None:
+        """Remember a failed poll and wait before the next one: doubling, with jitter, up to a cap."""
+        self.failures += 1
+        delay = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (self.failures - 1))
+        delay = random.uniform(delay / 2, delay)
+        self.retry_at = time.monotonic() + delay
+        self.last_error = str(error)
+        self._log.error("{error}; failure {count}, next try in {delay:.0f} s", error=error, count=self.failures,
+                        delay=delay)
+
+    def backing_off(self) -> bool:
+        """Whether the last poll failed recently enough that the next one should wait."""
+        return time.monotonic() < self.retry_at
+
+    @contextmanager
+    def polling(self) -> Iterator[paramiko.SFTPClient]:
+        """One poll's session: a ChannelError from it starts (or lengthens) the back-off; success ends it."""
+        try:
+            with self.session() as sftp:
+                yield sftp
+        except ChannelError as error:
+            self._failed(error)
+            raise
+        self._succeeded()
+
+    def _succeeded(self) -> None:
+        if self.failures:
+            self._log.info("{server} answers again after {count} failure(s)", server=self.settings.server,
+                           count=self.failures)
+        self.failures, self.retry_at, self.last_error = 0, 0.0, None
+
+    # inbound
+
+    def recover(self) -> Iterator[ClaimedFile]:
+        """Spool files from before a restart, oldest first: downloaded, maybe recorded, not settled."""
+        if not self.spool_dir.is_dir():
+            return
+        found = []
+        for entry in os.scandir(self.spool_dir):
+            if entry.name.startswith(".") and entry.name.endswith(_DOWNLOAD_SUFFIX):
+                _remove_quietly(Path(entry.path))  # a download cut short: the remote file is still there
+                continue
+            if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                continue
+            found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+        for _, name in sorted(found):
+            remote = self._read_meta(name)
+            if remote is not None:
+                self._remotes[name] = remote
+            claimed = self._claimed(name)
+            self._log.info("recovered {file} ({size} bytes) from the spool, fetched before a restart",
+                           file=name, size=claimed.size)
+            yield claimed
+
+    def scan(self) -> Iterator[ClaimedFile]:
+        """Settled remote files, each downloaded whole into the spool before it is handed out."""
+        with self.session() as sftp:
+            self._settle_leftovers(sftp)
+            for name, size, mtime in self._settled(sftp):
+                claimed = self._download(sftp, name, size, mtime)
+                if claimed is not None:
+                    yield claimed
+
+    def waiting(self) -> bool:
+        """Always False: a file still changing is fetched by the next scheduled poll, not by waiting."""
+        return False
+
+    def open(self, claimed: ClaimedFile) -> BinaryIO:
+        try:
+            descriptor = os.open(claimed.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError as error:
+            raise ChannelError(f"channel {self.name}: cannot read spool file {claimed.path}: {error.strerror}") from error
+        return os.fdopen(descriptor, "rb")
+
+    def done(self, claimed: ClaimedFile) -> PurePosixPath | None:
+        """Recorded: delete the remote file (or move it to the remote processed/), then the spool file.
+
+        When the server cannot be reached now, the spool file stays, marked unsettled, and the
+        next poll settles it before it lists the inbox; the file is not fetched a second time.
+        """
+        folder = self.settings.processed if self.settings.after == "move" else None
+        return self._settle(claimed, folder)
+
+    def fail(self, claimed: ClaimedFile, reason: str) -> Path:
+        """Unreadable: keep the bytes in the spool's failed/ with a reason, and settle the remote file."""
+        failed_dir = self.spool_dir / "failed"
+        failed_dir.mkdir(parents=True, exist_ok=True)
+        destination = failed_dir / claimed.original_name
+        if destination.exists():
+            destination = failed_dir / f"{claimed.original_name}.{uuid.uuid4().hex[:8]}"
+        os.replace(claimed.path, destination)
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        destination.with_name(destination.name + REASON_SUFFIX).write_text(
+            f"reason: {reason}\nfile: {claimed.original_name}\nchannel: {self.name}\nsize: {claimed.size} bytes\n"
+            f"failed at: {when}\n", encoding="utf-8")
+        self._log.warning("failed {file}, kept in {destination}: {reason}", file=claimed.original_name,
+                          destination=str(destination), reason=reason)
+        self._settle(claimed, self.settings.failed or (
+            self.settings.processed if self.settings.after == "move" else None), spool_gone=True)
+        return destination
+
+    def _settled(self, sftp: paramiko.SFTPClient) -> list[tuple[str, int, int]]:
+        """Names (with size and mtime) unchanged between two listings, or since the last poll, oldest first."""
+        first = self._listing(sftp)
+        stable = {name for name, seen in first.items() if self._seen.get(name) == seen}
+        unsure = set(first) - stable
+        latest = first
+        if unsure and self.settle_seconds > 0:
+            time.sleep(self.settle_seconds)
+            latest = self._listing(sftp)
+            for name in sorted(unsure):
+                if latest.get(name) == first[name]:
+                    stable.add(name)
+                else:
+                    self._log.info("{file} is still changing ({size} bytes); left for the next poll", file=name,
+                                   size=latest.get(name, first[name])[0])
+        elif unsure:
+            stable |= unsure
+        self._seen = latest
+        return sorted(((name, *first[name]) for name in stable), key=lambda item: (item[2], item[0]))
+
+    def _listing(self, sftp: paramiko.SFTPClient) -> dict[str, tuple[int, int]]:
+        """Inbound candidates in the remote inbox: regular files matching the patterns, not in hand."""
+        inbox = self.settings.inbox
+        with self._remote("list the inbox", inbox):
+            entries = sftp.listdir_attr(inbox)
+        found = {}
+        for entry in entries:
+            name = entry.filename
+            if not is_inbound_name(name, self.patterns) or entry.st_mode is None or not stat.S_ISREG(entry.st_mode):
+                continue
+            try:
+                safe_file_name(name)
+            except UnsafeFileName as error:
+                if name not in self._refused_names:
+                    self._refused_names.add(name)
+                    self._log.warning("{error}; left on the server", error=error)
+                continue
+            if os.path.lexists(self.spool_dir / name):
+                continue  # fetched, waiting to be settled
+            found[name] = (int(entry.st_size or 0), int(entry.st_mtime or 0))
+        return found
+
+    def _download(self, sftp: paramiko.SFTPClient, name: str, size: int, mtime: int) -> ClaimedFile | None:
+        """Stream one remote file into the spool; None when it changed size while we read it."""
+        remote = posixpath.join(self.settings.inbox, name)
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        temporary = self.spool_dir / f".{name}.{uuid.uuid4().hex[:8]}{_DOWNLOAD_SUFFIX}"
+        received = 0
+        try:
+            with self._remote("download", remote):
+                with sftp.open(remote, "rb") as reader, open(temporary, "xb") as writer:
+                    for start in range(0, size, WINDOW):
+                        # readv asks for a whole window at once (pipelined), so memory holds one window.
+                        chunks = [(offset, min(CHUNK, size - offset))
+                                  for offset in range(start, min(size, start + WINDOW), CHUNK)]
+                        for chunk in reader.readv(chunks):
+                            received += len(chunk)
+                            writer.write(chunk)
+                    reader.seek(size)
+                    received += len(reader.read(1))  # grown since the listing: a byte past its end
+                    writer.flush()
+                    os.fsync(writer.fileno())
+            if received != size:
+                self._seen.pop(name, None)
+                self._log.info("{file} changed while it was fetched ({listed} bytes listed, {got} read); "
+                               "left for the next poll", file=name, listed=size, got=received)
+                _remove_quietly(temporary)
+                return None
+            os.utime(temporary, (mtime, mtime))
+            remote_state = _Remote(remote, size, mtime)
+            self._write_meta(name, remote_state)
+            os.rename(temporary, self.spool_dir / name)
+            _fsync_folder(self.spool_dir)
+        except BaseException:
+            _remove_quietly(temporary)
+            raise
+        self._remotes[name] = remote_state
+        self._log.info("fetched {file} ({size} bytes) from {server}", file=name, size=size, server=self.settings.server)
+        if self.max_size is not None and size > self.max_size:
+            self._log.warning("{file} is {size} bytes, over the limit of {limit}", file=name, size=size, limit=self.max_size)
+        return self._claimed(name)
+
+    def _claimed(self, name: str) -> ClaimedFile:
+        path = self.spool_dir / name
+        status = os.lstat(path)
+        return ClaimedFile(path=path, original_name=name, size=status.st_size, channel=self.name,
+                           mtime=status.st_mtime)
+
+    def _settle(self, claimed: ClaimedFile, folder: str | None, spool_gone: bool = False) -> PurePosixPath | None:
+        name = claimed.original_name
+        remote = self._remotes.get(name) or self._read_meta(name)
+        destination = None
+        if remote is not None:
+            try:
+                with self.session() as sftp:
+                    destination = self._settle_remote(sftp, remote, folder)
+            except ChannelError as error:
+                if not spool_gone:
+                    self._write_meta(name, _Remote(remote.path, remote.size, remote.mtime, unsettled=True))
+                    self._log.warning("{file} is recorded, but the remote file was not removed: {error}; "
+                                      "retried at the next poll", file=name, error=error)
+                    return None
+                self._log.warning("{file}: the remote file was not removed: {error}", file=name, error=error)
+        if not spool_gone:
+            _remove_quietly(claimed.path)
+        _remove_quietly(self._meta_path(name))
+        self._remotes.pop(name, None)
+        return destination
+
+    def _settle_remote(self, sftp: paramiko.SFTPClient, remote: _Remote, folder: str | None) -> PurePosixPath | None:
+        """Delete or move the remote file we fetched, unless another file has taken its name since."""
+        name = posixpath.basename(remote.path)
+        try:
+            with self._remote("look at", remote.path):
+                now = sftp.lstat(remote.path)
+        except ChannelError as error:
+            if "no such file" in str(error):
+                self._log.info("{file} is no longer on the server", file=name)
+                return None
+            raise
+        if (now.st_size, now.st_mtime) != (remote.size, remote.mtime):
+            self._log.warning("{file} on the server is not the file we fetched ({size} bytes now, {was} then); "
+                              "left there, it will be fetched as a new file", file=name, size=now.st_size,
+                              was=remote.size)
+            return None
+        if folder is None:
+            with self._remote("delete", remote.path):
+                sftp.remove(remote.path)
+            self._log.info("deleted {file} on the server after intake", file=name)
+            return None
+        with self._remote("create the folder", folder):
+            try:
+                sftp.stat(folder)
+            except FileNotFoundError:
+                sftp.mkdir(folder)
+        for candidate in _candidate_names(name):
+            target = posixpath.join(folder, candidate)
+            with self._remote("move", remote.path):
+                try:
+                    sftp.lstat(target)
+                    continue
+                except FileNotFoundError:
+                    pass
+                sftp.rename(remote.path, target)
+            self._log.info("moved {file} to {target} on the server", file=name, target=target)
+            return PurePosixPath(target)
+        raise AssertionError("unreachable: _candidate_names never ends")
+
+    def _settle_leftovers(self, sftp: paramiko.SFTPClient) -> None:
+        """Remote files recorded by an earlier poll whose delete or move failed: settle them now."""
+        if not self.spool_dir.is_dir():
+            return
+        for entry in os.scandir(self.spool_dir):
+            if entry.name.startswith("."):
+                continue
+            remote = self._read_meta(entry.name)
+            if remote is None or not remote.unsettled:
+                continue
+            folder = self.settings.processed if self.settings.after == "move" else None
+            self._settle_remote(sftp, remote, folder)
+            _remove_quietly(Path(entry.path))
+            _remove_quietly(self._meta_path(entry.name))
+
+    def _meta_path(self, name: str) -> Path:
+        return self.spool_dir / f".{name}{_META_SUFFIX}"
+
+    def _write_meta(self, name: str, remote: _Remote) -> None:
+        path = self._meta_path(name)
+        temporary = path.with_name(path.name + ".tmp")
+        with open(temporary, "w", encoding="utf-8") as writer:
+            json.dump(asdict(remote), writer)
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(temporary, path)
+
+    def _read_meta(self, name: str) -> _Remote | None:
+        try:
+            return _Remote(**json.loads(self._meta_path(name).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as error:
+            self._log.warning("spool record of {file} is unreadable ({error}); the remote file is left as it is",
+                              file=name, error=error)
+            return None
+
+    # outbound
+
+    def send(self, name: str, data: bytes) -> PurePosixPath:
+        """Upload `data` to the remote outbox as `name`, so that the partner never reads half a file.
+
+        With `upload: rename` (the default) it is written under a temporary name (`temp_prefix` +
+        name, or name + `.part`), its size checked, then renamed; with `upload: direct` it is
+        written under its final name (for servers that forbid rename). An existing file of that
+        name is never overwritten: ChannelError.
+        """
+        safe_file_name(name)
+        outbox = self.settings.outbox
+        if outbox is None:
+            raise ChannelError(f"channel {self.name}: has no outbox to send {name} to")
+        final = posixpath.join(outbox, name)
+        direct = self.settings.upload == "direct"
+        temporary = final if direct else posixpath.join(
+            outbox, f"{self.settings.temp_prefix}{name}" if self.settings.temp_prefix else f"{name}.part")
+        with self.session() as sftp:
+            with self._remote("check the outbox for", final):
+                try:
+                    sftp.lstat(final)
+                    raise ChannelError(f"channel {self.name}: {final} exists on the server and has not been "
+                                       "picked up; not overwritten")
+                except FileNotFoundError:
+                    pass
+            try:
+                with self._remote("upload", temporary):
+                    with sftp.open(temporary, "wx" if direct else "w") as writer:
+                        writer.set_pipelined(True)
+                        view = memoryview(data)
+                        for start in range(0, len(view), CHUNK):
+                            writer.write(view[start:start + CHUNK])
+                    written = sftp.stat(temporary).st_size
+                if written != len(data):
+                    raise ChannelError(f"channel {self.name}: {temporary} has {written} bytes on the server, "
+                                       f"not {len(data)}")
+                if not direct:
+                    with self._remote("rename the uploaded file to", final):
+                        sftp.rename(temporary, final)
+            except ChannelError:
+                if not direct:
+                    self._remove_remote_quietly(sftp, temporary)
+                raise
+        self._log.info("sent {file} ({size} bytes) to {server}:{outbox}", file=name, size=len(data),
+                       server=self.settings.server, outbox=outbox)
+        return PurePosixPath(final)
+
+    def _remove_remote_quietly(self, sftp: paramiko.SFTPClient, path: str) -> None:
+        try:
+            sftp.remove(path)
+        except (OSError, paramiko.SSHException, EOFError) as error:
+            self._log.debug("could not remove {path}: {error}", path=path, error=error)
+
+    # diagnosis
+
+    def test_connection(self) -> ConnectionReport:
+        """Log in, look at the inbox, outbox and processed folders; every problem in words."""
+        settings = self.settings
+        report = ConnectionReport(channel=self.name, server=settings.server, user=settings.user)
+        try:
+            with self.session() as sftp:
+                report.connected = report.logged_in = True
+                transport = self._connection.client.get_transport() if self._connection else None
+                if transport is not None:
+                    report.host_key = fingerprint(transport.get_remote_server_key())
+                folders = {"inbox": settings.inbox, "outbox": settings.outbox}
+                if settings.after == "move":
+                    folders["processed"] = settings.processed
+                for role, path in folders.items():
+                    if path is not None:
+                        report.folders[role] = self._look_at(sftp, role, path, report.problems)
+        except ChannelError as error:
+            report.connected = isinstance(error, HostKeyRefused) or "authentication refused" in str(error)
+            report.problems.append(str(error))
+        return report
+
+    def _look_at(self, sftp: paramiko.SFTPClient, role: str, path: str, problems: list[str]) -> FolderReport:
+        folder = FolderReport(path)
+        try:
+            with self._remote(f"list the {role}", path):
+                entries = sftp.listdir_attr(path)
+        except ChannelError as error:
+            if role == "processed" and "no such file" in str(error):
+                return folder  # made on the first move
+            problems.append(str(error))
+            return folder
+        folder.exists = True
+        folder.files = len(entries)
+        regular = [entry for entry in entries if entry.st_mode is not None and stat.S_ISREG(entry.st_mode)]
+        if role == "inbox":
+            folder.waiting = sum(1 for entry in regular if is_inbound_name(entry.filename, self.patterns))
+        else:
+            folder.waiting = len(regular)
+        return folder
+
+
+def _candidate_names(name: str) -> Iterator[str]:
+    yield name
+    dot = name.rfind(".")
+    stem, suffix = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    yield f"{stem}.{stamp}{suffix}"
+    counter = 2
+    while True:
+        yield f"{stem}.{stamp}-{counter}{suffix}"
+        counter += 1
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        if error.errno != errno.ENOENT:
+            logger.warning("cannot remove {path}: {error}", path=str(path), error=error.strerror)

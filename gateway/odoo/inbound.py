@@ -1,0 +1,500 @@
+"""Inbound documents into Odoo: a customer's `Order` becomes one `sale.order`, once, or a held message.
+
+`OdooDeliverer` is the pipeline's deliverer. For an order it plans the sale order first —
+customer, delivery address, products, units, prices, all looked up in one `search_read` per
+model and checked before anything is written — then either holds the message with every
+problem named (and the code the partner sent), or creates the order with all its lines in
+one `create`. The business key (customer, `client_order_ref`) is looked up before creating,
+so a reprocess, or a crash between Odoo's commit and ours, finds the order instead of
+making a second one. `preview` is the same plan with nothing written (`partners test`).
+
+Calls per order once the connection and caches are warm: the order look-up, the products
+not seen in the last minute, the `create`, a `read` of its number and total, and
+`action_confirm` when the profile asks for it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, Callable
+
+from loguru import logger
+
+from gateway.config import OdooSettings
+from gateway.odoo.client import OdooClient, OdooError
+from gateway.pipeline import DeliveryResult
+from gateway.profiles import DeliveryPolicy, Profile
+
+SALE_ORDER = "sale.order"
+ORDER_FIELDS = ["id", "name", "state", "amount_total", "order_line"]
+PARTNER_FIELDS = ["id", "name", "ref", "barcode", "parent_id", "type"]
+PRODUCT_FIELDS = ["id", "display_name", "barcode", "default_code", "uom_id", "lst_price"]
+CACHE_SECONDS = 60.0
+# A date without a time is sent as noon UTC: the same calendar day in every time zone from
+# UTC-11 to UTC+11, where midnight would show as the day before west of Greenwich.
+DATE_ONLY_TIME = "12:00:00"
+
+
+class TTLCache:
+    """A small thread-safe cache whose entries expire `seconds` after they were put."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._entries: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] < self._clock():
+                self._entries.pop(key, None)
+                return default
+            return entry[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = (self._clock() + self.seconds, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+@dataclass
+class Plan:
+    """What delivering an order would write: the sale order's values, or the problems that hold it."""
+
+    number: str | None
+    customer: dict[str, Any] | None = None
+    existing: dict[str, Any] | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    new_address: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def barcode_forms(code: str) -> list[str]:
+    """A GTIN as Odoo may hold it: as sent, and as GTIN-13 ⇄ UPC-A (12 digits) with the leading zero."""
+    code = code.strip()
+    forms = [code]
+    if code.isdigit():
+        if len(code) == 12:
+            forms.append("0" + code)
+        elif len(code) in (13, 14) and code.startswith("0"):
+            forms.append(code[1:])
+            if len(code) == 14 and code.startswith("00"):
+                forms.append(code[2:])
+    return forms
+
+
+def decimals_of(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def odoo_datetime(value: str) -> str:
+    """An ISO date or date-time as Odoo's `YYYY-MM-DD HH:MM:SS` (UTC)."""
+    value = value.strip()
+    if len(value) == 10:
+        return f"{value} {DATE_ONLY_TIME}"
+    return value.replace("T", " ")[:19]
+
+
+class OdooDeliverer:
+    """Writes documents to Odoo for the pipeline (see the module docstring)."""
+
+    def __init__(self, settings: OdooSettings, client: OdooClient | None = None,
+                 cache_seconds: float = CACHE_SECONDS) -> None:
+        self.client = client or OdooClient(settings)
+        self.customers = TTLCache(cache_seconds)
+        self.products = TTLCache(cache_seconds)
+        self.units = TTLCache(cache_seconds)
+        self.countries = TTLCache(cache_seconds)
+
+    # --- the Deliverer protocol ------------------------------------------------------------
+
+    def deliver(self, profile: Profile, document_type: str, document: dict[str, Any]) -> DeliveryResult:
+        if document_type != "Order":
+            return DeliveryResult("held", f"{document_type} documents are not delivered to Odoo yet")
+        plan = self.plan(profile, document)
+        if plan.existing is not None:
+            return self._already_there(profile, plan)
+        if plan.problems:
+            return DeliveryResult("held", "; ".join(plan.problems))
+        return self._create(profile, plan)
+
+    def preview(self, profile: Profile, document_type: str, document: dict[str, Any]) -> dict[str, Any]:
+        """What `deliver` would do, with nothing written: values, problems, notes."""
+        if document_type != "Order":
+            return {"model": None, "action": "hold",
+                    "problems": [f"{document_type} documents are not delivered to Odoo yet"]}
+        plan = self.plan(profile, document)
+        action = "exists" if plan.existing else ("hold" if plan.problems else "create")
+        if action == "create" and profile.delivery.confirm:
+            action = "create and confirm"
+        return {"model": SALE_ORDER, "action": action, "existing": plan.existing,
+                "customer": plan.customer and {"id": plan.customer["id"], "name": plan.customer["name"]},
+                "values": plan.values, "lines": plan.lines, "new_address": plan.new_address,
+                "problems": plan.problems, "notes": plan.notes}
+
+    # --- planning (reads only) -----------------------------------------------------------
+
+    def plan(self, profile: Profile, order: dict[str, Any]) -> Plan:
+        """The sale order an order document makes, looked up and checked; nothing is written.
+
+        A plan with problems is made once more without the caches before it holds a message:
+        the admin may have just fixed the product or the address it was missing.
+        """
+        plan = self._plan(profile, order)
+        if plan.problems and plan.existing is None:
+            self.forget()
+            plan = self._plan(profile, order)
+        return plan
+
+    def forget(self) -> None:
+        """Drop every cached look-up (after Odoo refused something, or before a fresh plan)."""
+        for cache in (self.customers, self.products, self.units, self.countries):
+            cache.clear()
+
+    def _plan(self, profile: Profile, order: dict[str, Any]) -> Plan:
+        number = order.get("document_number")
+        plan = Plan(number=number)
+        if not number:
+            plan.problems.append("the order has no document number, so it cannot be delivered exactly once")
+            return plan
+        customer, addresses = self._customer(profile, plan)
+        if customer is None:
+            return plan
+        plan.customer = customer
+        plan.existing = self._existing_order(customer["id"], number)
+        if plan.existing is not None:
+            return plan
+        policy = profile.delivery
+        values: dict[str, Any] = {"partner_id": customer["id"], "client_order_ref": number}
+        shipping = self._shipping_address(profile, customer, addresses, order.get("ship_to"), plan)
+        if shipping is not None:
+            values["partner_shipping_id"] = shipping
+        if order.get("requested_delivery_date"):
+            values["commitment_date"] = odoo_datetime(order["requested_delivery_date"])
+        if order.get("note"):
+            values["note"] = order["note"]
+        values["order_line"] = self._order_lines(policy, order.get("lines") or [], plan)
+        if not order.get("lines"):
+            plan.problems.append("the order has no lines")
+        plan.values = values
+        return plan
+
+    def _customer(self, profile: Profile, plan: Plan) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The profile's Odoo partner and its child contacts (the addresses), in one search_read."""
+        partner = profile.odoo_partner
+        key = ("id", int(partner["id"])) if partner.get("id") is not None else ("ref", str(partner.get("ref")))
+        cached = self.customers.get(key)
+        if cached is not None:
+            return cached
+        if key[0] == "id":
+            domain = ["|", ("id", "=", key[1]), ("parent_id", "=", key[1])]
+        else:
+            domain = ["|", ("ref", "=", key[1]), ("parent_id.ref", "=", key[1])]
+        rows = self.client.search_read("res.partner", domain, PARTNER_FIELDS, order="id")
+        if key[0] == "id":
+            found = [row for row in rows if row["id"] == key[1]]
+        else:
+            found = [row for row in rows if row.get("ref") == key[1] and not row.get("parent_id")]
+        where = f"odoo_partner in {profile.file.name}"
+        if not found:
+            plan.problems.append(f"no Odoo customer with {key[0]} {key[1]} ({where}); create it or fix the profile")
+            return None, []
+        if len(found) > 1:
+            plan.problems.append(f"{len(found)} Odoo partners have ref {key[1]} (ids {', '.join(str(r['id']) for r in found)}); "
+                                 f"make the ref unique or give the id in {where}")
+            return None, []
+        customer = found[0]
+        addresses = [row for row in rows if (row.get("parent_id") or [None])[0] == customer["id"]]
+        self.customers.put(key, (customer, addresses))
+        return customer, addresses
+
+    def _existing_order(self, customer_id: int, number: str) -> dict[str, Any] | None:
+        rows = self.client.search_read(SALE_ORDER, [("partner_id", "=", customer_id), ("client_order_ref", "=", number)],
+                                       ORDER_FIELDS, order="id", limit=1)
+        return rows[0] if rows else None
+
+    def _shipping_address(self, profile: Profile, customer: dict[str, Any], addresses: list[dict[str, Any]],
+                          ship_to: dict[str, Any] | None, plan: Plan) -> int | None:
+        """The delivery address: a child contact whose barcode (GLN) or ref matches `ship_to`."""
+        if not ship_to:
+            return None
+        gln, ref, name = ship_to.get("gln"), ship_to.get("id"), ship_to.get("name")
+        if gln and gln == customer.get("barcode"):
+            return customer["id"]
+        for row in addresses:
+            if (gln and gln in (row.get("barcode"), row.get("ref"))) or (ref and ref == row.get("ref")):
+                return row["id"]
+        if not gln and not ref:
+            for row in addresses:
+                if name and (row.get("name") or "").casefold() == name.casefold():
+                    return row["id"]
+        sent = f"GLN {gln}" if gln else (f"id {ref}" if ref else f"name {name!r}")
+        if profile.delivery.create_addresses:
+            plan.new_address = self._new_address(customer, ship_to)
+            plan.notes.append(f"a delivery address with {sent} will be created under {customer['name']}")
+            return None
+        plan.problems.append(
+            f"no delivery address with {sent} under customer {customer['name']}: add it in Odoo as a contact of "
+            f"{customer['name']} with {'barcode ' + gln if gln else 'reference ' + (ref or '')}".rstrip()
+            + f", or set delivery.create_addresses in {profile.file.name}")
+        return None
+
+    def _new_address(self, customer: dict[str, Any], ship_to: dict[str, Any]) -> dict[str, Any]:
+        values = {"parent_id": customer["id"], "type": "delivery",
+                  "name": ship_to.get("name") or ship_to.get("gln") or ship_to.get("id")}
+        for ours, theirs in (("barcode", "gln"), ("ref", "id"), ("street", "street"), ("city", "city"),
+                             ("zip", "zip")):
+            if ship_to.get(theirs):
+                values[ours] = ship_to[theirs]
+        if ship_to.get("country"):
+            country = self._country(ship_to["country"])
+            if country:
+                values["country_id"] = country
+        return values
+
+    def _country(self, code: str) -> int | None:
+        found = self.countries.get(code.upper())
+        if found is None:
+            rows = self.client.search_read("res.country", [("code", "=", code.upper())], ["id"], limit=1)
+            found = rows[0]["id"] if rows else 0
+            self.countries.put(code.upper(), found)
+        return found or None
+
+    # --- lines ---------------------------------------------------------------------------
+
+    def _order_lines(self, policy: DeliveryPolicy, lines: list[dict[str, Any]], plan: Plan) -> list[list]:
+        products = self._products(policy, lines)
+        units = self._units()
+        uom_field = self.client.field_name("sale.order.line", "product_uom_id", "product_uom")
+        price_digits = self.client.digits("sale.order.line", "price_unit")
+        qty_digits = self.client.digits("sale.order.line", "product_uom_qty")
+        categories = self.client.has_field("uom.uom", "category_id")
+        commands = []
+        for position, line in enumerate(lines, start=1):
+            label = f"line {line.get('line_number') or position}"
+            product = self._product_for(policy, line, products, label, plan)
+            unit = self._unit_for(policy, line, product, units, label, plan)
+            values: dict[str, Any] = {}
+            if product is not None:
+                values["product_id"] = product["id"]
+            if unit is not None:
+                values[uom_field] = unit["id"]
+                if categories and product is not None:
+                    self._check_category(product, unit, units, label, plan)
+            quantity = self._quantity(line, qty_digits, label, plan)
+            if quantity is not None:
+                values["product_uom_qty"] = float(quantity)
+            price = self._price(policy, line, product, unit, units, price_digits, label, plan)
+            if price is not None:
+                values["price_unit"] = float(price)
+            commands.append([0, 0, values])
+            plan.lines.append({"line": line.get("line_number") or str(position),
+                               "product": product and product["display_name"], "quantity": line.get("quantity"),
+                               "unit": unit and unit["name"],
+                               "price_unit": str(price) if price is not None else "Odoo's price"})
+        return commands
+
+    def _products(self, policy: DeliveryPolicy, lines: list[dict[str, Any]]) -> dict[tuple[str, str], list]:
+        """Every product the lines may mean, by ("barcode"|"default_code", code): one search_read."""
+        wanted: set[tuple[str, str]] = set()
+        for line in lines:
+            for kind in ("gtin", "upc"):
+                if line.get(kind):
+                    wanted.update(("barcode", form) for form in barcode_forms(str(line[kind])))
+            for code in (line.get("supplier_item"), policy.item_xref.get(str(line.get("buyer_item")))):
+                if code:
+                    wanted.add(("default_code", str(code)))
+        found: dict[tuple[str, str], list] = {}
+        missing = []
+        for key in wanted:
+            cached = self.products.get(key)
+            if cached is None:
+                missing.append(key)
+            else:
+                found[key] = cached
+        if missing:
+            barcodes = sorted(code for kind, code in missing if kind == "barcode")
+            codes = sorted(code for kind, code in missing if kind == "default_code")
+            terms = ([("barcode", "in", barcodes)] if barcodes else []) + (
+                [("default_code", "in", codes)] if codes else [])
+            domain = ["|", *terms] if len(terms) == 2 else terms
+            rows = self.client.search_read("product.product", domain, PRODUCT_FIELDS, order="id")
+            for key in missing:
+                matches = [row for row in rows if row.get(key[0]) == key[1]]
+                if matches:  # what is missing is not cached: it may be created any minute
+                    self.products.put(key, matches)
+                    found[key] = matches
+        return found
+
+    def _product_for(self, policy: DeliveryPolicy, line: dict[str, Any], products: dict, label: str,
+                     plan: Plan) -> dict[str, Any] | None:
+        tried = []
+        for kind, what in (("gtin", "barcode"), ("upc", "barcode")):
+            if line.get(kind):
+                tried.append(f"barcode {line[kind]}")
+                for form in barcode_forms(str(line[kind])):
+                    if products.get(("barcode", form)):
+                        return products[("barcode", form)][0]
+        candidates: list[tuple[str | None, str]] = []
+        if line.get("supplier_item"):
+            candidates.append((str(line["supplier_item"]), f"code {line['supplier_item']}"))
+        buyer_item = line.get("buyer_item")
+        if buyer_item:
+            ours = policy.item_xref.get(str(buyer_item))
+            candidates.append((ours, f"customer item {buyer_item} "
+                               + (f"(our code {ours})" if ours else "(not in delivery.item_xref)")))
+        for code, described in candidates:
+            tried.append(described)
+            matches = products.get(("default_code", code)) or [] if code else []
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                plan.problems.append(f"{label}: {len(matches)} products have the code {code} "
+                                     f"(ids {', '.join(str(m['id']) for m in matches)}); give them a barcode")
+                return None
+        if not tried:
+            plan.problems.append(f"{label}: the line names no product (no GTIN, UPC or item number)")
+        else:
+            plan.problems.append(f"{label}: no product with {' or '.join(tried)}")
+        return None
+
+    def _units(self) -> dict[str, Any]:
+        """Odoo's units by id and by name, read once per cache period (a few dozen records)."""
+        units = self.units.get("all")
+        if units is None:
+            fields = ["id", "name", "factor"] + (["category_id"] if self.client.has_field("uom.uom", "category_id") else [])
+            rows = self.client.search_read("uom.uom", [], fields, order="id")
+            units = {"by_id": {row["id"]: row for row in rows}, "by_name": {row["name"]: row for row in rows},
+                     "by_folded": {row["name"].casefold(): row for row in rows}}
+            self.units.put("all", units)
+        return units
+
+    def _unit_for(self, policy: DeliveryPolicy, line: dict[str, Any], product: dict[str, Any] | None,
+                  units: dict[str, Any], label: str, plan: Plan) -> dict[str, Any] | None:
+        sent = line.get("uom")
+        if not sent:
+            return units["by_id"].get(product["uom_id"][0]) if product and product.get("uom_id") else None
+        name = policy.units.get(sent, sent)
+        unit = units["by_name"].get(name) or units["by_folded"].get(name.casefold())
+        if unit is None:
+            mapped = f" (mapped from {sent!r} by delivery.units)" if name != sent else ""
+            plan.problems.append(f"{label}: no unit {name!r}{mapped} in Odoo; map the partner's unit to an Odoo "
+                                 "unit name under delivery.units")
+        return unit
+
+    @staticmethod
+    def _check_category(product: dict[str, Any], unit: dict[str, Any], units: dict[str, Any], label: str,
+                        plan: Plan) -> None:
+        """Odoo accepts a unit of another category at create and refuses it at confirmation: check here."""
+        own = units["by_id"].get((product.get("uom_id") or [None])[0])
+        if own is None or not own.get("category_id") or not unit.get("category_id"):
+            return
+        if own["category_id"][0] != unit["category_id"][0]:
+            plan.problems.append(
+                f"{label}: unit {unit['name']} ({unit['category_id'][1]}) does not fit product "
+                f"{product['display_name']}, which is sold in {own['name']} ({own['category_id'][1]})")
+
+    @staticmethod
+    def _quantity(line: dict[str, Any], digits: int, label: str, plan: Plan) -> Decimal | None:
+        try:
+            quantity = Decimal(str(line.get("quantity")))
+        except InvalidOperation:
+            plan.problems.append(f"{label}: no quantity" if line.get("quantity") is None
+                                 else f"{label}: quantity {line['quantity']!r} is not a number")
+            return None
+        if quantity <= 0:
+            plan.problems.append(f"{label}: quantity {line['quantity']} is not positive")
+        elif decimals_of(quantity) > digits:
+            plan.problems.append(f"{label}: quantity {line['quantity']} has more decimals than Odoo keeps ({digits})")
+        return quantity
+
+    @staticmethod
+    def _price(policy: DeliveryPolicy, line: dict[str, Any], product: dict[str, Any] | None,
+               unit: dict[str, Any] | None, units: dict[str, Any], digits: int, label: str,
+               plan: Plan) -> Decimal | None:
+        if line.get("unit_price") in (None, ""):
+            plan.notes.append(f"{label}: no price in the order; Odoo's price list sets it")
+            return None
+        try:
+            price = Decimal(str(line["unit_price"]))
+        except InvalidOperation:
+            plan.problems.append(f"{label}: price {line['unit_price']!r} is not a number")
+            return None
+        if decimals_of(price) > digits:
+            text = f"{label}: price {line['unit_price']} has more decimals than Odoo keeps ({digits})"
+            if policy.price_decimals == "hold":
+                plan.problems.append(text + "; Odoo would round it (delivery.price_decimals: hold)")
+            else:
+                plan.notes.append(text + f"; Odoo rounds it to {price.quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)}")
+        if policy.price_tolerance is not None and product is not None:
+            reference = Decimal(str(product.get("lst_price") or 0))
+            own = units["by_id"].get((product.get("uom_id") or [None])[0])
+            if unit is not None and own is not None and unit.get("factor") and own.get("factor"):
+                reference = reference * Decimal(str(own["factor"])) / Decimal(str(unit["factor"]))
+            if reference == 0:
+                plan.notes.append(f"{label}: product {product['display_name']} has no sales price to check against")
+            else:
+                off = abs(price - reference) / reference * 100
+                if off > Decimal(str(policy.price_tolerance)):
+                    plan.problems.append(
+                        f"{label}: price {line['unit_price']} is {off:.1f}% off the sales price "
+                        f"{reference.quantize(Decimal(1).scaleb(-digits))} of {product['display_name']} "
+                        f"(tolerance {policy.price_tolerance:g}%)")
+        return price
+
+    # --- writing -------------------------------------------------------------------------
+
+    def _already_there(self, profile: Profile, plan: Plan) -> DeliveryResult:
+        order = plan.existing
+        state = order["state"]
+        if profile.delivery.confirm and state in ("draft", "sent"):
+            refused = self._confirm(order["id"], order["name"])
+            if refused:
+                return DeliveryResult("held", refused, self._record(order, created=False))
+            state = "sale"
+        logger.info("sale order {} for {} {} was already in Odoo", order["name"], profile.id, plan.number)
+        return DeliveryResult("delivered", None, self._record({**order, "state": state}, created=False))
+
+    def _create(self, profile: Profile, plan: Plan) -> DeliveryResult:
+        values = dict(plan.values)
+        try:
+            if plan.new_address is not None:
+                address = self.client.create("res.partner", plan.new_address)
+                values["partner_shipping_id"] = address
+                self.customers.clear()
+            order_id = self.client.create(SALE_ORDER, values)
+        except OdooError as error:
+            self.forget()
+            return DeliveryResult("held", f"Odoo refused the sale order for {plan.number}: {error.kind}: {error.message}")
+        refused = self._confirm(order_id, plan.number) if profile.delivery.confirm else None
+        [order] = self.client.read(SALE_ORDER, [order_id], ["id", "name", "state", "amount_total"])
+        record = self._record({**order, "order_line": values["order_line"]}, created=True)
+        if refused:
+            return DeliveryResult("held", refused, record)
+        logger.info("sale order {} created for {} {} ({} lines)", order["name"], profile.id, plan.number,
+                    record["lines"])
+        return DeliveryResult("delivered", "; ".join(plan.notes) or None, record)
+
+    def _confirm(self, order_id: int, what: str | None) -> str | None:
+        """Confirm a sale order; the reason when Odoo refuses (the order stays a quotation)."""
+        try:
+            self.client.call(SALE_ORDER, "action_confirm", [[order_id]])
+        except OdooError as error:
+            return f"sale order for {what} was created but Odoo refused to confirm it: {error.kind}: {error.message}"
+        return None
+
+    @staticmethod
+    def _record(order: dict[str, Any], created: bool) -> dict[str, Any]:
+        return {"model": SALE_ORDER, "id": order["id"], "name": order["name"], "created": created,
+                "state": order["state"], "amount_total": order["amount_total"],
+                "lines": len(order.get("order_line") or [])}

@@ -1,0 +1,241 @@
+"""The Odoo client over real HTTP: login, counting, retries on what may pass, none on what will not.
+
+Odoo is the sandbox; failures come from a small faulty proxy in front of it that answers
+503/504, stalls, or sends Odoo's own serialization-failure error, as a real proxy or a busy
+Odoo would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from gateway.config import OdooSettings
+from gateway.odoo.client import OdooClient, OdooError
+from gateway.odoo.sandbox import start
+from gateway.pipeline import TransientFailure
+
+PASSWORD_ENV = "EDIGW_TEST_ODOO_CLIENT_PASSWORD"
+SERIALIZATION_FAILURE = {"code": 200, "message": "Odoo Server Error", "data": {
+    "name": "psycopg2.errors.SerializationFailure", "debug": "",
+    "message": "could not serialize access due to concurrent update", "arguments": [], "context": {}}}
+
+
+class FaultyProxy:
+    """Forwards JSON-RPC to the sandbox, except for the faults queued in `faults` (one per request)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.faults: list[str] = []
+        self.requests: list[dict] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                proxy.requests.append(json.loads(body or b"{}"))
+                fault = proxy.faults.pop(0) if proxy.faults else "pass"
+                if fault in ("502", "503", "504"):
+                    self._answer(int(fault), b"<html>bad gateway</html>", "text/html")
+                    return
+                if fault == "stall":
+                    time.sleep(1.0)
+                if fault == "serialization":
+                    payload = {"jsonrpc": "2.0", "id": json.loads(body).get("id"), "error": SERIALIZATION_FAILURE}
+                    self._answer(200, json.dumps(payload).encode(), "application/json")
+                    return
+                request = urllib.request.Request(proxy.upstream + self.path, data=body,
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    self._answer(response.status, response.read(), "application/json")
+
+            def _answer(self, status: int, data: bytes, kind: str) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client gave up waiting (the time-out test)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def sandbox():
+    with start() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def password(monkeypatch):
+    monkeypatch.setenv(PASSWORD_ENV, "admin")
+
+
+@pytest.fixture
+def proxy(sandbox):
+    faulty = FaultyProxy(sandbox.url)
+    yield faulty
+    faulty.stop()
+
+
+def client_for(url: str, delays: list | None = None, timeout: float = 5.0, attempts: int = 4) -> OdooClient:
+    settings = OdooSettings(url=url, db="edi", user="admin", password_env=PASSWORD_ENV, timeout=timeout)
+    return OdooClient(settings, attempts=attempts, backoff=0.01,
+                      sleep=(delays.append if delays is not None else time.sleep))
+
+
+def test_login_is_lazy_and_every_http_request_is_counted(sandbox):
+    client = client_for(sandbox.url)
+    assert client.calls == 0
+    rows = client.search_read("res.partner", [("id", "=", 3)], ["name"])
+    assert rows == [{"id": 3, "name": "Administrator"}]
+    assert client.calls == 4  # version probe, common.login, context_get, search_read
+    client.read("res.partner", [3], ["name"])
+    assert client.calls == 5  # the connection is kept
+
+
+def test_a_wrong_password_is_an_odoo_error_and_is_not_retried(sandbox, monkeypatch):
+    monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
+    client = client_for(sandbox.url)
+    with pytest.raises(OdooError) as raised:
+        client.search_read("res.partner", [], ["name"])
+    assert raised.value.kind == "AccessDenied"
+    assert "not-the-password" not in str(raised.value)
+    assert client.calls == 2  # version probe and common.login, once
+
+
+def test_an_unknown_database_is_odoo_s_error_not_a_transient_one(sandbox):
+    client = OdooClient(OdooSettings(url=sandbox.url, db="nope", user="admin", password_env=PASSWORD_ENV))
+    with pytest.raises(OdooError) as raised:
+        client.search_read("res.partner", [], ["name"])
+    assert raised.value.name.startswith("psycopg2")
+
+
+def test_a_validation_error_carries_odoo_s_name_and_message_and_is_not_retried(sandbox):
+    client = client_for(sandbox.url)
+    client.create("product.product", {"name": "A", "barcode": "4006381333931"})
+    before = client.calls
+    with pytest.raises(OdooError) as raised:
+        client.create("product.product", {"name": "B", "barcode": "4006381333931"})
+    assert raised.value.name == "odoo.exceptions.ValidationError"
+    assert "4006381333931" in raised.value.message
+    assert client.calls == before + 1
+
+
+def test_an_unknown_field_is_a_value_error(sandbox):
+    client = client_for(sandbox.url)
+    with pytest.raises(OdooError) as raised:
+        client.read("sale.order.line", [1], ["tax_ids"])
+    assert raised.value.name == "builtins.ValueError"
+    assert "tax_ids" in str(raised.value)
+
+
+def test_503_answers_are_retried_with_growing_jittered_back_off(proxy):
+    delays: list[float] = []
+    client = client_for(proxy.url, delays)
+    client.search_read("res.partner", [], ["name"], limit=1)  # connected
+    proxy.faults[:] = ["503", "503"]
+    assert client.search_read("res.partner", [("id", "=", 3)], ["name"]) == [{"id": 3, "name": "Administrator"}]
+    assert len(delays) == 2 and 0.005 <= delays[0] <= 0.015 and 0.01 <= delays[1] <= 0.03
+
+
+def test_retries_run_out_into_a_transient_failure_with_a_readable_reason(proxy):
+    delays: list[float] = []
+    client = client_for(proxy.url, delays, attempts=3)
+    client.search_read("res.partner", [], ["name"], limit=1)
+    proxy.faults[:] = ["502"] * 10
+    with pytest.raises(TransientFailure) as raised:
+        client.search_read("res.partner", [], ["name"])
+    assert "HTTP 502" in str(raised.value) and "3 attempts" in str(raised.value)
+    assert len(delays) == 2
+
+
+def test_a_serialization_failure_is_retried_even_for_a_write(proxy):
+    client = client_for(proxy.url, [])
+    client.search_read("res.partner", [], ["name"], limit=1)
+    proxy.faults[:] = ["serialization"]
+    partner = client.create("res.partner", {"name": "Raced"})
+    assert client.read("res.partner", [partner], ["name"]) == [{"id": partner, "name": "Raced"}]
+    assert client.search_read("res.partner", [("name", "=", "Raced")], ["id"]) == [{"id": partner}]
+
+
+def test_a_write_that_may_have_been_applied_is_not_retried(proxy):
+    client = client_for(proxy.url, [])
+    client.search_read("res.partner", [], ["name"], limit=1)
+    proxy.faults[:] = ["504"]
+    seen = len(proxy.requests)
+    with pytest.raises(TransientFailure) as raised:
+        client.create("res.partner", {"name": "Maybe"})
+    assert "looks it up first" in str(raised.value)
+    assert len(proxy.requests) == seen + 1
+
+
+def test_a_call_that_takes_longer_than_the_time_out_is_a_transient_failure(proxy):
+    client = client_for(proxy.url, [], timeout=0.3, attempts=2)
+    client.search_read("res.partner", [], ["name"], limit=1)
+    proxy.faults[:] = ["stall", "stall"]
+    with pytest.raises(TransientFailure) as raised:
+        client.search_read("res.partner", [], ["name"])
+    assert "time-out" in str(raised.value)
+
+
+def test_connection_refused_is_retried_then_a_transient_failure(sandbox):
+    url = sandbox.url
+    sandbox.stop()
+    delays: list[float] = []
+    client = client_for(url, delays)
+    with pytest.raises(TransientFailure) as raised:
+        client.search_read("res.partner", [], ["name"])
+    assert "connection refused" in str(raised.value) and "4 attempts" in str(raised.value)
+    assert len(delays) == 3
+
+
+def test_the_client_reconnects_after_odoo_restarts_on_the_same_port(tmp_path):
+    state = tmp_path / "odoo.json"
+    first = start(state_file=state)
+    port = first.port
+    client = client_for(first.url, [])
+    partner = client.create("res.partner", {"name": "Survivor"})
+    first.stop()
+    with pytest.raises(TransientFailure):
+        client.read("res.partner", [partner], ["name"])
+    second = start(port=port, state_file=state)
+    try:
+        assert client.read("res.partner", [partner], ["name"]) == [{"id": partner, "name": "Survivor"}]
+    finally:
+        second.stop()
+
+
+def test_field_names_that_moved_between_versions_are_learned_from_fields_get(sandbox):
+    client = client_for(sandbox.url)
+    assert client.field_name("sale.order.line", "product_uom_id", "product_uom") == "product_uom"
+    assert client.storable_product_values() == {"type": "consu", "is_storable": True}
+    assert client.done_quantity_field() == "quantity"
+    assert client.digits("sale.order.line", "price_unit") == 2
+    before = client.calls
+    client.field_name("sale.order.line", "product_uom_id", "product_uom")
+    assert client.calls == before  # asked once per connection
+    with pytest.raises(OdooError):
+        client.field_name("sale.order.line", "no_such_field")

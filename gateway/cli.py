@@ -309,6 +309,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return run_demo(load_settings(args.config), sys.stdout)
+
+
 def cmd_odoo_sandbox(args: argparse.Namespace) -> int:
     from gateway.odoo import sandbox
 
@@ -381,6 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--partner", help="read it with this partner's templates (default: base templates)")
     inspect.add_argument("--json", action="store_true")
     inspect.set_defaults(handler=cmd_inspect)
+
+    demo = commands.add_parser("demo", help="the shipped samples through the gateway into an Odoo sandbox, then "
+                                             "the sale orders made")
+    demo.set_defaults(handler=cmd_demo)
 
     odoo = commands.add_parser("odoo-sandbox", help="a local emulator of Odoo 18's external API, for trials and tests")
     odoo.add_argument("--host", default="127.0.0.1")

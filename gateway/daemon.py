@@ -30,6 +30,9 @@ from gateway.channels.sftp import SftpChannel
 from gateway.profiles import Profile, SftpChannelSettings
 
 
+RETRY_CHECK_SECONDS = 30  # how often the worker looks for deliveries whose retry time has come
+
+
 @dataclass
 class Inbox:
     profile: Profile
@@ -211,6 +214,7 @@ def run_forever(app: App) -> None:
     scheduler = BackgroundScheduler()
     for inbox in inboxes:
         scheduler.add_job(wake.set, "interval", seconds=inbox.rescan_seconds, id=f"rescan {inbox.channel.name}")
+    scheduler.add_job(wake.set, "interval", seconds=RETRY_CHECK_SECONDS, id="deliveries due")
     for inbox in remotes:
         scheduler.add_job(_poll_remote, _schedule(inbox, inbox.channel.settings), args=(app, inbox, work, wake),
                           id=f"poll {inbox.channel.name}", max_instances=1, coalesce=True,

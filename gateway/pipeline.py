@@ -218,12 +218,15 @@ class Pipeline:
                 Exchange.state == "received", Exchange.direction == "in").order_by(Exchange.id)))
 
     def process_pending(self) -> int:
+        """Every received exchange, then every delivery due (new, or a retry whose time has come)."""
         count = 0
         for exchange_id in self.pending_exchanges():
             if self.stopping:
                 break
             self.process(exchange_id)
             count += 1
+        if not self.stopping:
+            self.deliver_pending()
         return count
 
     def process(self, exchange_id: int) -> None:

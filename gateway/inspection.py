@@ -11,20 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gateway import formats
 from gateway.formats.model import Interchange, Message, UnreadableFile
 from gateway.formats.tree import segments_of
-from gateway.pipeline import TemplateSet, translate_parsed
+from gateway.pipeline import TemplateSet, parse_for, translate_parsed
 from gateway.profiles import Profile
 
 
 def inspect_bytes(data: bytes, name: str, profile: Profile | None, templates: TemplateSet) -> dict[str, Any]:
     report: dict[str, Any] = {"file": name, "standard": None, "interchanges": []}
-    layout = templates.csv_layout(profile) if profile is not None else None
     try:
-        sniffed = formats.sniff(data) or "csv"
-        standard, events = formats.parse(
-            data, csv_layout=layout, expected_sender=profile.sender_id(sniffed) if profile else None)
+        standard, events = parse_for(data, profile, templates)
         report["standard"] = standard
         pending: list[dict[str, Any]] = []
         for event in events:

@@ -76,6 +76,15 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
+def parse_for(data: bytes, profile: Profile | None, templates: TemplateSet) -> tuple[str, Iterator]:
+    """Parse bytes as this partner sends them: its CSV layout, its envelope ids, its validation."""
+    if profile is None:
+        return formats.parse(data)
+    return formats.parse(data, csv_layout=templates.csv_layout(profile),
+                         expected_sender=profile.sender_id(formats.sniff(data) or "csv"),
+                         options=profile.validation)
+
+
 def describe_issues(issues: list) -> str:
     """Message issues as one sentence for the `reason` column."""
     parts = []
@@ -242,8 +251,7 @@ class Pipeline:
             return
         try:
             data = self.archive.read(exchange.sha256)
-            standard, events = formats.parse(data, csv_layout=self.templates.csv_layout(profile),
-                                             expected_sender=profile.sender_id(formats.sniff(data) or "csv"))
+            standard, events = parse_for(data, profile, self.templates)
             self._record_events(exchange, profile, standard, events, done)
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
@@ -437,10 +445,7 @@ class Pipeline:
         return outcome.state
 
     def _parse_again(self, exchange: Exchange, profile: Profile, position: int) -> ParsedMessage:
-        data = self.archive.read(exchange.sha256)
-        sniffed = formats.sniff(data) or "csv"
-        _, events = formats.parse(data, csv_layout=self.templates.csv_layout(profile),
-                                  expected_sender=profile.sender_id(sniffed))
+        _, events = parse_for(self.archive.read(exchange.sha256), profile, self.templates)
         found = None
         for event in events:
             if isinstance(event, ParsedMessage) and event.index == position:

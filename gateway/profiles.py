@@ -28,13 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from gateway.formats.validation import Options
 from apscheduler.triggers.cron import CronTrigger
 
 from gateway.channels.secrets import SecretRef
 
 PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 PROFILE_KEYS = {"name", "odoo_partner", "identifiers", "channels", "receive", "send",
-                "acknowledgments", "test", "description", "delivery"}
+                "acknowledgments", "test", "description", "delivery", "validation"}
+VALIDATION_KEYS = {"strict", "check_digits"}
 CHANNEL_KEYS = {"type", "inbox", "outbox", "processed", "failed", "after", "settle_seconds",
                 "rescan_seconds", "patterns"}
 SFTP_CHANNEL_KEYS = {"type", "host", "port", "user", "known_hosts", "host_key", "key_file",
@@ -161,6 +164,7 @@ class Profile:
     test: bool
     raw: dict[str, Any]
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    validation: Options = field(default_factory=Options)
 
     def sender_id(self, standard: str) -> str | None:
         """The sender id this partner's envelopes must carry for a standard, if the profile says."""
@@ -322,6 +326,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
 
     acknowledgments = data.get("acknowledgments") or {}
     delivery = _delivery_policy(data, problem)
+    validation = _validation_options(data, problem)
     if problems:
         raise ProfileError(problems)
     return Profile(
@@ -336,7 +341,25 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
         test=bool(data.get("test", False)),
         raw=_plain(data),
         delivery=delivery,
+        validation=validation,
     )
+
+
+def _validation_options(data: dict, problem: Any) -> Options:
+    """The `validation:` section: `strict` (default true: code-list and length findings reject the
+    message; false: they are warnings) and `check_digits` (GS1 check digits of GTINs and GLNs)."""
+    raw = data.get("validation")
+    if raw is None:
+        return Options()
+    if not isinstance(raw, dict):
+        problem(_line(data, "validation"), "'validation' must be a mapping (strict, check_digits)")
+        return Options()
+    for key, value in raw.items():
+        if key not in VALIDATION_KEYS:
+            problem(_line(raw, key), f"unknown key {key!r} in validation (known: {', '.join(sorted(VALIDATION_KEYS))})")
+        elif not isinstance(value, bool):
+            problem(_line(raw, key), f"validation.{key} must be true or false, not {value!r}")
+    return Options(strict=raw.get("strict", True) is not False, check_digits=raw.get("check_digits") is True)
 
 
 def _delivery_policy(data: dict, problem: Any) -> DeliveryPolicy:

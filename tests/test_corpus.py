@@ -272,9 +272,7 @@ BROKEN = [
     "x12/810/edifabric_810_00204_junk_after_iea.x12", "x12/810/oopfactory_810_bom_bad_isa_version.x12",
     "x12/860/oopfactory_860_short_isa_missing_terminator.x12", "x12/865/oopfactory_865_iea_ctrl_mismatch.x12",
     "x12/997/staedi_997_empty.x12",
-    pytest.param("x12/997/staedi_997_invalid_codes.x12", marks=pytest.mark.xfail(
-        strict=True, reason="element codes and lengths (AK101 'HC NOT IN CODESET') are checked against message "
-                            "definitions, which the validation issue brings; envelope and segments are fine here")),
+    "x12/997/staedi_997_invalid_codes.x12",
 ]
 TEMPLATES = TemplateSet(ROOT / "templates")
 

@@ -48,7 +48,7 @@ def order(*body: str, unz: str = "UNZ+1+REF1'") -> bytes:
     ).encode("latin-1")
 
 
-GOOD_MESSAGE = "UNH+M1+ORDERS:D:96A:UN'BGM+220+PO1+9'LIN+1++123:EN'QTY+21:5'UNS+S'UNT+6+M1'"
+GOOD_MESSAGE = "UNH+M1+ORDERS:D:96A:UN'BGM+220+PO1+9'DTM+137:20240131:102'LIN+1++123:EN'QTY+21:5'UNS+S'UNT+7+M1'"
 
 
 # --- Recognising EDIFACT -----------------------------------------------------------------------
@@ -216,9 +216,11 @@ def test_contrl_message_is_parsed_like_any_other():
     assert (message.type, message.version, message.association) == ("CONTRL", "D3", "2.0b")
     assert message.tree.xpath("string(UCI/UCI01)") == "GENERATED00001"
     assert message.tree.xpath("string(UCI/UCI04)") == "4"
-    assert message.tree.xpath("string(UCM/UCM02/UCM02.1)") == "APERAK"
-    assert message.tree.xpath("count(UCS)") == 2
-    assert message.status == "accepted"
+    assert message.tree.xpath("string(SG1/UCM/UCM02/UCM02.1)") == "APERAK"
+    assert message.tree.xpath("count(SG1/SG2/UCS)") == 2
+    # a generated file: its positions (UCS 0096, S011 0098, n..6 / n..3) are placeholders 'X'
+    assert message.status == "rejected"
+    assert ("37", 5, "UCS", 1, "X") in [(i.code, i.position, i.tag, i.element, i.value) for i in message.errors]
 
 
 # --- Hostile but valid files -------------------------------------------------------------------
@@ -240,7 +242,6 @@ def test_second_interchange_may_bring_its_own_una_separators():
         "INVOIC/edifabric_invoic_d00a_cr_only.txt",
         "INVOIC/edifabric_invoic_d00a_trailing_blanks.txt",
         "INVOIC/edifabric_invoic_d00a_pipe_separator.txt",
-        "INVOIC/edireader_tiny_dollar_terminator.edi",
         "ORDERS/bots_wrapped_mid_element.edi",
         "PAORES/phpedifact_single_line.edi",
     ],
@@ -299,7 +300,7 @@ def test_every_corpus_file_parses_or_is_unreadable():
         ("MIXED/smooks_ung_then_loose_messages.edi", "message outside any group"),
         ("MIXED/smooks_ung_then_loose_messages.edi", "'BBBB' is not a valid EDIFACT tag"),
         ("INVOIC/bots_invoic_odd_codes.edi", "message reference 111425 is used twice"),
-        ("INVOIC/bots_invoic_odd_codes.edi", "DTM01.2 (date/time) is empty"),
+        ("INVOIC/bots_invoic_odd_codes.edi", "DTM01.2 (2380, date/time) is empty"),
         ("INVOIC/staedi_invoic_d93a_comma_decimal.edi", "'19999715' is not a valid date"),
         ("INVOIC/staedi_invoic_d97b_bad_values.edi", "'1020A' is not a number"),
         ("INVOIC/staedi_invoic_d97b_bad_values.edi", "'BYZZ' is longer than a code"),
@@ -323,7 +324,7 @@ def test_duplicate_reference_rejects_the_second_message_only():
     first, second = messages(read("INVOIC/edifabric_corrupt_unb_tag.txt"))[:2]
     assert first.status == "accepted"
     assert second.status == "rejected"
-    assert [(i.position, i.tag) for i in second.errors] == [(1, "UNH")]
+    assert [(i.position, i.tag) for i in second.errors if i.severity == "error"] == [(1, "UNH")]
 
 
 def test_missing_unz_rejects_the_interchange_and_the_next_one_is_read():
@@ -386,10 +387,11 @@ def test_truncated_message_is_rejected_with_the_segment_named():
 
 
 def test_unt_count_and_reference_are_checked():
-    data = order("UNH+M1+ORDERS:D:96A:UN'BGM+220+PO1+9'UNT+9+M2'")
+    data = order("UNH+M1+ORDERS:D:96A:UN'BGM+220+PO1+9'DTM+137:20240131:102'UNT+9+M2'")
     [message] = messages(edifact.parse(data))
-    assert [(i.position, i.tag) for i in message.errors] == [(3, "UNT"), (3, "UNT")]
-    assert "UNT says 9 segments but the message has 3" in message.errors[0].reason
+    assert [(i.position, i.tag, i.code) for i in message.errors] == [
+        (4, "UNT", "29"), (4, "UNT", "28"), (4, "UNS", "13")]  # UNS: mandatory in ORDERS
+    assert "UNT says 9 segments but the message has 4" in message.errors[0].reason
     assert "'M2' does not match UNH's 'M1'" in message.errors[1].reason
 
 
@@ -423,20 +425,30 @@ def test_junk_after_unz_is_an_error_of_that_interchange():
 def test_invalid_segment_tag_is_an_error():
     data = order("UNH+M1+ORDERS:D:96A:UN'bgm+220'UNT+3+M1'")
     [message] = messages(edifact.parse(data))
-    assert [(i.position, i.tag) for i in message.errors] == [(2, "bgm"), (None, "BGM")]
-    assert message.errors[1].reason == "mandatory segment BGM is missing"
+    assert [(i.position, i.tag, i.code) for i in message.errors] == [
+        (2, "bgm", None), (3, "BGM", "13"), (3, "DTM", "13"), (3, "UNS", "13")]
+    assert message.errors[1].reason == "mandatory segment BGM is missing in the message"
 
 
 def test_segment_between_messages_is_an_interchange_error():
     events = list(edifact.parse(order(GOOD_MESSAGE, "FTX+AAI+++loose'")))
     [issue] = interchanges(events)[0].errors
-    assert (issue.position, issue.tag) == (8, "FTX")
+    assert (issue.position, issue.tag) == (9, "FTX")
 
 
 def test_sender_other_than_the_partner_is_an_interchange_error():
     events = list(edifact.parse(order(GOOD_MESSAGE), expected_sender="PARTNER"))
     assert errors(events) == ["sender SENDER is not this partner (expected PARTNER)"]
     assert not errors(edifact.parse(order(GOOD_MESSAGE), expected_sender="SENDER"))
+
+
+def test_dollar_terminated_fragment_is_read_and_its_missing_segments_named():
+    events = read("INVOIC/edireader_tiny_dollar_terminator.edi")
+    [message] = messages(events)
+    assert message.tree.xpath("string(BGM/BGM02)") == "342459"
+    assert [(i.position, i.tag, i.code, i.level) for i in message.errors] == [
+        (3, "DTM", "13", "segment"), (4, "UNS", "13", "segment"), (4, "MOA", "13", "segment")]
+    assert interchanges(events)[0].errors == []
 
 
 def test_une_count_and_reference_are_checked():

@@ -63,3 +63,13 @@ def test_broken_yaml_is_reported_with_its_line(tmp_path):
 def test_a_file_name_that_is_not_a_partner_id_is_refused(tmp_path):
     path = write(tmp_path, "name: ACME\nodoo_partner: {ref: ACME}\n", name="ACME Corp.yaml")
     assert any("is not a valid partner id" in p for p in problems_of(path, tmp_path))
+
+
+def test_validation_options_are_read_and_checked(tmp_path):
+    path = write(tmp_path, "name: ACME\nodoo_partner: {ref: ACME}\nvalidation: {strict: false, check_digits: true}\n")
+    profile = load_profile(path, tmp_path, ROOT / "templates")
+    assert (profile.validation.strict, profile.validation.check_digits) == (False, True)
+    broken = write(tmp_path, "name: ACME\nodoo_partner: {ref: ACME}\nvalidation:\n  strict: sometimes\n",
+                   name="other.yaml")
+    assert any(p.startswith(f"{broken}:4:") and "validation.strict must be true or false" in p
+               for p in problems_of(broken, tmp_path))

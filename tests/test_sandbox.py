@@ -231,3 +231,13 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_template_created_on_its_own_gets_one_variant_with_its_barcode_code_and_unit():
+    sandbox = Sandbox()
+    kg = sandbox.execute_kw("uom.uom", "search", [[["name", "=", "kg"]]])[0]
+    template = sandbox.execute_kw("product.template", "create", [{
+        "name": "Door handle", "default_code": "AX-220", "barcode": "5790000012352", "uom_id": kg, "uom_po_id": kg}])
+    assert sandbox.execute_kw("product.product", "search_read", [[["barcode", "=", "5790000012352"]]],
+                              {"fields": ["default_code", "uom_id", "product_tmpl_id"]}) == [
+        {"id": 1, "default_code": "AX-220", "uom_id": [kg, "kg"], "product_tmpl_id": [template, "[AX-220] Door handle"]}]

@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.formats import edifact, x12
 from gateway.formats.model import Events, UnreadableFile
+from gateway.formats.validation import DEFAULT_OPTIONS, Options
 
 SNIFFERS = (("edifact", edifact.sniff), ("x12", x12.sniff))
 
@@ -23,7 +24,8 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def parse(data: bytes, *, csv_layout: Any = None, expected_sender: str | None = None) -> tuple[str, Events]:
+def parse(data: bytes, *, csv_layout: Any = None, expected_sender: str | None = None,
+          options: Options = DEFAULT_OPTIONS) -> tuple[str, Events]:
     """The standard of the bytes and the events of their parse.
 
     EDIFACT and X12 are recognised by their envelopes; anything else is read as CSV when a
@@ -31,9 +33,9 @@ def parse(data: bytes, *, csv_layout: Any = None, expected_sender: str | None = 
     """
     standard = sniff(data)
     if standard == "edifact":
-        return standard, edifact.parse(data, expected_sender=expected_sender)
+        return standard, edifact.parse(data, expected_sender=expected_sender, options=options)
     if standard == "x12":
-        return standard, x12.parse(data, expected_sender=expected_sender)
+        return standard, x12.parse(data, expected_sender=expected_sender, options=options)
     if csv_layout is not None:
         from gateway.formats import csv
 

@@ -41,6 +41,7 @@ from pydifact.tokenizer import Tokenizer
 from gateway.formats import tree
 from gateway.formats.edifact_checks import check_party_id, check_segment
 from gateway.formats.model import Events, Group, Interchange, Issue, Message, UnreadableFile
+from gateway.formats.validation import DEFAULT_OPTIONS, Options
 
 BOM = b"\xef\xbb\xbf"
 WHITESPACE = b" \t\r\n"
@@ -72,12 +73,13 @@ def sniff(data: bytes) -> bool:
     return data.startswith((b"UNA", b"UNB"), _skip_blanks(data, _after_bom(data)))
 
 
-def parse(data: bytes, *, expected_sender: str | None = None) -> Events:
+def parse(data: bytes, *, expected_sender: str | None = None, options: Options = DEFAULT_OPTIONS) -> Events:
     """Read an EDIFACT file: yield each Message at its UNT and each Interchange after its end.
 
     Raises UnreadableFile, before yielding anything, when the file holds no EDIFACT
     interchange: empty, not starting with UNA/UNB, or with a first UNB that cannot be read.
     `expected_sender` is the partner's UNB sender id; another sender is an interchange error.
+    Messages with a definition are validated against it, with the partner's `options`.
     """
     start = _skip_blanks(data, _after_bom(data))
     if start == len(data):
@@ -89,7 +91,7 @@ def parse(data: bytes, *, expected_sender: str | None = None) -> Events:
         )
     message_numbers = itertools.count()
     for index, chunk in enumerate(_chunks(data, start)):
-        reader = _InterchangeReader(chunk, index, message_numbers, expected_sender)
+        reader = _InterchangeReader(chunk, index, message_numbers, expected_sender, options)
         yield from reader.events(first=index == 0)
 
 
@@ -415,8 +417,10 @@ class _InterchangeReader:
         index: int,
         message_numbers: Iterator[int],
         expected_sender: str | None,
+        options: Options = DEFAULT_OPTIONS,
     ) -> None:
         self.chunk = chunk
+        self.options = options
         self.separators = chunk.separators
         self.interchange = Interchange(standard="edifact", index=index)
         self.message_numbers = message_numbers
@@ -429,9 +433,12 @@ class _InterchangeReader:
         self.unz_seen = False
         self.junk_reported = False
 
-    def error(self, reason: str, tag: str | None = None, position: int | None = None) -> None:
+    def error(self, reason: str, tag: str | None = None, position: int | None = None,
+              code: str | None = None) -> None:
+        """An interchange error; `code` is its UN/EDIFACT syntax error code (0085) for a UCI."""
         self.interchange.errors.append(
-            Issue(reason, position=self.position if position is None else position, tag=tag)
+            Issue(reason, position=self.position if position is None else position, tag=tag, code=code,
+                  level="interchange" if code else None)
         )
 
     # The walk -----------------------------------------------------------------------------
@@ -538,7 +545,7 @@ class _InterchangeReader:
         if not self.unz_seen:
             where = "where the next interchange starts" if self.chunk.followed else "at the end of the file"
             self.error(
-                f"the interchange has no UNZ trailer: it ends {where}", "UNZ", self.position + 1
+                f"the interchange has no UNZ trailer: it ends {where}", "UNZ", self.position + 1, code="13"
             )
         junk = self.chunk.junk.strip(WHITESPACE)
         if junk:
@@ -628,13 +635,15 @@ class _InterchangeReader:
             counted = "groups and messages outside groups"
         said = unz.value(1)
         if not said.isdigit() or int(said) != actual:
-            self.error(f"UNZ says {said or 'nothing'} but the interchange holds {actual} {counted}", "UNZ")
+            self.error(f"UNZ says {said or 'nothing'} but the interchange holds {actual} {counted}", "UNZ",
+                       code="29")
         ref = unz.value(2)
         if ref != (self.interchange.control_ref or ""):
             self.error(
                 f"UNZ control reference {ref!r} does not match UNB's "
                 f"{self.interchange.control_ref!r}",
                 "UNZ",
+                code="28",
             )
 
     # Groups -------------------------------------------------------------------------------
@@ -706,7 +715,8 @@ class _InterchangeReader:
             decimal_mark=self.separators.decimal_mark,
             test="1" if self.interchange.test else None,
         )
-        structure = tree.load_structure("edifact", message_type) if message_type else None
+        full_version = (version + release) or None
+        structure = tree.load_structure("edifact", message_type, full_version) if message_type else None
         message = Message(
             interchange=self.interchange,
             group=group,
@@ -718,15 +728,17 @@ class _InterchangeReader:
             association=unh.value(2, 5) or None,
             decimal_mark=self.separators.decimal_mark,
         )
-        self.open_message = OpenMessage(message, tree.MessageBuilder(root, structure))
+        self.open_message = OpenMessage(
+            message, tree.MessageBuilder(root, structure, self.options, version=full_version)
+        )
         self.add_segment(unh)
         if not ref:
-            self.message_error("UNH has no message reference number (0062)", "UNH")
+            self.message_error("UNH has no message reference number (0062)", "UNH", "13")
         elif ref in self.message_refs:
-            self.message_error(f"message reference {ref} is used twice in this interchange", "UNH")
+            self.message_error(f"message reference {ref} is used twice in this interchange", "UNH", "26")
         self.message_refs.add(ref)
         if not message_type:
-            self.message_error("UNH has no message type (0065)", "UNH")
+            self.message_error("UNH has no message type (0065)", "UNH", "13")
         if self.open_group:
             self.open_group.messages += 1
         else:
@@ -749,13 +761,19 @@ class _InterchangeReader:
         opened = self.open_message
         assert opened
         element = tree.segment_element(segment.tag, segment.elements, opened.segments)
-        opened.builder.add(element)
-        opened.message.errors.extend(check_segment(segment.tag, segment.elements, opened.segments))
+        definition = opened.builder.definition
+        opened.builder.add(element, segment.elements if definition else None)
+        opened.message.errors.extend(check_segment(
+            segment.tag, segment.elements, opened.segments,
+            defined=definition is not None, borrowed=definition is not None and definition.borrowed,
+        ))
 
-    def message_error(self, reason: str, tag: str | None) -> None:
+    def message_error(self, reason: str, tag: str | None, code: str | None = None) -> None:
+        """A message error; `code` is its UN/EDIFACT syntax error code (0085) for a UCM."""
         assert self.open_message
         self.open_message.message.errors.append(
-            Issue(reason, position=self.open_message.segments, tag=tag)
+            Issue(reason, position=self.open_message.segments, tag=tag, code=code,
+                  level="message" if code else None)
         )
 
     def close_message(self, unt: Segment) -> Events:
@@ -766,13 +784,13 @@ class _InterchangeReader:
         if not said.isdigit() or int(said) != actual:
             self.message_error(
                 f"UNT says {said or 'nothing'} segments but the message has {actual} (UNH to UNT)",
-                "UNT",
+                "UNT", "29",
             )
         ref = unt.value(2)
         if ref != (opened.message.ref or ""):
             self.message_error(
                 f"UNT message reference {ref!r} does not match UNH's {opened.message.ref!r}",
-                "UNT",
+                "UNT", "28",
             )
         yield self.finish_message()
 
@@ -785,6 +803,8 @@ class _InterchangeReader:
                 f"message has no UNT trailer: it ends {where}",
                 position=self.open_message.segments + 1,
                 tag="UNT",
+                code="13",
+                level="message",
             )
         )
         yield self.finish_message()

@@ -1,5 +1,9 @@
 """Value checks on the few EDIFACT segments whose layout is the same in every directory.
 
+Messages with a definition (gateway/formats/definitions) are checked by it; for them only the
+NAD checks no definition can express (placeholders, GLNs) are made here. Messages without one
+(APERAK, IFTMIN, …) get all the checks below.
+
 The parser knows no message directory, but DTM, QTY, MOA, PRI, NAD and IMD keep their first
 data elements from D.93A to today, and bad values there (a quantity "1020A", a date
 "19999715", a qualifier "BYZZ", a party id left as "<Supplier GLN>") are what breaks a
@@ -132,6 +136,22 @@ def check_imd(elements: Elements) -> list[Problem]:
     return []
 
 
+def check_party(elements: Elements) -> list[Problem]:
+    """What a definition cannot say of NAD: an unfilled placeholder, a GLN that is none."""
+    return [problem for problem in check_nad(elements) if "code may be" not in problem[1]]
+
+
+DEFINED_CHECKS: dict[str, Callable[[Elements], list[Problem]]] = {"NAD": check_party}
+# A qualifier longer than 3 characters and 7 components in IMD are wrong in every directory,
+# so they stay errors where another directory's definition would only warn.
+BORROWED_CHECKS: dict[str, Callable[[Elements], list[Problem]]] = {
+    "NAD": check_nad,
+    "IMD": check_imd,
+    "QTY": lambda elements: _qualifier("QTY", elements, "quantity qualifier"),
+    "MOA": lambda elements: _qualifier("MOA", elements, "amount qualifier"),
+    "PRI": lambda elements: _qualifier("PRI", elements, "price qualifier"),
+}
+
 CHECKS: dict[str, Callable[[Elements], list[Problem]]] = {
     "DTM": check_dtm,
     "QTY": check_qty,
@@ -142,9 +162,17 @@ CHECKS: dict[str, Callable[[Elements], list[Problem]]] = {
 }
 
 
-def check_segment(tag: str, elements: Elements, position: int) -> list[Issue]:
-    """The value problems of one message segment, as message errors at its position."""
-    check = CHECKS.get(tag)
+def check_segment(tag: str, elements: Elements, position: int, *, defined: bool = False,
+                  borrowed: bool = False) -> list[Issue]:
+    """The value problems of one message segment, as message errors at its position.
+
+    `defined`: the message has a definition, which checks representations, lengths, dates and
+    components (gateway.formats.validation); only what no definition says is checked here.
+    `borrowed`: the definition is another directory's, whose findings on components are only
+    warnings; what is wrong in every directory (IMD) is still an error here.
+    """
+    checks = CHECKS if not defined else BORROWED_CHECKS if borrowed else DEFINED_CHECKS
+    check = checks.get(tag)
     if check is None:
         return []
     return [

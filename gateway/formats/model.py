@@ -16,6 +16,7 @@ from lxml import etree
 
 Severity = Literal["error", "warning"]
 Status = Literal["accepted", "rejected", "partial"]
+Level = Literal["interchange", "group", "message", "segment", "element"]
 
 
 class UnreadableFile(Exception):
@@ -28,8 +29,16 @@ class Issue:
 
     `position` is the segment's 1-based position in its message (UNH / ST = 1) for message
     issues, and in the interchange (UNB / ISA = 1) for interchange issues; `tag` is that
-    segment's tag. `code` is the standard's own error code where one applies (EDIFACT data
-    element 0085, X12 AK5/IK5/TA1 codes), filled in by validation.
+    segment's tag. `code` is the standard's own error code where one applies, and `level` says
+    which of the standard's lists it comes from, so an acknowledgment knows where it goes:
+    "interchange" (EDIFACT 0085 in UCI; X12 TA1 I18), "group" (0085 in UCF; X12 AK9 716),
+    "message" (0085 in UCM; X12 AK5/IK5 718), "segment" (0085 in UCS; X12 AK3/IK3 720),
+    "element" (0085 in UCD; X12 AK4/IK4 723, its segment's AK3 code being 8).
+
+    For an element finding: `element` is the data element's 1-based position in its segment,
+    `component` the component's in its composite, `repetition` the occurrence of a repeated
+    element, `element_ref` the data element's reference number (EDIFACT 3035, X12 479), and
+    `value` the offending value as written (at most 99 characters, as AK404 allows).
     """
 
     reason: str
@@ -37,6 +46,12 @@ class Issue:
     tag: str | None = None
     code: str | None = None
     severity: Severity = "error"
+    level: Level | None = None
+    element: int | None = None
+    component: int | None = None
+    repetition: int | None = None
+    element_ref: str | None = None
+    value: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +60,12 @@ class Issue:
             "code": self.code,
             "severity": self.severity,
             "reason": self.reason,
+            "level": self.level,
+            "element": self.element,
+            "component": self.component,
+            "repetition": self.repetition,
+            "element_ref": self.element_ref,
+            "value": self.value,
         }
 
 

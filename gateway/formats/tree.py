@@ -2,8 +2,8 @@
 
 A message is an element `<message>` whose attributes say what it is (standard, type, version,
 ref, sender, receiver, interchange_ref, group_ref, decimal_mark). Its children are segments and
-segment groups (EDIFACT `SG25`, X12 `PO1_loop`), nested as the message's structure file in
-`gateway/formats/structures/` says. A segment is an element named by its tag with a `pos`
+segment groups (EDIFACT `SG25`, X12 `PO1_loop`), nested as the message's definition in
+`gateway/formats/definitions/` says. A segment is an element named by its tag with a `pos`
 attribute (its 1-based position in the message). Its data elements are children named by tag
 and 2-digit position (`BGM02`, `PO104`); each data element has one child per component, named
 `BGM02.1`, `BGM02.2`, … so that `string(BGM02)` is the value of a simple element and
@@ -16,17 +16,14 @@ left out (their names carry their positions). A repeated data element is repeate
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import yaml
 from lxml import etree
 
 from gateway.formats.model import Issue
-
-STRUCTURES_DIR = Path(__file__).with_name("structures")
+from gateway.formats.validation import (
+    DEFAULT_OPTIONS, Definition, Findings, Item, Level, Options, check_segment, load_definition,
+)
 
 # A data element as the tokenizers hand it over: a list of repetitions, each a list of components.
 DataElement = Sequence[Sequence[str]]
@@ -47,109 +44,182 @@ def segment_element(tag: str, elements: Sequence[DataElement], position: int) ->
     return segment
 
 
-@dataclass(frozen=True)
-class Structure:
-    """A message's segments and groups, as in its structure file: which tag opens which group."""
+def load_structure(standard: str, message_type: str, version: str | None = None) -> Definition | None:
+    """The definition that nests (and validates) a message, or None when the project has none.
 
-    name: str
-    segments: frozenset[str]
-    groups: dict[str, "Structure"]  # trigger tag → group
-    required: frozenset[str] = frozenset()  # message-level segments that must be there
-
-    @classmethod
-    def from_items(cls, name: str, items: Iterable) -> "Structure":
-        segments: set[str] = set()
-        groups: dict[str, Structure] = {}
-        for item in items:
-            if isinstance(item, str):
-                segments.add(item)
-            else:
-                group_items = item["segments"]
-                trigger = group_items[0]
-                groups[trigger] = cls.from_items(item["group"], group_items)
-        return cls(name, frozenset(segments), groups)
-
-    def knows(self, tag: str) -> bool:
-        return tag in self.segments or tag in self.groups
-
-
-@lru_cache(maxsize=None)
-def load_structure(standard: str, message_type: str) -> Structure | None:
-    """The structure of a message type, or None when the project has no structure file for it.
-
-    Structure files are YAML: `{message: ORDERS, segments: [UNH, BGM, {group: SG2,
-    segments: [NAD, LOC, …]}, …], required: [BGM]}`; a group's first segment is its trigger;
-    `required` lists the message-level segments without which the message means nothing.
+    Definitions are the files of `gateway/formats/definitions/` (see `gateway.formats.validation`):
+    one segment table per message, whose groups and loops become the tree's group elements.
     """
-    path = STRUCTURES_DIR / standard / f"{message_type}.yaml"
-    if not path.exists():
-        return None
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    structure = Structure.from_items("message", data["segments"])
-    return Structure(structure.name, structure.segments, structure.groups, frozenset(data.get("required", ())))
+    return load_definition(standard, message_type, version)
+
+
+class _Frame:
+    """One open level while a message is read: the message or a group instance."""
+
+    __slots__ = ("element", "level", "index", "counts")
+
+    def __init__(self, element: etree._Element, level: Level, index: int) -> None:
+        self.element = element
+        self.level = level
+        self.index = index  # the segment table line reached; -1 before the first
+        self.counts: dict[int, int] = {index: 1} if index >= 0 else {}
 
 
 class MessageBuilder:
-    """Nests segment elements into their groups as they arrive, one message at a time.
+    """Nests segment elements into their groups as they arrive, and checks the message's structure.
 
-    A segment stays in the innermost open group that has it as a member; the trigger of a
-    group opens a new instance of that group in the innermost open level that declares it;
-    otherwise the builder closes groups outwards until a level knows the tag. A tag no level
-    knows stays where it is and is reported as a warning (validation against the full message
-    definition is stricter; this only decides the nesting).
+    The builder walks the segment table the way the standard reads it: a segment is placed at
+    the first table line, at or after the current one, of the innermost open level that has it,
+    closing groups outwards until a level has it further on; a group's trigger opens a new
+    instance of that group. On the way it reports segments that are missing, repeated too often
+    or out of place, and checks every segment's data elements (`validation.check_segment`).
+    A segment no level has at or after its place is put in the level that knows its tag (out of
+    order) or in the innermost group (unknown), so templates still find it, and is reported.
+    Without a definition, segments are simply appended in order.
     """
 
-    def __init__(self, root: etree._Element, structure: Structure | None) -> None:
+    def __init__(self, root: etree._Element, definition: Definition | None, options: Options = DEFAULT_OPTIONS,
+                 *, version: str | None = None) -> None:
         self.root = root
-        self.structure = structure
-        self.stack: list[tuple[etree._Element, Structure]] = (
-            [(root, structure)] if structure else []
-        )
-        self._issues: list[Issue] = []
-        self._seen: set[str] = set()
+        self.definition = definition
+        self.findings = Findings(definition, options, version) if definition else None
+        self.stack: list[_Frame] = [_Frame(root, definition.root, -1)] if definition else []
+        self._finished = False
+        self._last_position: int | None = None
 
     @property
     def issues(self) -> list[Issue]:
-        """What nesting found, read once the message is complete: unknown and missing segments."""
-        missing = sorted(self.structure.required - self._seen) if self.structure else []
-        return self._issues + [
-            Issue(f"mandatory segment {tag} is missing", tag=tag) for tag in missing
-        ]
+        """What nesting and validation found; read once, when the message is complete."""
+        if self.findings is None:
+            return []
+        if not self._finished:
+            self._finished = True
+            while self.stack:
+                self._close(self.stack.pop(), self._last_position)
+        return self.findings.issues
 
-    def add(self, segment: etree._Element) -> None:
+    def add(self, segment: etree._Element, elements: Sequence[DataElement] | None = None) -> None:
+        """Place one segment; `elements` are its data elements as tokenized (checked when given)."""
         if not self.stack:
             self.root.append(segment)
             return
         tag = segment.tag
-        self._seen.add(tag)
-        for depth in range(len(self.stack) - 1, -1, -1):
-            parent, level = self.stack[depth]
-            if tag in level.segments and not (depth and tag == _trigger_of(self.stack, depth)):
-                del self.stack[depth + 1 :]
-                parent.append(segment)
-                return
-            if tag in level.groups:
-                del self.stack[depth + 1 :]
-                group = level.groups[tag]
-                group_element = etree.SubElement(parent, group.name)
-                group_element.append(segment)
-                self.stack.append((group_element, group))
-                return
-        innermost = self.stack[-1][0]
-        innermost.append(segment)
-        self._issues.append(
-            Issue(
-                f"segment {tag} is not part of this message's structure",
-                position=int(segment.get("pos", "0")) or None,
-                tag=tag,
-                severity="warning",
-            )
-        )
+        position = int(segment.get("pos", "0")) or None
+        self._last_position = position
+        findings = self.findings
+        if not self._place(tag, segment, position):
+            self._misplace(tag, segment, position)
+        if elements is not None and findings is not None:
+            check_segment(findings, tag, elements, position or 0)
+
+    def _place(self, tag: str, segment: etree._Element, position: int | None) -> bool:
+        stack = self.stack
+        for depth in range(len(stack) - 1, -1, -1):
+            frame = stack[depth]
+            indices = frame.level.positions.get(tag)
+            if not indices:
+                continue
+            start = max(frame.index, 0)
+            for index in indices:
+                if index < start or (depth and index == 0):  # a group's trigger opens a sibling group
+                    continue
+                item = frame.level.items[index]
+                while len(stack) > depth + 1:
+                    self._close(stack.pop(), position)
+                self._skip(frame, index, position)
+                count = frame.counts.get(index, 0) + 1
+                frame.counts[index] = count
+                frame.index = index
+                if item.group is None:
+                    frame.element.append(segment)
+                    if item.max is not None and count > item.max:
+                        self.findings.add("segment_repeats", f"segment {tag} occurs {count} times here, at most "
+                                          f"{item.max} allowed", position, tag)
+                else:
+                    self._open(frame, item, segment, count, position)
+                return True
+        return False
+
+    def _open(self, frame: _Frame, item: Item, segment: etree._Element, count: int, position: int | None) -> None:
+        group = item.group
+        element = etree.SubElement(frame.element, group.name)
+        element.append(segment)
+        self.stack.append(_Frame(element, group, 0))
+        if item.max is not None and count > item.max:
+            self.findings.add("group_repeats", f"group {group.name} ({item.tag}) occurs {count} times, at most "
+                              f"{item.max} allowed", position, item.tag)
+
+    def _misplace(self, tag: str, segment: etree._Element, position: int | None) -> None:
+        stack = self.stack
+        for depth in range(len(stack) - 1, -1, -1):
+            frame = stack[depth]
+            indices = frame.level.positions.get(tag)
+            if not indices:
+                continue
+            while len(stack) > depth + 1:
+                self._close(stack.pop(), position)
+            item = frame.level.items[indices[0]]
+            self.findings.add("unexpected_segment", f"segment {tag} is out of order here (in "
+                              f"{'the message' if depth == 0 else frame.level.name})", position, tag)
+            if item.group is None or (depth and indices[0] == 0):
+                frame.element.append(segment)
+            else:
+                count = frame.counts.get(indices[0], 0) + 1
+                frame.counts[indices[0]] = count
+                self._open(frame, item, segment, count, position)
+            return
+        stack[-1].element.append(segment)
+        definition = self.definition
+        if tag in definition.root.tags:
+            reason = f"segment {tag} is not expected here: its group has not begun"
+            kind = "unexpected_segment"
+        elif tag in definition.segments:
+            reason = f"segment {tag} is not part of {definition.message}"
+            kind = "unexpected_segment"
+        else:
+            reason = f"segment {tag} is not part of this message's structure ({definition.message} {definition.directory})"
+            kind = "unrecognized_segment"
+        self.findings.add(kind, reason, position, tag)
+
+    def _skip(self, frame: _Frame, index: int, position: int | None) -> None:
+        """Moving to table line `index`: the mandatory lines passed over without a segment are missing."""
+        for passed in range(frame.index + 1, index):
+            item = frame.level.items[passed]
+            if item.required and not frame.counts.get(passed):
+                self._missing(frame, item, position)
+
+    def _close(self, frame: _Frame, position: int | None) -> None:
+        for passed in range(frame.index + 1, len(frame.level.items)):
+            item = frame.level.items[passed]
+            if item.required and not frame.counts.get(passed):
+                self._missing(frame, item, position)
+
+    def _missing(self, frame: _Frame, item: Item, position: int | None) -> None:
+        where = "the message" if frame.level.name == "message" else f"group {frame.level.name}"
+        what = f"group {item.group.name} (starting with {item.tag})" if item.group else f"segment {item.tag}"
+        self.findings.add("missing_segment", f"mandatory {what} is missing in {where}", position, item.tag)
 
 
-def _trigger_of(stack: list[tuple[etree._Element, Structure]], depth: int) -> str:
-    """The tag that opened the group at this depth (a repeat of it opens a sibling group)."""
-    return stack[depth][0][0].tag
+def segment_values(segment: etree._Element) -> list[list[list[str]]]:
+    """A segment element's data elements back as the tokenizers give them: repetitions of components."""
+    tag = segment.tag
+    elements: list[list[list[str]]] = []
+    previous = 0
+    for element in segment:
+        number = int(element.tag[len(tag):])
+        components: list[str] = []
+        for component in element:
+            part = int(component.tag.rsplit(".", 1)[1])
+            components.extend("" for _ in range(part - len(components)))
+            components[part - 1] = component.text or ""
+        while len(elements) < number - 1:
+            elements.append([[""]])
+        if number == previous:
+            elements[-1].append(components)
+        else:
+            elements.append([components])
+        previous = number
+    return elements
 
 
 def message_element(**attributes: str | None) -> etree._Element:

@@ -25,6 +25,7 @@ from lxml import etree
 
 from gateway.formats import tree
 from gateway.formats.model import Group, Interchange, Issue, Message, UnreadableFile
+from gateway.formats.validation import DEFAULT_OPTIONS, Options
 
 _BOM = b"\xef\xbb\xbf"
 _EBCDIC_ISA = b"\xc9\xe2\xc1"
@@ -104,12 +105,14 @@ def sniff(data: bytes) -> bool:
     return head.lstrip(_EBCDIC_BLANKS).startswith(_EBCDIC_ISA)
 
 
-def parse(data: bytes, *, expected_sender: str | None = None) -> Iterator[Message | Interchange]:
+def parse(data: bytes, *, expected_sender: str | None = None,
+          options: Options = DEFAULT_OPTIONS) -> Iterator[Message | Interchange]:
     """Yield each transaction set as a `Message` once its SE is read, and each `Interchange`
     once its IEA (or the end of the file) is checked.
 
     Raises `UnreadableFile` before yielding anything when the file holds no readable ISA.
     `expected_sender`, when given, is the ISA06 the partner must use; another one is an error.
+    Transaction sets with a definition are validated against it, with the partner's `options`.
     """
     text, file_issues = _decode(data)
     start = _skip(text, 0, _BLANK)
@@ -122,7 +125,7 @@ def parse(data: bytes, *, expected_sender: str | None = None) -> Iterator[Messag
     isa = _read_isa(text, start)
     if isinstance(isa, str):
         raise UnreadableFile(isa)
-    yield from _FileReader(text, file_issues, expected_sender).events(isa)
+    yield from _FileReader(text, file_issues, expected_sender, options).events(isa)
 
 
 # --- decoding and the ISA ---------------------------------------------------------------------
@@ -336,8 +339,10 @@ def _field(fields: list[str], number: int) -> str | None:
 class _FileReader:
     """Walks a decoded file interchange by interchange; remembers what must be unique in it."""
 
-    def __init__(self, text: str, file_issues: list[Issue], expected_sender: str | None) -> None:
+    def __init__(self, text: str, file_issues: list[Issue], expected_sender: str | None,
+                 options: Options = DEFAULT_OPTIONS) -> None:
         self.text = text
+        self.options = options
         self.file_issues = file_issues
         self.expected_sender = expected_sender
         self.message_index = 0
@@ -362,11 +367,13 @@ class _FileReader:
 class _OpenMessage:
     """A transaction set being read: its tree so far and what its trailer will be checked against."""
 
-    def __init__(self, root: etree._Element, type_: str | None, ref: str | None) -> None:
+    def __init__(self, root: etree._Element, type_: str | None, ref: str | None, options: Options) -> None:
         self.root = root
         self.type = type_
         self.ref = ref
-        self.builder = tree.MessageBuilder(root, tree.load_structure("x12", type_) if type_ else None)
+        version = root.get("version")
+        definition = tree.load_structure("x12", type_, version) if type_ else None
+        self.builder = tree.MessageBuilder(root, definition, options, version=version)
         self.errors: list[Issue] = []
         self.count = 0
         self.line_segment = LINE_SEGMENTS.get(type_ or "")
@@ -508,7 +515,8 @@ class _InterchangeReader:
 
     def _error(self, reason: str, tag: str | None, *, position: int | None = None, code: str | None = None,
                group: _OpenGroup | None = None) -> None:
-        issue = Issue(reason, self.position if position is None else position, tag, code)
+        level = None if code is None else "group" if group is not None else "interchange"  # AK9 716 / TA1 I18
+        issue = Issue(reason, self.position if position is None else position, tag, code, level=level)
         self.interchange.errors.append(issue)
         if group is not None:
             group.group.errors.append(issue)
@@ -588,7 +596,7 @@ class _InterchangeReader:
             decimal_mark=".",
             test="1" if interchange.test else None,
         )
-        message = self.message = _OpenMessage(root, type_, ref)
+        message = self.message = _OpenMessage(root, type_, ref, self.file.options)
         message.association = _field(fields, 3)
         self._add("ST", fields, None)
         if opened is None:
@@ -633,7 +641,7 @@ class _InterchangeReader:
                                         position, tag, severity="warning"))
             clean = [[[_NOT_XML.sub("\ufffd", part) for part in parts] for parts in repeated] for repeated in elements]
             element = tree.segment_element(tag, clean, position)
-        message.builder.add(element)
+        message.builder.add(element, elements)
 
     def _end_message(self, fields: list[str]) -> Message | None:
         message = self.message
@@ -663,6 +671,9 @@ class _InterchangeReader:
     def _finish_message(self) -> Message:
         message, self.message = self.message, None
         _check_line_count(message)
+        for issue in message.errors:  # the envelope's own codes are AK5/IK5 (718) codes
+            if issue.code is not None and issue.level is None:
+                issue.level = "message"
         root = message.root
         group = self.group.group if self.group else None
         finished = Message(

@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 from gateway.odoo.sandbox_orm import (
+    DELEGATED_FROM,
     AccessError,
     Database,
     InvalidValue,
@@ -256,7 +257,16 @@ product.computes.update(
     **{k: (lambda what: lambda db, rid: _stock(db, rid, what))(k)
        for k in ("qty_available", "virtual_available", "free_qty", "incoming_qty", "outgoing_qty")},
 )
+def _template_after_create(db: Database, rid: int, vals: dict, context: dict) -> None:
+    """A template created on its own gets its one variant, with the variant fields given, as in Odoo."""
+    if context.get(DELEGATED_FROM) == "product.product":
+        return
+    variant = {key: vals[key] for key in ("barcode", "default_code") if vals.get(key)}
+    db.create("product.product", [{"product_tmpl_id": rid, **variant}], context)
+
+
 template = behaviour("product.template")
+template.after_create = _template_after_create
 template.display_name = _template_name
 template.defaults = _product_defaults
 template.computes.update(

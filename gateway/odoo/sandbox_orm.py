@@ -250,6 +250,9 @@ def _like_regex(pattern: str) -> re.Pattern[str]:
 
 
 # --------------------------------------------------------------------------- behaviours
+DELEGATED_FROM = "sandbox: created for"  # context key: a parent record made by an _inherits child's create
+
+
 @dataclass
 class Behaviour:
     """What a model does beyond plain storage; filled in by ``sandbox_flows``."""
@@ -500,14 +503,16 @@ class Database:
         if beh.before_create:
             beh.before_create(self, vals, context)
         self._check_fields(model, vals)
+        given = set(vals)
         vals = {**self.default_get(model, list(mdef.fields), context, vals), **vals}
-        # _inherits: the parent record is created first with the parent's fields.
+        # _inherits: the parent record is created first with the parent's fields; an existing
+        # parent only takes the values the caller gave, not this model's defaults.
         for parent, link in mdef.inherits.items():
             pvals = {k: vals.pop(k) for k in list(vals) if mdef.fields[k].delegate and mdef.fields[k].delegate[0] == parent}
             if not vals.get(link):
-                vals[link] = self._create_one(parent, pvals, {})
-            elif pvals:
-                self.write(parent, [vals[link]], pvals, {})
+                vals[link] = self._create_one(parent, pvals, {DELEGATED_FROM: model})
+            elif pvals.keys() & given:
+                self.write(parent, [vals[link]], {k: v for k, v in pvals.items() if k in given}, {})
         rid = self.next_ids[model]
         self.next_ids[model] = rid + 1
         self.records[model][rid] = {"id": rid, "create_date": now_string(), "write_date": now_string()}

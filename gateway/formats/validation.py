@@ -1,0 +1,685 @@
+"""Message definitions (what a message may contain) and the checks of a message against them.
+
+A definition is data: `gateway/formats/definitions/<standard>/<directory>/<MESSAGE>.yaml` holds
+a message's segment table (order, groups or loops, mandatory or not, maximum repeats) and
+`segments.yaml` next to it the data elements of every segment of that directory (position,
+simple or composite, representation, mandatory or not), X12 syntax notes and code lists. One
+table serves two purposes: `gateway.formats.tree.MessageBuilder` nests a message's segments by
+it, and reports where the message breaks it; `check_segment` checks a segment's data elements.
+
+Findings are `Issue`s carrying the standard's own codes, so that acknowledgments can be written
+from them: UN/EDIFACT syntax error codes (data element 0085) for UCS/UCD, X12 AK3/IK3 segment
+codes (720) and AK4/IK4 element codes (723). `level` says which list a code comes from.
+
+Severity: every finding is an error, except that `strict=False` makes code-list and length
+findings warnings, and that findings a directory difference may explain (an unknown segment, a
+segment out of place, an extra element or component) are warnings when the message's version
+is only served by a definition of another directory (D01B ORDERS read by the D96A table).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from gateway.formats.model import Issue, Message, Severity
+
+DEFINITIONS_DIR = Path(__file__).with_name("definitions")
+
+# --- the standards' codes ----------------------------------------------------------------------
+
+# One name per kind of finding → its code in each standard. EDIFACT has one list (0085) for all
+# levels; X12 has AK3 (segment) and AK4 (element) lists; 005010 added IK4 12 and 13.
+CODES: dict[str, dict[str, str]] = {
+    "edifact": {
+        "unrecognized_segment": "15", "unexpected_segment": "15", "missing_segment": "13",
+        "segment_repeats": "35", "group_repeats": "36",
+        "missing_element": "13", "conditional_missing": "13", "too_many_elements": "16",
+        "too_many_components": "16", "too_many_repetitions": "16", "too_short": "40",
+        "too_long": "39", "invalid_character": "37", "invalid_code": "12",
+        "invalid_date": "12", "invalid_time": "12", "exclusion": "12", "check_digit": "12",
+    },
+    "x12": {
+        "unrecognized_segment": "1", "unexpected_segment": "2", "missing_segment": "3",
+        "group_repeats": "4", "segment_repeats": "5", "element_errors": "8",
+        "missing_element": "1", "conditional_missing": "2", "too_many_elements": "3",
+        "too_short": "4", "too_long": "5", "invalid_character": "6", "invalid_code": "7",
+        "invalid_date": "8", "invalid_time": "9", "exclusion": "10",
+        "too_many_repetitions": "3", "too_many_components": "3", "check_digit": "7",
+    },
+}
+X12_005010_CODES = {"too_many_repetitions": "12", "too_many_components": "13"}
+SEGMENT_KINDS = {"unrecognized_segment", "unexpected_segment", "missing_segment", "segment_repeats", "group_repeats"}
+# What strict=False turns into warnings.
+LENIENT_KINDS = {"too_short", "too_long", "invalid_code"}
+# What a directory difference may explain: warnings when the definition is borrowed.
+DIRECTORY_KINDS = {"unrecognized_segment", "unexpected_segment", "too_many_elements", "too_many_components",
+                   "too_many_repetitions", "too_long", "too_short", "invalid_code"}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-partner choices of validation (profiles set them; defaults are the standard's rules).
+
+    `strict`: code-list and length findings reject the message (False: they are warnings).
+    `check_digits`: GS1 check digits of GTINs (EN, UP, UK, SRV) and GLNs (EDIFACT agency 9,
+    X12 UL) are verified.
+    """
+
+    strict: bool = True
+    check_digits: bool = False
+
+
+DEFAULT_OPTIONS = Options()
+
+
+# --- definitions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodeList:
+    """A data element's codes. Only a complete list (the standard's whole list for that element
+    or position) is checked; an incomplete one documents the codes the templates read."""
+
+    values: frozenset[str]
+    complete: bool
+
+
+@dataclass(frozen=True)
+class ElementDef:
+    """A data element or a component: `kind` is the representation (an, n, a; AN, ID, N2, R, DT, TM)."""
+
+    ref: str | None
+    required: bool
+    kind: str
+    min: int
+    max: int
+    codes: CodeList | None = None
+    components: tuple["ElementDef", ...] | None = None  # a composite's components
+    repeats: int = 1
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An X12 syntax note: P paired, R required, E exclusion, C conditional, L list conditional."""
+
+    kind: str
+    positions: tuple[int, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class SegmentDef:
+    tag: str
+    elements: tuple[ElementDef, ...]
+    rules: tuple[Rule, ...] = ()
+
+    @property
+    def required(self) -> tuple[int, ...]:
+        """Positions of the mandatory data elements (cached: read for every segment)."""
+        found = self.__dict__.get("_required")
+        if found is None:
+            found = tuple(n for n, e in enumerate(self.elements, start=1) if e.required)
+            object.__setattr__(self, "_required", found)
+        return found
+
+
+@dataclass(frozen=True)
+class Item:
+    """One line of a segment table: a segment, or a group with its own items."""
+
+    tag: str  # the segment's tag, or the group's trigger tag
+    required: bool
+    max: int | None  # None: unbounded
+    group: "Level | None" = None
+
+
+@dataclass(frozen=True)
+class Level:
+    """The message itself or one group: its items in order, and where each tag may be."""
+
+    name: str
+    items: tuple[Item, ...]
+    positions: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)  # tag → item indices
+    tags: frozenset[str] = frozenset()  # every tag anywhere below
+
+    @classmethod
+    def build(cls, name: str, items: tuple[Item, ...]) -> "Level":
+        positions: dict[str, list[int]] = {}
+        tags: set[str] = set()
+        for index, item in enumerate(items):
+            positions.setdefault(item.tag, []).append(index)
+            tags.add(item.tag)
+            if item.group is not None:
+                tags |= item.group.tags
+        return cls(name, items, {tag: tuple(found) for tag, found in positions.items()}, frozenset(tags))
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A message's definition: its segment table and its directory's segments."""
+
+    standard: str
+    message: str
+    directory: str
+    versions: frozenset[str]
+    root: Level
+    segments: dict[str, SegmentDef]
+    source: str
+    borrowed: bool = False  # serves a version of another directory (findings of DIRECTORY_KINDS are warnings)
+
+    def for_version(self, version: str | None) -> "Definition":
+        exact = version is not None and (_family(self.standard, version) in self.versions)
+        if exact or self.borrowed:
+            return self
+        return Definition(self.standard, self.message, self.directory, self.versions, self.root, self.segments,
+                          self.source, borrowed=True)
+
+
+class DefinitionError(ValueError):
+    """A definition file that cannot be read: the message names the file and the entry."""
+
+
+_EDIFACT_REPR = re.compile(r"(an|a|n)(\.\.)?(\d+)\Z")
+_X12_REPR = re.compile(r"(AN|ID|N\d?|R|DT|TM|B)\Z")
+
+
+def _parse_element(text: str, standard: str, composites: dict[str, Any], where: str) -> ElementDef:
+    parts = str(text).split()
+    ref = None
+    if parts and parts[0] not in ("M", "C", "O", "X"):
+        ref = parts.pop(0)
+    if not parts or parts[0] not in ("M", "C", "O", "X"):
+        raise DefinitionError(f"{where}: {text!r} has no status M, C or O")
+    required = parts.pop(0) == "M"
+    repeats = 1
+    if parts and parts[-1].startswith("*"):
+        repeats = int(parts.pop()[1:])
+    if not parts:  # a composite by reference
+        if ref not in composites:
+            raise DefinitionError(f"{where}: {text!r} is neither a simple element nor a known composite")
+        components = tuple(_parse_element(c, standard, {}, f"{where} {ref}") for c in composites[ref])
+        return ElementDef(ref, required, "composite", 0, 0, None, components, repeats)
+    if standard == "edifact":
+        match = _EDIFACT_REPR.match(parts[0])
+        if not match:
+            raise DefinitionError(f"{where}: {text!r} has no representation like an..35 or n3")
+        kind, variable, length = match.group(1), match.group(2), int(match.group(3))
+        return ElementDef(ref, required, kind, 1 if variable else length, length, repeats=repeats)
+    if len(parts) < 2 or not _X12_REPR.match(parts[0]) or "/" not in parts[1]:
+        raise DefinitionError(f"{where}: {text!r} has no type and length like AN 1/35")
+    low, high = parts[1].split("/")
+    return ElementDef(ref, required, parts[0], int(low), int(high), repeats=repeats)
+
+
+def _parse_rule(text: str, where: str) -> Rule:
+    kind, digits = text[0], text[1:]
+    if kind not in "PRECL" or not digits.isdigit() or len(digits) % 2:
+        raise DefinitionError(f"{where}: syntax note {text!r} is not like P0304 or R020305")
+    return Rule(kind, tuple(int(digits[i:i + 2]) for i in range(0, len(digits), 2)), text)
+
+
+def _parse_item(entry: Any, where: str) -> Item:
+    if isinstance(entry, str):
+        parts = entry.split()
+        if len(parts) != 3 or parts[1] not in ("M", "C", "O"):
+            raise DefinitionError(f"{where}: {entry!r} is not like 'NAD M 1'")
+        return Item(parts[0], parts[1] == "M", None if parts[2] == ">1" else int(parts[2]))
+    if isinstance(entry, dict) and "group" in entry:
+        parts = str(entry["group"]).split()
+        if len(parts) != 3:
+            raise DefinitionError(f"{where}: group {entry['group']!r} is not like 'SG2 C 99'")
+        items = tuple(_parse_item(child, f"{where} {parts[0]}") for child in entry["segments"])
+        level = Level.build(parts[0], items)
+        return Item(items[0].tag, parts[1] == "M", None if parts[2] == ">1" else int(parts[2]), level)
+    raise DefinitionError(f"{where}: {entry!r} is neither a segment nor a group")
+
+
+@lru_cache(maxsize=None)
+def _directory(standard: str, directory: str) -> tuple[dict[str, SegmentDef], frozenset[str]]:
+    """The segments of a directory folder (and of the folder it is `based_on`)."""
+    path = DEFINITIONS_DIR / standard / directory / "segments.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    segments: dict[str, SegmentDef] = {}
+    if "based_on" in data:
+        segments.update(_directory(standard, str(data["based_on"]))[0])
+    composites = dict(data.get("composites") or {})
+    codes = _code_lists(data.get("codes") or {}, str(path))
+    syntax = data.get("syntax") or {}
+    for tag, elements in (data.get("segments") or {}).items():
+        where = f"{path}: segment {tag}"
+        parsed = [_parse_element(e, standard, composites, where) for e in elements]
+        parsed = [_with_codes(element, f"{tag}{n:02d}", codes) for n, element in enumerate(parsed, start=1)]
+        rules = tuple(_parse_rule(r, where) for r in syntax.get(tag, ()))
+        segments[tag] = SegmentDef(tag, tuple(parsed), rules)
+    return segments, frozenset(segments)
+
+
+def _code_lists(data: dict, where: str) -> dict[str, CodeList]:
+    lists = {}
+    for key, entry in data.items():
+        if isinstance(entry, dict):
+            values, complete = entry.get("values", []), bool(entry.get("complete", False))
+        else:
+            values, complete = entry, False
+        if isinstance(values, dict):
+            values = list(values)
+        lists[str(key)] = CodeList(frozenset(str(v) for v in values), complete)
+    return lists
+
+
+def _with_codes(element: ElementDef, name: str, codes: dict[str, CodeList]) -> ElementDef:
+    """Attach code lists: by position (NAD01, LIN03.2, AK304) first, else by data element number."""
+    if element.components is not None:
+        components = tuple(
+            _with_codes(component, f"{name}.{n}", codes) for n, component in enumerate(element.components, start=1)
+        )
+        return ElementDef(element.ref, element.required, element.kind, element.min, element.max, None,
+                          components, element.repeats)
+    found = codes.get(name) or (codes.get(element.ref) if element.ref else None)
+    if found is None:
+        return element
+    return ElementDef(element.ref, element.required, element.kind, element.min, element.max, found,
+                      None, element.repeats)
+
+
+@lru_cache(maxsize=None)
+def _definitions(standard: str) -> dict[str, list[Definition]]:
+    """Every definition of a standard, by message type."""
+    found: dict[str, list[Definition]] = {}
+    base = DEFINITIONS_DIR / standard
+    if not base.is_dir():
+        return found
+    for path in sorted(base.glob("*/*.yaml")):
+        if path.name == "segments.yaml":
+            continue
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        directory = str(data["directory"])
+        segments, _ = _directory(standard, path.parent.name)
+        items = tuple(_parse_item(entry, f"{path}") for entry in data["segments"])
+        for item in _all_items(items):
+            if item.tag not in segments:
+                raise DefinitionError(f"{path}: segment {item.tag} is not in {path.parent / 'segments.yaml'}")
+        versions = frozenset(str(v) for v in data.get("versions", [directory]))
+        definition = Definition(standard, str(data["message"]), directory, versions,
+                                Level.build("message", items), segments, str(path))
+        found.setdefault(definition.message, []).append(definition)
+    return found
+
+
+def _with_directory(definition: Definition, family: str) -> Definition:
+    """A table shared by two versions (X12 850 of 004010 and 005010) reads the segments of the
+    message's own version when the project has that version's segments file."""
+    if family == definition.directory or not (DEFINITIONS_DIR / definition.standard / family / "segments.yaml").exists():
+        return definition
+    segments, _ = _directory(definition.standard, family)
+    return Definition(definition.standard, definition.message, family, definition.versions, definition.root,
+                      segments, definition.source)
+
+
+def _all_items(items: Iterable[Item]) -> Iterable[Item]:
+    for item in items:
+        yield item
+        if item.group is not None:
+            yield from _all_items(item.group.items)
+
+
+def _family(standard: str, version: str) -> str:
+    """The directory a version belongs to: D96A; X12 004010VICS → 004010, 005010X222A1 → 005010."""
+    return version[:6] if standard == "x12" else version
+
+
+@lru_cache(maxsize=None)
+def load_definition(standard: str, message_type: str, version: str | None = None) -> Definition | None:
+    """The definition that reads this message: its version's, else the nearest one (borrowed).
+
+    None when the project has no definition for the message type: only its envelope is checked.
+    """
+    candidates = _definitions(standard).get(message_type)
+    if not candidates:
+        return None
+    if version:
+        family = _family(standard, version)
+        for definition in candidates:
+            if family in definition.versions:
+                return _with_directory(definition, family)
+    # Another version: the latest directory we have reads it (templates rely on its groups).
+    return max(candidates, key=lambda d: d.directory).for_version(version)
+
+
+# --- findings ----------------------------------------------------------------------------------
+
+
+class Findings:
+    """Collects the issues of one message, with the codes and severities of its standard."""
+
+    def __init__(self, definition: Definition, options: Options = DEFAULT_OPTIONS, version: str | None = None) -> None:
+        self.definition = definition
+        self.options = options
+        self.codes = dict(CODES[definition.standard])
+        if definition.standard == "x12" and (version or definition.directory) >= "005010":
+            self.codes.update(X12_005010_CODES)
+        self.issues: list[Issue] = []
+
+    def add(self, kind: str, reason: str, position: int | None, tag: str | None, *, element: int | None = None,
+            component: int | None = None, repetition: int | None = None, element_ref: str | None = None,
+            value: str | None = None, severity: Severity = "error") -> None:
+        if kind in LENIENT_KINDS and not self.options.strict:
+            severity = "warning"
+        if self.definition.borrowed and kind in DIRECTORY_KINDS:
+            severity = "warning"
+            reason += f" (read with the {self.definition.directory} definition)"
+        self.issues.append(Issue(
+            reason, position, tag, self.codes[kind], severity,
+            level="segment" if kind in SEGMENT_KINDS else "element",
+            element=element, component=component, repetition=repetition, element_ref=element_ref,
+            value=None if value is None else value[:99],
+        ))
+
+
+# --- data elements -----------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"-?(\d*)[.,]?(\d*)\Z")
+_X12_DECIMAL = re.compile(r"-?(\d*)\.?(\d*)(E-?\d+)?\Z")
+_X12_INTEGER = re.compile(r"-?(\d+)\Z")
+_ALPHA_FORBIDDEN = re.compile(r"\d")
+
+# Date/time format qualifiers (EDIFACT 2379) whose values can be checked, as strptime patterns.
+DATE_FORMATS = {
+    "101": "%y%m%d", "102": "%Y%m%d", "201": "%y%m%d%H%M", "203": "%Y%m%d%H%M", "204": "%Y%m%d%H%M%S",
+    "602": "%Y", "610": "%Y%m",
+}
+PERIOD_FORMATS = {"718": "%Y%m%d", "719": "%Y%m%d%H%M"}
+
+
+def _valid(value: str, pattern: str) -> bool:
+    try:
+        parsed = datetime.datetime.strptime(value, pattern)
+    except ValueError:
+        return False
+    return parsed.strftime(pattern) == value  # strptime accepts "2005829" for %Y%m%d
+
+
+def check_segment(findings: Findings, tag: str, elements: Sequence[Sequence[Sequence[str]]], position: int) -> None:
+    """Check one segment's data elements (repetitions of components, as the tokenizers give them)."""
+    definition = findings.definition.segments.get(tag)
+    if definition is None:
+        return
+    defined = definition.elements
+    for number in range(len(defined) + 1, len(elements) + 1):
+        if any(any(part for part in components) for components in elements[number - 1]):
+            findings.add("too_many_elements", f"{tag} has a data element at position {number}, it has only "
+                         f"{len(defined)}", position, tag, element=number)
+    x12 = findings.definition.standard == "x12"
+    size = len(elements)
+    for number in definition.required:
+        if number > size:
+            element = defined[number - 1]
+            findings.add("missing_element", f"{_name(tag, number)}{_ref(element)} is mandatory and missing",
+                         position, tag, element=number, element_ref=element.ref)
+    for number, element in enumerate(defined[:size], start=1):
+        repetitions = elements[number - 1]
+        if len(repetitions) == 1:
+            first = repetitions[0]
+            present = repetitions if (first[0] if len(first) == 1 else any(first)) else ()
+        else:
+            present = [r for r in repetitions if any(r)]
+        if not present:
+            if element.required:
+                findings.add("missing_element", f"{_name(tag, number)}{_ref(element)} is mandatory and missing",
+                             position, tag, element=number, element_ref=element.ref)
+            continue
+        if len(present) > element.repeats:
+            findings.add("too_many_repetitions", f"{_name(tag, number)} is repeated {len(present)} times, at most "
+                         f"{element.repeats} allowed", position, tag, element=number, element_ref=element.ref)
+        for occurrence, components in enumerate(present, start=1):
+            repetition = occurrence if len(present) > 1 else None
+            if element.components is None:
+                for extra in range(2, len(components) + 1):
+                    if components[extra - 1]:
+                        findings.add("too_many_components", f"{_name(tag, number)} is a simple data element but "
+                                     f"has a component at position {extra}", position, tag, element=number,
+                                     component=extra, repetition=repetition, element_ref=element.ref,
+                                     value=components[extra - 1])
+                        break
+                _check_value(findings, element, components[0], tag, number, None, repetition, position, x12)
+                continue
+            parts = element.components
+            for extra in range(len(parts) + 1, len(components) + 1):
+                if components[extra - 1]:
+                    findings.add("too_many_components", f"{_name(tag, number)} ({element.ref}) has {len(components)} "
+                                 f"components, at most {len(parts)} are allowed (a separator in the text that "
+                                 f"should have been released?)", position, tag, element=number, component=extra,
+                                 repetition=repetition, element_ref=element.ref, value=components[extra - 1])
+                    break
+            for part, component in enumerate(parts, start=1):
+                value = components[part - 1] if part <= len(components) else ""
+                if not value:
+                    if component.required:
+                        findings.add("missing_element", f"{_name(tag, number, part)}{_ref(component)} is "
+                                     f"mandatory and missing", position, tag, element=number, component=part,
+                                     repetition=repetition, element_ref=component.ref)
+                    continue
+                _check_value(findings, component, value, tag, number, part, repetition, position, x12)
+    if definition.rules:
+        _check_rules(findings, definition, elements, position)
+    if tag == "DTM" and not x12:
+        _check_edifact_date(findings, elements, position)
+    if findings.options.check_digits:
+        _check_gs1(findings, tag, elements, position, x12)
+
+
+def _name(tag: str, number: int, part: int | None = None) -> str:
+    return f"{tag}{number:02d}" + (f".{part}" if part else "")
+
+
+def _ref(element: ElementDef) -> str:
+    return f" ({element.ref})" if element.ref else ""
+
+
+def _check_value(findings: Findings, element: ElementDef, value: str, tag: str, number: int, part: int | None,
+                 repetition: int | None, position: int, x12: bool) -> None:
+    kind = element.kind
+    length = len(value)
+    problem: tuple[str, str] | None = None  # (kind of finding, what is wrong) — names are made only then
+    if kind in ("n", "R") or kind[0] == "N":
+        if x12:
+            match = (_X12_INTEGER if kind[0] == "N" else _X12_DECIMAL).match(value)
+        else:
+            match = _NUMBER.match(value)
+        if not match or not (match.group(1) or (match.lastindex and match.group(2))):
+            problem = ("invalid_character", "is not a number")
+        else:
+            length = len(match.group(1)) + (len(match.group(2) or "") if match.lastindex and match.lastindex >= 2 else 0)
+    elif kind == "an" or kind == "AN":
+        pass
+    elif kind == "a" and _ALPHA_FORBIDDEN.search(value):
+        problem = ("invalid_character", "holds digits, only letters are allowed")
+    elif kind == "DT":
+        if not value.isdigit() or len(value) not in (6, 8) or not _valid(value, "%Y%m%d" if len(value) == 8 else "%y%m%d"):
+            problem = ("invalid_date", f"is not a date ({'CCYYMMDD' if element.max == 8 else 'YYMMDD'})")
+    elif kind == "TM":
+        if not value.isdigit() or len(value) < 4 or int(value[:2]) > 23 or int(value[2:4]) > 59 or (
+                len(value) >= 6 and int(value[4:6]) > 59):
+            problem = ("invalid_time", "is not a time (HHMM[SS])")
+    if problem is None:
+        codes = element.codes
+        if codes is not None and codes.complete and value not in codes.values:
+            problem = ("invalid_code", "is not a code of this element")
+        elif kind == "ID" and not element.min <= length <= element.max:
+            problem = ("invalid_code", f"cannot be a code of this element: its codes have {_length(element)} characters")
+        elif length > element.max:
+            problem = ("too_long", f"is {length} characters long, at most {element.max} allowed")
+        elif length < element.min:
+            problem = ("too_short", f"is {length} characters long, at least {element.min} required")
+        else:
+            return
+    found, what = problem
+    findings.add(found, f"{_name(tag, number, part)}{_ref(element)} {value!r} {what}", position, tag, element=number,
+                 component=part, repetition=repetition, element_ref=element.ref, value=value)
+
+
+def _length(element: ElementDef) -> str:
+    return str(element.min) if element.min == element.max else f"{element.min} to {element.max}"
+
+
+def _check_rules(findings: Findings, definition: SegmentDef, elements, position: int) -> None:
+    tag = definition.tag
+    size = len(elements)
+    for rule in definition.rules:
+        there = [n for n in rule.positions if n <= size and any(any(r) for r in elements[n - 1])]
+        if rule.kind == "P":
+            if not there or len(there) == len(rule.positions):
+                continue
+        elif rule.kind == "R":
+            if there:
+                continue
+        elif rule.kind == "E":
+            if len(there) < 2:
+                continue
+        elif rule.positions[0] not in there or (rule.kind == "L" and len(there) > 1) or (
+                rule.kind == "C" and len(there) == len(rule.positions)):
+            continue
+        names = ", ".join(_name(tag, n) for n in rule.positions)
+        if rule.kind == "P":
+            for n in rule.positions:
+                if n not in there:
+                    findings.add("conditional_missing", f"{_name(tag, n)} is required with {_name(tag, there[0])} "
+                                 f"(syntax note {rule.text}: {names} go together)", position, tag, element=n)
+        elif rule.kind == "R":
+            findings.add("conditional_missing", f"at least one of {names} is required (syntax note {rule.text})",
+                         position, tag, element=rule.positions[0])
+        elif rule.kind == "E":
+            findings.add("exclusion", f"only one of {names} may be given (syntax note {rule.text})", position, tag,
+                         element=there[1])
+        elif rule.kind == "C":
+            for n in rule.positions[1:]:
+                if n not in there:
+                    findings.add("conditional_missing", f"{_name(tag, n)} is required when {_name(tag, rule.positions[0])} "
+                                 f"is given (syntax note {rule.text})", position, tag, element=n)
+        else:
+            findings.add("conditional_missing", f"one of {', '.join(_name(tag, n) for n in rule.positions[1:])} is "
+                         f"required when {_name(tag, rule.positions[0])} is given (syntax note {rule.text})",
+                         position, tag, element=rule.positions[1])
+
+
+def _value(elements, number: int, part: int = 1) -> str:
+    try:
+        return elements[number - 1][0][part - 1]
+    except IndexError:
+        return ""
+
+
+def _check_edifact_date(findings: Findings, elements, position: int) -> None:
+    """DTM C507: the date/time (2380) must be one its format (2379) allows."""
+    value, form = _value(elements, 1, 2), _value(elements, 1, 3)
+    where = dict(element=1, component=2, element_ref="2380", value=value)
+    if form and not value:
+        findings.add("missing_element", f"DTM01.2 (2380, date/time) is empty although its format {form} is given",
+                     position, "DTM", element=1, component=2, element_ref="2380")
+    elif form in DATE_FORMATS:
+        pattern = DATE_FORMATS[form]
+        size = len(datetime.datetime(2000, 1, 1).strftime(pattern))
+        if not _valid(value[:size], pattern):
+            findings.add("invalid_date", f"DTM01.2 (2380, date/time) {value!r} is not a valid date in format {form}",
+                         position, "DTM", **where)
+        elif len(value) != size:
+            # Real partners send 102 dates with a time after them: the date is still read.
+            findings.add("too_long", f"DTM01.2 (2380, date/time) {value!r} is longer than format {form} allows",
+                         position, "DTM", severity="warning", **where)
+    elif form in PERIOD_FORMATS:
+        start, _, end = value.partition("-")
+        if not (_valid(start, PERIOD_FORMATS[form]) and _valid(end, PERIOD_FORMATS[form])):
+            findings.add("invalid_date", f"DTM01.2 (2380, period) {value!r} is not a valid period in format {form}",
+                         position, "DTM", **where)
+
+
+# --- GS1 check digits --------------------------------------------------------------------------
+
+GTIN_QUALIFIERS = {"EN", "UP", "UK", "SRV", "EAN", "UA"}
+
+
+def gs1_check_digit_ok(number: str) -> bool:
+    """Whether a GTIN-8/12/13/14 or GLN (13 digits) ends with its GS1 mod-10 check digit."""
+    if not number.isdigit() or len(number) not in (8, 12, 13, 14):
+        return False
+    digits = [int(d) for d in number]
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits[:-1])))
+    return (10 - total % 10) % 10 == digits[-1]
+
+
+def _check_gs1(findings: Findings, tag: str, elements, position: int, x12: bool) -> None:
+    candidates: list[tuple[int, int | None, str, str]] = []  # element, component, what, value
+    if x12:
+        pairs = {"PO1": 6, "IT1": 6, "ACK": 7, "SLN": 9, "LIN": 2, "PO4": 0}
+        if tag in pairs and pairs[tag]:
+            for qualifier in range(pairs[tag], len(elements), 2):
+                if _value(elements, qualifier) in GTIN_QUALIFIERS and _value(elements, qualifier + 1):
+                    candidates.append((qualifier + 1, None, "GTIN", _value(elements, qualifier + 1)))
+        elif tag == "N1" and _value(elements, 3) == "UL" and _value(elements, 4):
+            candidates.append((4, None, "GLN", _value(elements, 4)))
+    else:
+        if tag == "LIN" and _value(elements, 3, 2) in GTIN_QUALIFIERS and _value(elements, 3, 1):
+            candidates.append((3, 1, "GTIN", _value(elements, 3, 1)))
+        elif tag == "PIA":
+            for number in range(2, len(elements) + 1):
+                if _value(elements, number, 2) in GTIN_QUALIFIERS and _value(elements, number, 1):
+                    candidates.append((number, 1, "GTIN", _value(elements, number, 1)))
+        elif tag == "NAD" and _value(elements, 2, 3) == "9" and _value(elements, 2, 1):
+            candidates.append((2, 1, "GLN", _value(elements, 2, 1)))
+    for number, part, what, value in candidates:
+        if what == "GLN" and len(value) != 13 or not gs1_check_digit_ok(value):
+            findings.add("check_digit", f"{_name(tag, number, part)} {value!r} is not a valid {what} "
+                         f"(GS1 check digit or length)", position, tag, element=number, component=part, value=value)
+
+
+# --- after the fact: a whole tree --------------------------------------------------------------
+
+
+def validate(message: Message, *, strict: bool = True, check_digits: bool = False) -> list[Issue]:
+    """Validate a message tree against its definition again (outbound messages, other options).
+
+    Returns the findings (structure and data elements); the message is not changed. A message
+    without a definition has none.
+    """
+    from gateway.formats.tree import MessageBuilder, message_element, segment_values
+
+    if message.tree is None or message.type is None:
+        return []
+    standard = message.tree.get("standard") or message.interchange.standard
+    definition = load_definition(standard, message.type, message.version)
+    if definition is None:
+        return []
+    options = Options(strict=strict, check_digits=check_digits)
+    builder = MessageBuilder(message_element(), definition, options, version=message.version)
+    for segment in [s for s in message.tree.iter() if s.get("pos") is not None]:
+        elements = segment_values(segment)
+        copy = segment.makeelement(segment.tag, segment.attrib)
+        builder.add(copy, elements)
+    return builder.issues
+
+
+def summary(issues: Iterable[Issue]) -> dict[str, Any]:
+    """What an X12 acknowledgment says of one transaction set, from its issues (AK5 / IK5).
+
+    `status` (AK501/IK501, 717): A accepted, E accepted with errors noted (warnings only),
+    R rejected. `codes` (AK502…AK506, 718): the envelope's own codes (level "message"), and 5
+    (one or more segments in error) when a segment or element has an error. For EDIFACT, R is
+    UCM 0083 = 4 and A/E are 7; the UCM 0085 is the first "message" issue's code.
+    """
+    issues = list(issues)
+    errors = [i for i in issues if i.severity == "error"]
+    codes = []
+    for issue in errors:
+        if issue.level == "message" and issue.code and issue.code not in codes:
+            codes.append(issue.code)
+    if any(i.level in ("segment", "element") for i in errors) and "5" not in codes:
+        codes.append("5")
+    status = "R" if errors else ("E" if issues else "A")
+    return {"status": status, "codes": codes[:5]}

@@ -1,0 +1,165 @@
+"""Corpus orders into Odoo through watched folders, and a daemon killed in the middle of delivery.
+
+The gateway runs as the real CLI in a subprocess against the Odoo sandbox started here;
+the test reads what Odoo has through odoorpc, as a person's Odoo would show it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from decimal import Decimal
+
+import odoorpc
+import pytest
+
+from conftest import CORPUS, ROOT
+from gateway.inspection import inspect_file
+from gateway.odoo.sandbox import start
+from gateway.pipeline import TemplateSet
+from gateway_fixtures import Gateway, age
+
+PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
+TEMPLATES = TemplateSet(ROOT / "templates")
+# Well-formed corpus orders from senders with real product codes (EXPECTED.md 1, 2, 6, 9, 11).
+CORPUS_ORDERS = [
+    "edifact/ORDERS/oca_retail_orders_sample1.txt",
+    "edifact/ORDERS/smooks_orders_d03b_syntax4.txt",
+    "edifact/ORDERS/bots_sap_orders_una_crlf.edi",
+    "x12/850/bots_850_004010_isa00200.x12",
+    "x12/850/bots_850_004010_pipe_elemsep_4sets.x12",
+]
+PROFILE = """name: Corpus customer
+odoo_partner: {ref: CORPUS}
+channels:
+  inbox: {type: folder, inbox: inbox/corpus-customer, settle_seconds: 0.2}
+receive:
+  ORDERS: {template: edifact/ORDERS_D96A}
+  "850": {template: x12/850_004010}
+delivery:
+  create_addresses: true
+  item_xref: {xref}
+"""
+
+
+@pytest.fixture
+def odoo():
+    os.environ[PASSWORD_ENV] = "admin"
+    with start() as sandbox:
+        rpc = odoorpc.ODOO("127.0.0.1", port=sandbox.port, timeout=60)
+        rpc.login("edi", "admin", "admin")
+        yield sandbox, rpc
+
+
+def call(rpc, model, method, *args, **kwargs):
+    return rpc.execute_kw(model, method, list(args), kwargs)
+
+
+def corpus_gateway(tmp_path, sandbox, xref: dict[str, str] | None = None) -> Gateway:
+    gateway = Gateway(tmp_path)
+    gateway.partners.mkdir()
+    (gateway.partners / "corpus-customer.yaml").write_text(PROFILE.replace("{xref}", json.dumps(xref or {})))
+    gateway.config.write_text(
+        f'state_dir = "state"\npartners_dir = "partners"\ntemplates_dir = "{ROOT / "templates"}"\n'
+        f'rescan_seconds = 1\n[odoo]\nurl = "{sandbox.url}"\ndb = "edi"\nuser = "admin"\n'
+        f'password_env = "{PASSWORD_ENV}"\n')
+    return gateway
+
+
+def corpus_documents(relative: str) -> list[dict]:
+    report = inspect_file(CORPUS / relative, None, TEMPLATES)
+    return [m["document"] for i in report["interchanges"] for m in i["messages"]]
+
+
+def seed_for(rpc, documents: list[dict]) -> dict[str, str]:
+    """The customer and every product the documents order, in Units, as an admin would set them up.
+
+    A line that names only the customer's item number gets a product of ours and an entry in the
+    profile's cross-reference (returned), as an admin would add one.
+    """
+    call(rpc, "res.partner", "create", {"name": "Corpus customer", "ref": "CORPUS", "is_company": True})
+    made: set[str] = set()
+    xref: dict[str, str] = {}
+    for document in documents:
+        for line in document.get("lines", []):
+            values = {"name": line.get("description") or "An item", "list_price": float(line.get("unit_price") or 1)}
+            if line.get("uom") not in (None, "Units"):  # sold in the unit the customer orders in
+                [unit] = call(rpc, "uom.uom", "search", [("name", "=", line["uom"])])
+                values["uom_id"] = values["uom_po_id"] = unit
+            if line.get("gtin") or line.get("upc"):
+                code = values["barcode"] = line.get("gtin") or line.get("upc")
+            elif line.get("supplier_item"):
+                code = values["default_code"] = line["supplier_item"]
+            else:
+                code = values["default_code"] = xref[line["buyer_item"]] = f"OURS-{line['buyer_item']}"
+            if code not in made:
+                made.add(code)
+                call(rpc, "product.template", "create", values)
+    return xref
+
+
+def sale_orders(rpc) -> list[dict]:
+    return call(rpc, "sale.order", "search_read", [], fields=["client_order_ref", "partner_id", "order_line"])
+
+
+def test_every_corpus_order_becomes_one_sale_order_with_its_lines(tmp_path, odoo):
+    sandbox, rpc = odoo
+    documents = [d for relative in CORPUS_ORDERS for d in corpus_documents(relative)]
+    gateway = corpus_gateway(tmp_path, sandbox, seed_for(rpc, documents))
+    for relative in CORPUS_ORDERS:
+        path = gateway.inbox("corpus-customer") / relative.replace("/", "_")
+        path.write_bytes((CORPUS / relative).read_bytes())
+        age(path)
+    gateway.run("run", "--once")
+
+    messages = gateway.messages()
+    held = {m["document_number"]: m["reason"] for m in messages if m["state"] != "delivered"}
+    # EXPECTED.md 11: W1234567 has a line of quantity 0, which a person must look at
+    assert held == {"W1234567": "line 9: quantity 0 is not positive"}
+    orders = {order["client_order_ref"]: order for order in sale_orders(rpc)}
+    delivered = [d for d in documents if d["document_number"] not in held]
+    assert sorted(orders) == sorted({d["document_number"] for d in delivered})  # repeated numbers: one order
+    for document in delivered:
+        order = orders[document["document_number"]]
+        assert order["partner_id"][1] == "Corpus customer"
+        lines = call(rpc, "sale.order.line", "read", order["order_line"],
+                     fields=["product_uom_qty", "price_unit", "product_id"])
+        assert [Decimal(str(line["product_uom_qty"])) for line in lines] == [
+            Decimal(line["quantity"]) for line in document["lines"]]
+        priced = [line for line in document["lines"] if line.get("unit_price")]
+        if len(priced) == len(document["lines"]):
+            assert [Decimal(str(line["price_unit"])) for line in lines] == [
+                Decimal(line["unit_price"]) for line in document["lines"]]
+
+
+def test_a_daemon_killed_in_the_middle_of_delivery_makes_each_sale_order_once(tmp_path, odoo):
+    sandbox, rpc = odoo
+    sample = (ROOT / "samples/inbox/acme-retail/ORDERS_4500012.edi").read_bytes()
+    gateway = corpus_gateway(tmp_path, sandbox)
+    documents = corpus_documents("edifact/ORDERS/oca_retail_orders_sample1.txt")
+    files = 60
+    for number in range(files):
+        data = sample.replace(b"4500012", b"K%06d" % (2 * number)).replace(b"4500013", b"K%06d" % (2 * number + 1))
+        path = gateway.inbox("corpus-customer") / f"order-{number:03d}.edi"
+        path.write_bytes(data)
+        age(path)
+    report = inspect_file(gateway.inbox("corpus-customer") / "order-000.edi", None, TEMPLATES)
+    seed_for(rpc, documents + [m["document"] for i in report["interchanges"] for m in i["messages"]])
+    rng = random.Random(4500012)
+    kills = 0
+    for _ in range(8):
+        daemon = gateway.start()
+        time.sleep(rng.uniform(0.8, 2.5))
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGKILL)
+            kills += 1
+        daemon.wait(timeout=20)
+    gateway.run("run", "--once")
+
+    assert kills >= 6
+    references = sorted(order["client_order_ref"] for order in sale_orders(rpc))
+    assert references == sorted(f"K{n:06d}" for n in range(2 * files)), "an order was lost or made twice"
+    assert {m["state"] for m in gateway.messages()} == {"delivered"}

@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import time
 
-import pytest
 
 from conftest import ROOT
 from gateway_fixtures import age, make_gateway

@@ -10,7 +10,6 @@ never overwritten.
 from __future__ import annotations
 
 import errno
-import itertools
 import os
 import shutil
 import stat
@@ -45,6 +44,7 @@ from gateway.channels.base import (
     is_inbound_name,
     safe_file_name,
 )
+from gateway.files import candidate_names, fsync_folder, remove_quietly
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
@@ -313,7 +313,7 @@ class FolderChannel(Channel):
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise ChannelError(f"channel {self.name}: cannot write to {folder}: {err.strerror}") from err
-        for candidate in _candidate_names(base_name(claimed.original_name)):
+        for candidate in candidate_names(base_name(claimed.original_name)):
             destination = folder / candidate
             try:
                 os.link(claimed.path, destination, follow_symlinks=False)
@@ -329,7 +329,7 @@ class FolderChannel(Channel):
                 destination = self._reserve_and_copy(claimed, folder)
                 return destination
             break
-        _fsync_folder(folder)
+        fsync_folder(folder)
         try:
             os.unlink(claimed.path)
         except FileNotFoundError:
@@ -356,7 +356,7 @@ class FolderChannel(Channel):
             os.replace(temporary, destination)
             os.unlink(source)
         except OSError as err:
-            _remove_quietly(temporary)
+            remove_quietly(temporary)
             raise ChannelError(f"channel {self.name}: cannot move {source} to {destination}: {err.strerror}") from err
 
 
@@ -422,7 +422,7 @@ def _reserve_name(folder: Path, name: str) -> Path:
     Creating the file exclusively reserves the name, so two movers never pick the same one;
     the caller then renames the real file over its own reservation.
     """
-    for candidate in _candidate_names(name):
+    for candidate in candidate_names(name):
         try:
             descriptor = os.open(folder / candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -439,18 +439,8 @@ def _same_file(first: Path, second: Path) -> bool:
         return False
 
 
-def _candidate_names(name: str) -> Iterator[str]:
-    yield name
-    stem, suffix = _split_suffix(name)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    yield f"{stem}.{stamp}{suffix}"
-    for counter in itertools.count(2):
-        yield f"{stem}.{stamp}-{counter}{suffix}"
 
 
-def _split_suffix(name: str) -> tuple[str, str]:
-    dot = name.rfind(".")
-    return (name[:dot], name[dot:]) if dot > 0 else (name, "")
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
@@ -463,27 +453,9 @@ def _write_atomically(target: Path, data: bytes) -> None:
             os.fsync(writer.fileno())
         os.replace(temporary, target)
     except OSError as err:
-        _remove_quietly(temporary)
+        remove_quietly(temporary)
         raise ChannelError(f"cannot write {target}: {err.strerror}") from err
-    _fsync_folder(target.parent)
+    fsync_folder(target.parent)
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # Windows cannot open folders; the rename is as durable as that platform makes it
-    try:
-        os.fsync(descriptor)
-    except OSError as err:
-        logger.debug("fsync of folder {folder} failed: {error}", folder=str(folder), error=err.strerror)
-    finally:
-        os.close(descriptor)
 
-
-def _remove_quietly(path: Path) -> None:
-    """Remove a temporary or reserved file we made, if it is still there."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -15,7 +15,6 @@ are read from their reference when connecting and appear in no message.
 from __future__ import annotations
 
 import base64
-import errno
 import hashlib
 import json
 import os
@@ -47,6 +46,7 @@ from gateway.channels.base import (
 )
 from gateway.channels.secrets import SecretUnavailable
 from gateway.profiles import SftpChannelSettings
+from gateway.files import candidate_names, fsync_folder, remove_quietly
 
 CHUNK = 256 * 1024
 WINDOW = 8 * 1024 * 1024  # bytes of one download requested at once: the memory a download holds
@@ -340,7 +340,7 @@ class SftpChannel(Channel):
         found = []
         for entry in os.scandir(self.spool_dir):
             if entry.name.startswith(".") and entry.name.endswith(_DOWNLOAD_SUFFIX):
-                _remove_quietly(Path(entry.path))  # a download cut short: the remote file is still there
+                remove_quietly(Path(entry.path))  # a download cut short: the remote file is still there
                 continue
             if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
                 continue
@@ -467,15 +467,15 @@ class SftpChannel(Channel):
                 self._seen.pop(name, None)
                 self._log.info("{file} changed while it was fetched ({listed} bytes listed, {got} read); "
                                "left for the next poll", file=name, listed=size, got=received)
-                _remove_quietly(temporary)
+                remove_quietly(temporary)
                 return None
             os.utime(temporary, (mtime, mtime))
             remote_state = _Remote(remote, size, mtime)
             self._write_meta(name, remote_state)
             os.rename(temporary, self.spool_dir / name)
-            _fsync_folder(self.spool_dir)
+            fsync_folder(self.spool_dir)
         except BaseException:
-            _remove_quietly(temporary)
+            remove_quietly(temporary)
             raise
         self._remotes[name] = remote_state
         self._log.info("fetched {file} ({size} bytes) from {server}", file=name, size=size, server=self.settings.server)
@@ -505,8 +505,8 @@ class SftpChannel(Channel):
                     return None
                 self._log.warning("{file}: the remote file was not removed: {error}", file=name, error=error)
         if not spool_gone:
-            _remove_quietly(claimed.path)
-        _remove_quietly(self._meta_path(name))
+            remove_quietly(claimed.path)
+        remove_quietly(self._meta_path(name))
         self._remotes.pop(name, None)
         return destination
 
@@ -536,7 +536,7 @@ class SftpChannel(Channel):
                 sftp.stat(folder)
             except FileNotFoundError:
                 sftp.mkdir(folder)
-        for candidate in _candidate_names(name):
+        for candidate in candidate_names(name):
             target = posixpath.join(folder, candidate)
             with self._remote("move", remote.path):
                 try:
@@ -561,8 +561,8 @@ class SftpChannel(Channel):
                 continue
             folder = self.settings.processed if self.settings.after == "move" else None
             self._settle_remote(sftp, remote, folder)
-            _remove_quietly(Path(entry.path))
-            _remove_quietly(self._meta_path(entry.name))
+            remove_quietly(Path(entry.path))
+            remove_quietly(self._meta_path(entry.name))
 
     def _meta_path(self, name: str) -> Path:
         return self.spool_dir / f".{name}{_META_SUFFIX}"
@@ -683,36 +683,6 @@ class SftpChannel(Channel):
         return folder
 
 
-def _candidate_names(name: str) -> Iterator[str]:
-    yield name
-    dot = name.rfind(".")
-    stem, suffix = (name[:dot], name[dot:]) if dot > 0 else (name, "")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    yield f"{stem}.{stamp}{suffix}"
-    counter = 2
-    while True:
-        yield f"{stem}.{stamp}-{counter}{suffix}"
-        counter += 1
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as error:
-        if error.errno != errno.ENOENT:
-            logger.warning("cannot remove {path}: {error}", path=str(path), error=error.strerror)

@@ -622,7 +622,7 @@ def _apply_field_overrides(data: Located, overrides: Located) -> Located:
         if not isinstance(dotted, str) or not all(dotted.split(".")):
             raise TemplateError(f"{where}: {dotted!r} is not a dotted field name like lines.unit_price")
         parts = dotted.split(".")
-        specs, parent_specs, parent_key = top, None, None
+        specs = top
         for part in parts[:-1]:
             if part not in specs:
                 raise TemplateError(f"{where}: {dotted}: the template has no field {part!r} to override in")

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from gateway.files import fsync_folder
+
 CHUNK = 1024 * 1024
 
 
@@ -45,7 +47,7 @@ class Archive:
                 os.unlink(temp_name)
             else:
                 os.replace(temp_name, target)
-                _fsync_directory(target.parent)
+                fsync_folder(target.parent)
         except BaseException:
             if os.path.exists(temp_name):
                 os.unlink(temp_name)
@@ -63,10 +65,3 @@ class Archive:
             while chunk := stream.read(CHUNK):
                 yield chunk
 
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -1,0 +1,54 @@
+"""Local file operations the gateway relies on to lose nothing: durable renames and free names.
+
+Shared by the channels and the archive: a rename is only durable once its folder is synced,
+and a name the gateway picks for a partner's file must never replace another file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from loguru import logger
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the renames and creations in a folder durable (where the platform can open folders)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # Windows cannot open folders; the rename is as durable as that platform makes it
+    try:
+        os.fsync(descriptor)
+    except OSError as err:
+        logger.debug("fsync of folder {folder} failed: {error}", folder=str(folder), error=err.strerror)
+    finally:
+        os.close(descriptor)
+
+
+def remove_quietly(path: Path) -> None:
+    """Remove a temporary or reserved file of ours, if it is still there; other failures are logged."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        logger.warning("cannot remove {path}: {error}", path=str(path), error=error.strerror)
+
+
+def split_suffix(name: str) -> tuple[str, str]:
+    dot = name.rfind(".")
+    return (name[:dot], name[dot:]) if dot > 0 else (name, "")
+
+
+def candidate_names(name: str) -> Iterator[str]:
+    """`name`, then `stem.<UTC time>.ext`, then `stem.<UTC time>-2.ext` … for a name that is taken."""
+    yield name
+    stem, suffix = split_suffix(name)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    yield f"{stem}.{stamp}{suffix}"
+    for counter in itertools.count(2):
+        yield f"{stem}.{stamp}-{counter}{suffix}"

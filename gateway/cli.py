@@ -15,6 +15,11 @@ from typing import Any, Sequence
 
 from gateway import inspection
 from gateway.config import ConfigError, load_settings
+from gateway.profiles import ProfileError
+
+
+class CommandError(Exception):
+    """What a command could not do, said in a sentence (exit code 1)."""
 
 
 def _print_json(value: Any) -> None:
@@ -108,17 +113,17 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 # --- partners ----------------------------------------------------------------------------
 
 
-def cmd_partners_list(args: argparse.Namespace) -> int:
-    from gateway.profiles import ProfileError
+def _profile(app, partner: str):
+    profile = app.profiles.get(partner)
+    if profile is None:
+        raise CommandError(f"no partner {partner!r} in {app.settings.partners_dir}")
+    return profile
 
+
+def cmd_partners_list(args: argparse.Namespace) -> int:
     app = _app(args)
-    try:
-        profiles = app.profiles
-    except ProfileError as error:
-        print(f"edigw: partner profiles have problems:\n{error}", file=sys.stderr)
-        return 1
     rows = [{"id": p.id, "name": p.name, "channels": [c.name for c in p.channels],
-             "receive": sorted({r.message_type for r in p.receive})} for p in profiles.values()]
+             "receive": sorted({r.message_type for r in p.receive})} for p in app.profiles.values()]
     if args.json:
         _print_json(rows)
     else:
@@ -128,17 +133,8 @@ def cmd_partners_list(args: argparse.Namespace) -> int:
 
 
 def cmd_partners_show(args: argparse.Namespace) -> int:
-    from gateway.profiles import ProfileError
-
     app = _app(args)
-    try:
-        profile = app.profiles.get(args.partner)
-    except ProfileError as error:
-        print(f"edigw: partner profiles have problems:\n{error}", file=sys.stderr)
-        return 1
-    if profile is None:
-        print(f"edigw: no partner {args.partner!r} in {app.settings.partners_dir}", file=sys.stderr)
-        return 1
+    profile = _profile(app, args.partner)
     shown = {"id": profile.id, "file": str(profile.file), **profile.raw}
     if args.json:
         _print_json(shown)
@@ -150,7 +146,7 @@ def cmd_partners_show(args: argparse.Namespace) -> int:
 
 
 def cmd_partners_validate(args: argparse.Namespace) -> int:
-    from gateway.profiles import ProfileError, load_profile, profile_files
+    from gateway.profiles import load_profile, profile_files
 
     app = _app(args)
     files = [Path(name) for name in args.files] or profile_files(app.settings.partners_dir)
@@ -178,10 +174,7 @@ def cmd_partners_validate(args: argparse.Namespace) -> int:
 
 def cmd_partners_test(args: argparse.Namespace) -> int:
     app = _app(args)
-    profile = app.profiles.get(args.partner)
-    if profile is None:
-        print(f"edigw: no partner {args.partner!r} in {app.settings.partners_dir}", file=sys.stderr)
-        return 1
+    profile = _profile(app, args.partner)
     report = inspection.inspect_file(Path(args.file), profile, app.templates)
     report["dry_run"] = True
     held = _preview_in_odoo(app, profile, report)
@@ -241,10 +234,7 @@ def cmd_partners_test_connection(args: argparse.Namespace) -> int:
     from gateway.daemon import build_inboxes
 
     app = _app(args)
-    profile = app.profiles.get(args.partner)
-    if profile is None:
-        print(f"edigw: no partner {args.partner!r} in {app.settings.partners_dir}", file=sys.stderr)
-        return 1
+    profile = _profile(app, args.partner)
     reports = [inbox.channel.test_connection().as_dict() for inbox in build_inboxes(app)
                if inbox.profile.id == profile.id and hasattr(inbox.channel, "test_connection")]
     if args.json:
@@ -277,13 +267,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
         path = settings.partners_dir / f"{args.partner}.yaml"
         if not path.is_file():
-            print(f"edigw: no partner {args.partner!r} in {settings.partners_dir}", file=sys.stderr)
-            return 1
+            raise CommandError(f"no partner {args.partner!r} in {settings.partners_dir}")
         profile = load_profile(path, settings.state_dir, settings.templates_dir)
     path = Path(args.file)
     if not path.is_file():
-        print(f"edigw: {args.file}: no such file", file=sys.stderr)
-        return 1
+        raise CommandError(f"{args.file}: no such file")
     report = inspection.inspect_file(path, profile, TemplateSet(settings.templates_dir))
     if args.json:
         _print_json(report)
@@ -412,8 +400,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except ConfigError as error:
+    except (ConfigError, CommandError) as error:
         print(f"edigw: {error}", file=sys.stderr)
+        return 1
+    except ProfileError as error:
+        print(f"edigw: partner profiles have problems:\n{error}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0

@@ -2,7 +2,7 @@
 
 Relative paths in the file are taken from the file's own folder; with no file, from the
 current directory. Secrets are never in the file itself: `password_file` or `password_env`
-name where they are.
+(and `api_key_file` or `api_key_env`) name where they are.
 """
 
 from __future__ import annotations
@@ -29,19 +29,55 @@ class OdooSettings:
     password_file: Path | None = None
     password_env: str | None = None
     timeout: float = 30.0
+    api: str = "jsonrpc"  # or "json2": Odoo 19's /json/2 API with a bearer API key instead of a login
+    api_key_file: Path | None = None
+    api_key_env: str | None = None
 
     def password(self) -> str | None:
-        if self.password_file is not None:
-            return self.password_file.read_text(encoding="utf-8").strip()
-        if self.password_env is not None:
-            return os.environ.get(self.password_env)
-        return None
+        return _secret(self.password_file, self.password_env)
+
+    def api_key(self) -> str | None:
+        return _secret(self.api_key_file, self.api_key_env)
+
+
+def _secret(path: Path | None, variable: str | None) -> str | None:
+    if path is not None:
+        return path.read_text(encoding="utf-8").strip()
+    if variable is not None:
+        return os.environ.get(variable)
+    return None
 
 
 @dataclass(frozen=True)
 class HttpSettings:
     host: str = "127.0.0.1"
     port: int | None = None  # no health/metrics endpoint unless a port is set
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Our own envelope identifiers (`[identity]`): the sender of what we write.
+
+        [identity.edifact]
+        id = "4099999000003"      # UNB sender (0004)
+        qualifier = "14"          # its code qualifier (0007)
+        [identity.x12]
+        qualifier = "ZZ"          # ISA05
+        id = "DISTRIBUTOR"        # ISA06
+        gs_id = "DISTRIBUTOR"     # GS02 (default: the ISA id)
+
+    A standard left out: acknowledgments are sent as the id the partner addressed (its
+    interchange's receiver); outbound documents need it set.
+    """
+
+    edifact: dict[str, str] = field(default_factory=dict)
+    x12: dict[str, str] = field(default_factory=dict)
+
+    def of(self, standard: str) -> dict[str, str]:
+        return dict(getattr(self, standard, None) or {})
+
+
+IDENTITY_KEYS = {"edifact": {"id", "qualifier"}, "x12": {"id", "qualifier", "gs_id"}}
 
 
 @dataclass(frozen=True)
@@ -59,6 +95,7 @@ class Settings:
     log_level: str = "INFO"
     odoo: OdooSettings = field(default_factory=OdooSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    identity: Identity = field(default_factory=Identity)
 
 
 def find_config(explicit: str | None) -> Path | None:
@@ -131,8 +168,12 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
             password_file=resolve(odoo.get("password_file"), None) if odoo.get("password_file") else None,
             password_env=odoo.get("password_env"),
             timeout=float(odoo.get("timeout", 30.0)),
+            api=str(odoo.get("api", "jsonrpc")),
+            api_key_file=resolve(odoo.get("api_key_file"), None) if odoo.get("api_key_file") else None,
+            api_key_env=odoo.get("api_key_env"),
         ),
         http=HttpSettings(host=http.get("host", "127.0.0.1"), port=http.get("port")),
+        identity=_identity(section("identity"), where),
     )
     if settings.log_format not in ("text", "json"):
         raise ConfigError(f"{where}: [log] format must be 'text' or 'json', not {settings.log_format!r}")
@@ -140,4 +181,25 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
         raise ConfigError(
             f"{where}: [odoo] password must not be written in the config; use password_file or password_env"
         )
+    if "api_key" in odoo:
+        raise ConfigError(
+            f"{where}: [odoo] api_key must not be written in the config; use api_key_file or api_key_env"
+        )
+    if settings.odoo.api not in ("jsonrpc", "json2"):
+        raise ConfigError(f"{where}: [odoo] api must be 'jsonrpc' or 'json2', not {settings.odoo.api!r}")
+    if settings.odoo.api == "json2" and not (settings.odoo.api_key_file or settings.odoo.api_key_env):
+        raise ConfigError(f'{where}: [odoo] api = "json2" needs api_key_file or api_key_env (an Odoo API key)')
     return settings
+
+
+def _identity(data: dict[str, Any], where: str) -> Identity:
+    found: dict[str, dict[str, str]] = {}
+    for standard, ids in data.items():
+        if standard not in IDENTITY_KEYS or not isinstance(ids, dict):
+            raise ConfigError(f"{where}: [identity.{standard}] is not known; use [identity.edifact] (id, qualifier) "
+                              "or [identity.x12] (qualifier, id, gs_id)")
+        unknown = set(ids) - IDENTITY_KEYS[standard]
+        if unknown:
+            raise ConfigError(f"{where}: [identity.{standard}] has unknown key(s) {', '.join(sorted(unknown))}")
+        found[standard] = {key: str(value) for key, value in ids.items()}
+    return Identity(edifact=found.get("edifact", {}), x12=found.get("x12", {}))

@@ -29,8 +29,10 @@ from gateway.config import Settings
 from gateway.documents import as_dict
 from gateway.formats.model import Interchange as ParsedInterchange
 from gateway.formats.model import Message as ParsedMessage
+from gateway.formats import acks
 from gateway.formats.model import UnreadableFile
 from gateway.mapping import TemplateError, base_template_names, load_template, version_matches
+from gateway.outbound import Outbound
 from gateway.profiles import Profile
 from gateway.store.archive import Archive
 from gateway.store.db import Store, record_event, transition
@@ -109,6 +111,12 @@ def translate_parsed(message: ParsedMessage, profile: Profile | None, templates:
         rejection = "interchange rejected: " + envelope
     if message.tree is None:
         return Outcome("rejected", rejection or "the message could not be read")
+    if acks.is_acknowledgment(message):  # gateway state, not a business document: no template
+        try:
+            read = acks.read(message)
+        except acks.AckError as error:
+            return Outcome("rejected", rejection) if rejection else Outcome("held", str(error))
+        return Outcome("rejected" if rejection else "translated", rejection or None, acks.DOCUMENT_TYPE, read)
     try:
         template = templates.for_message(profile, message)
     except LookupError as error:
@@ -179,6 +187,7 @@ class Pipeline:
         self.profiles = profiles
         self.templates = templates
         self.deliverer = deliverer
+        self.outbound = Outbound(settings, store, archive, profiles)
         self.stopping = False  # set by the daemon on SIGTERM: finish the message in hand, then stop
 
     # --- intake ---------------------------------------------------------------------------
@@ -236,6 +245,10 @@ class Pipeline:
             count += 1
         if not self.stopping:
             self.deliver_pending()
+        if not self.stopping:
+            self.outbound.acknowledge_pending()
+            self.outbound.send_pending()
+            self.outbound.check_overdue()
         return count
 
     def process(self, exchange_id: int) -> None:
@@ -264,6 +277,14 @@ class Pipeline:
             return
         self._finish_exchange(exchange_id, "processed", None, standard)
         self.deliver_pending(exchange_id)
+        self.acknowledge(exchange_id)
+
+    def acknowledge(self, exchange_id: int) -> None:
+        """The CONTRL/997/999/TA1 the partner's policy asks for, recorded to be sent (gateway.outbound)."""
+        try:
+            self.outbound.acknowledge(exchange_id)
+        except Exception:  # a bug in acknowledging must not stop the daemon; acknowledge_pending tries again
+            logger.exception("exchange {}: the acknowledgment could not be made", exchange_id)
 
     def _record_events(self, exchange: Exchange, profile: Profile, standard: str,
                        events: Iterator, done: set[int]) -> None:
@@ -302,6 +323,8 @@ class Pipeline:
                 record_event(session, "message", row.id, None, "received", ACTOR,
                              f"message {parsed.index + 1} of exchange {exchange.id}")
                 self._apply(session, row, outcome, ACTOR)
+                if row.document_type == acks.DOCUMENT_TYPE and row.state == "translated":
+                    self.outbound.apply_ack(session, row, outcome.document, ACTOR)
 
     def _apply(self, session: Session, row: Message, outcome: Outcome, actor: str) -> None:
         row.document_type = outcome.document_type
@@ -329,6 +352,7 @@ class Pipeline:
             row.status = parsed.status
             row.header = json.dumps(parsed.header())
             row.errors = json.dumps([issue.as_dict() for issue in parsed.errors])
+            self.outbound.apply_technical_acks(session, exchange.id, exchange.partner, parsed, ACTOR)
             envelope_errors = [issue for issue in parsed.errors if issue.severity == "error"]
             if not envelope_errors:
                 return
@@ -386,6 +410,10 @@ class Pipeline:
             result = self.deliverer.deliver(profile, document_type, document)
         except TransientFailure as failure:
             return self._retry_later(message_id, actor, str(failure))
+        except Exception as error:  # a bug of ours must hold one message, not stop the daemon
+            logger.exception("message {}: delivery failed", message_id)
+            result = DeliveryResult("held", f"internal error while delivering: {error!r}; reprocess from deliver "
+                                            "once it is fixed")
         with self.store.session() as session:
             row = session.get(Message, message_id)
             row.result = json.dumps(result.record) if result.record is not None else row.result

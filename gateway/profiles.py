@@ -16,7 +16,14 @@ the line, so `edigw partners validate` can list them all at once.
                      host_key: "SHA256:…", inbox: /out, outbox: /in, schedule: 300}
     receive:
       ORDERS: {template: edifact/ORDERS_D96A, overrides: {…}}
-    acknowledgments: {send: false}
+    acknowledgments:
+      send: true                # write CONTRL / 997 / 999 for what this partner sends
+      kind: contrl              # contrl | 997 | 999 (default: contrl for EDIFACT, 997 for X12)
+      ta1: on-request           # X12 TA1: on-request (ISA14=1, or a broken envelope) | always | never
+      expect: true              # the partner acknowledges what we send ...
+      overdue_after: 24h        # ... within this long (s, m, h, d), else it is overdue
+      channel: their-server     # whose outbox (default: the first channel with an outbox)
+      file_name: "{type}_{control}.{ext}"
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ SFTP_CHANNEL_KEYS = {"type", "host", "port", "user", "known_hosts", "host_key", 
 INLINE_SECRETS = {"password": "password_file or password_env", "passphrase": "key_passphrase_file or key_passphrase_env",
                   "key_passphrase": "key_passphrase_file or key_passphrase_env", "private_key": "key_file"}
 RECEIVE_KEYS = {"template", "overrides", "versions"}
+ACK_KEYS = {"send", "kind", "ta1", "expect", "overdue_after", "channel", "file_name"}
+ACK_FILE_FIELDS = {"type", "control", "partner", "ext", "standard"}
 DELIVERY_KEYS = {"confirm", "price_tolerance", "price_decimals", "create_addresses", "item_xref", "units"}
 STANDARDS = ("edifact", "x12", "csv")
 
@@ -152,6 +161,22 @@ class DeliveryPolicy:
 
 
 @dataclass(frozen=True)
+class AckPolicy:
+    """The `acknowledgments:` section: what we send back, and what we expect of the partner."""
+
+    send: bool = False
+    kind: str | None = None  # None: contrl for EDIFACT, 997 for X12
+    ta1: str = "on-request"
+    expect: bool = False
+    overdue_after_seconds: float = 24 * 3600.0
+    channel: str | None = None
+    file_name: str = "{type}_{control}.{ext}"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+
+@dataclass(frozen=True)
 class Profile:
     id: str
     file: Path
@@ -160,7 +185,7 @@ class Profile:
     identifiers: dict[str, dict[str, str]]
     channels: tuple[ChannelSettings, ...]
     receive: tuple[ReceiveRule, ...]
-    acknowledgments: dict[str, Any]
+    acknowledgments: AckPolicy
     test: bool
     raw: dict[str, Any]
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
@@ -324,7 +349,8 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
                 versions=tuple(str(v) for v in rule.get("versions") or ()),
             ))
 
-    acknowledgments = data.get("acknowledgments") or {}
+    acknowledgments = _ack_policy(data, problem, [c.name.split("/", 1)[1] for c in channels],
+                                  {c.name.split("/", 1)[1] for c in channels if c.outbox})
     delivery = _delivery_policy(data, problem)
     validation = _validation_options(data, problem)
     if problems:
@@ -337,12 +363,74 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
         identifiers=_plain(identifiers),
         channels=tuple(channels),
         receive=tuple(receive),
-        acknowledgments=_plain(acknowledgments),
+        acknowledgments=acknowledgments,
         test=bool(data.get("test", False)),
         raw=_plain(data),
         delivery=delivery,
         validation=validation,
     )
+
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from 90, "90s", "15m", "24h" or "2d"; None when it is none of those."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value > 0 else None
+    match = DURATION.match(str(value))
+    if not match or float(match.group(1)) <= 0:
+        return None
+    return float(match.group(1)) * DURATION_UNITS[match.group(2)]
+
+
+def _ack_policy(data: dict, problem: Any, channel_names: list[str], outboxes: set[str]) -> AckPolicy:
+    """The `acknowledgments:` section, checked (see AckPolicy and the module text)."""
+    raw = data.get("acknowledgments")
+    if raw is None:
+        return AckPolicy()
+    if not isinstance(raw, dict):
+        problem(_line(data, "acknowledgments"), "'acknowledgments' must be a mapping (send, kind, ta1, expect, "
+                                                "overdue_after)")
+        return AckPolicy()
+    for key in raw:
+        if key not in ACK_KEYS:
+            problem(_line(raw, key), f"unknown key {key!r} in acknowledgments (known: {', '.join(sorted(ACK_KEYS))})")
+    for key in ("send", "expect"):
+        if key in raw and not isinstance(raw[key], bool):
+            problem(_line(raw, key), f"acknowledgments.{key} must be true or false, not {raw[key]!r}")
+    kind = raw.get("kind")
+    if kind is not None:
+        kind = str(kind).lower()
+        if kind not in ("contrl", "997", "999"):
+            problem(_line(raw, "kind"), f"acknowledgments.kind must be contrl, 997 or 999, not {raw['kind']!r}")
+            kind = None
+    ta1 = str(raw.get("ta1", "on-request"))
+    if ta1 not in ("on-request", "always", "never"):
+        problem(_line(raw, "ta1"), f"acknowledgments.ta1 must be on-request, always or never, not {raw['ta1']!r}")
+        ta1 = "on-request"
+    overdue = parse_duration(raw.get("overdue_after", "24h"))
+    if overdue is None:
+        problem(_line(raw, "overdue_after"), f"acknowledgments.overdue_after must be a duration like 30m, 24h "
+                                             f"or 2d, not {raw.get('overdue_after')!r}")
+        overdue = 24 * 3600.0
+    channel = raw.get("channel")
+    if channel is not None and str(channel) not in channel_names:
+        problem(_line(raw, "channel"), f"acknowledgments.channel {channel!r} is not one of this profile's channels")
+    elif raw.get("send") is True and not (outboxes if channel is None else {str(channel)} & outboxes):
+        problem(_line(raw, "send"), "acknowledgments.send is true but no channel has an 'outbox' to send them to")
+    file_name = str(raw.get("file_name", "{type}_{control}.{ext}"))
+    fields = set(re.findall(r"{(\w*)}", file_name))
+    if fields - ACK_FILE_FIELDS or "{control}" not in file_name:
+        problem(_line(raw, "file_name"), f"acknowledgments.file_name {file_name!r} must contain {{control}} and only "
+                                         f"{', '.join('{' + f + '}' for f in sorted(ACK_FILE_FIELDS))}")
+        file_name = "{type}_{control}.{ext}"
+    return AckPolicy(send=raw.get("send") is True, kind=kind, ta1=ta1, expect=raw.get("expect") is True,
+                     overdue_after_seconds=overdue, channel=None if channel is None else str(channel),
+                     file_name=file_name)
 
 
 def _validation_options(data: dict, problem: Any) -> Options:

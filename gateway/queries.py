@@ -93,6 +93,7 @@ def show_message(store: Store, archive: Archive, message_id: int, *, with_tree: 
             "document": json.loads(message.document) if message.document else None,
             "result": json.loads(message.result) if message.result else None,
             "audit": _audit(session, "exchange", exchange.id) + _audit(session, "message", message.id),
+            "acknowledgment": _acknowledgment(session, message),
         })
         detail["audit"].sort(key=lambda event: event["at"])
     if with_tree:
@@ -117,6 +118,37 @@ def _tree_text(archive: Archive, exchange: Exchange, position: int) -> str | Non
     return None
 
 
+def _acknowledgment(session, message: Message) -> dict[str, Any] | None:
+    """Which acknowledgment answered this message, and what it said (None: none yet).
+
+    Inbound: the CONTRL/997/999/TA1 we sent for it. Outbound: the partner's, with its status
+    and reasons; or, while we wait, when it is due.
+    """
+    detail = json.loads(message.ack_detail) if message.ack_detail else None
+    if message.acknowledged_by_id is None:
+        if message.direction == "out" and message.ack_due_at is not None:
+            return {"status": "waiting", "due_at": _iso(message.ack_due_at)}
+        return None
+    ack = session.get(Message, message.acknowledged_by_id)
+    exchange = session.get(Exchange, ack.exchange_id)
+    found = {"message_id": ack.id, "type": ack.type, "ref": ack.ref, "interchange_ref": ack.interchange_ref,
+             "group_ref": ack.group_ref, "direction": ack.direction, "state": ack.state,
+             "file": exchange.original_name, "exchange_id": exchange.id, "exchange_state": exchange.state}
+    if detail is not None:
+        found.update(status=detail.get("status"), reason=detail.get("reason"), detail=detail.get("detail"))
+    elif message.direction == "in":
+        found["status"] = _our_verdict(ack, message)
+    return found
+
+
+def _our_verdict(ack: Message, message: Message) -> str:
+    """What our acknowledgment said of an inbound message: accepted, accepted with errors or rejected."""
+    if message.state == "rejected":
+        return "rejected"
+    errors = json.loads(message.errors or "[]")
+    return "accepted_with_errors" if errors else "accepted"
+
+
 def raw_chunks(store: Store, archive: Archive, message_id: int) -> Iterator[bytes]:
     with store.session() as session:
         message = session.get(Message, message_id)
@@ -130,7 +162,7 @@ def describe_message(detail: dict[str, Any]) -> str:
     """`messages show` for people."""
     lines = [
         f"message {detail['id']}: {detail['type']} {detail['version'] or ''} ref {detail['ref']} "
-        f"from {detail['partner']} — {detail['state']}",
+        f"{'to' if detail['direction'] == 'out' else 'from'} {detail['partner']} — {detail['state']}",
     ]
     if detail["reason"]:
         lines.append(f"  reason: {detail['reason']}")
@@ -147,6 +179,14 @@ def describe_message(detail: dict[str, Any]) -> str:
         lines.extend("    " + line for line in json.dumps(detail["document"], indent=2, ensure_ascii=False).splitlines())
     if detail["result"]:
         lines.append(f"  result: {json.dumps(detail['result'], ensure_ascii=False)}")
+    ack = detail.get("acknowledgment")
+    if ack:
+        if ack.get("message_id") is None:
+            lines.append(f"  acknowledgment: waiting, due by {ack['due_at']}")
+        else:
+            lines.append(f"  acknowledgment: {ack['type']} (message {ack['message_id']}, interchange "
+                         f"{ack['interchange_ref']}, file {ack['file']}, {ack['state']}): {ack.get('status')}"
+                         + (f" — {ack['reason']}" if ack.get("reason") else ""))
     lines.append("  audit trail:")
     for event in detail["audit"]:
         lines.append(f"    {event['at']} {event['subject']} {event['from'] or '-'} → {event['to']} by {event['actor']}"

@@ -1,11 +1,13 @@
 """Customer orders delivered into Odoo as sale orders: once, correct, economical, or held with a reason.
 
-Every test runs against the Odoo sandbox over real HTTP, and again against a real Odoo when
-EDIGW_ODOO_URL, EDIGW_ODOO_DB, EDIGW_ODOO_USER and EDIGW_ODOO_PASSWORD are set (skipped,
-saying so, when they are not). The tests create the customers, addresses and products they
-need through the API, with references unique to the run, so they pass on a server that
-has seen them before. Documents come from the shipped samples, parsed and translated by
-the pipeline's own code.
+Every test runs against the Odoo sandbox over real HTTP, once with the gateway on JSON-RPC and
+once on Odoo 19's JSON-2 API, and again against a real Odoo when EDIGW_ODOO_URL,
+EDIGW_ODOO_DB, EDIGW_ODOO_USER and EDIGW_ODOO_PASSWORD are set (skipped, saying so, when they
+are not); that run uses JSON-2 when EDIGW_ODOO_API=json2 and EDIGW_ODOO_API_KEY are set too.
+The tests' own checks and set-up always go through JSON-RPC (odoorpc). They create the
+customers, addresses and products they need through the API, with references unique to the
+run, so they pass on a server that has seen them before. Documents come from the shipped
+samples, parsed and translated by the pipeline's own code.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from gateway.config import OdooSettings, settings_from
 from gateway.formats.model import Message as ParsedMessage
 from gateway.odoo.client import OdooClient
 from gateway.odoo.inbound import OdooDeliverer
-from gateway.odoo.sandbox import RunningSandbox, start
+from gateway.odoo.sandbox import DEFAULT_API_KEY, RunningSandbox, Sandbox, start
 from gateway.pipeline import Pipeline, TemplateSet, claimed_file_for, translate_parsed
 from gateway.profiles import Profile, load_profile
 from gateway.store.archive import Archive
@@ -36,6 +38,7 @@ from gateway_fixtures import age, drop_samples, make_gateway
 
 LIVE_VARIABLES = ("EDIGW_ODOO_URL", "EDIGW_ODOO_DB", "EDIGW_ODOO_USER", "EDIGW_ODOO_PASSWORD")
 PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
+API_KEY_ENV = "EDIGW_TEST_ODOO_API_KEY"
 SAMPLES = ROOT / "samples" / "inbox"
 TEMPLATES = TemplateSet(ROOT / "templates")
 # The products the shipped samples order (barcodes and codes as the sample files carry them).
@@ -63,9 +66,11 @@ class Odoo:
     sandbox: RunningSandbox | None
     customers: dict[str, int]
     products: dict[str, int]
+    api: str = "jsonrpc"  # the gateway's transport; the tests' own `rpc` is always JSON-RPC
 
     def settings(self) -> OdooSettings:
-        return OdooSettings(url=self.url, db=self.db, user=self.user, password_env=PASSWORD_ENV, timeout=60)
+        return OdooSettings(url=self.url, db=self.db, user=self.user, password_env=PASSWORD_ENV, timeout=60,
+                            api=self.api, api_key_env=API_KEY_ENV)
 
     def ref(self, customer: str) -> str:
         return f"{customer}-{self.tag}"
@@ -126,7 +131,7 @@ def _seed(rpc: odoorpc.ODOO, client: OdooClient, tag: str) -> tuple[dict[str, in
     return customers, products
 
 
-@pytest.fixture(params=["sandbox", "live"])
+@pytest.fixture(params=["sandbox-jsonrpc", "sandbox-json2", "live"])
 def odoo(request, monkeypatch, tmp_path):
     tag = uuid.uuid4().hex[:8].upper()
     if request.param == "live":
@@ -134,17 +139,38 @@ def odoo(request, monkeypatch, tmp_path):
         if missing:
             pytest.skip(f"no live Odoo: set {', '.join(missing)} to run the delivery tests against one")
         url, db, user, password = (os.environ[name] for name in LIVE_VARIABLES)
+        json2 = os.environ.get("EDIGW_ODOO_API") == "json2" and bool(os.environ.get("EDIGW_ODOO_API_KEY"))
+        api, api_key = ("json2", os.environ["EDIGW_ODOO_API_KEY"]) if json2 else ("jsonrpc", "")
         running = None
     else:
         running = start(state_file=tmp_path / "odoo-state.json")  # kept in a file: it can restart
         url, db, user, password = running.url, "edi", "admin", "admin"
+        api, api_key = request.param.removeprefix("sandbox-"), DEFAULT_API_KEY
     monkeypatch.setenv(PASSWORD_ENV, password)
+    monkeypatch.setenv(API_KEY_ENV, api_key)
+    json2_requests = _count_json2_requests(monkeypatch)
     rpc = _connect(url, db, user, password)
     client = OdooClient(OdooSettings(url=url, db=db, user=user, password_env=PASSWORD_ENV))
     customers, products = _seed(rpc, client, tag)
-    yield Odoo(url, db, user, password, rpc, tag, running, customers, products)
-    if running is not None:
-        running.stop()
+    odoo = Odoo(url, db, user, password, rpc, tag, running, customers, products, api)
+    yield odoo
+    if odoo.sandbox is not None:
+        odoo.sandbox.stop()
+        # The tests' own calls are JSON-RPC: any JSON-2 request came from the gateway.
+        assert bool(json2_requests) == (api == "json2"), f"the gateway did not talk to Odoo over {api}"
+
+
+def _count_json2_requests(monkeypatch) -> list[str]:
+    """The paths of the JSON-2 requests the sandbox (this one or a restarted one) answers from now on."""
+    seen: list[str] = []
+    answer = Sandbox.json2
+
+    def counted(sandbox: Sandbox, path: str, *args):
+        seen.append(path)
+        return answer(sandbox, path, *args)
+
+    monkeypatch.setattr(Sandbox, "json2", counted)
+    return seen
 
 
 def make_profile(tmp_path: Path, odoo: Odoo, partner: str, ref: str | None = None, **delivery) -> Profile:
@@ -467,7 +493,7 @@ def gateway_for(tmp_path: Path, odoo: Odoo):
         path.write_text(text, encoding="utf-8")
     with gateway.config.open("a", encoding="utf-8") as config:
         config.write(f'\n[odoo]\nurl = "{odoo.url}"\ndb = "{odoo.db}"\nuser = "{odoo.user}"\n'
-                     f'password_env = "{PASSWORD_ENV}"\n')
+                     f'password_env = "{PASSWORD_ENV}"\napi = "{odoo.api}"\napi_key_env = "{API_KEY_ENV}"\n')
     return gateway
 
 

@@ -1,8 +1,16 @@
-"""The gateway's connection to Odoo: odoorpc's `execute_kw` with explicit fields, retries and version hiding.
+"""The gateway's connection to Odoo: `execute_kw` with explicit fields, retries and version hiding.
 
-One `OdooClient` per deliverer; each worker thread gets its own authenticated odoorpc
-connection, opened lazily and opened again after a failure (an Odoo restart, a proxy that
-dropped us). A failure that may pass (connection refused, 502/503/504, a time-out, Odoo's
+One `OdooClient` per deliverer, over one of two transports chosen by `[odoo] api`:
+
+- `jsonrpc` (default, Odoo 16 to 21): odoorpc. Each worker thread gets its own authenticated
+  connection, opened lazily and opened again after a failure (an Odoo restart, a proxy that
+  dropped us).
+- `json2` (Odoo 19 and later; Odoo 22 removes `/jsonrpc`): `POST /json/2/<model>/<method>`
+  with a bearer API key and the method's arguments by name. Stateless: no login, one HTTP
+  request per call. The gateway's positional `execute_kw` calls are named here
+  (`json2_arguments`), so the rest of the gateway does not know which transport it uses.
+
+Over either, a failure that may pass (connection refused, 502/503/504, a time-out, Odoo's
 serialization failure) is retried with exponential back-off and jitter, then raised as
 `TransientFailure`; anything else Odoo answers is an `OdooError` at once.
 
@@ -42,6 +50,28 @@ READ_METHODS = frozenset({"search", "search_read", "search_count", "read", "fiel
 RETRYABLE_ODOO_ERRORS = ("SerializationFailure", "TransactionRollbackError", "DeadlockDetected",
                          "could not serialize access")
 RETRYABLE_HTTP = (502, 503, 504)
+APIS = ("jsonrpc", "json2")
+
+# JSON-2 passes arguments by name. Odoo's @api.model methods take no ids; their positional
+# parameters in order (Odoo 19's signatures):
+JSON2_MODEL_METHODS: dict[str, tuple[str, ...]] = {
+    "search": ("domain", "offset", "limit", "order"),
+    "search_read": ("domain", "fields", "offset", "limit", "order"),
+    "search_count": ("domain", "limit"),
+    "name_search": ("name", "domain", "operator", "limit"),
+    "fields_get": ("allfields", "attributes"),
+    "create": ("vals_list",),
+    "default_get": ("fields_list",),
+    "read_group": ("domain", "fields", "groupby", "offset", "limit", "orderby", "lazy"),
+    "context_get": (),
+}
+# Any other method runs on records: the first positional argument is the ids, then these.
+JSON2_RECORD_METHODS: dict[str, tuple[str, ...]] = {
+    "read": ("fields", "load"),
+    "write": ("vals",),
+    "unlink": (),
+    "exists": (),
+}
 
 
 class OdooError(Exception):
@@ -69,8 +99,41 @@ class _Failure:
     not_applied: bool
 
 
+class _Retry(Exception):
+    """A JSON-2 answer that may pass (a proxy's 503, Odoo's serialization failure)."""
+
+    def __init__(self, failure: _Failure) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+
+
+def json2_arguments(method: str, args: list | tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-2 body for `execute_kw(model, method, args, kwargs)`: every argument by its name.
+
+    `ids` for a method on records, the method's own parameters, and `context` as given.
+    """
+    args = list(args)
+    body: dict[str, Any] = {}
+    if method in JSON2_MODEL_METHODS:
+        names = JSON2_MODEL_METHODS[method]
+    else:
+        names = JSON2_RECORD_METHODS.get(method, ())
+        if args:
+            ids = args.pop(0)
+            body["ids"] = [ids] if isinstance(ids, int) else list(ids)
+    if len(args) > len(names):
+        raise TypeError(f"{method}: JSON-2 passes arguments by name; give the arguments after the ids "
+                        f"as keywords (positional {args[len(names):]!r} has no known name)")
+    body.update(zip(names, args))
+    for name, value in kwargs.items():
+        if name in body:
+            raise TypeError(f"{method}: argument {name!r} given twice (positionally and by name)")
+        body[name] = value
+    return body
+
+
 class _CountingHandler(urllib.request.BaseHandler):
-    """Counts every HTTP request odoorpc makes (version probe, login, execute_kw)."""
+    """Counts every HTTP request made to Odoo (odoorpc's version probe, login, execute_kw; each JSON-2 call)."""
 
     handler_order = 1000
 
@@ -98,7 +161,10 @@ class OdooClient:
         parts = urlsplit(settings.url if "//" in settings.url else f"http://{settings.url}")
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"[odoo] url {settings.url!r}: the scheme must be http or https")
+        if settings.api not in APIS:
+            raise ValueError(f"[odoo] api {settings.api!r}: use 'jsonrpc' or 'json2'")
         self.settings = settings
+        self.api = settings.api
         self.url = f"{parts.scheme}://{parts.netloc}"
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -111,6 +177,7 @@ class OdooClient:
         self._lock = threading.Lock()
         self._calls = 0
         self._fields: dict[str, dict[str, dict[str, Any]]] = {}
+        self._json2_opener = urllib.request.build_opener(_CountingHandler(self._count))
 
     # --- counting ------------------------------------------------------------------------
 
@@ -152,9 +219,14 @@ class OdooClient:
     def close(self) -> None:
         """Forget this thread's connection (JSON-RPC is stateless: there is nothing to log out of)."""
         self._local.odoo = None
+        if self.api == "json2":  # no connection to reopen; what was learned from the server is what goes
+            with self._lock:
+                self._fields.clear()
 
     @property
     def version(self) -> str:
+        if self.api == "json2":
+            return str(self._with_retries("web", "version", self._json2_version, read=True))
         return str(self._with_retries("common", "version", lambda: self._connection().version, read=True))
 
     # --- calls ---------------------------------------------------------------------------
@@ -162,6 +234,13 @@ class OdooClient:
     def call(self, model: str, method: str, args: list | tuple = (), kwargs: dict[str, Any] | None = None) -> Any:
         """`model.method(*args, **kwargs)` in Odoo; OdooError if Odoo refuses, TransientFailure if unreachable."""
         read = method in READ_METHODS
+        if self.api == "json2":
+            body = json2_arguments(method, args, dict(kwargs or {}))
+            one = method == "create" and isinstance(body.get("vals_list"), dict)
+            if one:
+                body["vals_list"] = [body["vals_list"]]
+            result = self._with_retries(model, method, lambda: self._json2_post(model, method, body), read=read)
+            return result[0] if one else result  # JSON-2 answers created records as a list of ids
         return self._with_retries(model, method, lambda: self._connection().execute_kw(
             model, method, list(args), dict(kwargs or {})), read=read)
 
@@ -180,6 +259,8 @@ class OdooClient:
         for number in range(1, self.attempts + 1):
             try:
                 return attempt()
+            except _Retry as retry:
+                failure = retry.failure
             except odoorpc.error.RPCError as error:
                 failure = self._odoo_failure(error, model, method)
             except Exception as error:  # noqa: BLE001 (sorted out just below)
@@ -231,6 +312,53 @@ class OdooClient:
         if isinstance(error, json.JSONDecodeError):
             return _Failure("the answer was not JSON (a proxy error page?)", not_applied=False)
         return None
+
+    # --- JSON-2 -------------------------------------------------------------------------
+
+    def _json2_post(self, model: str, method: str, body: dict[str, Any]) -> Any:
+        key = self.settings.api_key()
+        if not key:
+            raise OdooError("gateway.ConfigError", "no Odoo API key: set [odoo] api_key_file or api_key_env"
+                            + (f" (${self.settings.api_key_env} is not set)" if self.settings.api_key_env else ""))
+        headers = {"Authorization": f"bearer {key}", "Content-Type": "application/json; charset=utf-8",
+                   "User-Agent": "edigw"}
+        if self.settings.db:
+            headers["X-Odoo-Database"] = self.settings.db
+        request = urllib.request.Request(f"{self.url}/json/2/{model}/{method}", data=json.dumps(body).encode(),
+                                         headers=headers, method="POST")
+        try:
+            with self._json2_opener.open(request, timeout=self.settings.timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise self._json2_refusal(error, model, method) from None
+
+    def _json2_version(self) -> str:
+        request = urllib.request.Request(f"{self.url}/web/version", headers={"User-Agent": "edigw"})
+        try:
+            with self._json2_opener.open(request, timeout=self.settings.timeout) as response:
+                return str(json.loads(response.read())["version"])
+        except urllib.error.HTTPError as error:
+            raise self._json2_refusal(error, "web", "version") from None
+
+    def _json2_refusal(self, error: urllib.error.HTTPError, model: str, method: str) -> Exception:
+        """What an error status means: `_Retry` for what may pass, an `OdooError` for the rest."""
+        try:
+            body = json.loads(error.read() or b"null")
+        except (ValueError, OSError):
+            body = None
+        body = body if isinstance(body, dict) else {}
+        name, message = str(body.get("name") or ""), str(body.get("message") or "")
+        if error.code >= 500 and any(marker in name or marker in message for marker in RETRYABLE_ODOO_ERRORS):
+            return _Retry(_Failure(f"{name.rsplit('.', 1)[-1]} (a concurrent update in Odoo)", not_applied=True))
+        if error.code in RETRYABLE_HTTP:
+            return _Retry(_Failure(f"HTTP {error.code} {error.reason}", not_applied=False))
+        if error.code == 401:  # as the JSON-RPC login's refusal, so both transports say the same
+            return OdooError("odoo.exceptions.AccessDenied",
+                             f"Odoo refused the API key ({message or 'Unauthorized'}) on database "
+                             f"{self.settings.db!r}: check [odoo] api_key_file or api_key_env", model, method)
+        if name:
+            return OdooError(name, message, model, method)
+        return OdooError(f"HTTP {error.code}", f"{error.reason} (no JSON error in the answer)", model, method)
 
     # --- version differences -------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from loguru import logger
 
 from gateway.config import OdooSettings
 from gateway.odoo.client import OdooClient, OdooError
-from gateway.pipeline import DeliveryResult
+from gateway.pipeline import DeliveryResult, TransientFailure
 from gateway.profiles import DeliveryPolicy, Profile
 
 SALE_ORDER = "sale.order"
@@ -121,9 +121,17 @@ class OdooDeliverer:
     def deliver(self, profile: Profile, document_type: str, document: dict[str, Any]) -> DeliveryResult:
         if document_type != "Order":
             return DeliveryResult("held", f"{document_type} documents are not delivered to Odoo yet")
-        plan = self.plan(profile, document)
-        if plan.existing is not None:
-            return self._already_there(profile, plan)
+        try:
+            plan = self.plan(profile, document)
+            if plan.existing is not None:
+                return self._already_there(profile, plan)
+        except OdooError as error:
+            if error.kind == "AccessDenied":
+                # The gateway's own login: fixing [odoo] in gateway.toml heals every message.
+                raise TransientFailure(f"Odoo refused the gateway's login ({error.message}); "
+                                       "check [odoo] user and password in gateway.toml") from None
+            return DeliveryResult("held", f"Odoo refused a look-up for {document.get('document_number')}: "
+                                          f"{error.kind}: {error.message}")
         if plan.problems:
             return DeliveryResult("held", "; ".join(plan.problems))
         return self._create(profile, plan)

@@ -1,4 +1,4 @@
-"""The store's tables: exchanges, interchanges, messages and the append-only audit trail.
+"""The store's tables: exchanges, interchanges, messages, control numbers and the append-only audit trail.
 
 The schema is owned by the Alembic migrations in `gateway/store/migrations/`; these classes
 must describe the same tables (a test compares them).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -38,6 +38,10 @@ class Exchange(Base):
     standard: Mapped[str | None] = mapped_column(String(10), default=None)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("exchanges.id"), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Inbound: what was decided about acknowledging it (None: not yet; "none", "made", "held"),
+    # and the outbound exchange that carries our acknowledgment.
+    ack_state: Mapped[str | None] = mapped_column(String(10), default=None, index=True)
+    ack_exchange_id: Mapped[int | None] = mapped_column(ForeignKey("exchanges.id"), default=None)
 
 
 class Interchange(Base):
@@ -56,6 +60,7 @@ class Interchange(Base):
     status: Mapped[str] = mapped_column(String(10))
     header: Mapped[str] = mapped_column(Text, default="{}")  # JSON
     errors: Mapped[str] = mapped_column(Text, default="[]")  # JSON
+    direction: Mapped[str] = mapped_column(String(3), default="in")
 
 
 class Message(Base):
@@ -88,7 +93,31 @@ class Message(Base):
     result: Mapped[str | None] = mapped_column(Text, default=None)  # JSON: what delivery did
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The acknowledgment that answered this message: for an inbound message the CONTRL/997 we
+    # sent, for an outbound one the partner's; `ack_detail` (JSON) is what it said of it.
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), default=None, index=True)
+    ack_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    ack_detail: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ControlNumber(Base):
+    """The next control number of one kind (interchange, group, message) per partner and standard.
+
+    Allocated in the transaction that records the outbound exchange using it (see
+    `gateway.outbound.allocate`): a rolled-back transaction gives its numbers back untouched, a
+    committed one has used them for good. Gaps are allowed, reuse never.
+    """
+
+    __tablename__ = "control_numbers"
+    __table_args__ = (UniqueConstraint("partner", "standard", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(100))
+    standard: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(12))  # interchange, group, message
+    next_value: Mapped[int] = mapped_column(BigInteger, default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

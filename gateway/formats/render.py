@@ -1,0 +1,285 @@
+"""Segments → bytes: EDIFACT and X12 interchanges we send, envelopes, counts and escaping included.
+
+The reverse of the parsers, and as pure: a caller hands over the body segments of each message
+(no UNH/UNT, no ST/SE), the control numbers it was given by the store and both parties'
+identifiers; this module writes the envelope around them (UNA UNB [UNG] UNH…UNT [UNE] UNZ,
+ISA GS ST…SE GE IEA), counts segments, messages and groups itself, and escapes what must be
+escaped. Nothing is read from a clock unless no `when` is given.
+
+A segment is `[tag, element, …]` as `gateway.formats.tree.segments_of` gives it: an element is
+a string (a simple element), a list of strings (a composite's components) or a list of such
+lists (repetitions); "" or None is an empty element. Trailing empty elements and components are
+left out, as the standards want.
+
+EDIFACT values are escaped with the release character. X12 has no release character: a value
+holding one of the interchange's delimiters cannot be written, and `RenderError` says which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from lxml import etree
+
+Segment = Sequence[Any]
+
+
+class RenderError(ValueError):
+    """A value cannot be written in this syntax (an X12 delimiter in data, a missing identifier)."""
+
+
+# --- EDIFACT ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EdifactSyntax:
+    """Service characters and syntax of an interchange we write (UNA is always written)."""
+
+    component: str = ":"
+    element: str = "+"
+    decimal_mark: str = "."
+    release: str = "?"
+    repetition: str = " "  # none in syntax 3; "*" in syntax 4
+    terminator: str = "'"
+    identifier: str = "UNOC"
+    version: str = "3"
+    newline: bool = False  # a line break after every terminator (some partners' viewers want it)
+
+    @property
+    def una(self) -> str:
+        return f"UNA{self.component}{self.element}{self.decimal_mark}{self.release}{self.repetition}{self.terminator}"
+
+    def escape(self, value: str) -> str:
+        special = {self.component, self.element, self.release, self.terminator}
+        if self.repetition.strip():
+            special.add(self.repetition)
+        return "".join(self.release + char if char in special else char for char in value)
+
+
+def edifact_segment(segment: Segment, syntax: EdifactSyntax = EdifactSyntax()) -> str:
+    """One segment as text, with its terminator."""
+    tag, *elements = segment
+    written = [_edifact_element(element, syntax) for element in elements]
+    while written and not written[-1]:
+        written.pop()
+    return syntax.element.join([str(tag), *written]) + syntax.terminator + ("\n" if syntax.newline else "")
+
+
+def _edifact_element(element: Any, syntax: EdifactSyntax) -> str:
+    if element is None:
+        return ""
+    if isinstance(element, str):
+        return syntax.escape(element)
+    if element and all(isinstance(item, (list, tuple)) for item in element):
+        if not syntax.repetition.strip():
+            raise RenderError(f"a repeated data element {element!r} needs syntax version 4 (a repetition separator)")
+        return syntax.repetition.join(_components(item, syntax.component, syntax.escape) for item in element)
+    return _components(element, syntax.component, syntax.escape)
+
+
+def _components(parts: Sequence[Any], separator: str, escape) -> str:
+    values = ["" if part is None else escape(str(part)) for part in parts]
+    while values and not values[-1]:
+        values.pop()
+    return separator.join(values)
+
+
+@dataclass
+class EdifactMessage:
+    """A message to envelope: its reference (UNH 0062), identifier (S009) and body segments."""
+
+    ref: str
+    identifier: Sequence[str]  # ("CONTRL", "D", "3", "UN") or ("ORDERS", "D", "96A", "UN", "EAN008")
+    segments: list[Segment]
+
+
+@dataclass
+class EdifactGroup:
+    """A functional group (UNG…UNE) when the partner uses them."""
+
+    ref: str
+    functional_id: str
+    sender: Sequence[str]
+    receiver: Sequence[str]
+    version: Sequence[str]  # S008: version, release, association
+    messages: list[EdifactMessage] = field(default_factory=list)
+
+
+@dataclass
+class EdifactInterchange:
+    sender: Sequence[str]  # S002: id, qualifier
+    receiver: Sequence[str]  # S003
+    control_ref: str
+    messages: list[EdifactMessage] = field(default_factory=list)
+    groups: list[EdifactGroup] = field(default_factory=list)
+    test: bool = False
+    ack_request: bool = False
+    application_ref: str | None = None  # 0026
+    when: datetime | None = None
+    syntax: EdifactSyntax = field(default_factory=EdifactSyntax)
+
+
+def render_edifact(interchange: EdifactInterchange) -> bytes:
+    """The interchange as bytes (in its syntax identifier's character set), with UNA."""
+    if interchange.messages and interchange.groups:
+        raise RenderError("an interchange holds groups or loose messages, not both (0085 code 30)")
+    syntax = interchange.syntax
+    when = interchange.when or datetime.now(timezone.utc)
+    date = when.strftime("%Y%m%d" if syntax.version == "4" else "%y%m%d")
+    lines = [syntax.una + ("\n" if syntax.newline else "")]
+    lines.append(edifact_segment([
+        "UNB", [syntax.identifier, syntax.version], list(interchange.sender), list(interchange.receiver),
+        [date, when.strftime("%H%M")], interchange.control_ref, "", interchange.application_ref or "", "",
+        "1" if interchange.ack_request else "", "", "1" if interchange.test else "",
+    ], syntax))
+    for message in interchange.messages:
+        lines.extend(_edifact_message(message, syntax))
+    for group in interchange.groups:
+        lines.append(edifact_segment(["UNG", group.functional_id, list(group.sender), list(group.receiver),
+                                      [date, when.strftime("%H%M")], group.ref, "UN", list(group.version)], syntax))
+        for message in group.messages:
+            lines.extend(_edifact_message(message, syntax))
+        lines.append(edifact_segment(["UNE", str(len(group.messages)), group.ref], syntax))
+    count = len(interchange.groups) or len(interchange.messages)
+    lines.append(edifact_segment(["UNZ", str(count), interchange.control_ref], syntax))
+    codec = {"UNOA": "ascii", "UNOB": "ascii", "UNOW": "utf-8", "UNOY": "utf-8"}.get(syntax.identifier, "iso8859-1")
+    text = "".join(lines)
+    try:
+        return text.encode(codec)
+    except UnicodeEncodeError as error:
+        raise RenderError(f"{text[error.start:error.end]!r} cannot be written in {syntax.identifier}") from None
+
+
+def _edifact_message(message: EdifactMessage, syntax: EdifactSyntax) -> list[str]:
+    body = [edifact_segment(segment, syntax) for segment in message.segments]
+    return [edifact_segment(["UNH", message.ref, list(message.identifier)], syntax), *body,
+            edifact_segment(["UNT", str(len(body) + 2), message.ref], syntax)]
+
+
+# --- X12 -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class X12Syntax:
+    """Delimiters and version of an X12 interchange we write."""
+
+    element: str = "*"
+    component: str = ":"
+    segment: str = "~"
+    repetition: str = "^"  # written in ISA11 from version 00402 on; "U" before
+    version: str = "00401"  # ISA12
+    newline: bool = True  # a line break after every terminator
+
+    def check(self, value: str, where: str) -> str:
+        delimiters = {self.element, self.component, self.segment}
+        if self.version >= "00402":
+            delimiters.add(self.repetition)
+        bad = sorted(set(value) & delimiters)
+        if bad:
+            raise RenderError(f"{where} {value!r} holds the delimiter {bad[0]!r}; X12 cannot escape it")
+        return value
+
+
+def x12_segment(segment: Segment, syntax: X12Syntax = X12Syntax()) -> str:
+    tag, *elements = segment
+    written = [_x12_element(element, syntax, f"{tag}{number:02d}") for number, element in enumerate(elements, 1)]
+    while written and not written[-1]:
+        written.pop()
+    return syntax.element.join([str(tag), *written]) + syntax.segment + ("\n" if syntax.newline else "")
+
+
+def _x12_element(element: Any, syntax: X12Syntax, where: str) -> str:
+    if element is None:
+        return ""
+    if isinstance(element, str):
+        return syntax.check(element, where)
+    if element and all(isinstance(item, (list, tuple)) for item in element):
+        if syntax.version < "00402":
+            raise RenderError(f"{where} repeats, which needs X12 version 00402 or later")
+        return syntax.repetition.join(
+            _components(item, syntax.component, lambda v: syntax.check(v, where)) for item in element)
+    return _components(element, syntax.component, lambda v: syntax.check(v, where))
+
+
+@dataclass
+class X12Set:
+    """A transaction set to envelope: ST01, ST02, optional ST03, and its body segments."""
+
+    type: str
+    control_number: str
+    segments: list[Segment]
+    convention: str | None = None  # ST03 (005010 implementation convention reference)
+
+
+@dataclass
+class X12Group:
+    functional_id: str
+    sender: str  # GS02
+    receiver: str  # GS03
+    control_number: int  # GS06
+    version: str  # GS08
+    sets: list[X12Set] = field(default_factory=list)
+
+
+@dataclass
+class X12Interchange:
+    sender: tuple[str, str]  # ISA05 qualifier, ISA06 id
+    receiver: tuple[str, str]  # ISA07, ISA08
+    control_number: int  # ISA13
+    groups: list[X12Group] = field(default_factory=list)
+    technical_acks: list[Segment] = field(default_factory=list)  # TA1 segments, written before the groups
+    test: bool = False
+    ack_requested: bool = False
+    when: datetime | None = None
+    syntax: X12Syntax = field(default_factory=X12Syntax)
+
+
+def render_x12(interchange: X12Interchange) -> bytes:
+    syntax = interchange.syntax
+    when = interchange.when or datetime.now(timezone.utc)
+    if not 0 < interchange.control_number <= 999_999_999:
+        raise RenderError(f"interchange control number {interchange.control_number} does not fit ISA13 (9 digits)")
+    (sender_q, sender), (receiver_q, receiver) = interchange.sender, interchange.receiver
+    for name, value, width in (("ISA05", sender_q, 2), ("ISA06", sender, 15), ("ISA07", receiver_q, 2),
+                               ("ISA08", receiver, 15)):
+        if not value or len(value) > width:
+            raise RenderError(f"{name} {value!r} must be 1 to {width} characters")
+        syntax.check(value, name)
+    isa = [
+        "ISA", "00", " " * 10, "00", " " * 10, sender_q.ljust(2), sender.ljust(15), receiver_q.ljust(2),
+        receiver.ljust(15), when.strftime("%y%m%d"), when.strftime("%H%M"),
+        syntax.repetition if syntax.version >= "00402" else "U", syntax.version,
+        f"{interchange.control_number:09d}", "1" if interchange.ack_requested else "0",
+        "T" if interchange.test else "P", syntax.component,
+    ]
+    lines = [syntax.element.join(isa) + syntax.segment + ("\n" if syntax.newline else "")]
+    lines.extend(x12_segment(segment, syntax) for segment in interchange.technical_acks)
+    for group in interchange.groups:
+        lines.append(x12_segment(["GS", group.functional_id, group.sender, group.receiver, when.strftime("%Y%m%d"),
+                                  when.strftime("%H%M"), str(group.control_number), "X", group.version], syntax))
+        for transaction in group.sets:
+            body = [x12_segment(segment, syntax) for segment in transaction.segments]
+            lines.append(x12_segment(["ST", transaction.type, transaction.control_number,
+                                      transaction.convention or ""], syntax))
+            lines.extend(body)
+            lines.append(x12_segment(["SE", str(len(body) + 2), transaction.control_number], syntax))
+        lines.append(x12_segment(["GE", str(len(group.sets)), str(group.control_number)], syntax))
+    lines.append(x12_segment(["IEA", str(len(interchange.groups)), f"{interchange.control_number:09d}"], syntax))
+    text = "".join(lines)
+    try:
+        return text.encode("ascii")
+    except UnicodeEncodeError as error:
+        raise RenderError(f"{text[error.start:error.end]!r} is not ASCII; X12 basic and extended "
+                          "character sets are written as ASCII here") from None
+
+
+# --- trees -----------------------------------------------------------------------------------
+
+
+def body_segments(tree: etree._Element) -> list[list]:
+    """A message tree's segments without its header and trailer (UNH/UNT, ST/SE), ready to envelope."""
+    from gateway.formats.tree import segments_of
+
+    return [segment for segment in segments_of(tree) if segment[0] not in ("UNH", "UNT", "ST", "SE")]

@@ -1,0 +1,604 @@
+"""Outbound exchanges: control numbers, enveloping, sending, and the acknowledgments they wait for.
+
+Everything we send walks `pending → rendered → sent → acknowledged | rejected | overdue`, each
+step an audit event. `record()` allocates the partner's next control numbers, renders the
+interchange (`formats.render`), validates it by reading it back (an invalid one is `held`,
+never sent), archives the bytes and records the exchange, its interchange and messages — all in
+one transaction. `send_pending()` hands rendered exchanges to the partner's channel;
+`check_overdue()` flags sent documents whose acknowledgment is late.
+
+Acknowledgments in both directions live here too: `acknowledge()` answers a processed inbound
+exchange with the CONTRL/997/999/TA1 its partner's policy asks for (`formats.acks` writes
+them), and `apply_ack()` / `apply_technical_acks()` match a partner's acknowledgment to what we
+sent, by partner and control numbers.
+
+Control numbers: per partner, standard and kind (interchange, group, message), in the
+`control_numbers` table. `allocate()` locks the row (SELECT … FOR UPDATE on PostgreSQL; on
+SQLite every write transaction holds the database's write lock from BEGIN IMMEDIATE), so
+concurrent senders never get the same number; it runs in the transaction that records the
+exchange, so a crash before commit gives the numbers back untouched and one after commit has
+recorded them with the exchange. Gaps are allowed (a held exchange keeps its numbers), reuse
+never: at the end of a number's range allocation fails rather than wrapping around.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from gateway import formats
+from gateway.channels.base import Channel, ChannelError
+from gateway.config import Settings
+from gateway.formats import acks as ackformats
+from gateway.formats import render
+from gateway.formats.model import Interchange as ParsedInterchange
+from gateway.formats.model import Message as ParsedMessage
+from gateway.formats.model import UnreadableFile
+from gateway.formats.x12 import FUNCTIONAL_IDS, X12Interchange
+from gateway.profiles import FolderChannelSettings, Profile
+from gateway.store.archive import Archive
+from gateway.store.db import Store, record_event, transition
+from gateway.store.models import ControlNumber, Exchange, Interchange, Message, utcnow
+
+ACTOR = "outbound"
+KINDS = ("interchange", "group", "message")
+# The largest number each envelope field can hold: UNB 0020 / UNG 0048 / UNH 0062 an..14;
+# ISA13 and GS06 n9; ST02 an4..9 (written with at least 4 digits).
+LIMITS = {"edifact": 10**14 - 1, "x12": 999_999_999}
+EXTENSIONS = {"edifact": "edi", "x12": "x12"}
+FINAL_STATES = ("acknowledged", "rejected")
+
+
+class ControlNumbersExhausted(RuntimeError):
+    """A partner's control numbers reached the end of their range: never reused, so none is left."""
+
+
+def allocate(session: Session, partner: str, standard: str, kind: str, count: int = 1) -> int:
+    """The first of `count` consecutive control numbers, taken for good when the session commits."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown control number kind {kind!r} (one of {', '.join(KINDS)})")
+    dialect = session.bind.dialect.name
+    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}.get(dialect)
+    values = dict(partner=partner, standard=standard, kind=kind, next_value=1, updated_at=utcnow())
+    if insert is not None:
+        session.execute(insert(ControlNumber).values(**values).on_conflict_do_nothing(
+            index_elements=["partner", "standard", "kind"]))
+    query = select(ControlNumber).where(ControlNumber.partner == partner, ControlNumber.standard == standard,
+                                        ControlNumber.kind == kind)
+    row = session.scalar(query.with_for_update().execution_options(populate_existing=True))
+    if row is None:  # another database: the unique constraint still forbids two rows
+        row = ControlNumber(**values)
+        session.add(row)
+        session.flush()
+    first = row.next_value
+    if first + count - 1 > LIMITS.get(standard, LIMITS["x12"]):
+        raise ControlNumbersExhausted(f"{partner} {standard} {kind} control numbers are used up at {first - 1}; "
+                                      "they are never reused (agree a new sender id with the partner)")
+    row.next_value = first + count
+    row.updated_at = utcnow()
+    session.flush()
+    return first
+
+
+@dataclass
+class OutboundMessage:
+    """One message to send, before enveloping: its type, version and body segments.
+
+    `identifier` is the EDIFACT S009 (("ORDERS", "D", "96A", "UN", "EAN008")); `version` the X12
+    GS08 ("004010"). Body segments are without UNH/UNT or ST/SE (`render.body_segments(tree)`).
+    """
+
+    type: str
+    segments: list[list]
+    version: str | None = None
+    identifier: tuple[str, ...] | None = None
+    functional_id: str | None = None
+    convention: str | None = None
+    document_type: str | None = None
+    document_number: str | None = None
+
+
+@dataclass
+class Recorded:
+    """What `record()` wrote: the exchange and its messages' ids, and whether it may be sent."""
+
+    exchange_id: int
+    message_ids: list[int]
+    state: str
+    control_ref: str
+    file_name: str
+    problems: list[str] = field(default_factory=list)
+
+
+class Outbound:
+    def __init__(self, settings: Settings, store: Store, archive: Archive, profiles: dict[str, Profile]) -> None:
+        self.settings = settings
+        self.store = store
+        self.archive = archive
+        self.profiles = profiles
+
+    # --- channels --------------------------------------------------------------------------
+
+    def channel_name(self, profile: Profile) -> str | None:
+        wanted = profile.acknowledgments.channel
+        for settings in profile.channels:
+            short = settings.name.split("/", 1)[1]
+            if (wanted is None or short == wanted) and settings.outbox:
+                return settings.name
+        return None
+
+    def channel(self, profile: Profile, name: str) -> Channel:
+        """The channel to send over, built for sending only (its inbox is not touched)."""
+        from gateway.channels.folder import FolderChannel
+        from gateway.channels.sftp import SftpChannel
+
+        settings = next(s for s in profile.channels if s.name == name)
+        if isinstance(settings, FolderChannelSettings):
+            return FolderChannel(name=settings.name, inbox=settings.inbox, processed_dir=settings.processed,
+                                 failed_dir=settings.failed, after=settings.after, outbox=settings.outbox)
+        spool = self.settings.state_dir / "spool" / profile.id / name.split("/", 1)[1]
+        return SftpChannel(settings, spool, max_size=self.settings.max_file_size)
+
+    # --- recording ---------------------------------------------------------------------------
+
+    def record(self, profile: Profile, standard: str, messages: list[OutboundMessage], *,
+               test: bool | None = None, sender: tuple[str, str] | None = None,
+               receiver: tuple[str, str] | None = None) -> Recorded:
+        """Envelope, validate, archive and record an outbound interchange in one transaction."""
+        with self.store.session() as session:
+            return self._record(session, profile, standard, messages, test=profile.test if test is None else test,
+                                sender=sender, receiver=receiver)
+
+    def _record(self, session: Session, profile: Profile, standard: str, messages: list[OutboundMessage], *,
+                test: bool, sender: tuple[str, str] | None = None, receiver: tuple[str, str] | None = None,
+                technical_acks: list[list] | None = None, acknowledgments: list[ackformats.Acknowledgment] = (),
+                syntax: Any = None, groups_from: dict[str, str] | None = None) -> Recorded:
+        ours = self.settings.identity.of(standard)
+        theirs = profile.identifiers.get(standard) or {}
+        sender = sender or (ours.get("id"), ours.get("qualifier"))
+        receiver = receiver or (theirs.get("id"), theirs.get("qualifier"))
+        problems: list[str] = []
+        if not sender[0]:
+            problems.append(f"our own {standard} identifier is not set ([identity.{standard}] id in gateway.toml)")
+        if not receiver[0]:
+            problems.append(f"partner {profile.id} has no {standard} identifier (identifiers.{standard}.id)")
+        interchange_number = allocate(session, profile.id, standard, "interchange")
+        message_first = allocate(session, profile.id, standard, "message", len(messages)) if messages else 0
+        refs = [str(message_first + n) for n in range(len(messages))]
+        data = b""
+        group_refs: dict[int, str] = {}
+        if standard == "edifact":
+            control_ref = str(interchange_number)
+            envelope = render.EdifactInterchange(
+                sender=[sender[0] or "", sender[1] or ""], receiver=[receiver[0] or "", receiver[1] or ""],
+                control_ref=control_ref, test=test, syntax=syntax or render.EdifactSyntax(),
+                messages=[render.EdifactMessage(ref, m.identifier or (m.type,), m.segments)
+                          for ref, m in zip(refs, messages)])
+            renderer = lambda: render.render_edifact(envelope)  # noqa: E731
+        else:
+            control_ref = f"{interchange_number:09d}"
+            refs = [ref.zfill(4) for ref in refs]
+            by_group: dict[tuple[str, str], list[int]] = {}
+            for index, message in enumerate(messages):
+                key = (message.functional_id or FUNCTIONAL_IDS.get(message.type, "ZZ"), message.version or "004010")
+                by_group.setdefault(key, []).append(index)
+            groups = []
+            for (functional_id, version), indexes in by_group.items():
+                number = allocate(session, profile.id, standard, "group")
+                groups.append(render.X12Group(
+                    functional_id, (groups_from or {}).get("sender") or ours.get("gs_id") or sender[0] or "",
+                    (groups_from or {}).get("receiver") or theirs.get("gs_id") or receiver[0] or "", number, version,
+                    [render.X12Set(messages[i].type, refs[i], messages[i].segments, messages[i].convention)
+                     for i in indexes]))
+                for i in indexes:
+                    group_refs[i] = str(number)
+            x12_syntax = syntax or render.X12Syntax(version="00501" if any(
+                g.version >= "005010" for g in groups) else "00401")
+            envelope = render.X12Interchange(
+                sender=(sender[1] or "ZZ", sender[0] or ""), receiver=(receiver[1] or "ZZ", receiver[0] or ""),
+                control_number=interchange_number, groups=groups, technical_acks=technical_acks or [],
+                test=test, syntax=x12_syntax)
+            renderer = lambda: render.render_x12(envelope)  # noqa: E731
+        if not problems:
+            try:
+                data = renderer()
+            except render.RenderError as error:
+                problems.append(str(error))
+        if data and not problems:
+            problems.extend(_describe(issue) for issue in ackformats.check(data, acknowledgments))
+        sha256, size = self.archive.put_bytes(data)  # held ones too: support reads what was not sent
+        kind_name = messages[0].type if messages else "TA1"
+        file_name = profile.acknowledgments.file_name.format(
+            type=kind_name, control=control_ref, partner=profile.id, ext=EXTENSIONS[standard], standard=standard)
+        channel = self.channel_name(profile)
+        if channel is None:
+            problems.append(f"partner {profile.id} has no channel with an outbox to send to")
+        exchange = Exchange(partner=profile.id, channel=channel or "-", direction="out", original_name=file_name,
+                            size=size, sha256=sha256, state="pending", standard=standard)
+        session.add(exchange)
+        session.flush()
+        record_event(session, "exchange", exchange.id, None, "pending", ACTOR,
+                     f"{kind_name} interchange {control_ref} to {profile.id}")
+        session.add(Interchange(exchange_id=exchange.id, position=0, standard=standard, sender=sender[0],
+                                receiver=receiver[0], control_ref=control_ref, direction="out",
+                                status="rejected" if problems else "accepted",
+                                header=json.dumps({"sender": sender[0], "sender_qualifier": sender[1],
+                                                   "receiver": receiver[0], "receiver_qualifier": receiver[1],
+                                                   "control_ref": control_ref, "test": test}),
+                                errors=json.dumps([{"reason": p, "severity": "error"} for p in problems])))
+        reason = "; ".join(problems) if problems else None
+        state = "held" if problems else "rendered"
+        rows: list[Message] = []
+        entries = list(messages) or [OutboundMessage("TA1", technical_acks or [])]
+        for position, message in enumerate(entries):
+            row = Message(exchange_id=exchange.id, position=position, interchange_position=0, partner=profile.id,
+                          direction="out", standard=standard, type=message.type,
+                          version=message.version or ("".join(message.identifier[1:3]) if message.identifier else None),
+                          ref=refs[position] if messages else None, interchange_ref=control_ref,
+                          group_ref=group_refs.get(position), document_type=message.document_type,
+                          document_number=message.document_number, state="pending",
+                          document=json.dumps({"segments": message.segments}))
+            session.add(row)
+            session.flush()
+            record_event(session, "message", row.id, None, "pending", ACTOR, f"in exchange {exchange.id}")
+            transition(session, row, state, ACTOR, reason if problems else f"interchange {control_ref}, "
+                       f"message {row.ref or '-'}, file {file_name}")
+            rows.append(row)
+        transition(session, exchange, state, ACTOR, reason)
+        if problems:
+            logger.warning("outbound {} to {} held, not sent: {}", file_name, profile.id, reason)
+        return Recorded(exchange.id, [row.id for row in rows], state, control_ref, file_name, problems)
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send_pending(self) -> int:
+        """Send every rendered outbound exchange over its partner's channel; returns how many went."""
+        with self.store.session() as session:
+            ids = list(session.scalars(select(Exchange.id).where(
+                Exchange.direction == "out", Exchange.state == "rendered").order_by(Exchange.id)))
+        sent = 0
+        for exchange_id in ids:
+            sent += self.send(exchange_id)
+        return sent
+
+    def send(self, exchange_id: int) -> bool:
+        with self.store.session() as session:
+            exchange = session.get(Exchange, exchange_id)
+            if exchange is None or exchange.state != "rendered":
+                return False
+            profile = self.profiles.get(exchange.partner)
+            name, channel_name, sha256 = exchange.original_name, exchange.channel, exchange.sha256
+        if profile is None:
+            logger.warning("outbound exchange {}: no partner profile {!r} is loaded; not sent", exchange_id,
+                           exchange.partner)
+            return False
+        data = self.archive.read(sha256)
+        channel = self.channel(profile, channel_name)
+        try:
+            where = channel.send(name, data)
+        except ChannelError as error:
+            where = _already_there(channel, name, data)
+            if where is None:
+                logger.warning("outbound exchange {} {} to {}: not sent ({}); tried again at the next run",
+                               exchange_id, name, profile.id, error)
+                return False
+        expects = profile.acknowledgments.expect
+        due = utcnow() + timedelta(seconds=profile.acknowledgments.overdue_after_seconds)
+        with self.store.session() as session:
+            exchange = session.get(Exchange, exchange_id)
+            transition(session, exchange, "sent", ACTOR, f"to {where} over {channel_name}")
+            for row in session.scalars(select(Message).where(Message.exchange_id == exchange_id)):
+                if row.state != "rendered":
+                    continue
+                if expects and row.type not in ackformats.ACK_TYPES and row.type != "TA1":
+                    row.ack_due_at = due
+                transition(session, row, "sent", ACTOR, f"{name} over {channel_name}" + (
+                    f"; acknowledgment due by {due.isoformat(timespec='seconds')}Z" if row.ack_due_at else ""))
+        return True
+
+    def check_overdue(self, now: datetime | None = None) -> list[int]:
+        """Sent documents whose acknowledgment is late become `overdue` (a warning each); their ids."""
+        now = (now or datetime.now(timezone.utc)).replace(tzinfo=None)
+        with self.store.session() as session:
+            rows = list(session.scalars(select(Message).where(
+                Message.direction == "out", Message.state == "sent", Message.ack_due_at.is_not(None),
+                Message.ack_due_at <= now).order_by(Message.id)))
+            for row in rows:
+                transition(session, row, "overdue", ACTOR, f"no acknowledgment from {row.partner} since "
+                           f"{row.ack_due_at.isoformat(timespec='seconds')}Z (interchange {row.interchange_ref}, "
+                           f"message {row.ref})")
+                logger.warning("message {} {} {} to {}: acknowledgment overdue since {}Z", row.id, row.type,
+                               row.ref, row.partner, row.ack_due_at.isoformat(timespec="seconds"))
+            return [row.id for row in rows]
+
+    # --- acknowledging what partners send ----------------------------------------------------
+
+    def acknowledge_pending(self) -> int:
+        """Inbound exchanges finished but not yet acknowledged (after a crash, say); returns how many."""
+        with self.store.session() as session:
+            ids = list(session.scalars(select(Exchange.id).where(
+                Exchange.direction == "in", Exchange.ack_state.is_(None),
+                Exchange.state == "processed").order_by(Exchange.id)))
+        for exchange_id in ids:
+            try:
+                self.acknowledge(exchange_id)
+            except Exception:  # our bug: logged once, not retried on every run
+                logger.exception("exchange {}: the acknowledgment could not be made; not tried again", exchange_id)
+                self._decide(exchange_id, "held", None)
+        return len(ids)
+
+    def acknowledge(self, exchange_id: int) -> list[int]:
+        """Record the acknowledgments a finished inbound exchange calls for; the outbound exchange ids.
+
+        Everything (the outbound exchanges, their control numbers, the links from the inbound
+        messages, the decision on the inbound exchange) is one transaction: after a crash either
+        all of it is there, or none of it and the next run makes it.
+        """
+        with self.store.session() as session:
+            exchange = session.get(Exchange, exchange_id)
+            if exchange is None or exchange.direction != "in" or exchange.ack_state is not None:
+                return []
+            if exchange.state != "processed":  # unreadable, oversized, duplicate: nothing to acknowledge
+                exchange.ack_state = "none"
+                return []
+            profile = self.profiles.get(exchange.partner)
+            sha256 = exchange.sha256
+        policy = profile.acknowledgments if profile else None
+        if policy is None or not policy.send:
+            self._decide(exchange_id, "none", None)
+            return []
+        data = self.archive.read(sha256)
+        standard = formats.sniff(data)
+        if standard not in ("edifact", "x12"):
+            self._decide(exchange_id, "none", "not EDIFACT or X12: no syntax acknowledgment exists for it")
+            return []
+        plans: list[tuple[ParsedInterchange, list[ParsedMessage], list[ackformats.Acknowledgment]]] = []
+        try:
+            _, events = formats.parse(data, expected_sender=profile.sender_id(standard), options=profile.validation)
+            pending: list[ParsedMessage] = []
+            for event in events:
+                if isinstance(event, ParsedMessage):
+                    pending.append(event)
+                    continue
+                mine = [m for m in pending if m.interchange is event]
+                pending = [m for m in pending if m.interchange is not event]
+                found = ackformats.acknowledgments(event, mine, kind=policy.kind, ta1=policy.ta1)
+                for message in mine:
+                    message.tree = None if standard == "edifact" or policy.kind != "999" else message.tree
+                plans.append((event, mine, found))
+        except UnreadableFile as error:
+            self._decide(exchange_id, "none", f"unreadable ({error}): there is no envelope to acknowledge")
+            return []
+        made: list[int] = []
+        held = False
+        with self.store.session() as session:
+            for interchange, messages, found in plans:
+                if not found:
+                    continue
+                recorded, links = self._record_acks(session, profile, interchange, found)
+                made.append(recorded.exchange_id)
+                held = held or recorded.state == "held"
+                for message_id, positions in links:
+                    for chunk in range(0, len(positions), 500):
+                        session.execute(update(Message).where(
+                            Message.exchange_id == exchange_id,
+                            Message.position.in_(positions[chunk:chunk + 500])).values(acknowledged_by_id=message_id))
+            exchange = session.get(Exchange, exchange_id)
+            exchange.ack_state = "held" if held else "made" if made else "none"
+            exchange.ack_exchange_id = made[0] if made else None
+            if made:
+                record_event(session, "exchange", exchange_id, exchange.state, exchange.state, ACTOR,
+                             "acknowledgment " + ("held (invalid, not sent)" if held else "recorded") +
+                             f" as outbound exchange(s) {', '.join(map(str, made))}")
+        return made
+
+    def _decide(self, exchange_id: int, state: str, reason: str | None) -> None:
+        with self.store.session() as session:
+            exchange = session.get(Exchange, exchange_id)
+            if exchange.ack_state is None:
+                exchange.ack_state = state
+        if reason:
+            logger.info("exchange {}: no acknowledgment: {}", exchange_id, reason)
+
+    def _record_acks(self, session: Session, profile: Profile, interchange: ParsedInterchange,
+                     found: list[ackformats.Acknowledgment]) -> tuple[Recorded, list[tuple[int, list[int]]]]:
+        standard = interchange.standard
+        ours = self.settings.identity.of(standard)
+        sender = (ours.get("id") or interchange.receiver, ours.get("qualifier") or interchange.receiver_qualifier)
+        receiver = (interchange.sender, interchange.sender_qualifier)
+        technical = [a.segments[0] for a in found if a.kind == "ta1"]
+        functional = [a for a in found if a.kind != "ta1"]
+        messages = [OutboundMessage(
+            a.message_type, a.segments, version=a.version if standard == "x12" else None,
+            identifier=ackformats.CONTRL_VERSION if a.kind == "contrl" else None, functional_id="FA",
+            convention=ackformats.IMPLEMENTATION_999 if a.kind == "999" else None,
+            document_type=ackformats.DOCUMENT_TYPE) for a in functional]
+        syntax = None
+        groups_from = None
+        if standard == "edifact":
+            identifier = (interchange.syntax or "UNOC").split(":")[0]
+            syntax = render.EdifactSyntax(identifier=identifier if identifier in (
+                "UNOA", "UNOB", "UNOC", "UNOD", "UNOE", "UNOF", "UNOW", "UNOY") else "UNOC")
+        else:
+            delimiters = interchange.delimiters if isinstance(interchange, X12Interchange) else None
+            version = "00501" if any(a.version and a.version >= "005010" for a in functional) else "00401"
+            if delimiters is not None and all(c.isascii() and c.isprintable() or c in "\r\n" for c in (
+                    delimiters.element, delimiters.component, delimiters.segment)):
+                repetition = delimiters.repetition or next(
+                    c for c in "^|!~`" if c not in (delimiters.element, delimiters.component, delimiters.segment))
+                syntax = render.X12Syntax(element=delimiters.element, component=delimiters.component,
+                                          segment=delimiters.segment, repetition=repetition, version=version,
+                                          newline=delimiters.segment not in "\r\n")
+            else:
+                syntax = render.X12Syntax(version=version)  # the partner's delimiters cannot be written in ASCII
+            group = interchange.groups[0] if interchange.groups else None
+            groups_from = {"sender": ours.get("gs_id") or (group.receiver if group else None),
+                           "receiver": (profile.identifiers.get("x12") or {}).get("gs_id") or (
+                               group.sender if group else None)}
+            for message in messages:
+                for segment in message.segments:
+                    if segment[0] in ("AK4", "IK4") and segment[4] and set(segment[4]) & {
+                            syntax.element, syntax.component, syntax.segment, syntax.repetition}:
+                        segment[4] = ""  # a copy of bad data we cannot write: AK404 is optional
+        recorded = self._record(session, profile, standard, messages, test=interchange.test, sender=sender,
+                                receiver=receiver, technical_acks=technical, acknowledgments=found, syntax=syntax,
+                                groups_from=groups_from)
+        links: list[tuple[int, list[int]]] = []
+        for ack, message_id in zip(functional, recorded.message_ids):
+            links.append((message_id, ack.answers))
+        if not functional and technical:
+            links.append((recorded.message_ids[0], [a for ack in found for a in ack.answers]))
+        logger.info("exchange {}: {} for interchange {} of {} ({}), file {}", recorded.exchange_id,
+                    "+".join(a.message_type for a in found), interchange.control_ref, profile.id,
+                    ", ".join(a.status for a in found), recorded.file_name)
+        return recorded, links
+
+    # --- the partner's acknowledgments -------------------------------------------------------
+
+    def apply_ack(self, session: Session, row: Message, ack: dict[str, Any], actor: str = ACTOR) -> None:
+        """Match a partner's CONTRL/997/999 (its neutral form) to what we sent; update both sides."""
+        partner, kind = row.partner, ack["kind"]
+        outcomes: list[tuple[Message, str, str, dict[str, Any]]] = []  # (our message, state, reason, detail)
+        unmatched: list[str] = []
+        if kind == "contrl":
+            ours = self._ours(session, partner, "edifact", interchange_ref=ack["interchange_ref"])
+            if not ours:
+                unmatched.append(f"interchange {ack['interchange_ref']}")
+            verdicts = {m["ref"]: m for m in ack["messages"]}
+            group_verdicts = {}
+            for group in ack["groups"]:
+                group_verdicts[group["group_ref"]] = group
+                verdicts.update({m["ref"]: m for m in group["messages"]})
+            for message in ours:
+                entry = verdicts.get(message.ref)
+                group = group_verdicts.get(message.group_ref or "")
+                if entry is not None:
+                    status, why = entry["status"], ackformats.describe_message("contrl", entry)
+                elif group is not None:
+                    status, why = group["status"], ackformats.describe_group("contrl", group)
+                else:
+                    status, why = ack["status"], ackformats.describe_interchange(ack)
+                if ack["status"] == "rejected" and ack.get("code"):
+                    why = ackformats.describe_interchange(ack) + "; " + why
+                outcomes.append((message, status, why, entry or {}))
+        else:
+            for group in ack["groups"]:
+                ours = self._ours(session, partner, "x12", group_ref=group["group_ref"])
+                if not ours:
+                    unmatched.append(f"group {group['group_ref']}")
+                    continue
+                verdicts = {_number(m["ref"]): m for m in group["messages"]}
+                for message in ours:
+                    entry = verdicts.get(_number(message.ref))
+                    if entry is not None and "status" in entry:
+                        status, why = entry["status"], ackformats.describe_message(kind, entry)
+                    else:
+                        status = group.get("status", "received")
+                        status = "accepted" if status == "partial" else status
+                        why = ackformats.describe_group(kind, group)
+                    outcomes.append((message, status, why, entry or {}))
+        label = f"{kind.upper() if kind == 'contrl' else kind} {row.ref} (message {row.id})"
+        for message, status, why, entry in outcomes:
+            state = "rejected" if status == "rejected" else "acknowledged"
+            message.acknowledged_by_id = row.id
+            message.ack_detail = json.dumps({"by": row.id, "kind": kind, "status": status, "reason": why,
+                                             "detail": entry}, ensure_ascii=False)
+            message.ack_due_at = None
+            transition(session, message, state, actor, f"{label} from {partner}: {status} — {why}")
+        row.result = json.dumps({"acknowledges": [m.id for m, *_ in outcomes], "unmatched": unmatched})
+        if unmatched and not outcomes:
+            transition(session, row, "held", actor, f"nothing we sent to {partner} has "
+                       + " or ".join(unmatched) + "; check the control numbers, or the partner acknowledges "
+                       "another gateway's interchange")
+            logger.warning("{} from {}: unmatched ({})", label, partner, ", ".join(unmatched))
+            return
+        counts = {s: sum(1 for _, st, *_ in outcomes if (st == "rejected") == (s == "rejected"))
+                  for s in ("acknowledged", "rejected")}
+        transition(session, row, "delivered", actor, f"acknowledges {len(outcomes)} message(s) we sent: "
+                   f"{counts['acknowledged']} acknowledged, {counts['rejected']} rejected"
+                   + (f"; unmatched: {', '.join(unmatched)}" if unmatched else ""))
+
+    def apply_technical_acks(self, session: Session, exchange_id: int, partner: str,
+                             interchange: ParsedInterchange, actor: str = ACTOR) -> None:
+        """A partner's TA1s (kept on the parsed X12 interchange): each is recorded as a message and matched."""
+        for number, ta1 in enumerate(getattr(interchange, "technical_acks", ()) or ()):
+            position = 1_000_000 + interchange.index * 1000 + number  # after any parsed message's index
+            if session.scalar(select(Message.id).where(Message.exchange_id == exchange_id,
+                                                       Message.position == position)) is not None:
+                continue
+            ack = ackformats.read_technical_ack(ta1)
+            row = Message(exchange_id=exchange_id, position=position, interchange_position=interchange.index,
+                          partner=partner, standard="x12", type="TA1", version=interchange.syntax,
+                          ref=ta1.control_ref, interchange_ref=interchange.control_ref, state="received",
+                          document_type=ackformats.DOCUMENT_TYPE, document=json.dumps(ack))
+            session.add(row)
+            session.flush()
+            record_event(session, "message", row.id, None, "received", actor, f"TA1 in exchange {exchange_id}")
+            transition(session, row, "parsed", actor)
+            ours = self._ours(session, partner, "x12", interchange_ref=ta1.control_ref or "")
+            why = ackformats.describe_interchange(ack)
+            if not ours:
+                transition(session, row, "held", actor, f"nothing we sent to {partner} has interchange control "
+                           f"number {ta1.control_ref}")
+                continue
+            for message in ours:
+                if ack["status"] == "rejected":
+                    message.acknowledged_by_id = row.id
+                    message.ack_detail = json.dumps({"by": row.id, "kind": "TA1", "status": "rejected", "reason": why})
+                    message.ack_due_at = None
+                    transition(session, message, "rejected", actor, f"TA1 from {partner}: interchange rejected — {why}")
+            row.result = json.dumps({"acknowledges": [m.id for m in ours]})
+            transition(session, row, "delivered", actor, f"interchange {ta1.control_ref}: {ack['status']} ({why})")
+
+    def _ours(self, session: Session, partner: str, standard: str, *, interchange_ref: str | None = None,
+              group_ref: str | None = None) -> list[Message]:
+        query = select(Message).where(Message.direction == "out", Message.partner == partner,
+                                      Message.standard == standard)
+        if interchange_ref is not None:
+            query = query.where(Message.interchange_ref.in_(_variants(interchange_ref, 9 if standard == "x12" else 0)))
+        if group_ref is not None:
+            query = query.where(Message.group_ref.in_(_variants(group_ref, 0)))
+        return list(session.scalars(query.order_by(Message.id)))
+
+
+def _number(value: str | None) -> str:
+    value = (value or "").strip()
+    return value.lstrip("0") or "0" if value.isdigit() else value
+
+
+def _variants(value: str, width: int) -> list[str]:
+    """A control number as partners may write it back: as is, without or with leading zeros."""
+    value = (value or "").strip()
+    found = {value}
+    if value.isdigit():
+        found.add(value.lstrip("0") or "0")
+        if width:
+            found.add(value.zfill(width))
+    return sorted(found)
+
+
+def _describe(issue: Any) -> str:
+    where = f"segment {issue.position} ({issue.tag}): " if issue.position and issue.tag else ""
+    return where + issue.reason
+
+
+def _already_there(channel: Channel, name: str, data: bytes) -> Path | None:
+    """After a crash between writing a file and recording it as sent, the file is already there."""
+    outbox = getattr(channel, "outbox", None)
+    if outbox is None:
+        return None
+    target = Path(outbox) / name
+    try:
+        return target if target.read_bytes() == data else None
+    except OSError:
+        return None
+

@@ -1,0 +1,42 @@
+"""Logs: one line per state change, human-readable or JSON; secrets never in logs or the store."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from gateway.odoo.sandbox import start
+from gateway_fixtures import age, drop_samples, make_gateway
+
+SECRET = "Wr0ng-Secret-4500012"
+
+
+def test_log_json_writes_one_json_object_per_line_with_each_state_change(tmp_path):
+    gateway = make_gateway(tmp_path)
+    for path in drop_samples(gateway):
+        age(path)
+    done = gateway.run("run", "--once", "--log-json")
+    records = [json.loads(line)["record"] for line in done.stderr.decode().splitlines() if line.strip()]
+    messages = [record["message"] for record in records]
+    assert sum(": translated" in text for text in messages) == 5
+    assert any("ORDERS_4500012.edi" in text and "received" in text for text in messages)
+    assert {record["level"]["name"] for record in records} <= {"INFO", "WARNING", "DEBUG"}
+
+
+def test_the_odoo_password_never_reaches_the_logs_the_store_or_messages_show(tmp_path, monkeypatch):
+    gateway = make_gateway(tmp_path)
+    monkeypatch.setenv("EDIGW_TEST_SECRET", SECRET)
+    with start() as sandbox:
+        gateway.config.write_text(gateway.config.read_text() + (
+            f'[odoo]\nurl = "{sandbox.url}"\ndb = "edi"\nuser = "admin"\npassword_env = "EDIGW_TEST_SECRET"\n'))
+        for path in drop_samples(gateway):
+            age(path)
+        done = gateway.run("run", "--once")
+        message = gateway.messages(partner="acme-retail")[0]
+        shown = gateway.run("messages", "show", str(message["id"]), "--json")
+    assert message["state"] in ("held", "retrying", "dead")  # the password is wrong: Odoo refuses it
+    assert SECRET not in done.stderr.decode() + done.stdout.decode()
+    assert SECRET not in shown.stdout.decode()
+    stored = b"".join(p.read_bytes() for p in gateway.state.glob("edigw.db*"))
+    assert SECRET.encode() not in stored
+    assert os.environ["EDIGW_TEST_SECRET"] == SECRET

@@ -36,6 +36,7 @@ class Party:
     city: str | None = None
     zip: str | None = None
     country: str | None = None
+    vat: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,150 @@ class Order:
     lines: list[OrderLine] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ResponseLine:
+    """One line of an order response: what we confirm of the ordered line."""
+
+    line_number: str | None = None
+    gtin: str | None = None
+    upc: str | None = None
+    buyer_item: str | None = None
+    supplier_item: str | None = None
+    description: str | None = None
+    status: str | None = None  # accepted | changed | rejected
+    quantity: str | None = None  # as ordered
+    confirmed_quantity: str | None = None
+    uom: str | None = None
+    unit_price: str | None = None
+    delivery_date: str | None = None  # the date we confirm for this line
+
+
+@dataclass(frozen=True)
+class OrderResponse:
+    """Our answer to a customer's order (ORDRSP / 855), or a supplier's answer to ours."""
+
+    document_number: str | None = None  # the response's own number
+    document_date: str | None = None
+    order_number: str | None = None  # the order it answers (the customer's number)
+    order_date: str | None = None
+    status: str | None = None  # accepted | changed | rejected, for the whole order
+    currency: str | None = None
+    note: str | None = None
+    buyer: Party | None = None
+    supplier: Party | None = None
+    ship_to: Party | None = None
+    lines: list[ResponseLine] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DespatchLine:
+    line_number: str | None = None
+    order_line_number: str | None = None
+    gtin: str | None = None
+    upc: str | None = None
+    buyer_item: str | None = None
+    supplier_item: str | None = None
+    description: str | None = None
+    quantity: str | None = None  # shipped
+    ordered_quantity: str | None = None
+    uom: str | None = None
+    lot: str | None = None
+    serial: str | None = None
+    expiry_date: str | None = None
+
+
+@dataclass(frozen=True)
+class Package:
+    sscc: str | None = None
+    package_type: str | None = None
+    lines: list[DespatchLine] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DespatchAdvice:
+    """A shipment (DESADV / 856): what left, in which packages, for which order."""
+
+    document_number: str | None = None  # the shipment's number
+    document_date: str | None = None
+    despatch_date: str | None = None
+    delivery_date: str | None = None  # expected arrival
+    order_number: str | None = None
+    order_date: str | None = None
+    carrier: str | None = None
+    tracking_reference: str | None = None
+    buyer: Party | None = None
+    supplier: Party | None = None
+    ship_to: Party | None = None
+    ship_from: Party | None = None
+    packages: list[Package] = field(default_factory=list)
+    lines: list[DespatchLine] = field(default_factory=list)  # lines not in any package
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    line_number: str | None = None
+    gtin: str | None = None
+    upc: str | None = None
+    buyer_item: str | None = None
+    supplier_item: str | None = None
+    description: str | None = None
+    quantity: str | None = None
+    uom: str | None = None
+    unit_price: str | None = None
+    net_amount: str | None = None
+    tax_rate: str | None = None  # percent
+    tax_amount: str | None = None
+    order_line_number: str | None = None
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    rate: str | None = None  # percent
+    taxable_amount: str | None = None
+    tax_amount: str | None = None
+    category: str | None = None  # e.g. EDIFACT 5305 S (standard), Z, E
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """An invoice or credit note (INVOIC / 810), ours to a customer or a supplier's to us."""
+
+    document_number: str | None = None
+    document_type: str | None = None  # invoice | credit_note
+    document_date: str | None = None
+    due_date: str | None = None
+    payment_terms: str | None = None
+    currency: str | None = None
+    order_number: str | None = None
+    despatch_number: str | None = None
+    note: str | None = None
+    buyer: Party | None = None
+    supplier: Party | None = None  # the seller
+    ship_to: Party | None = None
+    invoice_to: Party | None = None
+    lines: list[InvoiceLine] = field(default_factory=list)
+    taxes: list[TaxLine] = field(default_factory=list)
+    total_net: str | None = None
+    total_tax: str | None = None
+    total_amount: str | None = None
+
+
 # Document type name (as templates and the store call it) → (class, nested classes by field).
-DOCUMENT_TYPES: dict[str, type] = {"Order": Order}
+DOCUMENT_TYPES: dict[str, type] = {"Order": Order, "OrderResponse": OrderResponse,
+                                    "DespatchAdvice": DespatchAdvice, "Invoice": Invoice}
 NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Order", "buyer"): Party,
     ("Order", "supplier"): Party,
     ("Order", "ship_to"): Party,
     ("Order", "invoice_to"): Party,
     ("Order", "lines"): OrderLine,
+    **{(name, item.name): Party for name, cls in (("OrderResponse", OrderResponse),
+                                                 ("DespatchAdvice", DespatchAdvice), ("Invoice", Invoice))
+       for item in fields(cls) if item.type == "Party | None"},
+    ("OrderResponse", "lines"): ResponseLine,
+    ("DespatchAdvice", "packages"): Package,
+    ("DespatchAdvice", "lines"): DespatchLine,
+    ("Package", "lines"): DespatchLine,
+    ("Invoice", "lines"): InvoiceLine,
+    ("Invoice", "taxes"): TaxLine,
 }

@@ -61,16 +61,17 @@ def cmd_messages_list(args: argparse.Namespace) -> int:
     app = _app(args)
     since = datetime.fromisoformat(args.since) if args.since else None
     rows = queries.list_messages(app.store, partner=args.partner, state=args.state, since=since,
-                                 limit=args.limit)
+                                 direction=args.direction, limit=args.limit)
     if args.json:
         _print_json(rows)
         return 0
     if not rows:
         print("no messages")
         return 0
-    print(f"{'ID':>6}  {'PARTNER':<16} {'TYPE':<7} {'REF':<14} {'NUMBER':<16} {'STATE':<11} REASON")
+    print(f"{'ID':>6}  {'PARTNER':<16} {'DIR':<3} {'TYPE':<7} {'REF':<14} {'NUMBER':<16} {'STATE':<11} REASON")
     for row in rows:
-        print(f"{row['id']:>6}  {row['partner']:<16.16} {row['type'] or '':<7.7} {row['ref'] or '':<14.14} "
+        print(f"{row['id']:>6}  {row['partner']:<16.16} {row['direction']:<3} {row['type'] or '':<7.7} "
+              f"{row['ref'] or '':<14.14} "
               f"{row['document_number'] or '':<16.16} {row['state']:<11} {row['reason'] or ''}")
     return 0
 
@@ -331,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--partner")
     listing.add_argument("--state", help="received, parsed, translated, delivered, rejected, held, …")
     listing.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
+    listing.add_argument("--direction", choices=("in", "out"),
+                         help="in: what partners sent us; out: what we sent them (acknowledgments, documents)")
     listing.add_argument("--limit", type=int, default=200)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_messages_list)

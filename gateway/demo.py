@@ -67,6 +67,10 @@ def run_demo(settings: Settings, out: TextIO) -> int:
             print(f"  {order['name']:<8} {order['partner_id'][1]:<20.20} {order['client_order_ref'] or '':<10} "
                   f"{len(order['order_line']):>5} {order['amount_total']:>10.2f} {order['currency_id'][1]}"
                   f"  {order['state']}", file=out)
+    sent = sorted(path for path in (settings.state_dir / "outbox").rglob("*") if path.is_file())
+    print(f"\nAcknowledgments sent to the partners' outboxes ({len(sent)}):", file=out)
+    for path in sent:
+        print(f"  {path.relative_to(settings.state_dir)}", file=out)
     print("\nThe sandbox has stopped; the store keeps the run: edigw messages list, edigw messages show ID",
           file=out)
     return 0 if orders else 1

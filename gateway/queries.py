@@ -47,13 +47,16 @@ def _summary(message: Message, exchange: Exchange) -> dict[str, Any]:
 
 
 def list_messages(store: Store, *, partner: str | None = None, state: str | None = None,
-                  since: datetime | None = None, limit: int = 200) -> list[dict[str, Any]]:
+                  since: datetime | None = None, direction: str | None = None,
+                  limit: int = 200) -> list[dict[str, Any]]:
     with store.session() as session:
         query = select(Message, Exchange).join(Exchange, Exchange.id == Message.exchange_id)
         if partner:
             query = query.where(Message.partner == partner)
         if state:
             query = query.where(Message.state == state)
+        if direction:
+            query = query.where(Message.direction == direction)
         if since:
             query = query.where(Exchange.received_at >= since.replace(tzinfo=None))
         query = query.order_by(Message.id.desc()).limit(limit)

@@ -64,6 +64,8 @@ class Gateway:
                                 env=self.env(), cwd=self.home)
 
     def messages(self, **filters: str) -> list[dict]:
+        """`messages list --json`; what partners sent unless `direction="out"` is asked for."""
+        filters.setdefault("direction", "in")
         args = ["messages", "list", "--limit", "100000"]
         for key, value in filters.items():
             args += [f"--{key}", value]

@@ -66,8 +66,9 @@ def test_a_daemon_killed_at_any_moment_loses_nothing_and_duplicates_nothing(tmp_
     gateway.run("run", "--once")
 
     with sqlite3.connect(gateway.state / "edigw.db") as db:
-        exchanges = db.execute("SELECT original_name, state FROM exchanges").fetchall()
-        messages = db.execute("SELECT exchange_id, position, state FROM messages").fetchall()
+        exchanges = db.execute("SELECT original_name, state FROM exchanges WHERE direction = 'in'").fetchall()
+        messages = db.execute("SELECT exchange_id, position, state FROM messages WHERE direction = 'in'").fetchall()
+        acks = db.execute("SELECT state FROM exchanges WHERE direction = 'out'").fetchall()
     names = [name for name, _ in exchanges]
     assert sorted(names) == sorted(f"order-{n:04d}.edi" for n in range(files)), "a file was lost or recorded twice"
     assert {state for _, state in exchanges} == {"processed"}
@@ -76,4 +77,7 @@ def test_a_daemon_killed_at_any_moment_loses_nothing_and_duplicates_nothing(tmp_
     assert {state for _, _, state in messages} == {"translated"}
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == []
     assert len(list((inbox / "processed").iterdir())) == files
+    # one CONTRL per interchange received, each sent once, whatever the kills interrupted
+    assert acks == [("sent",)] * files
+    assert len(list((gateway.state / "outbox" / "acme-retail").iterdir())) == files
     gateway.run("audit", "verify")

@@ -19,5 +19,9 @@ def test_demo_delivers_every_shipped_sample_into_the_sandbox_and_says_so(tmp_pat
     listed = subprocess.run([sys.executable, "-m", "gateway", "messages", "list", "--json"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=120)
     messages = json.loads(listed.stdout)
-    assert sorted(m["document_number"] for m in messages) == ["4500012", "4500013", "CS-1001", "CS-1002", "PO-77812"]
-    assert {m["state"] for m in messages} == {"delivered"}
+    received = [m for m in messages if m["direction"] == "in"]
+    assert sorted(m["document_number"] for m in received) == ["4500012", "4500013", "CS-1001", "CS-1002", "PO-77812"]
+    assert {m["state"] for m in received} == {"delivered"}
+    sent = sorted((m["partner"], m["type"], m["state"]) for m in messages if m["direction"] == "out")
+    assert sent == [("acme-retail", "CONTRL", "sent"), ("bigbox-stores", "997", "sent")]
+    assert "outbox/acme-retail/CONTRL_1.edi" in done.stdout and "outbox/bigbox-stores/997_000000001.x12" in done.stdout

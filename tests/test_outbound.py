@@ -8,6 +8,8 @@ CONTRL/997/TA1, which moves them to acknowledged or rejected, or become overdue.
 
 from __future__ import annotations
 
+import re
+
 import io
 import time
 from datetime import datetime, timedelta, timezone
@@ -397,9 +399,10 @@ def cli_gateway(home: Path):
     gateway = make_gateway(home, partners=("acme-retail", "bigbox-stores"))
     for partner in ("acme-retail", "bigbox-stores"):
         profile = gateway.partners / f"{partner}.yaml"
-        profile.write_text(profile.read_text().replace(
-            "acknowledgments: {send: false}", "acknowledgments: {send: true, expect: true, overdue_after: 1s}").replace(
-            "    settle_seconds:", f"    outbox: outbox/{partner}\n    settle_seconds:"))
+        text = re.sub(r"(?m)^acknowledgments: .*$", "acknowledgments: {send: true, expect: true, overdue_after: 1s}",
+                      profile.read_text())
+        assert f"outbox: outbox/{partner}" in text  # the shipped profiles send into an outbox
+        profile.write_text(text)
     gateway.config.write_text(gateway.config.read_text() + '[identity.x12]\nid = "NORDICSUPPLY"\nqualifier = "ZZ"\n')
     return gateway
 
@@ -415,7 +418,7 @@ def test_run_once_writes_the_acknowledgment_to_the_outbox_once(tmp_path):
     fa = gateway.state / "outbox/bigbox-stores/997_000000001.x12"
     assert contrl.read_bytes().endswith(b"UNZ+1+1'") and fa.read_bytes().endswith(b"IEA*1*000000001~\n")
     assert acks.check(contrl.read_bytes()) == [] and acks.check(fa.read_bytes()) == []
-    sent = [m for m in gateway.messages() if m["direction"] == "out"]
+    sent = gateway.messages(direction="out")
     assert sorted((m["type"], m["state"]) for m in sent) == [("997", "sent"), ("CONTRL", "sent")]
     order = next(m for m in gateway.messages() if m["document_number"] == "4500012")
     detail = gateway.json("messages", "show", str(order["id"]))
@@ -445,10 +448,10 @@ def test_run_once_matches_a_997_to_what_we_sent_and_lists_the_overdue(tmp_path):
     time.sleep(1.1)  # overdue_after: 1s
     done = gateway.run("run", "--once")
     assert "acknowledgment overdue" in done.stderr.decode()
-    [rejected] = [m for m in gateway.messages(state="rejected") if m["direction"] == "out"]
+    [rejected] = gateway.messages(state="rejected", direction="out")
     assert rejected["exchange_id"] == first.exchange_id
     assert "AK5 R 4 (number of included segments does not match actual count)" in rejected["reason"]
-    [overdue] = gateway.messages(state="overdue")
+    [overdue] = gateway.messages(state="overdue", direction="out")
     assert overdue["exchange_id"] == second.exchange_id
     listed = gateway.run("messages", "list", "--state", "overdue").stdout.decode()
     assert "overdue" in listed

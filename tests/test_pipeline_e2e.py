@@ -109,7 +109,7 @@ def test_the_same_file_sent_twice_is_recorded_as_a_duplicate_and_not_processed_a
     assert len(gateway.messages(partner="acme-retail")) == 2
     with sqlite3.connect(gateway.state / "edigw.db") as db:
         rows = db.execute("SELECT original_name, state, duplicate_of FROM exchanges "
-                          "WHERE partner = 'acme-retail' ORDER BY id").fetchall()
+                          "WHERE partner = 'acme-retail' AND direction = 'in' ORDER BY id").fetchall()
     assert rows == [("ORDERS_4500012.edi", "processed", None), ("ORDERS_4500012_again.edi", "duplicate", 1)]
 
 
@@ -129,8 +129,8 @@ def test_a_bad_file_ends_rejected_with_a_reason_and_its_bytes_archived(gateway, 
     age(path)
     gateway.run("run", "--once")
     with sqlite3.connect(gateway.state / "edigw.db") as db:
-        exchange = db.execute("SELECT id, state, reason, sha256 FROM exchanges").fetchone()
-        messages = db.execute("SELECT state, reason FROM messages").fetchall()
+        exchange = db.execute("SELECT id, state, reason, sha256 FROM exchanges WHERE direction = 'in'").fetchone()
+        messages = db.execute("SELECT state, reason FROM messages WHERE direction = 'in'").fetchall()
     _, state, reason, sha256 = exchange
     archived = gateway.state / "archive" / sha256[:2] / sha256[2:4] / sha256
     assert archived.read_bytes() == BAD_FILES[name]
@@ -148,7 +148,7 @@ def test_a_file_over_the_size_limit_is_archived_and_rejected(gateway):
     age(path)
     gateway.run("run", "--once")
     with sqlite3.connect(gateway.state / "edigw.db") as db:
-        state, reason = db.execute("SELECT state, reason FROM exchanges").fetchone()
+        state, reason = db.execute("SELECT state, reason FROM exchanges WHERE direction = 'in'").fetchone()
     assert state == "rejected"
     assert "over the limit of 1000 bytes" in reason
 

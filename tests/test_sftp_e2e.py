@@ -28,12 +28,14 @@ def use_sftp(gateway: Gateway, partner: str, channel: dict) -> None:
     path = gateway.partners / f"{partner}.yaml"
     profile = yaml.safe_load(path.read_text(encoding="utf-8"))
     profile["channels"] = {"sftp": channel}
+    if "outbox" not in channel:  # acknowledgments need somewhere to go
+        profile["acknowledgments"] = {"send": False}
     path.write_text(yaml.safe_dump(profile, sort_keys=False), encoding="utf-8")
 
 
 def exchanges(gateway: Gateway) -> list[tuple[str, str, str]]:
     with sqlite3.connect(gateway.state / "edigw.db") as db:
-        return db.execute("SELECT partner, original_name, state FROM exchanges ORDER BY id").fetchall()
+        return db.execute("SELECT partner, original_name, state FROM exchanges WHERE direction = 'in' ORDER BY id").fetchall()
 
 
 def test_files_dropped_on_the_server_are_fetched_archived_processed_and_removed_exactly_once(sshd, tmp_path):

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from gateway.mapping import yamlfile
+from gateway.mapping.yamlfile import Located
 
 from gateway.formats.validation import Options
 from apscheduler.triggers.cron import CronTrigger
@@ -203,33 +204,10 @@ class Profile:
         return [rule for rule in self.receive if rule.template.startswith("csv/")]
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that remembers the line of every mapping key (for error messages)."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
-    mapping = _LineDict()
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        mapping.lines[key] = key_node.start_mark.line + 1
-    mapping.line = node.start_mark.line + 1
-    return mapping
-
-
-class _LineDict(dict):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: dict[Any, int] = {}
-        self.line: int | None = None
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _line(mapping: Any, key: Any = None) -> int | None:
-    if isinstance(mapping, _LineDict):
-        return mapping.lines.get(key, mapping.line) if key is not None else mapping.line
+    """The line of a key in a mapping read from the profile (or of the mapping itself)."""
+    if isinstance(mapping, Located):
+        return mapping.key_lines.get(key, mapping.line) if key is not None else mapping.line
     return None
 
 
@@ -253,10 +231,9 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
     if not PARTNER_ID.match(partner_id):
         problem(None, f"file name {path.name!r} is not a valid partner id (lowercase letters, digits, - _ .)")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise ProfileError([Problem(path, mark.line + 1 if mark else None, f"not valid YAML: {error}")]) from None
+        data = yamlfile.load(path)
+    except yamlfile.YAMLFileError as error:
+        raise ProfileError([Problem(path, error.line, error.reason)]) from None
     except UnicodeDecodeError:
         raise ProfileError([Problem(path, None, "not UTF-8 text")]) from None
     if not isinstance(data, dict):

@@ -394,7 +394,7 @@ def take_in(pipeline: Pipeline, profile: Profile, sample: str) -> int:
 
 def message_rows(pipeline: Pipeline) -> dict[str, Message]:
     with pipeline.store.session() as session:
-        rows = session.query(Message).all()
+        rows = session.query(Message).filter(Message.direction == "in").all()
         session.expunge_all()
     return {row.document_number: row for row in rows}
 

@@ -73,3 +73,8 @@ def test_validation_options_are_read_and_checked(tmp_path):
                    name="other.yaml")
     assert any(p.startswith(f"{broken}:4:") and "validation.strict must be true or false" in p
                for p in problems_of(broken, tmp_path))
+
+
+def test_a_key_given_twice_is_reported_with_its_line(tmp_path):
+    path = write(tmp_path, "name: ACME\nodoo_partner: {ref: ACME}\nname: ACME again\n")
+    assert problems_of(path, tmp_path) == [f"{path}:3: key 'name' is given twice"]

@@ -654,12 +654,13 @@ def _apply_field_overrides(data: Located, overrides: Located) -> Located:
 
 
 def base_template_names(templates_dir: Path) -> list[str]:
-    """The names of all templates under `templates_dir` (`edifact/ORDERS_D96A` …), sorted."""
+    """The names of all inbound templates under `templates_dir` (`edifact/ORDERS_D96A` …), sorted;
+    outbound templates (`templates/outbound/`, `gateway.mapping.outbound`) are not among them."""
     root = Path(templates_dir)
     return sorted(
         path.relative_to(root).with_suffix("").as_posix()
         for path in root.rglob("*.yaml")
-        if path.relative_to(root).parts[0] != CODELISTS_DIR
+        if path.relative_to(root).parts[0] not in (CODELISTS_DIR, "outbound")
     )
 
 

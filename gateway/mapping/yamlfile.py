@@ -56,7 +56,12 @@ class Located(dict):
 
 
 class YAMLFileError(ValueError):
-    """A file that is not valid YAML; the message names the file and line."""
+    """A file that is not valid YAML; the message names the file and line (also in `line`)."""
+
+    def __init__(self, message: str, line: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.reason = reason or message
 
 
 def _loader_for(source: str) -> type:
@@ -69,9 +74,9 @@ def _loader_for(source: str) -> type:
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if key in result:
-                raise YAMLFileError(
-                    f"{source}, line {key_node.start_mark.line + 1}: key {key!r} is given twice"
-                )
+                line = key_node.start_mark.line + 1
+                raise YAMLFileError(f"{source}, line {line}: key {key!r} is given twice", line,
+                                    f"key {key!r} is given twice")
             result[key] = loader.construct_object(value_node, deep=True)
             result.key_lines[key] = key_node.start_mark.line + 1
         return result
@@ -86,10 +91,11 @@ def loads(text: str, source: str) -> Any:
         return yaml.load(text, Loader=_loader_for(source))  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        line = f", line {mark.line + 1}" if mark else ""
-        raise YAMLFileError(f"{source}{line}: not valid YAML: {error.problem or error}") from None
+        line = mark.line + 1 if mark else None
+        reason = f"not valid YAML: {error.problem or error}"
+        raise YAMLFileError(f"{source}{f', line {line}' if line else ''}: {reason}", line, reason) from None
     except yaml.YAMLError as error:
-        raise YAMLFileError(f"{source}: not valid YAML: {error}") from None
+        raise YAMLFileError(f"{source}: not valid YAML: {error}", None, f"not valid YAML: {error}") from None
 
 
 def load(path: Path, source: str | None = None) -> Any:

@@ -447,8 +447,32 @@ def _line_defaults(db: Database, vals: dict, context: dict) -> dict:
             "location_id": m.get("location_id"), "location_dest_id": m.get("location_dest_id")}
 
 
+def _lines_make_move_quantity(db: Database, ids: list[int], vals: dict, context: dict) -> None:
+    """Odoo 17+: a move's ``quantity`` is the sum of its lines, ``picked`` follows theirs."""
+    moves = {rec(db, "stock.move.line", i).get("move_id") for i in ids if db.exists("stock.move.line", i)}
+    for mid in moves:
+        if not mid or not db.exists("stock.move", mid):
+            continue
+        m = rec(db, "stock.move", mid)
+        if m.get("state") in ("done", "cancel"):
+            continue
+        lines = [rec(db, "stock.move.line", i) for i in db.lookup("stock.move.line", "move_id", mid)]
+        quantity = sum(convert_qty(db, line.get("quantity") or 0.0, line.get("product_uom_id"), m.get("product_uom"))
+                       for line in lines)
+        move_rec = db._touch("stock.move", mid)
+        move_rec["quantity"] = quantity
+        if "picked" in vals:
+            move_rec["picked"] = any(line.get("picked") for line in lines)
+        if m.get("state") != "draft":
+            demand = m.get("product_uom_qty") or 0.0
+            move_rec["state"] = ("assigned" if quantity >= demand else "partially_available" if quantity > 0
+                                 else "confirmed")
+
+
 move_line = behaviour("stock.move.line")
 move_line.defaults = _line_defaults
+move_line.after_create = lambda db, rid, vals, ctx: _lines_make_move_quantity(db, [rid], vals, ctx)
+move_line.after_write = _lines_make_move_quantity
 move_line.computes.update(
     state=lambda db, rid: val(db, "stock.move", rec(db, "stock.move.line", rid).get("move_id"), "state") or "draft",
     reference=lambda db, rid: val(db, "stock.picking", rec(db, "stock.move.line", rid).get("picking_id"), "name"),
@@ -503,6 +527,10 @@ def validate_pickings(db: Database, ids: list[int], backorder: bool) -> None:
             m = rec(db, "stock.move", mid)
             done = (m.get("quantity") or 0.0) if (m.get("picked") or not picked_mode) else 0.0
             demand = m.get("product_uom_qty") or 0.0
+            if done <= 0 and demand <= 0:  # a line ordered down to nothing: Odoo cancels its move
+                _set_move_quantity(db, mid, 0.0)
+                db._touch("stock.move", mid)["state"] = "cancel"
+                continue
             if done <= 0:
                 rest.append((mid, demand))
                 continue
@@ -622,10 +650,10 @@ def _quant_create(db: Database, vals_list: Any, context: dict | None = None, **_
             vals["inventory_quantity_set"] = True
         existing = [i for i, q in db.records["stock.quant"].items()
                     if q.get("product_id") == vals.get("product_id") and q.get("location_id") == vals.get(
-                "location_id")]
+                "location_id") and (q.get("lot_id") or False) == (vals.get("lot_id") or False)]
         if existing:
             db.write("stock.quant", existing[:1], {k: v for k, v in vals.items()
-                                                   if k not in ("product_id", "location_id")}, context)
+                                                   if k not in ("product_id", "location_id", "lot_id")}, context)
             out.append(existing[0])
         else:
             out.extend(db.create("stock.quant", [vals], context))
@@ -1361,6 +1389,7 @@ aml.after_create = lambda db, rid, vals, ctx: None if getattr(db, "_moves_in_cre
 aml.after_write = lambda db, ids, vals, ctx: [sync_journal_items(db, m) for m in
                                               {rec(db, "account.move.line", i)["move_id"] for i in ids}] and None
 aml.computes.update(
+    amount_currency=lambda db, rid: rec(db, "account.move.line", rid).get("balance") or 0.0,  # one currency: USD
     price_subtotal=lambda db, rid: _aml_amounts(db, rid)[0],
     price_total=lambda db, rid: _aml_amounts(db, rid)[1],
     purchase_order_id=lambda db, rid: val(db, "purchase.order.line", rec(db, "account.move.line", rid).get(
@@ -1381,3 +1410,89 @@ def _warehouse_type(code: str) -> Any:
 
 behaviour("stock.warehouse").computes.update(in_type_id=_warehouse_type("incoming"),
                                              out_type_id=_warehouse_type("outgoing"))
+
+
+# --------------------------------------------------------------------------- packages and credit notes
+behaviour("stock.quant.package").defaults = lambda db, vals, ctx: {
+    "name": f"PACK{db.next_sequence('stock.quant_package'):07d}", "company_id": COMPANY}
+behaviour("stock.package.type").defaults = lambda db, vals, ctx: {"company_id": COMPANY}
+
+
+def _reversal_defaults(db: Database, vals: dict, context: dict) -> dict:
+    """``account.move.reversal.default_get``: the moves are the action's ``active_ids``."""
+    moves = list(context.get("active_ids") or []) if context.get("active_model") == "account.move" else []
+    if any(rec(db, "account.move", m).get("state") != "posted" for m in moves if db.exists("account.move", m)):
+        raise UserError("You can only reverse posted moves.")
+    out: dict[str, Any] = {"company_id": COMPANY, "date": today_string()}
+    if moves:
+        out["move_ids"] = [(6, 0, moves)]
+    chosen = vals.get("move_ids") or out.get("move_ids")
+    first = next((c[2][0] for c in chosen or [] if isinstance(c, (list, tuple)) and c[0] == 6 and c[2]), None)
+    if first and db.exists("account.move", first):
+        out["journal_id"] = rec(db, "account.move", first).get("journal_id")
+    return out
+
+
+REFUND_TYPE = {"out_invoice": "out_refund", "in_invoice": "in_refund", "out_refund": "out_invoice",
+               "in_refund": "in_invoice", "entry": "entry"}
+
+
+def _reverse_moves(db: Database, ids: list[int], is_modify: bool = False, context: dict | None = None,
+                   **_: Any) -> dict:
+    """``reverse_moves``: a draft credit note per move, its lines (and their order links) copied."""
+    new_moves: list[int] = []
+    for wid in ids:
+        w = rec(db, "account.move.reversal", wid)
+        date = w.get("date") or today_string()
+        reason = w.get("reason")
+        for mid in w.get("move_ids") or []:
+            m = rec(db, "account.move", mid)
+            lines = [a for a in (rec(db, "account.move.line", i)
+                                 for i in db.search("account.move.line", [("move_id", "=", mid)], order="sequence, id"))
+                     if a.get("display_type") == "product"]
+            copy = ("product_id", "name", "quantity", "price_unit", "discount", "product_uom_id", "account_id",
+                    "sequence", "purchase_line_id")
+            vals = {"move_type": REFUND_TYPE[m["move_type"]], "partner_id": m.get("partner_id"),
+                    "partner_shipping_id": m.get("partner_shipping_id"), "currency_id": m.get("currency_id"),
+                    "journal_id": w.get("journal_id") or m.get("journal_id"), "invoice_origin": m.get("invoice_origin"),
+                    "ref": f"Reversal of: {m.get('name')}, {reason}" if reason else f"Reversal of: {m.get('name')}",
+                    "date": date, "invoice_date": date, "invoice_date_due": date, "reversed_entry_id": mid,
+                    "fiscal_position_id": m.get("fiscal_position_id"),
+                    "line_ids": [(0, 0, {**{k: a.get(k) for k in copy if a.get(k) not in (None, False)},
+                                         "tax_ids": [(6, 0, list(a.get("tax_ids") or []))],
+                                         "sale_line_ids": [(6, 0, list(a.get("sale_line_ids") or []))]})
+                                 for a in lines]}
+            refund = db.create("account.move", [vals], {"default_move_type": vals["move_type"]})[0]
+            new_moves.append(refund)
+            if is_modify:  # the credit note cancels the invoice, and a new draft takes its place
+                _post(db, [refund])
+                again = {k: v for k, v in vals.items() if k not in ("ref", "reversed_entry_id", "invoice_date",
+                                                                    "invoice_date_due")}
+                again.update(move_type=m["move_type"], ref=m.get("ref"))
+                new_moves.append(db.create("account.move", [again], {"default_move_type": m["move_type"]})[0])
+        db._touch("account.move.reversal", wid)["new_move_ids"] = list(new_moves)
+    action: dict[str, Any] = {"name": "Reverse Moves", "type": "ir.actions.act_window", "res_model": "account.move"}
+    types = {rec(db, "account.move", m)["move_type"] for m in new_moves}
+    if len(new_moves) == 1:
+        action.update(view_mode="form", res_id=new_moves[0], context={"default_move_type": types.pop()})
+    else:
+        action.update(view_mode="list,form", domain=[["id", "in", new_moves]])
+        if len(types) == 1:
+            action["context"] = {"default_move_type": types.pop()}
+    return action
+
+
+reversal = behaviour("account.move.reversal")
+reversal.defaults = _reversal_defaults
+reversal.computes.update(
+    move_type=lambda db, rid: (lambda moves: rec(db, "account.move", moves[0])["move_type"] if len(moves) == 1
+                               else False)(rec(db, "account.move.reversal", rid).get("move_ids") or []),
+    currency_id=lambda db, rid: USD,
+    residual=lambda db, rid: sum(_move_amount(db, m, "amount_total")
+                                 for m in rec(db, "account.move.reversal", rid).get("move_ids") or []),
+)
+reversal.methods.update(
+    reverse_moves=lambda db, ids, is_modify=False, context=None, **k: _reverse_moves(db, ids, is_modify, context),
+    refund_moves=lambda db, ids, context=None, **k: _reverse_moves(db, ids, False, context),
+    modify_moves=lambda db, ids, context=None, **k: _reverse_moves(db, ids, True, context),
+)

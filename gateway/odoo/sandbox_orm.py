@@ -240,6 +240,16 @@ def now_string() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def transaction_timestamp() -> str:
+    """``now() AT TIME ZONE 'UTC'`` as PostgreSQL keeps it: with microseconds.
+
+    Odoo stamps ``create_date``/``write_date`` with the transaction's timestamp, stored to the
+    microsecond, while ``read`` shows whole seconds (odoo/odoo#24102): a domain
+    ``('write_date', '>', <a value read back>)`` still matches the record itself.
+    """
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def today_string() -> str:
     return dt.date.today().isoformat()
 
@@ -287,6 +297,7 @@ class Database:
         self.sequences: dict[str, int] = {}
         self.uid = uid
         self._undo: list[tuple[str, int, dict[str, Any] | None]] | None = None
+        self._now: str | None = None  # the transaction's timestamp, for create_date and write_date
         # Indexes: (model, field) -> value -> ids, for the lookups that would otherwise scan every record
         # (a move's lines, an order's lines, a picking's moves).  Kept up to date lazily: every change goes
         # through ``_touch`` (or ``create``/``write``, which call it), which marks the record stale, and a
@@ -298,6 +309,11 @@ class Database:
     # -- transactions: a failed call leaves no trace, except used ids and sequence numbers
     def begin(self) -> None:
         self._undo = []
+        self._now = transaction_timestamp()
+
+    def now(self) -> str:
+        """The timestamp of the running transaction (one per call, as Odoo's ``cr.now()``)."""
+        return self._now or transaction_timestamp()
 
     def rollback(self) -> None:
         for model, rid, old in reversed(self._undo or []):
@@ -306,10 +322,12 @@ class Database:
             else:
                 self.records[model][rid] = old
         self._undo = None
+        self._now = None
         self.drop_indexes()
 
     def commit(self) -> None:
         self._undo = None
+        self._now = None
 
     def _touch(self, model: str, rid: int) -> dict[str, Any]:
         """The record, to be changed: kept for a rollback and marked for re-indexing.
@@ -321,6 +339,7 @@ class Database:
         rec = self.records[model][rid]
         if self._undo is not None:
             self._undo.append((model, rid, dict(rec)))
+        rec["write_date"] = self.now()  # every change of a stored value is a write, workflows included
         if model in self._stale:
             self._stale[model].add(rid)
         return rec
@@ -438,6 +457,8 @@ class Database:
             return value or 0
         if f.type == "boolean":
             return bool(value)
+        if f.type == "datetime" and isinstance(value, str):
+            return value[:19]  # whole seconds, as Odoo shows them (create_date/write_date keep microseconds)
         return value if value not in (None, "") or f.type in ("char", "text") else False
 
     def read(self, model: str, ids: list[int], fields: list[str] | None = None) -> list[dict[str, Any]]:
@@ -515,7 +536,7 @@ class Database:
                 self.write(parent, [vals[link]], {k: v for k, v in pvals.items() if k in given}, {})
         rid = self.next_ids[model]
         self.next_ids[model] = rid + 1
-        self.records[model][rid] = {"id": rid, "create_date": now_string(), "write_date": now_string()}
+        self.records[model][rid] = {"id": rid, "create_date": self.now(), "write_date": self.now()}
         if self._undo is not None:
             self._undo.append((model, rid, None))
         self._assign(model, rid, vals, context)
@@ -536,7 +557,7 @@ class Database:
                 self.write(f.delegate[0], [rec[f.delegate[1]]], {name: value}, context)
             elif f.store or name not in BEHAVIOURS.get(model, Behaviour()).computes:
                 rec[name] = self.convert(model, name, value)
-        rec["write_date"] = now_string()
+        rec["write_date"] = self.now()
         for f, value in later:
             self._x2many(model, rid, f, value, context)
 

@@ -40,13 +40,19 @@ class Party:
 
 
 @dataclass(frozen=True)
-class OrderLine:
+class Item:
+    """What every document line starts with: its number and the ways partners name the product."""
+
     line_number: str | None = None
     gtin: str | None = None
     upc: str | None = None
     buyer_item: str | None = None
     supplier_item: str | None = None
     description: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderLine(Item):
     quantity: str | None = None
     uom: str | None = None
     unit_price: str | None = None
@@ -67,15 +73,9 @@ class Order:
 
 
 @dataclass(frozen=True)
-class ResponseLine:
+class ResponseLine(Item):
     """One line of an order response: what we confirm of the ordered line."""
 
-    line_number: str | None = None
-    gtin: str | None = None
-    upc: str | None = None
-    buyer_item: str | None = None
-    supplier_item: str | None = None
-    description: str | None = None
     status: str | None = None  # accepted | changed | rejected
     quantity: str | None = None  # as ordered
     confirmed_quantity: str | None = None
@@ -102,14 +102,8 @@ class OrderResponse:
 
 
 @dataclass(frozen=True)
-class DespatchLine:
-    line_number: str | None = None
+class DespatchLine(Item):
     order_line_number: str | None = None
-    gtin: str | None = None
-    upc: str | None = None
-    buyer_item: str | None = None
-    supplier_item: str | None = None
-    description: str | None = None
     quantity: str | None = None  # shipped
     ordered_quantity: str | None = None
     uom: str | None = None
@@ -146,13 +140,7 @@ class DespatchAdvice:
 
 
 @dataclass(frozen=True)
-class InvoiceLine:
-    line_number: str | None = None
-    gtin: str | None = None
-    upc: str | None = None
-    buyer_item: str | None = None
-    supplier_item: str | None = None
-    description: str | None = None
+class InvoiceLine(Item):
     quantity: str | None = None
     uom: str | None = None
     unit_price: str | None = None

@@ -111,6 +111,37 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from gateway.outbound_jobs import OutboundJobs
+
+    app = _app(args)
+    try:
+        profile = _profile(app, args.partner)
+        since = None
+        if args.since:
+            try:
+                since = datetime.fromisoformat(args.since)
+            except ValueError:
+                raise CommandError(f"--since {args.since!r} is not an ISO date or time (e.g. 2026-11-01T08:00)")
+        from gateway.odoo.client import OdooClient
+
+        # Replay needs no Odoo: it sends the segments kept in the store, in a new envelope.
+        client = OdooClient(app.settings.odoo) if app.settings.odoo.url else None
+        jobs = OutboundJobs(app.store, app.profiles, app.pipeline.outbound, client, app.settings.templates_dir)
+        replayed = jobs.replay(profile.id, since=since, document_type=args.document)
+        sent = {s.exchange_id for s in replayed if s.exchange_state == "rendered" and app.pipeline.outbound.send(
+            s.exchange_id)}
+    finally:
+        app.close()
+    if args.json:
+        _print_json([{**vars(s), "sent": s.exchange_id in sent} for s in replayed])
+        return 0
+    for item in replayed:
+        print(("sent again: " if item.exchange_id in sent else "recorded, not sent yet: ") + item.describe())
+    print(f"{len(sent)} of {len(replayed)} document(s) sent again to {profile.id}")
+    return 0 if len(sent) == len(replayed) else 1
+
+
 # --- partners ----------------------------------------------------------------------------
 
 
@@ -348,6 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
     reprocess.add_argument("ids", type=int, nargs="+", metavar="ID")
     reprocess.add_argument("--from", dest="stage", choices=("parse", "translate", "deliver"), default="parse")
     reprocess.set_defaults(handler=cmd_reprocess)
+
+    replay = commands.add_parser("replay", help="send again, with new control numbers, the documents sent to a "
+                                 "partner from Odoo (order responses, despatch advices, invoices, orders)")
+    replay.add_argument("--partner", required=True)
+    replay.add_argument("--since", help="only what was first sent at or after this ISO date or time (UTC)")
+    replay.add_argument("--document", choices=("OrderResponse", "DespatchAdvice", "Invoice", "Order"),
+                        help="only this document type")
+    replay.add_argument("--json", action="store_true")
+    replay.set_defaults(handler=cmd_replay)
 
     partners = commands.add_parser("partners", help="partner profiles").add_subparsers(
         dest="action", required=True, metavar="ACTION")

@@ -4,7 +4,9 @@ One worker thread does all the work, so a message is never handled twice in one 
 Watchdog events and the scheduler's rescans only wake it. SFTP channels are the exception
 that keeps a slow partner from holding up the rest: each is polled on its own schedule in a
 scheduler thread (one connection per poll, with time-outs), and only its intake takes turns
-with the worker. SIGTERM and SIGINT let it finish the message in hand, record it, and exit 0.
+with the worker. Documents from Odoo (`send:` in profiles, `gateway.outbound_jobs`) are looked for
+per partner on the profile's schedule, in a scheduler thread that takes turns with the worker.
+SIGTERM and SIGINT let it finish the message in hand, record it, and exit 0.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from gateway.app import App
 from gateway.channels.base import ChannelError, ClaimedFile
 from gateway.channels.folder import FolderChannel
 from gateway.channels.sftp import SftpChannel
+from gateway.outbound_jobs import OutboundJobs, Report, jobs_for
 from gateway.profiles import Profile, SftpChannelSettings
 
 
@@ -146,6 +149,27 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
             if not inbox.channel.waiting() or time.monotonic() > deadline:
                 break
             time.sleep(min(0.2, inbox.channel.settle_seconds))
+    jobs = jobs_for(app)
+    if jobs is not None and not app.pipeline.stopping:
+        send_documents(app, jobs)
+
+
+def send_documents(app: App, jobs: OutboundJobs, partners: list[str] | None = None) -> Report:
+    """Record the documents Odoo has for partners (all, or those named), then send what is recorded."""
+    report = jobs.run(partners)
+    app.pipeline.outbound.send_pending()
+    return report
+
+
+def _send_documents_job(app: App, jobs: OutboundJobs, partner: str, work: threading.Lock) -> None:
+    """A scheduler job: one partner's documents from Odoo; never raises (logged, tried at the next turn)."""
+    if app.pipeline.stopping:
+        return
+    try:
+        with work:
+            send_documents(app, jobs, [partner])
+    except Exception:
+        logger.exception("{}: sending documents from Odoo failed; trying again at the next scheduled turn", partner)
 
 
 def _work(app: App, inboxes: list[Inbox], stop: threading.Event, wake: threading.Event) -> None:
@@ -195,6 +219,10 @@ def _schedule(inbox: Inbox, settings: SftpChannelSettings):
 
 
 def run_forever(app: App) -> None:
+    # Open the store and the rest before any signal can arrive: the handler must only set flags
+    # (opening the store from inside it, while the main thread holds SQLite's write lock, would wait
+    # on itself).
+    pipeline = app.pipeline
     everything = build_inboxes(app)
     inboxes = [inbox for inbox in everything if not isinstance(inbox.channel, SftpChannel)]
     remotes = [inbox for inbox in everything if isinstance(inbox.channel, SftpChannel)]
@@ -204,7 +232,7 @@ def run_forever(app: App) -> None:
 
     def on_signal(signum, _frame) -> None:
         logger.info("signal {} received: finishing the message in hand, then stopping", signum)
-        app.pipeline.stopping = True
+        pipeline.stopping = True
         stop.set()
         wake.set()
 
@@ -218,6 +246,12 @@ def run_forever(app: App) -> None:
     for inbox in remotes:
         scheduler.add_job(_poll_remote, _schedule(inbox, inbox.channel.settings), args=(app, inbox, work, wake),
                           id=f"poll {inbox.channel.name}", max_instances=1, coalesce=True,
+                          next_run_time=datetime.now().astimezone())
+    jobs = jobs_for(app)
+    for profile in jobs.senders() if jobs is not None else []:
+        every = min(rule.schedule_seconds for rule in profile.send)
+        scheduler.add_job(_send_documents_job, IntervalTrigger(seconds=every), args=(app, jobs, profile.id, work),
+                          id=f"send documents {profile.id}", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
     scheduler.start()
     observers = [inbox.channel.watch(wake.set) for inbox in inboxes]

@@ -24,6 +24,7 @@ never: at the end of a number's range allocation fails rather than wrapping arou
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -152,16 +153,27 @@ class Outbound:
 
     def record(self, profile: Profile, standard: str, messages: list[OutboundMessage], *,
                test: bool | None = None, sender: tuple[str, str] | None = None,
-               receiver: tuple[str, str] | None = None) -> Recorded:
-        """Envelope, validate, archive and record an outbound interchange in one transaction."""
+               receiver: tuple[str, str] | None = None, file_name: str | None = None,
+               session: Session | None = None) -> Recorded:
+        """Envelope, validate, archive and record an outbound interchange in one transaction.
+
+        `file_name` is a pattern (the profile's `send.<type>.file_name`; default: the
+        acknowledgments' one). With `session` the caller's transaction is used, so what it
+        records alongside (the records sent, `gateway.outbound_jobs`) commits with the exchange.
+        """
+        test = profile.test if test is None else test
+        if session is not None:
+            return self._record(session, profile, standard, messages, test=test, sender=sender, receiver=receiver,
+                                file_name=file_name)
         with self.store.session() as session:
-            return self._record(session, profile, standard, messages, test=profile.test if test is None else test,
-                                sender=sender, receiver=receiver)
+            return self._record(session, profile, standard, messages, test=test, sender=sender, receiver=receiver,
+                                file_name=file_name)
 
     def _record(self, session: Session, profile: Profile, standard: str, messages: list[OutboundMessage], *,
                 test: bool, sender: tuple[str, str] | None = None, receiver: tuple[str, str] | None = None,
                 technical_acks: list[list] | None = None, acknowledgments: list[ackformats.Acknowledgment] = (),
-                syntax: Any = None, groups_from: dict[str, str] | None = None) -> Recorded:
+                syntax: Any = None, groups_from: dict[str, str] | None = None,
+                file_name: str | None = None) -> Recorded:
         ours = self.settings.identity.of(standard)
         theirs = profile.identifiers.get(standard) or {}
         sender = sender or (ours.get("id"), ours.get("qualifier"))
@@ -217,8 +229,12 @@ class Outbound:
             problems.extend(_describe(issue) for issue in ackformats.check(data, acknowledgments))
         sha256, size = self.archive.put_bytes(data)  # held ones too: support reads what was not sent
         kind_name = messages[0].type if messages else "TA1"
-        file_name = profile.acknowledgments.file_name.format(
-            type=kind_name, control=control_ref, partner=profile.id, ext=EXTENSIONS[standard], standard=standard)
+        first = messages[0] if messages else None
+        file_name = (file_name or profile.acknowledgments.file_name).format(
+            type=kind_name, control=control_ref, partner=profile.id, ext=EXTENSIONS[standard], standard=standard,
+            document=(first.document_type if first else None) or kind_name,
+            number=_safe_name((first.document_number if first else None) or control_ref),
+            timestamp=utcnow().strftime("%Y%m%d%H%M%S"))
         channel = self.channel_name(profile)
         if channel is None:
             problems.append(f"partner {profile.id} has no channel with an outbox to send to")
@@ -568,6 +584,11 @@ class Outbound:
         if group_ref is not None:
             query = query.where(Message.group_ref.in_(_variants(group_ref, 0)))
         return list(session.scalars(query.order_by(Message.id)))
+
+
+def _safe_name(value: str) -> str:
+    """A document number as part of a file name: Odoo's `INV/2026/00001` becomes `INV-2026-00001`."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", value).strip("-.") or "-"
 
 
 def _number(value: str | None) -> str:

@@ -24,6 +24,16 @@ the line, so `edigw partners validate` can list them all at once.
       overdue_after: 24h        # ... within this long (s, m, h, d), else it is overdue
       channel: their-server     # whose outbox (default: the first channel with an outbox)
       file_name: "{type}_{control}.{ext}"
+    send:                       # documents read from Odoo and sent to this partner
+      OrderResponse: {template: outbound/edifact/ORDRSP_D96A}      # confirmed / cancelled sale orders
+      DespatchAdvice: {template: outbound/edifact/DESADV_D96A, schedule: 10m}   # done deliveries
+      Invoice: {template: outbound/edifact/INVOIC_D96A, overrides: {…},         # posted invoices, credit notes
+                file_name: "{document}_{number}_{control}.{ext}"}
+      # Order: {template: outbound/x12/850_004010}                 # confirmed purchase orders, to a supplier
+
+`send:` keys are document types (OrderResponse, DespatchAdvice, Invoice, Order). `schedule` is how
+often the daemon looks in Odoo (s, m, h, d; default 5m); `file_name` may use {type} {document}
+{number} {control} {timestamp} {partner} {standard} {ext} and must contain {control}.
 """
 
 from __future__ import annotations
@@ -58,6 +68,11 @@ INLINE_SECRETS = {"password": "password_file or password_env", "passphrase": "ke
 RECEIVE_KEYS = {"template", "overrides", "versions"}
 ACK_KEYS = {"send", "kind", "ta1", "expect", "overdue_after", "channel", "file_name"}
 ACK_FILE_FIELDS = {"type", "control", "partner", "ext", "standard"}
+SEND_KEYS = {"template", "overrides", "schedule", "file_name"}
+SEND_DOCUMENTS = ("OrderResponse", "DespatchAdvice", "Invoice", "Order")
+SEND_FILE_FIELDS = ACK_FILE_FIELDS | {"document", "number", "timestamp"}
+SEND_FILE_NAME = "{type}_{number}_{control}.{ext}"
+SEND_SCHEDULE_SECONDS = 300.0
 DELIVERY_KEYS = {"confirm", "price_tolerance", "price_decimals", "create_addresses", "item_xref", "units"}
 STANDARDS = ("edifact", "x12", "csv")
 
@@ -141,6 +156,17 @@ class ReceiveRule:
 
 
 @dataclass(frozen=True)
+class SendRule:
+    """Which template writes a document type read from Odoo for this partner, how often, under what name."""
+
+    document_type: str
+    template: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    schedule_seconds: float = SEND_SCHEDULE_SECONDS
+    file_name: str = SEND_FILE_NAME
+
+
+@dataclass(frozen=True)
 class DeliveryPolicy:
     """How this partner's orders become Odoo records (`delivery:` in the profile).
 
@@ -191,6 +217,10 @@ class Profile:
     raw: dict[str, Any]
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     validation: Options = field(default_factory=Options)
+    send: tuple[SendRule, ...] = ()
+
+    def send_rule(self, document_type: str) -> SendRule | None:
+        return next((rule for rule in self.send if rule.document_type == document_type), None)
 
     def sender_id(self, standard: str) -> str | None:
         """The sender id this partner's envelopes must carry for a standard, if the profile says."""
@@ -330,6 +360,8 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
                                   {c.name.split("/", 1)[1] for c in channels if c.outbox})
     delivery = _delivery_policy(data, problem)
     validation = _validation_options(data, problem)
+    send = _send_rules(data, problem, templates_dir, identifiers if isinstance(identifiers, dict) else {},
+                       any(c.outbox for c in channels))
     if problems:
         raise ProfileError(problems)
     return Profile(
@@ -345,6 +377,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
         raw=_plain(data),
         delivery=delivery,
         validation=validation,
+        send=send,
     )
 
 
@@ -408,6 +441,70 @@ def _ack_policy(data: dict, problem: Any, channel_names: list[str], outboxes: se
     return AckPolicy(send=raw.get("send") is True, kind=kind, ta1=ta1, expect=raw.get("expect") is True,
                      overdue_after_seconds=overdue, channel=None if channel is None else str(channel),
                      file_name=file_name)
+
+
+def _send_rules(data: dict, problem: Any, templates_dir: Path | None, identifiers: dict,
+                has_outbox: bool) -> tuple[SendRule, ...]:
+    """The `send:` section: document type → {template, overrides, schedule, file_name}, checked."""
+    raw = data.get("send")
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        problem(_line(data, "send"), f"'send' must map a document type ({', '.join(SEND_DOCUMENTS)}) to its template")
+        return ()
+    if raw and not has_outbox:
+        problem(_line(data, "send"), "'send' has documents but no channel has an 'outbox' to send them to")
+    rules = []
+    for document_type, rule in raw.items():
+        line = _line(raw, document_type)
+        if document_type not in SEND_DOCUMENTS:
+            problem(line, f"send: unknown document type {document_type!r} (known: {', '.join(SEND_DOCUMENTS)})")
+            continue
+        if not isinstance(rule, dict) or not rule.get("template"):
+            problem(line, f"send.{document_type}: a 'template' is required, e.g. {{template: outbound/x12/810_004010}}")
+            continue
+        for key in rule:
+            if key not in SEND_KEYS:
+                problem(_line(rule, key), f"unknown key {key!r} in send.{document_type} "
+                                          f"(known: {', '.join(sorted(SEND_KEYS))})")
+        schedule = parse_duration(rule.get("schedule", SEND_SCHEDULE_SECONDS))
+        if schedule is None:
+            problem(_line(rule, "schedule"), f"send.{document_type}.schedule must be a duration like 90s, 5m or 1h, "
+                                             f"not {rule.get('schedule')!r}")
+            schedule = SEND_SCHEDULE_SECONDS
+        file_name = str(rule.get("file_name", SEND_FILE_NAME))
+        if set(re.findall(r"{(\w*)}", file_name)) - SEND_FILE_FIELDS or "{control}" not in file_name:
+            problem(_line(rule, "file_name"), f"send.{document_type}.file_name {file_name!r} must contain {{control}} "
+                    f"and only {', '.join('{' + f + '}' for f in sorted(SEND_FILE_FIELDS))}")
+            file_name = SEND_FILE_NAME
+        template, overrides = str(rule["template"]), _plain(rule.get("overrides") or {})
+        if templates_dir is not None:
+            _check_send_template(templates_dir, template, overrides, document_type, identifiers,
+                                 lambda reason, key="template": problem(_line(rule, key), reason))
+        rules.append(SendRule(document_type=str(document_type), template=template, overrides=overrides,
+                              schedule_seconds=schedule, file_name=file_name))
+    return tuple(rules)
+
+
+def _check_send_template(templates_dir: Path, template: str, overrides: dict, document_type: str,
+                         identifiers: dict, problem: Any) -> None:
+    from gateway.mapping import TemplateError
+    from gateway.mapping.outbound import load_outbound_template
+
+    if not (templates_dir / f"{template}.yaml").is_file():
+        problem(f"send.{document_type}: no template {template!r} in {templates_dir}")
+        return
+    try:
+        loaded = load_outbound_template(templates_dir, template, overrides, source=f"send.{document_type}.overrides")
+    except (TemplateError, ValueError) as error:
+        problem(f"send.{document_type}: {error}", "overrides" if overrides else "template")
+        return
+    if loaded.document_type != document_type:
+        problem(f"send.{document_type}: template {template!r} writes {loaded.document_type} documents, "
+                f"not {document_type}")
+    elif not (identifiers.get(loaded.standard) or {}).get("id"):
+        problem(f"send.{document_type}: template {template!r} is {loaded.standard.upper()}, but "
+                f"identifiers.{loaded.standard}.id is not set (the receiver in the envelope)")
 
 
 def _validation_options(data: dict, problem: Any) -> Options:

@@ -13,3 +13,16 @@ TRANSCRIPTS = SHARED / "odoo-transcripts"
 @pytest.fixture
 def corpus() -> Path:
     return CORPUS
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_left_running():
+    """A test that fails halfway must not leave an `edigw run` behind, holding its store."""
+    yield
+    from gateway_fixtures import STARTED
+
+    while STARTED:
+        daemon = STARTED.pop()
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(timeout=10)

@@ -14,6 +14,7 @@ from pathlib import Path
 from conftest import ROOT
 
 SAMPLE_INBOX = ROOT / "samples" / "inbox"
+STARTED: list[subprocess.Popen] = []  # daemons started by tests; conftest kills any left running
 
 
 @dataclass
@@ -59,9 +60,25 @@ class Gateway:
     def json(self, *args: str) -> object:
         return json.loads(self.run(*args, "--json").stdout)
 
-    def start(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(self.command("run", *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=self.env(), cwd=self.home)
+    @property
+    def log(self) -> Path:
+        return self.home / "daemon.log"
+
+    def start(self, *args: str, wait: bool = True) -> subprocess.Popen:
+        """`edigw run` in the background, its log in `daemon.log` (a file: a pipe nobody reads would
+        fill up and stall it); with `wait`, returns once it says it is running (signals handled)."""
+        with self.log.open("ab") as log:
+            daemon = subprocess.Popen(self.command("run", *args), stdout=subprocess.DEVNULL, stderr=log,
+                                      env=self.env(), cwd=self.home)
+        STARTED.append(daemon)
+        if wait:
+            running = self.wait_for(lambda: daemon.poll() is not None or b"edigw running" in self.log.read_bytes(),
+                                    timeout=60, interval=0.05)
+            assert running and daemon.poll() is None, f"the daemon did not start:\n{self.daemon_log()}"
+        return daemon
+
+    def daemon_log(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def messages(self, **filters: str) -> list[dict]:
         """`messages list --json`; what partners sent unless `direction="out"` is asked for."""

@@ -182,7 +182,7 @@ def test_a_daemon_killed_in_the_middle_of_delivery_makes_each_sale_order_once(tm
     rng = random.Random(4500012)
     kills = 0
     for _ in range(8):
-        daemon = gateway.start()
+        daemon = gateway.start(wait=False)
         time.sleep(rng.uniform(0.8, 2.5))
         if daemon.poll() is None:
             daemon.send_signal(signal.SIGKILL)

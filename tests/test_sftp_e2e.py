@@ -89,7 +89,6 @@ def test_the_daemon_polls_on_its_schedule_and_takes_a_file_dropped_later(sshd, t
     use_sftp(gateway, "acme-retail", sshd.channel_settings(schedule=1))
     daemon = gateway.start()
     try:
-        time.sleep(2)
         sshd.drop(ACME_SAMPLE.name, ACME_SAMPLE.read_bytes(), age=0)
         assert gateway.wait_for(lambda: len(gateway.messages(state="translated")) == 2, timeout=20)
         assert gateway.wait_for(lambda: list(sshd.local("inbox").iterdir()) == [], timeout=5)
@@ -105,7 +104,6 @@ def test_a_stalled_server_times_out_while_the_daemon_runs_on_and_folder_partners
                                                              known_hosts=None, host_key=sshd.host_fingerprint))
     daemon = gateway.start()
     try:
-        time.sleep(1)
         shutil.copyfile(ACME_SAMPLE, gateway.inbox("acme-retail") / ACME_SAMPLE.name)
         assert gateway.wait_for(lambda: len(gateway.messages(state="translated")) == 2, timeout=15)
         time.sleep(2)
@@ -113,7 +111,7 @@ def test_a_stalled_server_times_out_while_the_daemon_runs_on_and_folder_partners
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
-    log = daemon.stderr.read().decode()
+    log = gateway.daemon_log()
     assert "bigbox-stores/sftp" in log and "accepted the connection but never spoke" in log
     assert "next try in" in log
 

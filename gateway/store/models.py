@@ -138,3 +138,43 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_audit_subject", "subject", "subject_id"),)
+
+
+class OutboundCursor(Base):
+    """How far change detection has read one partner's records of one document type in Odoo.
+
+    The cursor is Odoo's (`write_date` as Odoo shows it, record id) of the last record read; the
+    next run asks for records changed after it (`gateway.odoo.outbound.changed_since`).
+    """
+
+    __tablename__ = "outbound_cursors"
+    __table_args__ = (UniqueConstraint("partner", "document_type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(100))
+    document_type: Mapped[str] = mapped_column(String(30))
+    write_date: Mapped[str] = mapped_column(String(19))
+    record_id: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SentRecord(Base):
+    """An Odoo record sent to a partner as a document in one of its states: sent once per state.
+
+    Written in the transaction that records the outbound exchange carrying it, so a crash leaves
+    both or neither. A replay points `exchange_id` at the new exchange; the row stays one.
+    """
+
+    __tablename__ = "sent_records"
+    __table_args__ = (UniqueConstraint("partner", "document_type", "model", "record_id", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(100))
+    document_type: Mapped[str] = mapped_column(String(30))
+    model: Mapped[str] = mapped_column(String(60))
+    record_id: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(30))  # the Odoo record's state when it was sent
+    document_number: Mapped[str | None] = mapped_column(String(100), default=None)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"), index=True)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    replays: Mapped[int] = mapped_column(Integer, default=0)

@@ -233,7 +233,7 @@ class Outbound:
         file_name = (file_name or profile.acknowledgments.file_name).format(
             type=kind_name, control=control_ref, partner=profile.id, ext=EXTENSIONS[standard], standard=standard,
             document=(first.document_type if first else None) or kind_name,
-            number=_safe_name((first.document_number if first else None) or control_ref),
+            number=_safe_name((first.document_number if len(messages) == 1 else None) or control_ref),
             timestamp=utcnow().strftime("%Y%m%d%H%M%S"))
         channel = self.channel_name(profile)
         if channel is None:

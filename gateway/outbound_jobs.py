@@ -5,10 +5,12 @@ Per partner with `send:` rules and per document type, a job asks Odoo for the re
 since the cursor kept in the store (`changed_since`, `write_date` and id), a page at a time; reads
 them with the document type's reader (`gateway.odoo.outbound.SOURCES`); skips the records already
 sent in their present state (`sent_records`); renders each with the partner's template and
-overrides; and records it with `Outbound.record`, one interchange per document.
+overrides; and records it with `Outbound.record`, one interchange per document — or, where the
+rule says `batch: true`, one interchange for all the documents of the type that the run found.
 
 A crash anywhere neither loses nor doubles a document: the exchange and the row that marks the
-record sent are written in one transaction, and the cursor moves only after the page is recorded.
+record sent are written in one transaction, and the cursor moves only after the page (in a batch:
+every page) is recorded.
 After a crash the page is read again and what is marked is skipped; `Outbound.send_pending`
 sends whatever was recorded and not yet sent. A record is sent again only by `replay`, which
 takes the segments sent before and envelopes them with new control numbers.
@@ -56,6 +58,16 @@ class Sent:
         held = "" if self.exchange_state == "rendered" else f" ({self.exchange_state}: not sent)"
         return (f"{self.partner}: {self.document_type} {self.document_number} ({self.model} {self.record_id}, "
                 f"{self.state}) as interchange {self.control_ref}, file {self.file_name}{held}")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An Odoo record read, in the state it was read in, and its document written with the template."""
+
+    record_id: int
+    state: str
+    document: Any
+    segments: list[list]
 
 
 @dataclass
@@ -110,18 +122,30 @@ class OutboundJobs:
         template = self.template(rule)
         domain = source.domain_for(self.odoo_partner(profile))
         cursor = self.cursor(profile.id, rule.document_type)
+        batch: list[Rendered] = []
         while True:
             ids, following = changed_since(self.client, source.model, domain, cursor, limit=self.page_size)
             if not ids:
-                return
-            self._send_page(profile, rule, template, source, ids, report)
-            self._save_cursor(profile.id, rule.document_type, following)
+                break
+            rendered = self._render_page(profile, rule, template, source, ids, report)
+            if rule.batch:
+                batch += rendered
+            else:
+                for item in rendered:
+                    report.sent += self._record(profile, rule, template, source.model, [item])
+                self._save_cursor(profile.id, rule.document_type, following)
             if following == cursor:
-                return
+                break
             cursor = following
+        if rule.batch:
+            # The cursor passes the pages only once the batch that holds them is recorded.
+            if batch:
+                report.sent += self._record(profile, rule, template, source.model, batch)
+            self._save_cursor(profile.id, rule.document_type, cursor)
 
-    def _send_page(self, profile: Profile, rule: SendRule, template: OutboundTemplate, source: Source,
-                   ids: list[int], report: Report) -> None:
+    def _render_page(self, profile: Profile, rule: SendRule, template: OutboundTemplate, source: Source,
+                     ids: list[int], report: Report) -> list[Rendered]:
+        """The page's records not yet sent in their present state, each read and rendered."""
         fields = ["name", "state"] + (["client_order_ref"] if source.model == "sale.order" else [])
         rows = {row["id"]: row for row in self.client.read(source.model, ids, fields)}
         with self.store.session() as session:
@@ -130,13 +154,14 @@ class OutboundJobs:
                 SentRecord.model == source.model, SentRecord.record_id.in_(list(rows)))).all())
         todo = [i for i in ids if i in rows and (i, str(rows[i]["state"])) not in done]
         if not todo:
-            return
+            return []
         if rule.document_type == "OrderResponse":
             ordered = self._ordered(profile, [rows[i].get("client_order_ref") for i in todo])
             documents = source.reader(self.client, todo, ordered=ordered)
         else:
             documents = source.reader(self.client, todo)
         by_number = {document.document_number: document for document in documents}
+        rendered: list[Rendered] = []
         for record_id in todo:
             row = rows[record_id]
             document = by_number.get(row["name"])
@@ -150,28 +175,34 @@ class OutboundJobs:
                                rule.template, error)
                 report.not_written.append(f"{profile.id} {rule.document_type} {row['name']}: {error}")
                 continue
-            sent = self._record(profile, rule, template, source.model, record_id, str(row["state"]), document,
-                                segments)
-            if sent is not None:
-                report.sent.append(sent)
+            rendered.append(Rendered(record_id, str(row["state"]), document, segments))
+        return rendered
 
-    def _record(self, profile: Profile, rule: SendRule, template: OutboundTemplate, model: str, record_id: int,
-                state: str, document: Any, segments: list[list]) -> Sent | None:
-        message = _message(template, segments, rule.document_type, document.document_number)
+    def _record(self, profile: Profile, rule: SendRule, template: OutboundTemplate, model: str,
+                items: list[Rendered]) -> list[Sent]:
+        """Record the documents in one interchange, and mark their records sent in the same transaction."""
         with self.store.session() as session:
-            if session.scalar(select(SentRecord.id).where(
-                    SentRecord.partner == profile.id, SentRecord.document_type == rule.document_type,
-                    SentRecord.model == model, SentRecord.record_id == record_id,
-                    SentRecord.state == state)) is not None:
-                return None  # another gateway process recorded it a moment ago
-            recorded = self.outbound.record(profile, template.standard, [message], file_name=rule.file_name,
+            marked = set(session.execute(select(SentRecord.record_id, SentRecord.state).where(
+                SentRecord.partner == profile.id, SentRecord.document_type == rule.document_type,
+                SentRecord.model == model, SentRecord.record_id.in_([item.record_id for item in items]))).all())
+            # What another gateway process recorded a moment ago is left out.
+            items = [item for item in items if (item.record_id, item.state) not in marked]
+            if not items:
+                return []
+            messages = [_message(template, item.segments, rule.document_type, item.document.document_number)
+                        for item in items]
+            recorded = self.outbound.record(profile, template.standard, messages, file_name=rule.file_name,
                                             session=session)
-            session.add(SentRecord(partner=profile.id, document_type=rule.document_type, model=model,
-                                   record_id=record_id, state=state, document_number=document.document_number,
-                                   exchange_id=recorded.exchange_id))
-        sent = Sent(profile.id, rule.document_type, document.document_number, model, record_id, state,
-                    recorded.exchange_id, recorded.state, recorded.control_ref, recorded.file_name)
-        logger.info("outbound {}", sent.describe())
+            for item in items:
+                session.add(SentRecord(partner=profile.id, document_type=rule.document_type, model=model,
+                                       record_id=item.record_id, state=item.state,
+                                       document_number=item.document.document_number,
+                                       exchange_id=recorded.exchange_id))
+        sent = [Sent(profile.id, rule.document_type, item.document.document_number, model, item.record_id,
+                     item.state, recorded.exchange_id, recorded.state, recorded.control_ref, recorded.file_name)
+                for item in items]
+        for each in sent:
+            logger.info("outbound {}", each.describe())
         return sent
 
     # --- replay ------------------------------------------------------------------------------
@@ -180,7 +211,8 @@ class OutboundJobs:
         """Record again, with new control numbers, the documents sent to a partner (since a time, of a type).
 
         The segments are the ones sent before, from the store: the partner gets the same
-        document in a new envelope, whatever Odoo holds now.
+        document in a new envelope, whatever Odoo holds now. A document sent in a batch is sent
+        again on its own.
         """
         profile = self.profiles.get(partner)
         if profile is None:
@@ -198,6 +230,8 @@ class OutboundJobs:
                 row = session.get(SentRecord, sent_id)
                 earlier = list(session.scalars(select(Message).where(
                     Message.exchange_id == row.exchange_id).order_by(Message.position)))
+                if len(earlier) > 1:  # a batch: this record's own message
+                    earlier = [m for m in earlier if m.document_number == row.document_number]
                 if not earlier:
                     continue
                 rule = profile.send_rule(row.document_type)

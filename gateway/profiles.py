@@ -33,7 +33,9 @@ the line, so `edigw partners validate` can list them all at once.
 
 `send:` keys are document types (OrderResponse, DespatchAdvice, Invoice, Order). `schedule` is how
 often the daemon looks in Odoo (s, m, h, d; default 5m); `file_name` may use {type} {document}
-{number} {control} {timestamp} {partner} {standard} {ext} and must contain {control}.
+{number} {control} {timestamp} {partner} {standard} {ext} and must contain {control}. `batch: true`
+puts all the documents of the type that one run finds in one interchange (one file, a message each)
+instead of one interchange per document; its `{number}` is then the interchange's control number.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ INLINE_SECRETS = {"password": "password_file or password_env", "passphrase": "ke
 RECEIVE_KEYS = {"template", "overrides", "versions"}
 ACK_KEYS = {"send", "kind", "ta1", "expect", "overdue_after", "channel", "file_name"}
 ACK_FILE_FIELDS = {"type", "control", "partner", "ext", "standard"}
-SEND_KEYS = {"template", "overrides", "schedule", "file_name"}
+SEND_KEYS = {"template", "overrides", "schedule", "file_name", "batch"}
 SEND_DOCUMENTS = ("OrderResponse", "DespatchAdvice", "Invoice", "Order")
 SEND_FILE_FIELDS = ACK_FILE_FIELDS | {"document", "number", "timestamp"}
 SEND_FILE_NAME = "{type}_{number}_{control}.{ext}"
@@ -164,6 +166,7 @@ class SendRule:
     overrides: dict[str, Any] = field(default_factory=dict)
     schedule_seconds: float = SEND_SCHEDULE_SECONDS
     file_name: str = SEND_FILE_NAME
+    batch: bool = False
 
 
 @dataclass(frozen=True)
@@ -445,7 +448,7 @@ def _ack_policy(data: dict, problem: Any, channel_names: list[str], outboxes: se
 
 def _send_rules(data: dict, problem: Any, templates_dir: Path | None, identifiers: dict,
                 has_outbox: bool) -> tuple[SendRule, ...]:
-    """The `send:` section: document type → {template, overrides, schedule, file_name}, checked."""
+    """The `send:` section: document type → {template, overrides, schedule, file_name, batch}, checked."""
     raw = data.get("send")
     if raw is None:
         return ()
@@ -477,12 +480,16 @@ def _send_rules(data: dict, problem: Any, templates_dir: Path | None, identifier
             problem(_line(rule, "file_name"), f"send.{document_type}.file_name {file_name!r} must contain {{control}} "
                     f"and only {', '.join('{' + f + '}' for f in sorted(SEND_FILE_FIELDS))}")
             file_name = SEND_FILE_NAME
+        batch = rule.get("batch", False)
+        if not isinstance(batch, bool):
+            problem(_line(rule, "batch"), f"send.{document_type}.batch must be true or false, not {batch!r}")
+            batch = False
         template, overrides = str(rule["template"]), _plain(rule.get("overrides") or {})
         if templates_dir is not None:
             _check_send_template(templates_dir, template, overrides, document_type, identifiers,
                                  lambda reason, key="template": problem(_line(rule, key), reason))
         rules.append(SendRule(document_type=str(document_type), template=template, overrides=overrides,
-                              schedule_seconds=schedule, file_name=file_name))
+                              schedule_seconds=schedule, file_name=file_name, batch=batch))
     return tuple(rules)
 
 

@@ -110,8 +110,55 @@ class Odoo:
             "advance_payment_method": "delivered", "sale_order_ids": [[6, 0, [order_id]]]}], {"context": context})
         action = self.rpc.execute_kw("sale.advance.payment.inv", "create_invoices", [[wizard]], {"context": context})
         self.call("account.move", "action_post", [action["res_id"]])
-        [move] = self.call("account.move", "read", [action["res_id"]], fields=["name", "amount_total", "state"])
+        [move] = self.call("account.move", "read", [action["res_id"]], fields=["name", "amount_total", "amount_untaxed", "state"])
         return move
+
+    def invoice_what_is_delivered(self) -> None:
+        """The sample products invoiced as delivered (Odoo's default is as ordered)."""
+        products = self.call("product.product", "search", [("default_code", "in", ["AX-100", "AX-220", "AX-310"])])
+        self.call("product.product", "write", products, {"invoice_policy": "delivery"})
+
+    def open_picking(self, order_id: int) -> int:
+        [row] = self.call("sale.order", "read", [order_id], fields=["picking_ids"])
+        [picking] = self.call("stock.picking", "search", [("id", "in", row["picking_ids"]),
+                                                          ("state", "not in", ["done", "cancel"])])
+        return picking
+
+    def pick(self, picking: int, quantities: list[float]) -> None:
+        """Done quantities on the delivery's moves in order, the rest left for the backorder question."""
+        moves = self.call("stock.move", "search", [("picking_id", "=", picking)], order="id")
+        for move, quantity in zip(moves, quantities):
+            self.call("stock.move", "write", [move], {"quantity": quantity, "picked": True})
+
+    def validate(self, picking: int, backorder: bool = True) -> None:
+        action = self.call("stock.picking", "button_validate", [picking])
+        if action is True:
+            return
+        assert action["res_model"] == "stock.backorder.confirmation", action
+        context = action["context"]
+        wizard = self.rpc.execute_kw("stock.backorder.confirmation", "create", [{}], {"context": context})
+        self.rpc.execute_kw("stock.backorder.confirmation", "process" if backorder else "process_cancel_backorder",
+                            [[wizard]], {"context": context})
+
+    def credit_note(self, invoice_id: int, reason: str) -> dict:
+        context = {"active_model": "account.move", "active_ids": [invoice_id], "active_id": invoice_id}
+        wizard = self.rpc.execute_kw("account.move.reversal", "create", [{"reason": reason}], {"context": context})
+        action = self.rpc.execute_kw("account.move.reversal", "refund_moves", [[wizard]], {"context": context})
+        self.call("account.move", "action_post", [action["res_id"]])
+        [move] = self.call("account.move", "read", [action["res_id"]],
+                           fields=["name", "amount_total", "move_type", "state"])
+        return move
+
+    def order_from_acme(self, ref: str, lines: list[tuple[int, float, float]]) -> int:
+        """A sale order keyed in Odoo for ACME (delivered to its warehouse) and confirmed."""
+        customer = self.id_of("res.partner", [("ref", "=", "ACME"), ("parent_id", "=", False)])
+        address = self.id_of("res.partner", [("parent_id", "=", customer), ("name", "=", "ACME Lager Nord")])
+        order = self.call("sale.order", "create", {
+            "partner_id": customer, "partner_shipping_id": address, "client_order_ref": ref,
+            "order_line": [[0, 0, {"product_id": product, "product_uom_qty": quantity, "price_unit": price}]
+                           for product, quantity, price in lines]})
+        self.call("sale.order", "action_confirm", [order])
+        return order
 
 
 @pytest.fixture
@@ -171,6 +218,11 @@ def read_back(files: dict[str, bytes]) -> list[tuple[str, str, list[list]]]:
             assert message.status == "accepted", (name, [i.reason for i in message.errors])
             found.append((interchange.control_ref, message.type, render.body_segments(message.tree)))
     return found
+
+
+def sent_of(files: dict[str, bytes], kind: str) -> list[list[list]]:
+    """The body segments of every message of a type, in file order."""
+    return [segments for _, found, segments in read_back(files) if found == kind]
 
 
 def tagged(segments: list[list], tag: str, qualifier: str | None = None) -> list[list]:
@@ -264,6 +316,171 @@ def test_replay_sends_the_same_documents_again_with_new_control_numbers(odoo, tm
     assert set(outbox(gateway, "bigbox-stores")) == set(after)  # replay does not make the job send it again
 
 
+def test_a_short_shipment_without_backorder_advises_and_invoices_what_left(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    odoo.invoice_what_is_delivered()
+    receive(gateway, "bigbox-stores", "850_PO-77812.x12")
+    order = odoo.sale_order("PO-77812")
+    picking = odoo.open_picking(order["id"])
+    odoo.pick(picking, [20, 500])  # 24 hinges ordered, 20 left
+    odoo.validate(picking, backorder=False)
+    invoice = odoo.invoice(order["id"])
+    gateway.run("run", "--once")
+
+    files = outbox(gateway, "bigbox-stores")
+    assert len(odoo.sale_order("PO-77812")["picking_ids"]) == 1  # no backorder
+    [response] = sent_of(files, "855")
+    assert [s[2] for s in tagged(response, "ACK")] == ["24", "500"]  # as confirmed before it shipped
+    [advice] = sent_of(files, "856")
+    assert [s[2] for s in tagged(advice, "SN1")] == ["20", "500"]
+    [bill] = sent_of(files, "810")
+    assert [s[2] for s in tagged(bill, "IT1")] == ["20", "500"]
+    assert [s[1] for s in tagged(bill, "TDS")] == [str(round(invoice["amount_total"] * 100))]
+    assert invoice["amount_untaxed"] == pytest.approx(20 * 12.5 + 500 * 0.52)
+
+
+def test_a_partial_delivery_in_two_pickings_leaves_two_856_and_two_810(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    odoo.invoice_what_is_delivered()
+    receive(gateway, "bigbox-stores", "850_PO-77812.x12")
+    order = odoo.sale_order("PO-77812")
+    first = odoo.open_picking(order["id"])
+    odoo.pick(first, [24, 200])
+    odoo.validate(first, backorder=True)
+    first_bill = odoo.invoice(order["id"])
+    gateway.run("run", "--once")
+    second = odoo.open_picking(order["id"])  # the backorder, with the 300 screws left
+    odoo.validate(second)
+    second_bill = odoo.invoice(order["id"])
+    gateway.run("run", "--once")
+
+    files = outbox(gateway, "bigbox-stores")
+    messages = read_back(files)
+    assert sorted(kind for _, kind, _ in messages) == ["810", "810", "855", "856", "856", "997"]
+    assert len({control for control, _, _ in messages}) == len(files) == 6
+    advices = sent_of(files, "856")
+    assert [tagged(advice, "PRF")[0][1] for advice in advices] == ["PO-77812", "PO-77812"]
+    names = [row["name"] for row in odoo.call("stock.picking", "read", [first, second], fields=["name"])]
+    assert sorted(tagged(advice, "BSN")[0][2] for advice in advices) == sorted(names)
+    assert sorted(sorted(s[2] for s in tagged(advice, "SN1")) for advice in advices) == [["200", "24"], ["300"]]
+    bills = {tagged(bill, "BIG")[0][2]: bill for bill in sent_of(files, "810")}
+    assert set(bills) == {first_bill["name"], second_bill["name"]}
+    for invoice, quantities in ((first_bill, ["24", "200"]), (second_bill, ["300"])):
+        bill = bills[invoice["name"]]
+        assert tagged(bill, "BIG")[0][4] == "PO-77812"
+        assert [s[2] for s in tagged(bill, "IT1")] == quantities
+        assert [s[1] for s in tagged(bill, "TDS")] == [str(round(invoice["amount_total"] * 100))]
+
+    gateway.run("run", "--once")
+    assert outbox(gateway, "bigbox-stores") == files
+
+
+def test_a_cancelled_order_line_is_answered_as_rejected(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    hinge = odoo.id_of("product.product", [("default_code", "=", "AX-100")])
+    screw = odoo.id_of("product.product", [("default_code", "=", "AX-310")])
+    order = odoo.order_from_acme("4509001", [(hinge, 10, 12.5), (screw, 300, 0.52)])
+    [row] = odoo.call("sale.order", "read", [order], fields=["order_line"])
+    odoo.call("sale.order", "write", [order], {"order_line": [[1, row["order_line"][1], {"product_uom_qty": 0}]]})
+    gateway.run("run", "--once")
+
+    [response] = sent_of(outbox(gateway, "acme-retail"), "ORDRSP")
+    assert component(tagged(response, "RFF", "ON")[0][1], 1) == "4509001"
+    assert tagged(response, "BGM")[0][3] == "4"  # changed
+    assert [s[2] for s in tagged(response, "LIN")] == ["5", "7"]  # accepted, not accepted
+    assert [component(s[1], 1) for s in tagged(response, "QTY", "113")] == ["10", "0"]  # none of the second
+
+
+def test_a_credit_note_leaves_an_810_credit_memo_with_its_amounts_positive(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    receive(gateway, "bigbox-stores", "850_PO-77812.x12")
+    order = odoo.sale_order("PO-77812")
+    odoo.ship_in_packages(order)
+    invoice = odoo.invoice(order["id"])
+    invoice_id = odoo.id_of("account.move", [("name", "=", invoice["name"])])
+    credit = odoo.credit_note(invoice_id, "damaged in transit")
+    gateway.run("run", "--once")
+
+    assert (credit["move_type"], credit["state"]) == ("out_refund", "posted")
+    bills = {tagged(bill, "BIG")[0][2]: bill for bill in sent_of(outbox(gateway, "bigbox-stores"), "810")}
+    assert set(bills) == {invoice["name"], credit["name"]}
+    memo = bills[credit["name"]]
+    [big] = tagged(memo, "BIG")
+    assert (big[4], big[7]) == ("PO-77812", "CR")
+    assert len(tagged(bills[invoice["name"]], "BIG")[0]) < 8  # an invoice leaves BIG07 empty
+    assert [s[1] for s in tagged(memo, "TDS")] == [str(round(abs(credit["amount_total"]) * 100))]
+    assert sorted(s[2] for s in tagged(memo, "IT1")) == ["24", "500"]
+
+
+def test_a_product_with_lots_has_its_lot_in_the_desadv(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    storable = OdooClient(OdooSettings(url=odoo.url, db="edi", user="admin",
+                                       password_env=PASSWORD_ENV)).storable_product_values()
+    product = odoo.call("product.product", "create", {
+        "name": "Hinge pin, batch-tracked", "default_code": "AX-990", "barcode": "4012345000092",
+        "list_price": 3.0, "tracking": "lot", **storable})
+    lot = odoo.call("stock.lot", "create", {"name": "L-2026-117", "product_id": product})
+    [warehouse] = odoo.call("stock.warehouse", "search_read", [], fields=["lot_stock_id"], limit=1)
+    context = {"context": {"inventory_mode": True}}
+    quant = odoo.rpc.execute_kw("stock.quant", "create", [{
+        "product_id": product, "location_id": warehouse["lot_stock_id"][0], "lot_id": lot,
+        "inventory_quantity": 100}], context)
+    odoo.rpc.execute_kw("stock.quant", "action_apply_inventory", [[quant]], context)
+    order = odoo.order_from_acme("4509002", [(product, 40, 3.0)])
+    picking = odoo.open_picking(order)
+    [line] = odoo.call("stock.move.line", "search", [("picking_id", "=", picking)])
+    odoo.call("stock.move.line", "write", [line], {"lot_id": lot, "quantity": 40, "picked": True})
+    odoo.validate(picking)
+    gateway.run("run", "--once")
+
+    [advice] = sent_of(outbox(gateway, "acme-retail"), "DESADV")
+    assert component(tagged(advice, "RFF", "ON")[0][1], 1) == "4509002"
+    assert [component(s[3]) for s in tagged(advice, "LIN")] == ["4012345000092"]
+    assert [component(s[1], 1) for s in tagged(advice, "QTY", "12")] == ["40"]
+    assert [component(s[2]) for s in tagged(advice, "GIN", "BX")] == ["L-2026-117"]
+
+
+def test_a_partner_that_wants_batches_gets_one_interchange_per_run_and_type(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    path = gateway.partners / "acme-retail.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "OrderResponse: {template: outbound/edifact/ORDRSP_D96A}",
+        "OrderResponse: {template: outbound/edifact/ORDRSP_D96A, batch: true}").replace(
+        'Invoice: {template: outbound/edifact/INVOIC_D96A, file_name: "{document}_{number}_{control}.{ext}"}',
+        'Invoice: {template: outbound/edifact/INVOIC_D96A, batch: true}'), encoding="utf-8")
+    receive(gateway, "acme-retail", "ORDERS_4500012.edi")  # two orders: 4500012 and 4500013
+    orders = [odoo.sale_order(number) for number in ("4500012", "4500013")]
+    invoices = []
+    for order in orders:
+        odoo.ship_in_packages(order)
+        invoices.append(odoo.invoice(order["id"]))
+    gateway.run("run", "--once")
+
+    files = outbox(gateway, "acme-retail")
+    kinds = {name: sorted(kind for _, kind, _ in read_back({name: data})) for name, data in files.items()}
+    assert sorted(kinds.values()) == [["CONTRL"], ["DESADV"], ["DESADV"], ["INVOIC", "INVOIC"], ["ORDRSP", "ORDRSP"]]
+    [batch] = [name for name, found in kinds.items() if found == ["INVOIC", "INVOIC"]]
+    events = list(formats.parse(files[batch])[1])
+    [interchange] = [e for e in events if isinstance(e, Interchange)]
+    bills = [e for e in events if isinstance(e, Message)]
+    assert len({m.ref for m in bills}) == 2  # each message its own UNH reference
+    assert interchange.control_ref in batch  # named after the interchange, not one invoice
+    amounts = {component(tagged(render.body_segments(m.tree), "BGM")[0][2]):
+               float(component([s for s in tagged(render.body_segments(m.tree), "MOA")
+                                if component(s[1]) == "77"][0][1], 1)) for m in bills}
+    assert amounts == pytest.approx({invoice["name"]: invoice["amount_total"] for invoice in invoices})
+    sent = [m for m in gateway.messages(direction="out", partner="acme-retail") if m["type"] == "INVOIC"]
+    assert len({m["exchange_id"] for m in sent}) == 1 and len(sent) == 2
+
+    gateway.run("run", "--once")
+    assert outbox(gateway, "acme-retail") == files
+    # Sent again, each invoice of the batch goes on its own.
+    done = gateway.run("replay", "--partner", "acme-retail", "--document", "Invoice")
+    assert "2 of 2 document(s) sent again to acme-retail" in done.stdout.decode()
+    again = {name: data for name, data in outbox(gateway, "acme-retail").items() if name not in files}
+    assert sorted(kind for _, kind, _ in read_back(again)) == ["INVOIC", "INVOIC"] and len(again) == 2
+
+
 # --- suppliers -------------------------------------------------------------------------------
 
 
@@ -293,7 +510,8 @@ def test_send_rules_are_checked_when_the_profile_is_loaded_naming_the_line(tmp_p
     path = tmp_path / "nordic-parts.yaml"
     rules = ("  Order: {template: outbound/edifact/ORDRSP_D96A}\n"
              "  Invoice: {template: outbound/x12/810_004010, schedule: soon}\n"
-             "  Shipment: {template: outbound/x12/856_004010}\n")
+             "  Shipment: {template: outbound/x12/856_004010}\n"
+             "  DespatchAdvice: {template: outbound/edifact/DESADV_D96A, batch: daily}\n")
     path.write_text(SUPPLIER.replace("  Order: {template: outbound/edifact/ORDERS_D96A}\n", rules), encoding="utf-8")
     with pytest.raises(ProfileError) as raised:
         load_profile(path, tmp_path / "state", ROOT / "templates")
@@ -302,3 +520,4 @@ def test_send_rules_are_checked_when_the_profile_is_loaded_naming_the_line(tmp_p
     assert any(line == 13 and "schedule" in reason for line, reason in problems)
     assert any(line == 13 and "identifiers.x12.id is not set" in reason for line, reason in problems)
     assert any(line == 14 and "unknown document type 'Shipment'" in reason for line, reason in problems)
+    assert any(line == 15 and "batch must be true or false" in reason for line, reason in problems)

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import odoorpc
+from odoo_actions import validate_picking
 import pytest
 
 from gateway.config import OdooSettings
@@ -89,14 +90,7 @@ class World:
             self.call("stock.move", "write", [move["id"]], {"quantity": quantities.get(product, 0), "picked": True})
 
     def validate(self, picking: int, backorder: bool = True) -> None:
-        action = self.call("stock.picking", "button_validate", [picking])
-        if action is True:
-            return
-        assert action["res_model"] == "stock.backorder.confirmation", action
-        context = action["context"]
-        wizard = self.rpc.execute_kw("stock.backorder.confirmation", "create", [{}], {"context": context})
-        self.rpc.execute_kw("stock.backorder.confirmation", "process" if backorder else "process_cancel_backorder",
-                            [[wizard]], {"context": context})
+        validate_picking(self.rpc, picking, backorder)
 
     def invoice(self, order: int) -> int:
         context = {"active_model": "sale.order", "active_ids": [order], "active_id": order}

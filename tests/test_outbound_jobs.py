@@ -12,6 +12,7 @@ import random
 import textwrap
 
 import odoorpc
+from odoo_actions import validate_picking
 import pytest
 
 from conftest import ROOT
@@ -131,14 +132,7 @@ class Odoo:
             self.call("stock.move", "write", [move], {"quantity": quantity, "picked": True})
 
     def validate(self, picking: int, backorder: bool = True) -> None:
-        action = self.call("stock.picking", "button_validate", [picking])
-        if action is True:
-            return
-        assert action["res_model"] == "stock.backorder.confirmation", action
-        context = action["context"]
-        wizard = self.rpc.execute_kw("stock.backorder.confirmation", "create", [{}], {"context": context})
-        self.rpc.execute_kw("stock.backorder.confirmation", "process" if backorder else "process_cancel_backorder",
-                            [[wizard]], {"context": context})
+        validate_picking(self.rpc, picking, backorder)
 
     def credit_note(self, invoice_id: int, reason: str) -> dict:
         context = {"active_model": "account.move", "active_ids": [invoice_id], "active_id": invoice_id}

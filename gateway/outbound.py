@@ -383,13 +383,14 @@ class Outbound:
             pending: list[ParsedMessage] = []
             for event in events:
                 if isinstance(event, ParsedMessage):
+                    ackformats.keep_for_acknowledgment(event)  # memory stays flat on big files
                     pending.append(event)
                     continue
                 mine = [m for m in pending if m.interchange is event]
                 pending = [m for m in pending if m.interchange is not event]
                 found = ackformats.acknowledgments(event, mine, kind=policy.kind, ta1=policy.ta1)
                 for message in mine:
-                    message.tree = None if standard == "edifact" or policy.kind != "999" else message.tree
+                    message.tree = None
                 plans.append((event, mine, found))
         except UnreadableFile as error:
             self._decide(exchange_id, "none", f"unreadable ({error}): there is no envelope to acknowledge")

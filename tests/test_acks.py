@@ -379,3 +379,13 @@ def test_check_finds_an_invalid_ta1(segment, code):
     interchange = formats.model.Interchange("x12", 0)
     ack = acks.Acknowledgment("ta1", interchange, "accepted", [segment])
     assert [p.code for p in acks.check(b"", [ack]) if p.tag == "TA1"] == [code]
+
+
+def test_a_message_kept_for_its_acknowledgment_keeps_only_its_envelope_and_business_reference():
+    _, events = formats.parse((CORPUS / "x12/850/bots_850_004010_isa00200.x12").read_bytes())
+    [message] = [event for event in events if isinstance(event, Message)]
+    assert len(message.tree) > 5
+    acks.keep_for_acknowledgment(message)
+    assert [child.tag for child in message.tree] == ["BEG"]
+    assert message.tree.get("type") == "850"
+    assert message.tree.xpath("string(//BEG/BEG03)") == "0123456789123"

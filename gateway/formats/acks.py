@@ -26,9 +26,12 @@ Codes used (the tests assert them):
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+
+from lxml import etree
 
 from gateway.formats.model import Group, Interchange, Issue, Message
 from gateway.formats.tree import segments_of
@@ -358,6 +361,21 @@ def _segment_errors(message: Message, implementation: bool) -> list[list]:
             value = (issue.value or "")[:99]
             found.append(["IK4" if implementation else "AK4", where, ref, issue.code, value])
     return found
+
+
+def keep_for_acknowledgment(message: Message) -> None:
+    """Shrink a message's tree to what an acknowledgment reads of it: its envelope attributes and
+    the segment of its business reference. A file of 50,000 messages is acknowledged at its end;
+    holding their whole trees until then would hold the whole file's trees."""
+    if message.tree is None:
+        return
+    slim = etree.Element(message.tree.tag, dict(message.tree.attrib))
+    place = BUSINESS_UNITS.get(message.type or "")
+    if place is not None:
+        found = message.tree.find(f".//{place[0]}")
+        if found is not None:
+            slim.append(copy.deepcopy(found))
+    message.tree = slim
 
 
 def _business_unit(message: Message) -> list[str] | None:

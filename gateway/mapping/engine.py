@@ -423,14 +423,21 @@ def _merge_templates(base: Located, child: Located) -> Located:
     return merged
 
 
-def _read_template(templates_dir: Path, name: str, seen: tuple[str, ...] = ()) -> Located:
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise TemplateError(f"{name!r} is not a template name (like edifact/ORDERS_D96A)")
+def template_file(templates_dir: Path, name: Any, seen: tuple[str, ...], pattern: re.Pattern[str],
+                  example: str) -> Path:
+    """The file of a template named `name` (never outside `templates_dir`), checked for circles."""
+    if not isinstance(name, str) or not pattern.match(name) or ".." in name:
+        raise TemplateError(f"{name!r} is not a template name (like {example})")
     if name in seen:
         raise TemplateError(f"templates extend each other in a circle: {' → '.join(seen + (name,))}")
     path = Path(templates_dir) / f"{name}.yaml"
     if not path.is_file():
         raise TemplateError(f"no template {name!r} ({path} does not exist)")
+    return path
+
+
+def _read_template(templates_dir: Path, name: str, seen: tuple[str, ...] = ()) -> Located:
+    path = template_file(templates_dir, name, seen, _NAME, "edifact/ORDERS_D96A")
     try:
         data = load(path, f"templates/{name}.yaml")
     except YAMLFileError as error:

@@ -98,7 +98,7 @@ from gateway.formats.validation import Findings, load_definition
 from gateway.formats.validation import check_segment as _check_segment
 from gateway.formats.x12 import FUNCTIONAL_IDS
 from gateway.mapping.codelists import CodeList, CodeListError, check_entries
-from gateway.mapping.engine import Problem, TemplateError
+from gateway.mapping.engine import Problem, TemplateError, template_file
 from gateway.mapping.yamlfile import Located, YAMLFileError, _loader_for
 
 OUTBOUND_DIR = "outbound"
@@ -579,13 +579,7 @@ def outbound_template_names(templates_dir: Path) -> list[str]:
 
 def _read(templates_dir: Path, name: str, seen: tuple[str, ...] = ()) -> Located:
     """A template's data with its `extends:` chain applied and its blocks expanded."""
-    if not isinstance(name, str) or not _TEMPLATE_NAME.match(name) or ".." in name:
-        raise TemplateError(f"{name!r} is not a template name (like outbound/x12/855_004010)")
-    if name in seen:
-        raise TemplateError(f"templates extend each other in a circle: {' → '.join(seen + (name,))}")
-    path = Path(templates_dir) / f"{name}.yaml"
-    if not path.is_file():
-        raise TemplateError(f"no template {name!r} ({path} does not exist)")
+    path = template_file(templates_dir, name, seen, _TEMPLATE_NAME, "outbound/x12/855_004010")
     source = f"templates/{name}.yaml"
     data = _load_yaml(path, source)
     if not isinstance(data, Located):

@@ -94,8 +94,7 @@ class MessageBuilder:
             return []
         if not self._finished:
             self._finished = True
-            while self.stack:
-                self._close(self.stack.pop(), self._last_position)
+            self._close_above(-1, self._last_position)  # every group, and the message itself
         return self.findings.issues
 
     def add(self, segment: etree._Element, elements: Sequence[DataElement] | None = None) -> None:
@@ -124,8 +123,7 @@ class MessageBuilder:
                 if index < start or (depth and index == 0):  # a group's trigger opens a sibling group
                     continue
                 item = frame.level.items[index]
-                while len(stack) > depth + 1:
-                    self._close(stack.pop(), position)
+                self._close_above(depth, position)
                 self._skip(frame, index, position)
                 count = frame.counts.get(index, 0) + 1
                 frame.counts[index] = count
@@ -149,6 +147,11 @@ class MessageBuilder:
             self.findings.add("group_repeats", f"group {group.name} ({item.tag}) occurs {count} times, at most "
                               f"{item.max} allowed", position, item.tag)
 
+    def _close_above(self, depth: int, position: int | None) -> None:
+        """Close the groups open inside the level at `depth` (a segment of that level has come)."""
+        while len(self.stack) > depth + 1:
+            self._close(self.stack.pop(), position)
+
     def _misplace(self, tag: str, segment: etree._Element, position: int | None) -> None:
         stack = self.stack
         for depth in range(len(stack) - 1, -1, -1):
@@ -156,8 +159,7 @@ class MessageBuilder:
             indices = frame.level.positions.get(tag)
             if not indices:
                 continue
-            while len(stack) > depth + 1:
-                self._close(stack.pop(), position)
+            self._close_above(depth, position)
             item = frame.level.items[indices[0]]
             self.findings.add("unexpected_segment", f"segment {tag} is out of order here (in "
                               f"{'the message' if depth == 0 else frame.level.name})", position, tag)

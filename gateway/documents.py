@@ -76,12 +76,17 @@ class Order:
 class ResponseLine(Item):
     """One line of an order response: what we confirm of the ordered line."""
 
-    status: str | None = None  # accepted | changed | rejected
+    status: str | None = None  # accepted | changed | rejected | substituted
     quantity: str | None = None  # as ordered
     confirmed_quantity: str | None = None
     uom: str | None = None
-    unit_price: str | None = None
-    delivery_date: str | None = None  # the date we confirm for this line
+    unit_price: str | None = None  # the price confirmed
+    delivery_date: str | None = None  # the date confirmed for this line
+    reason: str | None = None  # why the line changed, as the message says it (code or text)
+    # The product offered instead of the ordered one (status substituted).
+    substitute_gtin: str | None = None
+    substitute_supplier_item: str | None = None
+    substitute_description: str | None = None
 
 
 @dataclass(frozen=True)

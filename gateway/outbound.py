@@ -106,6 +106,7 @@ class OutboundMessage:
     convention: str | None = None
     document_type: str | None = None
     document_number: str | None = None
+    order_ref: str | None = None  # the order it concerns (see gateway.order_threads)
 
 
 @dataclass
@@ -261,7 +262,7 @@ class Outbound:
                           version=message.version or ("".join(message.identifier[1:3]) if message.identifier else None),
                           ref=refs[position] if messages else None, interchange_ref=control_ref,
                           group_ref=group_refs.get(position), document_type=message.document_type,
-                          document_number=message.document_number, state="pending",
+                          document_number=message.document_number, order_ref=message.order_ref, state="pending",
                           document=json.dumps({"segments": message.segments}))
             session.add(row)
             session.flush()

@@ -27,9 +27,11 @@ from typing import Any
 from loguru import logger
 from sqlalchemy import select
 
+from gateway.documents import as_dict
 from gateway.mapping.outbound import DocumentError, OutboundTemplate, load_outbound_template
 from gateway.odoo.client import OdooClient, OdooError
 from gateway.odoo.outbound import SOURCES, Cursor, Source, changed_since
+from gateway.order_threads import order_ref
 from gateway.outbound import Outbound, OutboundMessage
 from gateway.pipeline import TransientFailure
 from gateway.profiles import Profile, SendRule
@@ -189,8 +191,8 @@ class OutboundJobs:
             items = [item for item in items if (item.record_id, item.state) not in marked]
             if not items:
                 return []
-            messages = [_message(template, item.segments, rule.document_type, item.document.document_number)
-                        for item in items]
+            messages = [_message(template, item.segments, rule.document_type, item.document.document_number,
+                                 order_ref(rule.document_type, as_dict(item.document))) for item in items]
             recorded = self.outbound.record(profile, template.standard, messages, file_name=rule.file_name,
                                             session=session)
             for item in items:
@@ -307,24 +309,25 @@ class OutboundJobs:
 
 
 def _message(template: OutboundTemplate, segments: list[list], document_type: str,
-             document_number: str | None) -> OutboundMessage:
+             document_number: str | None, order: str | None) -> OutboundMessage:
     edifact = template.standard == "edifact"
     return OutboundMessage(template.message, segments, version=None if edifact else template.version,
                            identifier=template.identifier if edifact else None,
                            functional_id=template.functional_id, document_type=document_type,
-                           document_number=document_number)
+                           document_number=document_number, order_ref=order)
 
 
 def _again(message: Message, template: OutboundTemplate | None) -> OutboundMessage:
     """A message sent before, to be enveloped again: its segments as stored, its identity from the template."""
     segments = json.loads(message.document or "{}").get("segments") or []
     if template is not None and template.message == message.type:
-        return _message(template, segments, message.document_type, message.document_number)
+        return _message(template, segments, message.document_type, message.document_number, message.order_ref)
     version = message.version or ""
     edifact = message.standard == "edifact"
     return OutboundMessage(message.type, segments, version=None if edifact else version,
                            identifier=(message.type, version[:1], version[1:], "UN") if edifact else None,
-                           document_type=message.document_type, document_number=message.document_number)
+                           document_type=message.document_type, document_number=message.document_number,
+                           order_ref=message.order_ref)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Protocol
+from typing import Any, BinaryIO, Iterator, Protocol, Sequence
 
 from loguru import logger
 from sqlalchemy import select
@@ -32,6 +32,7 @@ from gateway.formats.model import Message as ParsedMessage
 from gateway.formats import acks
 from gateway.formats.model import UnreadableFile
 from gateway.mapping import TemplateError, base_template_names, load_template, version_matches
+from gateway.order_threads import Difference, order_ref, raise_exceptions, settle
 from gateway.outbound import Outbound
 from gateway.profiles import Profile
 from gateway.store.archive import Archive
@@ -52,19 +53,37 @@ class TransientFailure(Exception):
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """What delivering a document came to: `delivered`, or `held` with a reason a person can act on.
+    """What delivering a document came to: `delivered`, `duplicate`, or `held` with a reason a person can act on.
 
     `record` says what the target system has now, e.g. {"model": "sale.order", "id": 12,
     "name": "S00012", "created": true}; it is kept on the message (`messages show`, `result`).
+    `differences` become the message's exceptions; `settles` names the kinds of open exceptions
+    on the same order this document answers (a response settles "late_response"), `supersedes`
+    the kinds an earlier document of the same type raised that this one replaces.
     """
 
     state: str
     reason: str | None = None
     record: dict[str, Any] | None = None
+    differences: tuple[Difference, ...] = ()
+    settles: tuple[str, ...] = ()
+    supersedes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """A message delivered before on the same order, from the same partner (the thread so far)."""
+
+    message_id: int
+    document_type: str
+    document: dict[str, Any]
+    state: str
+    record: dict[str, Any] | None
 
 
 class Deliverer(Protocol):
-    def deliver(self, profile: Profile, document_type: str, document: dict[str, Any]) -> DeliveryResult: ...
+    def deliver(self, profile: Profile, document_type: str, document: dict[str, Any],
+                thread: Sequence[Earlier] = ()) -> DeliveryResult: ...
 
 
 @dataclass
@@ -330,6 +349,7 @@ class Pipeline:
         row.document_type = outcome.document_type
         row.document = json.dumps(outcome.document) if outcome.document is not None else None
         row.document_number = (outcome.document or {}).get("document_number")
+        row.order_ref = order_ref(outcome.document_type, outcome.document)
         if outcome.state == "rejected":
             transition(session, row, "rejected", actor, outcome.reason)
         else:
@@ -404,10 +424,11 @@ class Pipeline:
             row = session.get(Message, message_id)
             profile = self.profiles.get(row.partner)
             document_type, document = row.document_type, json.loads(row.document or "null")
+            thread = self._thread(session, row)
         if profile is None or document is None:
             raise LookupError(f"message {message_id} has no partner profile or no document to deliver")
         try:
-            result = self.deliverer.deliver(profile, document_type, document)
+            result = self.deliverer.deliver(profile, document_type, document, thread)
         except TransientFailure as failure:
             return self._retry_later(message_id, actor, str(failure))
         except Exception as error:  # a bug of ours must hold one message, not stop the daemon
@@ -419,10 +440,36 @@ class Pipeline:
             row.result = json.dumps(result.record) if result.record is not None else row.result
             row.next_attempt_at = None
             transition(session, row, result.state, actor, result.reason)
+            self._record_differences(session, row, result, actor)
         log = logger.info if result.state == "delivered" else logger.warning
         log("message {} {} {}: {}{}", message_id, profile.id, document.get("document_number"), result.state,
             f" ({result.reason})" if result.reason else "")
         return result.state
+
+    @staticmethod
+    def _thread(session: Session, row: Message) -> list[Earlier]:
+        """The documents delivered before on this message's order, from its partner, oldest first."""
+        if not row.order_ref:
+            return []
+        earlier = session.scalars(select(Message).where(
+            Message.order_ref == row.order_ref, Message.partner == row.partner, Message.direction == "in",
+            Message.id != row.id, Message.state.in_(("delivered", "acknowledged"))).order_by(Message.id))
+        return [Earlier(m.id, m.document_type, json.loads(m.document or "{}"), m.state,
+                        json.loads(m.result) if m.result else None) for m in earlier]
+
+    @staticmethod
+    def _record_differences(session: Session, row: Message, result: DeliveryResult, actor: str) -> None:
+        """The exceptions a delivery raised, and the earlier ones it settles, with the message's state."""
+        order = row.order_ref
+        if result.supersedes:
+            settle(session, partner=row.partner, order=order, kinds=result.supersedes, actor=actor,
+                   why=f"replaced by {row.document_type} {row.document_number or ''} (message {row.id})",
+                   state="superseded", exclude_message=row.id)
+        if result.settles and result.state == "delivered":
+            settle(session, partner=row.partner, order=order, kinds=result.settles, actor=actor,
+                   why=f"{row.document_type} {row.document_number or ''} arrived (message {row.id})")
+        raise_exceptions(session, row, result.differences, actor, partner=row.partner, order=order,
+                         document_type=row.document_type)
 
     def _retry_later(self, message_id: int, actor: str, reason: str) -> str:
         with self.store.session() as session:

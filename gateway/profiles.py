@@ -30,6 +30,21 @@ the line, so `edigw partners validate` can list them all at once.
       Invoice: {template: outbound/edifact/INVOIC_D96A, overrides: {…},         # posted invoices, credit notes
                 file_name: "{document}_{number}_{control}.{ext}"}
       # Order: {template: outbound/x12/850_004010}                 # confirmed purchase orders, to a supplier
+    purchasing:                 # a supplier's answers to our purchase orders (855, 856, 810)
+      apply:                    # differences the gateway applies by itself; the rest wait for a person
+        later_date_days: 7      # a later confirmed date, up to this many days after the planned one
+        earlier_date: false     # an earlier confirmed date
+        lower_price: false      # a lower confirmed price
+        lower_quantity: false   # a lower confirmed quantity (or a rejected line: quantity 0)
+      bills:
+        post: true              # post a vendor bill whose every line matches
+        on_mismatch: draft      # draft: a draft bill with the differences listed; hold: no bill
+        price_tolerance: 0      # percent a billed price may differ from the order's
+        quantity: received      # bill up to what was received, or `shipped` (per the ship notices)
+      late:                     # flagged as exceptions (and logged) when nothing came in time
+        response: 2d            # no order response this long after our order was sent
+        asn: 1d                 # no ship notice this long after the confirmed delivery date
+        invoice: 14d            # no invoice this long after the goods were received
 
 `send:` keys are document types (OrderResponse, DespatchAdvice, Invoice, Order). `schedule` is how
 often the daemon looks in Odoo (s, m, h, d; default 5m); `file_name` may use {type} {document}
@@ -56,7 +71,7 @@ from gateway.channels.secrets import SecretRef
 
 PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 PROFILE_KEYS = {"name", "odoo_partner", "identifiers", "channels", "receive", "send",
-                "acknowledgments", "test", "description", "delivery", "validation"}
+                "acknowledgments", "test", "description", "delivery", "validation", "purchasing"}
 VALIDATION_KEYS = {"strict", "check_digits"}
 CHANNEL_KEYS = {"type", "inbox", "outbox", "processed", "failed", "after", "settle_seconds",
                 "rescan_seconds", "patterns"}
@@ -75,6 +90,10 @@ SEND_DOCUMENTS = ("OrderResponse", "DespatchAdvice", "Invoice", "Order")
 SEND_FILE_FIELDS = ACK_FILE_FIELDS | {"document", "number", "timestamp"}
 SEND_FILE_NAME = "{type}_{number}_{control}.{ext}"
 SEND_SCHEDULE_SECONDS = 300.0
+PURCHASING_KEYS = {"apply", "bills", "late"}
+APPLY_KEYS = {"later_date_days", "earlier_date", "lower_price", "lower_quantity"}
+BILL_KEYS = {"post", "on_mismatch", "price_tolerance", "quantity"}
+LATE_KEYS = {"response", "asn", "invoice"}
 DELIVERY_KEYS = {"confirm", "price_tolerance", "price_decimals", "create_addresses", "item_xref", "units"}
 STANDARDS = ("edifact", "x12", "csv")
 
@@ -191,6 +210,27 @@ class DeliveryPolicy:
 
 
 @dataclass(frozen=True)
+class PurchasingPolicy:
+    """How a supplier's answers to our purchase orders are reconciled (`purchasing:` in the profile).
+
+    Nothing is applied by itself unless the profile says so: every difference is an exception
+    for a person. Late windows are seconds; None checks nothing.
+    """
+
+    later_date_days: float = 0.0
+    earlier_date: bool = False
+    lower_price: bool = False
+    lower_quantity: bool = False
+    post_bills: bool = False
+    on_mismatch: str = "draft"
+    price_tolerance: float = 0.0
+    bill_quantity: str = "received"
+    late_response: float | None = None
+    late_asn: float | None = None
+    late_invoice: float | None = None
+
+
+@dataclass(frozen=True)
 class AckPolicy:
     """The `acknowledgments:` section: what we send back, and what we expect of the partner."""
 
@@ -221,6 +261,7 @@ class Profile:
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     validation: Options = field(default_factory=Options)
     send: tuple[SendRule, ...] = ()
+    purchasing: PurchasingPolicy = field(default_factory=PurchasingPolicy)
 
     def send_rule(self, document_type: str) -> SendRule | None:
         return next((rule for rule in self.send if rule.document_type == document_type), None)
@@ -362,6 +403,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
     acknowledgments = _ack_policy(data, problem, [c.name.split("/", 1)[1] for c in channels],
                                   {c.name.split("/", 1)[1] for c in channels if c.outbox})
     delivery = _delivery_policy(data, problem)
+    purchasing = _purchasing_policy(data, problem)
     validation = _validation_options(data, problem)
     send = _send_rules(data, problem, templates_dir, identifiers if isinstance(identifiers, dict) else {},
                        any(c.outbox for c in channels))
@@ -381,6 +423,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
         delivery=delivery,
         validation=validation,
         send=send,
+        purchasing=purchasing,
     )
 
 
@@ -570,6 +613,69 @@ def _delivery_policy(data: dict, problem: Any) -> DeliveryPolicy:
     return DeliveryPolicy(confirm=raw.get("confirm") is True, price_tolerance=tolerance,
                           price_decimals=decimals if decimals in ("hold", "note") else "hold",
                           create_addresses=raw.get("create_addresses") is True, **tables)
+
+
+def _section(data: dict, key: str, known: set[str], problem: Any, where: str) -> dict:
+    """A mapping inside the profile, its unknown keys reported; {} when absent or not a mapping."""
+    raw = data.get(key)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problem(_line(data, key), f"'{where}' must be a mapping ({', '.join(sorted(known))})")
+        return {}
+    for name in raw:
+        if name not in known:
+            problem(_line(raw, name), f"unknown key {name!r} in {where} (known: {', '.join(sorted(known))})")
+    return raw
+
+
+def _purchasing_policy(data: dict, problem: Any) -> PurchasingPolicy:
+    """The `purchasing:` section, checked; problems are reported through `problem(line, reason)`."""
+    raw = _section(data, "purchasing", PURCHASING_KEYS, problem, "purchasing")
+    apply = _section(raw, "apply", APPLY_KEYS, problem, "purchasing.apply")
+    bills = _section(raw, "bills", BILL_KEYS, problem, "purchasing.bills")
+    late = _section(raw, "late", LATE_KEYS, problem, "purchasing.late")
+
+    def flag(section: dict, key: str, where: str) -> bool:
+        if key in section and not isinstance(section[key], bool):
+            problem(_line(section, key), f"{where}.{key} must be true or false, not {section[key]!r}")
+        return section.get(key) is True
+
+    def number(section: dict, key: str, where: str) -> float:
+        value = section.get(key, 0)
+        if isinstance(value, str) and value.strip().endswith("%"):
+            value = value.strip()[:-1]
+        try:
+            number = float(value)
+            if number < 0 or isinstance(value, bool):
+                raise ValueError
+        except (TypeError, ValueError):
+            problem(_line(section, key), f"{where}.{key} must be a number of 0 or more, not {section[key]!r}")
+            return 0.0
+        return number
+
+    def choice(section: dict, key: str, where: str, choices: tuple[str, ...]) -> str:
+        value = section.get(key, choices[0])
+        if value not in choices:
+            problem(_line(section, key), f"{where}.{key} must be {' or '.join(choices)}, not {value!r}")
+            return choices[0]
+        return value
+
+    windows = {}
+    for key in LATE_KEYS:
+        windows[key] = parse_duration(late[key]) if key in late else None
+        if key in late and windows[key] is None:
+            problem(_line(late, key), f"purchasing.late.{key} must be a duration such as 36h or 2d, not {late[key]!r}")
+    return PurchasingPolicy(
+        later_date_days=number(apply, "later_date_days", "purchasing.apply"),
+        earlier_date=flag(apply, "earlier_date", "purchasing.apply"),
+        lower_price=flag(apply, "lower_price", "purchasing.apply"),
+        lower_quantity=flag(apply, "lower_quantity", "purchasing.apply"),
+        post_bills=flag(bills, "post", "purchasing.bills"),
+        on_mismatch=choice(bills, "on_mismatch", "purchasing.bills", ("draft", "hold")),
+        price_tolerance=number(bills, "price_tolerance", "purchasing.bills"),
+        bill_quantity=choice(bills, "quantity", "purchasing.bills", ("received", "shipped")),
+        late_response=windows["response"], late_asn=windows["asn"], late_invoice=windows["invoice"])
 
 
 def _sftp_channel(name: str, channel_name: str, settings: dict, base: Path, problem) -> SftpChannelSettings | None:

@@ -19,13 +19,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from loguru import logger
 
 from gateway.config import OdooSettings
 from gateway.odoo.client import OdooClient, OdooError
-from gateway.pipeline import DeliveryResult, TransientFailure
+from gateway.pipeline import DeliveryResult, Earlier, TransientFailure
 from gateway.profiles import DeliveryPolicy, Profile
 
 SALE_ORDER = "sale.order"
@@ -115,10 +115,16 @@ class OdooDeliverer:
         self.products = TTLCache(cache_seconds)
         self.units = TTLCache(cache_seconds)
         self.countries = TTLCache(cache_seconds)
+        from gateway.odoo.purchasing import Purchasing  # it builds on this module's look-ups
+
+        self.purchasing = Purchasing(self.client)
 
     # --- the Deliverer protocol ------------------------------------------------------------
 
-    def deliver(self, profile: Profile, document_type: str, document: dict[str, Any]) -> DeliveryResult:
+    def deliver(self, profile: Profile, document_type: str, document: dict[str, Any],
+                thread: Sequence[Earlier] = ()) -> DeliveryResult:
+        if document_type in self.purchasing.TYPES:
+            return self.purchasing.deliver(profile, document_type, document, thread)
         if document_type != "Order":
             return DeliveryResult("held", f"{document_type} documents are not delivered to Odoo yet")
         try:
@@ -138,6 +144,10 @@ class OdooDeliverer:
 
     def preview(self, profile: Profile, document_type: str, document: dict[str, Any]) -> dict[str, Any]:
         """What `deliver` would do, with nothing written: values, problems, notes."""
+        if document_type in self.purchasing.TYPES:
+            return {"model": "purchase.order", "action": "reconcile", "problems": [],
+                    "notes": [f"a {document_type} is compared with its purchase order when it is delivered; "
+                              "the dry run does not compare it"]}
         if document_type != "Order":
             return {"model": None, "action": "hold",
                     "problems": [f"{document_type} documents are not delivered to Odoo yet"]}

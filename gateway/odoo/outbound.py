@@ -118,18 +118,18 @@ def party(row: Row | None) -> Party | None:
 # --- batched reads -------------------------------------------------------------------------
 
 
-def _present(client: OdooClient, model: str, fields: Iterable[str]) -> list[str]:
+def present_fields(client: OdooClient, model: str, fields: Iterable[str]) -> list[str]:
     """The fields this Odoo has on `model` (apps add some), in the order asked."""
     known = client.fields(model)
     return [name for name in fields if name in known]
 
 
-def _read(client: OdooClient, model: str, ids: Iterable[int | None], fields: list[str]) -> dict[int, Row]:
+def read_by_id(client: OdooClient, model: str, ids: Iterable[int | None], fields: list[str]) -> dict[int, Row]:
     """Records by id, in one `read` (nothing asked when there are no ids)."""
     wanted = sorted({i for i in ids if i})
     if not wanted:
         return {}
-    return {row["id"]: row for row in client.read(model, wanted, _present(client, model, fields))}
+    return {row["id"]: row for row in client.read(model, wanted, present_fields(client, model, fields))}
 
 
 def _by_id(rows: Iterable[Row], ids: Sequence[int]) -> list[Row]:
@@ -147,10 +147,10 @@ class _Partners:
 
     @classmethod
     def load(cls, client: OdooClient, partner_ids: Iterable[int | None], company_ids: Iterable[int | None]) -> _Partners:
-        companies = _read(client, "res.company", company_ids, ["partner_id"])
+        companies = read_by_id(client, "res.company", company_ids, ["partner_id"])
         company_partner = {cid: many2one_id(row.get("partner_id")) for cid, row in companies.items()}
-        rows = _read(client, "res.partner", [*partner_ids, *company_partner.values()],
-                     _present(client, "res.partner", PARTNER_FIELDS))
+        rows = read_by_id(client, "res.partner", [*partner_ids, *company_partner.values()],
+                     present_fields(client, "res.partner", PARTNER_FIELDS))
         return cls(rows, {cid: pid for cid, pid in company_partner.items() if pid})
 
     def party(self, partner: Any) -> Party | None:
@@ -189,8 +189,8 @@ def order_responses(client: OdooClient, sale_order_ids: Sequence[int],
     if not orders:
         return []
     lines = client.search_read("sale.order.line", [("order_id", "in", [o["id"] for o in orders])],
-                               _present(client, "sale.order.line", SALE_LINE_FIELDS), order="order_id, sequence, id")
-    products = _read(client, "product.product", (many2one_id(line["product_id"]) for line in lines), PRODUCT_FIELDS)
+                               present_fields(client, "sale.order.line", SALE_LINE_FIELDS), order="order_id, sequence, id")
+    products = read_by_id(client, "product.product", (many2one_id(line["product_id"]) for line in lines), PRODUCT_FIELDS)
     partners = _Partners.load(client, (many2one_id(o[name]) for o in orders for name in
                                        ("partner_id", "partner_shipping_id")),
                               (many2one_id(o["company_id"]) for o in orders))
@@ -313,7 +313,7 @@ MOVE_LINE_FIELDS = ["picking_id", "move_id", "product_id", "quantity", "product_
 
 def despatch_advices(client: OdooClient, picking_ids: Sequence[int]) -> list[DespatchAdvice]:
     """What left in each picking, per package, for which order; lines not packed are the shipment's own."""
-    pickings = _by_id(client.read("stock.picking", list(picking_ids), _present(client, "stock.picking",
+    pickings = _by_id(client.read("stock.picking", list(picking_ids), present_fields(client, "stock.picking",
                                                                                PICKING_FIELDS)), picking_ids)
     if not pickings:
         return []
@@ -326,11 +326,11 @@ def despatch_advices(client: OdooClient, picking_ids: Sequence[int]) -> list[Des
     sale_lines = {row["id"]: row for row in client.search_read(
         "sale.order.line", [("order_id", "in", [o["id"] for o in orders.values()])],
         ["order_id", "display_type", "product_uom_qty", "product_uom"], order="order_id, sequence, id")} if orders else {}
-    products = _read(client, "product.product", (many2one_id(line["product_id"]) for line in move_lines),
+    products = read_by_id(client, "product.product", (many2one_id(line["product_id"]) for line in move_lines),
                      PRODUCT_FIELDS)
-    packages = _read(client, "stock.quant.package", (many2one_id(line["result_package_id"]) for line in move_lines),
+    packages = read_by_id(client, "stock.quant.package", (many2one_id(line["result_package_id"]) for line in move_lines),
                      ["name", "package_type_id"])
-    lots = (_read(client, "stock.lot", (many2one_id(line["lot_id"]) for line in move_lines),
+    lots = (read_by_id(client, "stock.lot", (many2one_id(line["lot_id"]) for line in move_lines),
                   ["name", "expiration_date"]) if client.has_field("stock.lot", "expiration_date") else {})
     partners = _Partners.load(client, [*(many2one_id(p["partner_id"]) for p in pickings),
                                        *(many2one_id(o["partner_id"]) for o in orders.values())],
@@ -440,18 +440,18 @@ INVOICE_TYPES = {"out_invoice": "invoice", "out_refund": "credit_note", "in_invo
 
 def invoices(client: OdooClient, move_ids: Sequence[int]) -> list[Invoice]:
     """Each posted invoice or credit note with its lines, its tax summary (per rate) and its totals."""
-    moves = _by_id(client.read("account.move", list(move_ids), _present(client, "account.move", MOVE_FIELDS)),
+    moves = _by_id(client.read("account.move", list(move_ids), present_fields(client, "account.move", MOVE_FIELDS)),
                    move_ids)
     if not moves:
         return []
     items = client.search_read("account.move.line", [("move_id", "in", [m["id"] for m in moves]),
                                                      ("display_type", "in", ["product", "tax"])],
-                               _present(client, "account.move.line", INVOICE_LINE_FIELDS), order="move_id, sequence, id")
+                               present_fields(client, "account.move.line", INVOICE_LINE_FIELDS), order="move_id, sequence, id")
     lines = [item for item in items if item["display_type"] == "product"]
-    taxes = _read(client, "account.tax", {tax for line in lines for tax in line.get("tax_ids") or []} |
+    taxes = read_by_id(client, "account.tax", {tax for line in lines for tax in line.get("tax_ids") or []} |
                   {many2one_id(item.get("tax_line_id")) for item in items}, ["name", "amount", "amount_type"])
-    products = _read(client, "product.product", (many2one_id(line["product_id"]) for line in lines), PRODUCT_FIELDS)
-    currencies = _read(client, "res.currency", (many2one_id(m["currency_id"]) for m in moves),
+    products = read_by_id(client, "product.product", (many2one_id(line["product_id"]) for line in lines), PRODUCT_FIELDS)
+    currencies = read_by_id(client, "res.currency", (many2one_id(m["currency_id"]) for m in moves),
                        ["name", "decimal_places"])
     orders = _orders_invoiced(client, moves, lines)
     partners = _Partners.load(client, (many2one_id(m[name]) for m in moves for name in
@@ -578,15 +578,15 @@ PURCHASE_LINE_FIELDS = ["order_id", "sequence", "display_type", "product_id", "n
 def purchase_orders(client: OdooClient, purchase_order_ids: Sequence[int]) -> list[Order]:
     """Each purchase order as the order the supplier receives: their item codes, our delivery address."""
     orders = _by_id(client.read("purchase.order", list(purchase_order_ids),
-                                _present(client, "purchase.order", PURCHASE_FIELDS)), purchase_order_ids)
+                                present_fields(client, "purchase.order", PURCHASE_FIELDS)), purchase_order_ids)
     if not orders:
         return []
     lines = client.search_read("purchase.order.line", [("order_id", "in", [o["id"] for o in orders])],
                                PURCHASE_LINE_FIELDS, order="order_id, sequence, id")
-    products = _read(client, "product.product", (many2one_id(line["product_id"]) for line in lines), PRODUCT_FIELDS)
-    types = _read(client, "stock.picking.type", (many2one_id(o.get("picking_type_id")) for o in orders),
+    products = read_by_id(client, "product.product", (many2one_id(line["product_id"]) for line in lines), PRODUCT_FIELDS)
+    types = read_by_id(client, "stock.picking.type", (many2one_id(o.get("picking_type_id")) for o in orders),
                   ["warehouse_id"])
-    warehouses = _read(client, "stock.warehouse", (many2one_id(t.get("warehouse_id")) for t in types.values()),
+    warehouses = read_by_id(client, "stock.warehouse", (many2one_id(t.get("warehouse_id")) for t in types.values()),
                        ["partner_id"])
     addresses = {tid: many2one_id((warehouses.get(many2one_id(t.get("warehouse_id")) or 0) or {}).get("partner_id"))
                  for tid, t in types.items()}
@@ -594,7 +594,7 @@ def purchase_orders(client: OdooClient, purchase_order_ids: Sequence[int]) -> li
                                        *(many2one_id(o.get("dest_address_id")) for o in orders), *addresses.values()],
                               (many2one_id(o["company_id"]) for o in orders))
     vendors = {many2one_id(o["partner_id"]) for o in orders} | {partners.commercial(o["partner_id"]) for o in orders}
-    codes = _vendor_codes(client, vendors - {None}, products)
+    codes = vendor_codes(client, vendors - {None}, products)
     by_order: dict[int, list[Row]] = {}
     for line in lines:
         if not line.get("display_type"):
@@ -617,7 +617,7 @@ def purchase_orders(client: OdooClient, purchase_order_ids: Sequence[int]) -> li
     return documents
 
 
-def _vendor_codes(client: OdooClient, vendors: set[int], products: dict[int, Row]) -> list[Row]:
+def vendor_codes(client: OdooClient, vendors: set[int], products: dict[int, Row]) -> list[Row]:
     """The vendors' price list entries (product.supplierinfo) for these products, best first."""
     if not vendors or not products:
         return []

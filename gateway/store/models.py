@@ -86,6 +86,9 @@ class Message(Base):
     group_ref: Mapped[str | None] = mapped_column(String(50), default=None)
     document_type: Mapped[str | None] = mapped_column(String(30), default=None)
     document_number: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+    # The order the message concerns (an order's own number, else the order it answers): the
+    # thread `messages list --order` shows.
+    order_ref: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     state: Mapped[str] = mapped_column(String(20), index=True)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     errors: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of issues
@@ -178,3 +181,29 @@ class SentRecord(Base):
     exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"), index=True)
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     replays: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OrderException(Base):
+    """An exception: where a partner's document and Odoo disagree, or a document is late.
+
+    `state` is `open` (waits for a person), `applied` (the profile let the gateway apply it; kept
+    for the record), `resolved` (a person, or a later document, settled it) or `superseded` (a
+    later document of the same kind replaced the one that raised it). Changes are audit events
+    with subject "exception".
+    """
+
+    __tablename__ = "exceptions"
+    __table_args__ = (Index("ix_exceptions_partner_state", "partner", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), default=None, index=True)
+    partner: Mapped[str] = mapped_column(String(100))
+    order_ref: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+    document_type: Mapped[str | None] = mapped_column(String(30), default=None)
+    line: Mapped[str | None] = mapped_column(String(30), default=None)
+    kind: Mapped[str] = mapped_column(String(30))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12))
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -59,6 +59,8 @@ def cmd_messages_list(args: argparse.Namespace) -> int:
     from gateway import queries
 
     app = _app(args)
+    if args.order:
+        return _print_thread(queries.order_thread(app.store, args.order, args.partner), args)
     since = datetime.fromisoformat(args.since) if args.since else None
     rows = queries.list_messages(app.store, partner=args.partner, state=args.state, since=since,
                                  direction=args.direction, limit=args.limit)
@@ -73,6 +75,61 @@ def cmd_messages_list(args: argparse.Namespace) -> int:
         print(f"{row['id']:>6}  {row['partner']:<16.16} {row['direction']:<3} {row['type'] or '':<7.7} "
               f"{row['ref'] or '':<14.14} "
               f"{row['document_number'] or '':<16.16} {row['state']:<11} {row['reason'] or ''}")
+    return 0
+
+
+def _print_thread(rows: list[dict[str, Any]], args: argparse.Namespace) -> int:
+    """An order's thread, oldest first: each document, its state, and the exceptions it raised."""
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print(f"no messages concern order {args.order}")
+        return 0
+    print(f"order {args.order}: {len(rows)} message(s), oldest first")
+    for row in rows:
+        arrow = "→" if row["direction"] == "out" else "←"
+        print(f"{row['id']:>6}  {row['received_at'][:19].replace('T', ' ')}  {arrow} {row['partner']:<16.16} "
+              f"{row['type'] or '':<7.7} {row['document_type'] or '':<15.15} {row['document_number'] or '':<16.16} "
+              f"{row['state']}{' (' + row['reason'] + ')' if row['reason'] else ''}")
+        for entry in row["exceptions"]:
+            print(f"{'':>8}  exception {entry['id']} [{entry['state']}] {entry['text']}")
+    return 0
+
+
+def cmd_exceptions_list(args: argparse.Namespace) -> int:
+    from gateway import order_threads
+
+    app = _app(args)
+    rows = order_threads.list_exceptions(app.store, partner=args.partner, only_open=args.open, order=args.order,
+                                         limit=args.limit)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no exceptions" + (" open" if args.open else ""))
+        return 0
+    print(f"{'ID':>6}  {'PARTNER':<16} {'ORDER':<12} {'KIND':<15} {'STATE':<10} TEXT")
+    for row in rows:
+        print(f"{row['id']:>6}  {row['partner']:<16.16} {row['order'] or '':<12.12} {row['kind']:<15.15} "
+              f"{row['state']:<10} {row['text']}{' — ' + row['note'] if row['note'] and row['state'] != 'open' else ''}")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    print(", ".join(f"{count} {state}" for state, count in sorted(counts.items())))
+    return 0
+
+
+def cmd_exceptions_resolve(args: argparse.Namespace) -> int:
+    from gateway import order_threads
+
+    app = _app(args)
+    try:
+        done = order_threads.resolve(app.store, args.ids, args.note)
+    except LookupError as error:
+        raise CommandError(str(error)) from None
+    for row in done:
+        print(f"exception {row['id']} resolved: {row['text']}")
     return 0
 
 
@@ -365,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
     listing.add_argument("--direction", choices=("in", "out"),
                          help="in: what partners sent us; out: what we sent them (acknowledgments, documents)")
+    listing.add_argument("--order", help="the thread of one order (our purchase order's or a customer's number), "
+                         "oldest first, with each document's exceptions")
     listing.add_argument("--limit", type=int, default=200)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_messages_list)
@@ -374,6 +433,21 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument("--raw", action="store_true", help="the archived bytes of its file, byte for byte")
     form.add_argument("--json", action="store_true")
     show.set_defaults(handler=cmd_messages_show)
+
+    exceptions = commands.add_parser("exceptions", help="where partners' documents and Odoo disagree, and late "
+                                     "documents: what waits for a person").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    elist = exceptions.add_parser("list", help="exceptions, newest first")
+    elist.add_argument("--partner")
+    elist.add_argument("--order", help="only this order's")
+    elist.add_argument("--open", action="store_true", help="only those still waiting for a person")
+    elist.add_argument("--limit", type=int, default=500)
+    elist.add_argument("--json", action="store_true")
+    elist.set_defaults(handler=cmd_exceptions_list)
+    eresolve = exceptions.add_parser("resolve", help="mark exceptions settled (after acting in Odoo or with the partner)")
+    eresolve.add_argument("ids", type=int, nargs="+", metavar="ID")
+    eresolve.add_argument("--note", help="what was done, for the audit trail")
+    eresolve.set_defaults(handler=cmd_exceptions_resolve)
 
     reprocess = commands.add_parser("reprocess", help="run messages again from a stage, from their archived bytes")
     reprocess.add_argument("ids", type=int, nargs="+", metavar="ID")

@@ -29,10 +29,12 @@ from gateway.app import App
 from gateway.channels.base import ChannelError, ClaimedFile
 from gateway.channels.folder import FolderChannel
 from gateway.channels.sftp import SftpChannel
+from gateway.late import check_late
 from gateway.outbound_jobs import OutboundJobs, Report, jobs_for
 from gateway.profiles import Profile, SftpChannelSettings
 
 
+LATE_CHECK_SECONDS = 600  # how often suppliers' late documents are looked for
 RETRY_CHECK_SECONDS = 30  # how often the worker looks for deliveries whose retry time has come
 
 
@@ -152,6 +154,17 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
     jobs = jobs_for(app)
     if jobs is not None and not app.pipeline.stopping:
         send_documents(app, jobs)
+    if not app.pipeline.stopping:
+        look_for_late_documents(app)
+
+
+def look_for_late_documents(app: App) -> None:
+    """Suppliers' documents that are late become exceptions (see gateway.late); never raises."""
+    try:
+        deliverer = app.deliverer
+        check_late(app.store, app.profiles, deliverer.client if deliverer is not None else None)
+    except Exception:
+        logger.exception("the late-documents check failed; it runs again at the next turn")
 
 
 def send_documents(app: App, jobs: OutboundJobs, partners: list[str] | None = None) -> Report:
@@ -159,6 +172,12 @@ def send_documents(app: App, jobs: OutboundJobs, partners: list[str] | None = No
     report = jobs.run(partners)
     app.pipeline.outbound.send_pending()
     return report
+
+
+def _late_documents_job(app: App, work: threading.Lock) -> None:
+    if not app.pipeline.stopping:
+        with work:
+            look_for_late_documents(app)
 
 
 def _send_documents_job(app: App, jobs: OutboundJobs, partner: str, work: threading.Lock) -> None:
@@ -246,6 +265,11 @@ def run_forever(app: App) -> None:
     for inbox in remotes:
         scheduler.add_job(_poll_remote, _schedule(inbox, inbox.channel.settings), args=(app, inbox, work, wake),
                           id=f"poll {inbox.channel.name}", max_instances=1, coalesce=True,
+                          next_run_time=datetime.now().astimezone())
+    if any(p.purchasing.late_response or p.purchasing.late_asn or p.purchasing.late_invoice
+           for p in app.profiles.values()):
+        scheduler.add_job(_late_documents_job, IntervalTrigger(seconds=LATE_CHECK_SECONDS), args=(app, work),
+                          id="late documents", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
     jobs = jobs_for(app)
     for profile in jobs.senders() if jobs is not None else []:

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from sqlalchemy import select
 
-from gateway import formats
+from gateway import formats, order_threads
 from gateway.formats.model import Message as ParsedMessage
 from gateway.formats.model import UnreadableFile
 from gateway.store.archive import Archive
@@ -38,6 +38,7 @@ def _summary(message: Message, exchange: Exchange) -> dict[str, Any]:
         "group_ref": message.group_ref,
         "document_type": message.document_type,
         "document_number": message.document_number,
+        "order": message.order_ref,
         "state": message.state,
         "reason": message.reason,
         "file": exchange.original_name,
@@ -61,6 +62,14 @@ def list_messages(store: Store, *, partner: str | None = None, state: str | None
             query = query.where(Exchange.received_at >= since.replace(tzinfo=None))
         query = query.order_by(Message.id.desc()).limit(limit)
         return [_summary(message, exchange) for message, exchange in session.execute(query)]
+
+
+def order_thread(store: Store, order: str, partner: str | None = None) -> list[dict[str, Any]]:
+    """The messages of one order, oldest first, each with its exceptions (`messages list --order`)."""
+    pairs = order_threads.thread(store, order, partner)
+    with store.session() as session:
+        raised = order_threads.exceptions_of(session, [message.id for message, _ in pairs])
+    return [{**_summary(message, exchange), "exceptions": raised.get(message.id, [])} for message, exchange in pairs]
 
 
 def _audit(session, subject: str, subject_id: int) -> list[dict[str, Any]]:

@@ -50,7 +50,7 @@ PRODUCT_FIELDS = ["display_name", "default_code", "barcode", "product_tmpl_id", 
 PICKING_FIELDS = ["name", "state", "origin", "partner_id", "picking_type_id", "location_id", "location_dest_id",
                   "scheduled_date", "backorder_id", "carrier_tracking_ref"]
 MOVE_FIELDS = ["product_id", "product_uom_qty", "quantity", "product_uom", "purchase_line_id", "state",
-               "move_line_ids", "location_id", "location_dest_id", "name"]
+               "location_id", "location_dest_id", "name"]
 RESPONSE_KINDS = ("quantity", "date", "price", "rejected", "substituted", "unknown_line", "missing_line",
                   "order_rejected")
 NOTICE_TAG = " ASN "
@@ -74,6 +74,13 @@ def shown(value: Decimal | None) -> str:
         return "?"
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "0") else text
+
+
+def money(value: Decimal | None) -> str:
+    """A price as a buyer reads it: at least two decimals (1.80, 0.125)."""
+    if value is None:
+        return "?"
+    return shown(value) if -value.normalize().as_tuple().exponent > 2 else str(value.quantize(Decimal("0.01")))
 
 
 def day(value: Any) -> dt.date | None:
@@ -329,7 +336,7 @@ class Purchasing:
         if price is not None and ours is not None and price.quantize(Decimal("0.0001")) != ours.quantize(Decimal("0.0001")):
             change = (price - ours) / ours * 100 if ours else None
             applied = price < ours and policy.lower_price
-            text = (f"{label}: ordered at {shown(ours)}, supplier confirms {shown(price)}"
+            text = (f"{label}: ordered at {money(ours)}, supplier confirms {money(price)}"
                     + (f" ({change:+.1f}%)" if change is not None else "") + was)
             found_lines.append((Difference("price", text + ("; price changed" if applied else ""), position, applied),
                                 {"price_unit": float(price)}))
@@ -374,6 +381,7 @@ class Purchasing:
         confirmed = confirmed_quantities(thread, found)
         expected_elsewhere = self._expected_elsewhere(pickings, receipt, moves)
         remainders: list[tuple[dict[str, Any], Decimal]] = []
+        expected: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         for move in moves:
             line_id = many2one_id(move.get("purchase_line_id"))
             line = next((l for l in found.lines if l["id"] == line_id), None)
@@ -396,12 +404,13 @@ class Purchasing:
                                               str(found.position(line))))
             if total < demand:
                 remainders.append((move, demand - total))
-            self._expect(receipt, move, parts, total)
+            expected.append((move, parts))
         for line_id, parts in shipped.items():  # lines of the order with no move left on this receipt
             line = next(l for l in found.lines if l["id"] == line_id)
             differences.append(Difference("over_shipment", f"{found.label(line)}: supplier ships "
                                           f"{shown(sum((p['quantity'] for p in parts), Decimal(0)))}, but nothing more "
                                           f"is expected of it on {receipt['name']}", str(found.position(line))))
+        self._expect(receipt, expected)
         backorder = self._split(receipt, remainders, order) if remainders else None
         values: dict[str, Any] = {"origin": tag}
         if document.get("delivery_date"):
@@ -457,33 +466,39 @@ class Purchasing:
                     expected[line_id] = expected.get(line_id, Decimal(0)) + (number(move.get("quantity")) or Decimal(0))
         return expected
 
-    def _expect(self, receipt: dict[str, Any], move: dict[str, Any], parts: list[dict[str, Any]],
-                total: Decimal) -> None:
-        """The move's expected quantities as the notice says: one move line per lot and package."""
-        if move.get("move_line_ids"):
-            self.client.call("stock.move.line", "unlink", [move["move_line_ids"]])
-        if not parts:
-            return
-        demand = number(move.get("product_uom_qty")) or Decimal(0)
-        if 0 < total < demand:
-            self.client.call("stock.move", "write", [[move["id"]], {"product_uom_qty": float(total)}])
+    def _expect(self, receipt: dict[str, Any], expected: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+        """The receipt's expected quantities as the notice says: one move line per lot and package.
+
+        Demands are lowered to what is shipped first (the rest goes to the backorder), then the
+        receipt's move lines — whatever Odoo reserved, before or after that — are replaced.
+        """
+        for move, parts in expected:
+            total = sum((part["quantity"] for part in parts), Decimal(0))
+            if 0 < total < (number(move.get("product_uom_qty")) or Decimal(0)):
+                self.client.call("stock.move", "write", [[move["id"]], {"product_uom_qty": float(total)}])
+        reserved = self.client.call("stock.move.line", "search", [[("picking_id", "=", receipt["id"])]])
+        if reserved:
+            self.client.call("stock.move.line", "unlink", [reserved])
         has_expiry = self.client.has_field("stock.move.line", "expiration_date")
         values = []
-        for part in parts:
-            line = {"move_id": move["id"], "picking_id": receipt["id"], "product_id": many2one_id(move["product_id"]),
-                    "product_uom_id": many2one_id(move.get("product_uom")),
-                    "location_id": many2one_id(move.get("location_id")) or many2one_id(receipt.get("location_id")),
-                    "location_dest_id": many2one_id(move.get("location_dest_id"))
-                    or many2one_id(receipt.get("location_dest_id")),
-                    "quantity": float(part["quantity"])}
-            if part.get("lot"):
-                line["lot_name"] = part["lot"]
-            if part.get("sscc"):
-                line["result_package_id"] = self._package(part["sscc"])
-            if part.get("expiry") and has_expiry:
-                line["expiration_date"] = odoo_datetime(part["expiry"])
-            values.append(line)
-        self.client.call("stock.move.line", "create", [values])
+        for move, parts in expected:
+            for part in parts:
+                line = {"move_id": move["id"], "picking_id": receipt["id"],
+                        "product_id": many2one_id(move["product_id"]),
+                        "product_uom_id": many2one_id(move.get("product_uom")),
+                        "location_id": many2one_id(move.get("location_id")) or many2one_id(receipt.get("location_id")),
+                        "location_dest_id": many2one_id(move.get("location_dest_id"))
+                        or many2one_id(receipt.get("location_dest_id")),
+                        "quantity": float(part["quantity"])}
+                if part.get("lot"):
+                    line["lot_name"] = part["lot"]
+                if part.get("sscc"):
+                    line["result_package_id"] = self._package(part["sscc"])
+                if part.get("expiry") and has_expiry:
+                    line["expiration_date"] = odoo_datetime(part["expiry"])
+                values.append(line)
+        if values:
+            self.client.call("stock.move.line", "create", [values])
 
     def _package(self, sscc: str) -> int:
         found = self.client.search_read("stock.quant.package", [("name", "=", sscc)], ["name"], limit=1)
@@ -569,7 +584,7 @@ class Purchasing:
             line = found.find(item)
             if line is None:
                 differences.append(Difference("unknown_line", f"the invoice bills {product_words(item)} "
-                                              f"({shown(quantity)} at {shown(price)}) that purchase order "
+                                              f"({shown(quantity)} at {money(price)}) that purchase order "
                                               f"{order['name']} never had", item.get("line_number")))
                 invoice_lines.append({"name": product_words(item), "quantity": float(quantity),
                                       "price_unit": float(price or 0)})
@@ -642,8 +657,8 @@ class Purchasing:
         if price is not None and ours:
             off = abs(price - ours) / ours * 100
             if off > Decimal(str(policy.price_tolerance)) and price.quantize(Decimal("0.0001")) != ours.quantize(Decimal("0.0001")):
-                found_differences.append(Difference("billed_price", f"{label}: billed at {shown(price)}, ordered at "
-                                                    f"{shown(ours)} ({(price - ours) / ours * 100:+.1f}%)", position))
+                found_differences.append(Difference("billed_price", f"{label}: billed at {money(price)}, ordered at "
+                                                    f"{money(ours)} ({(price - ours) / ours * 100:+.1f}%)", position))
         return found_differences
 
 
@@ -700,7 +715,7 @@ def earlier_words(before: dict[str, Any] | None, item: dict[str, Any]) -> str:
     if before.get("delivery_date") != item.get("delivery_date") and before.get("delivery_date"):
         said.append(f"promised {before['delivery_date'][:10]}")
     if before.get("unit_price") != item.get("unit_price") and before.get("unit_price"):
-        said.append(f"quoted {shown(number(before['unit_price']))}")
+        said.append(f"quoted {money(number(before['unit_price']))}")
     return f" (the earlier response {before['_response']} {' and '.join(said)})" if said else ""
 
 
@@ -736,11 +751,18 @@ def shipped_quantities(thread: Sequence[Earlier], found: OrderLines) -> dict[int
 
 
 def total_differences(document: dict[str, Any], bill: dict[str, Any]) -> list[Difference]:
-    """The invoice's own totals against the bill Odoo computed from the lines."""
+    """The invoice's own totals against the bill Odoo computed from the lines.
+
+    The total with taxes is compared only when the invoice states its taxes: Odoo adds the taxes
+    its products carry, which an invoice without tax lines says nothing about.
+    """
     found = []
-    for key, odoo_key, words in (("total_net", "amount_untaxed", "net total"), ("total_amount", "amount_total", "total")):
+    compared = [("total_net", "amount_untaxed", "net total")]
+    if document.get("total_tax") or document.get("taxes"):
+        compared.append(("total_amount", "amount_total", "total"))
+    for key, odoo_key, words in compared:
         theirs, ours = number(document.get(key)), number(bill.get(odoo_key))
         if theirs is not None and ours is not None and abs(abs(theirs) - abs(ours)) > Decimal("0.01"):
-            found.append(Difference("billed_total", f"the invoice's {words} is {shown(theirs)}, the bill Odoo computed "
-                                    f"from its lines is {shown(ours)}"))
+            found.append(Difference("billed_total", f"the invoice's {words} is {money(theirs)}, the bill Odoo computed "
+                                    f"from its lines is {money(ours)}"))
     return found

@@ -30,7 +30,9 @@ import pytest
 
 from conftest import ROOT
 from gateway.config import OdooSettings
-from gateway.formats import render
+from gateway import formats
+from gateway.formats import acks, render
+from gateway.formats.model import Interchange, Message
 from gateway.mapping.outbound import load_outbound_template
 from gateway.odoo.client import OdooClient
 from gateway.odoo.sandbox import RunningSandbox, start
@@ -191,27 +193,42 @@ class Supplier:
         [order] = [o for o in self.orders() if o["document_number"] == number]
         return order
 
-    def send(self, document_type: str, document: dict, *, run: bool = True) -> None:
+    def send(self, document_type: str, document: dict) -> None:
         """Write a document as the supplier's EDI would and drop it into the gateway's folder."""
         template = load_outbound_template(TEMPLATES, TEMPLATE_OF[self.standard][document_type])
-        segments = template.render(document)
+        identity = template.identifier if self.standard == "edifact" else (
+            template.functional_id, template.version, template.message)
+        self._drop(document_type, identity, template.render(document))
+
+    def acknowledge(self) -> None:
+        """The supplier's EDI acknowledges every interchange we sent it (997 / CONTRL), as partners do."""
+        for path in sorted(self.outbox.glob("*")):
+            _, events = formats.parse(path.read_bytes())
+            events = list(events)
+            [interchange] = [e for e in events if isinstance(e, Interchange)]
+            for ack in acks.acknowledgments(interchange, [e for e in events if isinstance(e, Message)]):
+                identity = (("CONTRL", "D", "3", "UN") if self.standard == "edifact"
+                            else ("FA", ack.version or "004010", ack.message_type))
+                self._drop("ack", identity, ack.segments)
+
+    def _drop(self, name: str, identity: tuple, segments: list[list]) -> None:
         control = next(self.controls)
         when = datetime.now(timezone.utc).replace(tzinfo=None)
         if self.standard == "edifact":
             data = render.render_edifact(render.EdifactInterchange(
                 sender=list(SUPPLIER_IDS["edifact"]), receiver=list(US["edifact"]), control_ref=str(control),
-                when=when, messages=[render.EdifactMessage("1", template.identifier, segments)]))
+                when=when, messages=[render.EdifactMessage("1", identity, segments)]))
         else:
+            functional_id, version, message = identity
             data = render.render_x12(render.X12Interchange(
                 sender=SUPPLIER_IDS["x12"], receiver=US["x12"], control_number=control, when=when,
-                groups=[render.X12Group(template.functional_id, SUPPLIER_IDS["x12"][1], US["x12"][1], control,
-                                        template.version, [render.X12Set(template.message, "0001", segments)])],
+                groups=[render.X12Group(functional_id, SUPPLIER_IDS["x12"][1], US["x12"][1], control,
+                                        version, [render.X12Set(message, "0001", segments)])],
                 syntax=render.X12Syntax()))
-        target = self.gateway.inbox("nordic-parts") / f"{document_type}-{control}.{'edi' if self.standard == 'edifact' else 'x12'}"
+        target = self.gateway.inbox("nordic-parts") / f"{name}-{control}.{'edi' if self.standard == 'edifact' else 'x12'}"
         target.write_bytes(data)
         age(target)
-        if run:
-            self.gateway.run("run", "--once")
+        self.gateway.run("run", "--once")
 
 
 def gateway_for(tmp_path: Path, odoo: Odoo, standard: str = "x12", purchasing: str = "") -> tuple[Gateway, Supplier]:
@@ -332,9 +349,12 @@ def start_order(tmp_path, odoo: Odoo, lines=(("P1", 40, 1.8), ("P2", 10, 12.5)),
 
 @pytest.mark.parametrize("standard", ["x12", "edifact"])
 def test_full_acceptance_then_shipment_then_invoice_ends_with_a_posted_bill_and_one_thread(odoo, tmp_path, standard):
+    sent_type, response_type, notice_type, invoice_type = {
+        "x12": ("850", "855", "856", "810"), "edifact": ("ORDERS", "ORDRSP", "DESADV", "INVOIC")}[standard]
     gateway, supplier, order, sent = start_order(tmp_path, odoo, standard=standard,
                                                  purchasing="purchasing: {bills: {post: true}}\n")
     assert [line["quantity"] for line in sent["lines"]] == ["40", "10"]
+    supplier.acknowledge()
 
     supplier.send("OrderResponse", response(sent))
     now = odoo.order(order["id"])
@@ -363,11 +383,13 @@ def test_full_acceptance_then_shipment_then_invoice_ends_with_a_posted_bill_and_
 
     assert exceptions(gateway) == []
     story = thread(gateway, order["name"])
-    assert [(m["direction"], m["document_type"], m["state"]) for m in story] == [
-        ("out", "Order", "sent"), ("in", "OrderResponse", "delivered"), ("in", "DespatchAdvice", "delivered"),
-        ("in", "Invoice", "delivered")]
+    acknowledgment = {"x12": "997", "edifact": "CONTRL"}[standard]
+    assert [(m["direction"], m["type"], m["document_type"], m["state"]) for m in story] == [
+        ("out", sent_type, "Order", "acknowledged"), ("in", acknowledgment, "Acknowledgment", "delivered"),
+        ("in", response_type, "OrderResponse", "delivered"), ("in", notice_type, "DespatchAdvice", "delivered"),
+        ("in", invoice_type, "Invoice", "delivered")]
     text = gateway.run("messages", "list", "--order", order["name"]).stdout.decode()
-    assert f"order {order['name']}: 4 message(s), oldest first" in text
+    assert f"order {order['name']}: 5 message(s), oldest first" in text
 
 
 # --- order responses ----------------------------------------------------------------------------
@@ -556,3 +578,27 @@ def test_a_response_that_never_comes_is_flagged_once_and_settled_when_it_comes(o
     supplier.send("OrderResponse", response(sent))
     [settled] = exceptions(gateway)
     assert settled["state"] == "resolved" and "OrderResponse SO-5501 arrived" in settled["note"]
+
+
+def test_a_notice_late_after_the_confirmed_date_and_an_invoice_late_after_the_receipt_are_flagged(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo, purchasing=(
+        "purchasing: {late: {asn: 1s, invoice: 1s}, apply: {earlier_date: true}}\n"))
+    supplier.send("OrderResponse", response(sent, line1={"delivery_date": "2026-11-20"},
+                                            line2={"delivery_date": "2026-11-20"}))
+    gateway.run("run", "--once")
+    [late] = exceptions(gateway, open=True)
+    assert (late["kind"], late["text"]) == ("late_asn", f"Nordic Parts AB confirmed delivery of {order['name']} for "
+                                                        "2026-11-20; no ship notice 1 s after that")
+    supplier.send("DespatchAdvice", notice(sent, "ASN-001", {"1": "40", "2": "10"}))
+    assert exceptions(gateway, open=True) == []
+    odoo.receive(odoo.receipts(order)[0])
+    time.sleep(1.2)
+    gateway.run("run", "--once")
+    [late] = exceptions(gateway, open=True)
+    assert late["kind"] == "late_invoice"
+    assert re.fullmatch(rf"purchase order {order['name']} was received on \d{{4}}-\d\d-\d\d \d\d:\d\d UTC; "
+                        r"no invoice from Nordic Parts AB after 1 s", late["text"]), late["text"]
+    supplier.send("Invoice", invoice(sent, "INV-9001", {"1": ("40", "1.80"), "2": ("10", "12.50")}))
+    assert exceptions(gateway, open=True) == []
+    assert {e["kind"]: e["state"] for e in exceptions(gateway)} == {
+        "late_asn": "resolved", "late_invoice": "resolved", "date": "applied"}

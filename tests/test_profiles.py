@@ -12,7 +12,11 @@ from gateway.profiles import ProfileError, load_profile, load_profiles
 
 def test_the_shipped_profiles_load_with_their_channels_and_templates(tmp_path):
     profiles = load_profiles(ROOT / "partners", tmp_path, ROOT / "templates")
-    assert set(profiles) == {"acme-retail", "bigbox-stores", "corner-shop"}
+    assert set(profiles) == {"acme-retail", "bigbox-stores", "corner-shop", "nordic-parts"}
+    nordic = profiles["nordic-parts"].purchasing
+    assert (nordic.later_date_days, nordic.post_bills, nordic.on_mismatch, nordic.price_tolerance) == (3, True, "draft", 0.5)
+    assert (nordic.late_response, nordic.late_asn, nordic.late_invoice) == (2 * 86400, 86400, 14 * 86400)
+    assert profiles["acme-retail"].purchasing.late_response is None  # nothing is flagged unless asked
     acme = profiles["acme-retail"]
     assert acme.sender_id("edifact") == "4012345000009"
     assert acme.channels[0].inbox == tmp_path / "inbox" / "acme-retail"
@@ -78,3 +82,21 @@ def test_validation_options_are_read_and_checked(tmp_path):
 def test_a_key_given_twice_is_reported_with_its_line(tmp_path):
     path = write(tmp_path, "name: ACME\nodoo_partner: {ref: ACME}\nname: ACME again\n")
     assert problems_of(path, tmp_path) == [f"{path}:3: key 'name' is given twice"]
+
+
+def test_a_wrong_purchasing_section_names_each_problem_and_its_line(tmp_path):
+    path = write(tmp_path, "\n".join([
+        "name: Nordic",
+        "odoo_partner: {ref: NORDIC}",
+        "purchasing:",
+        "  apply: {later_date_days: soon, lower_price: yes please}",
+        "  bills: {on_mismatch: ignore, quantity: ordered}",
+        "  late: {response: tomorrow, ship: 1d}",
+    ]))
+    problems = problems_of(path, tmp_path)
+    assert any(":4:" in p and "purchasing.apply.later_date_days must be a number" in p for p in problems), problems
+    assert any(":4:" in p and "purchasing.apply.lower_price must be true or false" in p for p in problems), problems
+    assert any(":5:" in p and "purchasing.bills.on_mismatch must be draft or hold, not 'ignore'" in p for p in problems)
+    assert any(":5:" in p and "purchasing.bills.quantity must be received or shipped" in p for p in problems)
+    assert any(":6:" in p and "purchasing.late.response must be a duration" in p for p in problems), problems
+    assert any(":6:" in p and "unknown key 'ship' in purchasing.late" in p for p in problems), problems

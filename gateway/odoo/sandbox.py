@@ -69,6 +69,12 @@ DEFAULT_API_KEY = "edigw-sandbox-admin-api-key"  # the admin's JSON-2 key unless
 JSON2_MODEL_METHODS = {"create", "search", "search_read", "search_count", "name_search", "read_group",
                        "fields_get", "default_get", "context_get", "generate", "revoke"}
 XMLID_BASE = {"uom.uom": 6142}  # ir.model.data ids of the uom xml ids are Odoo's (uom.product_uom_unit = 6143)
+# The chatter's subtypes with the ids and values of Odoo 18's mail module data (mail_message_subtype_data.xml).
+MAIL_SUBTYPES = {"mail.message.subtype": [
+    {"id": 1, "xml_id": "mail.mt_comment", "name": "Discussions", "sequence": 0},
+    {"id": 2, "xml_id": "mail.mt_note", "name": "Note", "internal": True, "default": False, "sequence": 100},
+    {"id": 3, "xml_id": "mail.mt_activities", "name": "Activities", "internal": True, "default": False,
+     "sequence": 90}]}
 
 
 class Sandbox:
@@ -91,6 +97,7 @@ class Sandbox:
         self._seed(yaml.safe_load(SEED_FILE.read_text()), fixed_ids=True)
         for model in sorted(self.db.models):
             self.db.create("ir.model", [{"model": model, "name": self.db.models[model].description}])
+        self._seed(MAIL_SUBTYPES, fixed_ids=True)
         self._ensure_api_key()
         if data is not None:
             self.load(data)

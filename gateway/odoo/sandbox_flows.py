@@ -9,6 +9,7 @@ callers (and the gateway's held-message reasons) read them.
 
 from __future__ import annotations
 
+import html
 import secrets
 from typing import Any
 
@@ -295,6 +296,8 @@ def _location_name(db: Database, rid: int) -> str:
 
 
 behaviour("stock.location").display_name = _location_name
+# Receipts create lots from the names typed on their move lines; other operations only use existing ones.
+behaviour("stock.picking.type").defaults = lambda db, vals, ctx: {"use_create_lots": vals.get("code") == "incoming"}
 behaviour("stock.location").computes["complete_name"] = _location_name
 behaviour("stock.picking.type").display_name = lambda db, rid: (
     f"{val(db, 'stock.warehouse', rec(db, 'stock.picking.type', rid).get('warehouse_id'), 'name')}: "
@@ -426,8 +429,45 @@ def _move_after_write(db: Database, ids: list[int], vals: dict, context: dict) -
         if "picked" in vals:
             for line in db.lookup("stock.move.line", "move_id", move):
                 db._touch("stock.move.line", line)["picked"] = bool(vals["picked"])
-        if "product_uom_qty" in vals and m.get("state") not in ("done", "cancel", "draft"):
-            reserve(db, move)
+        if "product_uom_qty" in vals:
+            follow_demand(db, move)
+
+
+def follow_demand(db: Database, move: int) -> None:
+    """``stock.move.write`` of ``product_uom_qty`` (17+): a move holding more than its new demand is
+    unreserved (its move lines not picked are dropped), and a receipt from a vendor is assigned again at
+    once, so its quantity becomes the new demand; the lines kept (picked) are kept as they are."""
+    m = rec(db, "stock.move", move)
+    if m.get("state") in ("done", "cancel", "draft"):
+        return
+    if val(db, "stock.location", m.get("location_id"), "usage") != "supplier":
+        reserve(db, move)
+        return
+    demand = m.get("product_uom_qty") or 0.0
+    if (m.get("quantity") or 0.0) > demand:
+        loose = [i for i in db.lookup("stock.move.line", "move_id", move) if not rec(db, "stock.move.line", i).get("picked")]
+        if loose:
+            db.unlink("stock.move.line", loose)
+    _assign_receipt(db, move)
+
+
+def _assign_receipt(db: Database, move: int) -> None:
+    """``_action_assign`` of a move from a vendor (no quants to take): the missing quantity goes on the
+    move line without lot or package that can take it, or on a new one."""
+    m = rec(db, "stock.move", move)
+    lines = [rec(db, "stock.move.line", i) for i in db.lookup("stock.move.line", "move_id", move)]
+    held = sum(convert_qty(db, line.get("quantity") or 0.0, line.get("product_uom_id"), m.get("product_uom"))
+               for line in lines)
+    missing = (m.get("product_uom_qty") or 0.0) - held
+    if missing > 0:
+        plain = next((line for line in lines if not any(line.get(k) for k in (
+            "lot_id", "lot_name", "package_id", "result_package_id", "picked"))
+                      and line.get("product_uom_id") == m.get("product_uom")), None)
+        if plain:
+            db._touch("stock.move.line", plain["id"])["quantity"] = (plain.get("quantity") or 0.0) + missing
+        else:
+            db.create("stock.move.line", [{"move_id": move, "quantity": missing}])
+    move_quantity_from_lines(db, move)
 
 
 move = behaviour("stock.move")
@@ -451,28 +491,35 @@ def _lines_make_move_quantity(db: Database, ids: list[int], vals: dict, context:
     """Odoo 17+: a move's ``quantity`` is the sum of its lines, ``picked`` follows theirs."""
     moves = {rec(db, "stock.move.line", i).get("move_id") for i in ids if db.exists("stock.move.line", i)}
     for mid in moves:
-        if not mid or not db.exists("stock.move", mid):
-            continue
-        m = rec(db, "stock.move", mid)
-        if m.get("state") in ("done", "cancel"):
-            continue
-        lines = [rec(db, "stock.move.line", i) for i in db.lookup("stock.move.line", "move_id", mid)]
-        quantity = sum(convert_qty(db, line.get("quantity") or 0.0, line.get("product_uom_id"), m.get("product_uom"))
-                       for line in lines)
-        move_rec = db._touch("stock.move", mid)
-        move_rec["quantity"] = quantity
-        if "picked" in vals:
-            move_rec["picked"] = any(line.get("picked") for line in lines)
-        if m.get("state") != "draft":
-            demand = m.get("product_uom_qty") or 0.0
-            move_rec["state"] = ("assigned" if quantity >= demand else "partially_available" if quantity > 0
-                                 else "confirmed")
+        move_quantity_from_lines(db, mid, picked="picked" in vals)
+
+
+def move_quantity_from_lines(db: Database, mid: Any, picked: bool = False) -> None:
+    """The move's ``quantity`` (and ``picked``, when the lines' changed) from its lines; its state after."""
+    if not mid or not db.exists("stock.move", mid):
+        return
+    m = rec(db, "stock.move", mid)
+    if m.get("state") in ("done", "cancel"):
+        return
+    lines = [rec(db, "stock.move.line", i) for i in db.lookup("stock.move.line", "move_id", mid)]
+    quantity = sum(convert_qty(db, line.get("quantity") or 0.0, line.get("product_uom_id"), m.get("product_uom"))
+                   for line in lines)
+    move_rec = db._touch("stock.move", mid)
+    move_rec["quantity"] = quantity
+    if picked:
+        move_rec["picked"] = any(line.get("picked") for line in lines)
+    if m.get("state") != "draft":
+        demand = m.get("product_uom_qty") or 0.0
+        move_rec["state"] = ("assigned" if quantity >= demand else "partially_available" if quantity > 0
+                             else "confirmed")
 
 
 move_line = behaviour("stock.move.line")
 move_line.defaults = _line_defaults
 move_line.after_create = lambda db, rid, vals, ctx: _lines_make_move_quantity(db, [rid], vals, ctx)
 move_line.after_write = _lines_make_move_quantity
+# ``unlink`` recomputes the state of the lines' moves (``_recompute_state``), whose quantity is their sum.
+move_line.after_unlink = lambda db, rows: [move_quantity_from_lines(db, m) for m in {r.get("move_id") for r in rows}] and None
 move_line.computes.update(
     state=lambda db, rid: val(db, "stock.move", rec(db, "stock.move.line", rid).get("move_id"), "state") or "draft",
     reference=lambda db, rid: val(db, "stock.picking", rec(db, "stock.move.line", rid).get("picking_id"), "name"),
@@ -483,17 +530,34 @@ move_line.computes.update(
 )
 
 
-def _update_quant(db: Database, product: int, location: int, delta: float) -> None:
+def _update_quant(db: Database, product: int, location: int, delta: float, lot: Any = False,
+                  package: Any = False) -> None:
+    """Stock is kept per product, location, lot and package, as Odoo's quants are."""
     if not _internal(db, location):
         return
     for qid in db.lookup("stock.quant", "product_id", product):
         q = rec(db, "stock.quant", qid)
-        if q.get("location_id") == location:
+        if (q.get("location_id"), q.get("lot_id") or False, q.get("package_id") or False) == (
+                location, lot or False, package or False):
             db._touch("stock.quant", qid)["quantity"] = (q.get("quantity") or 0.0) + delta
             return
-    db.create("stock.quant", [{"product_id": product, "location_id": location}])
-    qid = max(db.records["stock.quant"])
+    qid = db.create("stock.quant", [{"product_id": product, "location_id": location, "lot_id": lot or False,
+                                     "package_id": package or False}])[0]
     db.records["stock.quant"][qid]["quantity"] = delta
+
+
+def _line_lot(db: Database, move: dict, line: dict) -> Any:
+    """``_action_done``: a tracked product's ``lot_name`` becomes its lot (an existing lot of that name and
+    product, else a new one) where the operation type creates lots; an untracked product has no lot."""
+    product = move.get("product_id")
+    if line.get("lot_id") or not line.get("lot_name"):
+        return line.get("lot_id") or False
+    if val(db, "product.product", product, "tracking") in (None, False, "none") or not val(
+            db, "stock.picking.type", move.get("picking_type_id"), "use_create_lots"):
+        return False
+    found = db.search("stock.lot", [("product_id", "=", product), ("name", "=", line["lot_name"])], limit=1)
+    return found[0] if found else db.create("stock.lot", [{"name": line["lot_name"], "product_id": product,
+                                                          "company_id": COMPANY}])[0]
 
 
 def _move_done(db: Database, move: int) -> None:
@@ -503,9 +567,11 @@ def _move_done(db: Database, move: int) -> None:
     for lid in db.lookup("stock.move.line", "move_id", move):
         line = db._touch("stock.move.line", lid)
         line["date"], line["picked"] = now_string(), True
+        line["lot_id"] = _line_lot(db, m, line)
         qty = convert_qty(db, line.get("quantity") or 0.0, line.get("product_uom_id"), uom)
-        _update_quant(db, m["product_id"], line.get("location_id"), -qty)
-        _update_quant(db, m["product_id"], line.get("location_dest_id"), qty)
+        _update_quant(db, m["product_id"], line.get("location_id"), -qty, line["lot_id"], line.get("package_id"))
+        _update_quant(db, m["product_id"], line.get("location_dest_id"), qty, line["lot_id"],
+                      line.get("result_package_id"))
 
 
 def _copy_move(db: Database, move: int, demand: float, picking_id: int | bool) -> int:
@@ -580,6 +646,9 @@ def button_validate(db: Database, ids: list[int], context: dict | None = None, *
             raise UserError("You cannot validate a transfer if no quantities are reserved nor done. You can use "
                             "the info button on the top right corner of your screen to know why the picking is "
                             "not reserved.")
+        without_lot = _products_without_lot(db, pid)
+        if without_lot:  # stock.picking._sanity_check (18)
+            raise UserError(f"You need to supply a Lot/Serial number for products {', '.join(without_lot)}.")
         if any(d < (m.get("product_uom_qty") or 0.0) for d, m in zip(done, moves)):
             need_backorder.append(pid)
     if need_backorder and not context.get("skip_backorder") and not context.get("cancel_backorder"):
@@ -590,6 +659,26 @@ def button_validate(db: Database, ids: list[int], context: dict | None = None, *
                             "default_pick_ids": [[4, p] for p in need_backorder]}}
     validate_pickings(db, ids, backorder=not context.get("cancel_backorder"))
     return True
+
+
+def _products_without_lot(db: Database, picking: int) -> list[str]:
+    """Tracked products on lines with neither lot nor lot name.  Only lines coming from outside the
+    warehouse are checked: the sandbox reserves stock without choosing lots, where Odoo reserves the
+    lotted quants (and so fills ``lot_id``) for what leaves the stock."""
+    names = []
+    for lid in db.lookup("stock.move.line", "picking_id", picking):
+        line = rec(db, "stock.move.line", lid)
+        if _internal(db, line.get("location_id")):
+            continue
+        move_rec = rec(db, "stock.move", line["move_id"]) if db.exists("stock.move", line.get("move_id")) else {}
+        product = line.get("product_id")
+        ptype = move_rec.get("picking_type_id") or val(db, "stock.picking", picking, "picking_type_id")
+        uses_lots = val(db, "stock.picking.type", ptype, "use_create_lots") or val(
+            db, "stock.picking.type", ptype, "use_existing_lots")
+        if (val(db, "product.product", product, "tracking") not in (None, False, "none") and uses_lots
+                and line.get("quantity") and not line.get("lot_id") and not line.get("lot_name")):
+            names.append(_product_name(db, product))
+    return sorted(set(names))
 
 
 def cancel_pickings(db: Database, ids: list[int]) -> None:
@@ -747,7 +836,12 @@ def _qty_delivered(db: Database, line: int) -> float:
     return total
 
 
+INVOICED_SIGN = {"sale_line_ids": {"out_invoice": 1, "out_refund": -1},
+                 "purchase_line_id": {"in_invoice": 1, "in_refund": -1}}
+
+
 def _invoiced(db: Database, link_field: str, line: int, uom: int) -> float:
+    """``_compute_qty_invoiced``: lines of every bill or invoice not cancelled (drafts too), refunds negative."""
     total = 0.0
     for aml in db.records["account.move.line"].values():
         linked = aml.get(link_field) or []
@@ -757,7 +851,7 @@ def _invoiced(db: Database, link_field: str, line: int, uom: int) -> float:
         if inv.get("state") == "cancel":
             continue
         qty = convert_qty(db, aml.get("quantity") or 0.0, aml.get("product_uom_id"), uom)
-        total += -qty if inv.get("move_type") in ("out_refund", "in_refund") else qty
+        total += INVOICED_SIGN[link_field].get(inv.get("move_type"), 0) * qty
     return total
 
 
@@ -1141,11 +1235,111 @@ def _purchase_date_planned(db: Database, rid: int) -> Any:
     return min(dates) if dates else rec(db, "purchase.order", rid).get("date_planned") or False
 
 
+def format_list(items: list[str]) -> str:
+    """``odoo.tools.format_list`` in en_US (babel's standard list): "A", "A and B", "A, B, and C"."""
+    if len(items) < 3:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + ", and " + items[-1]
+
+
 def _purchase_cancel(db: Database, ids: list[int], **_: Any) -> bool:
+    """purchase_stock's ``button_cancel`` (18), then purchase's: refused once something was received or
+    billed; otherwise the open receipts are cancelled with the order."""
+    received = [o for o in ids if any(rec(db, "stock.move", m).get("state") == "done"
+                                      for line in _order_lines(db, "purchase.order.line", o)
+                                      for m in db.lookup("stock.move", "purchase_line_id", line))]
+    if received:
+        raise UserError(f"Unable to cancel purchase order(s): "
+                        f"{format_list([db.display_name('purchase.order', o) for o in received])} since they have "
+                        "receipts that are already done.")
+    billed = [o for o in ids if any(rec(db, "account.move", m).get("state") not in ("cancel", "draft")
+                                    for m in _purchase_invoices(db, o))]
+    if billed:
+        raise UserError(f"Unable to cancel purchase order(s): "
+                        f"{format_list([db.display_name('purchase.order', o) for o in billed])}. You must first "
+                        "cancel their related vendor bills.")
     for oid in ids:
         db._touch("purchase.order", oid)["state"] = "cancel"
-        cancel_pickings(db, [p for p in _purchase_pickings(db, oid) if _picking_state(db, p) != "done"])
+        cancel_pickings(db, [p for p in _purchase_pickings(db, oid) if _picking_state(db, p) != "cancel"])
     return True
+
+
+def _effective_date(db: Database, rid: int) -> Any:
+    """purchase_stock: "Arrival", when the first receipt was done."""
+    dates = [rec(db, "stock.picking", p).get("date_done") for p in _purchase_pickings(db, rid)
+             if _picking_state(db, p) == "done" and val(db, "stock.location", rec(db, "stock.picking", p).get(
+                 "location_dest_id"), "usage") != "supplier"]
+    return min((d for d in dates if d), default=False)
+
+
+def sync_purchase_moves(db: Database, line: int) -> None:
+    """purchase_stock ``_create_or_update_picking``: the receipt follows a confirmed line's quantity.
+
+    Odoo creates a move for the difference and merges it into the open move of the same line (a negative
+    one lowers it); the merged move's demand then changes as a ``write`` does (``follow_demand``).  A move
+    lowered to nothing is cancelled here: Odoo merges it away (not verified which of the two it keeps).
+    """
+    r = rec(db, "purchase.order.line", line)
+    order = rec(db, "purchase.order", r["order_id"])
+    prod = r.get("product_id")
+    if (order.get("state") != "purchase" or r.get("display_type") or not prod
+            or val(db, "product.product", prod, "type") != "consu"):
+        return
+    ordered, uom = r.get("product_qty") or 0.0, r.get("product_uom")
+    if ordered < _purchase_qty(db, line, "received"):
+        raise UserError("You cannot decrease the ordered quantity below the received quantity.\n"
+                        "Create a return first.")
+    moves = [rec(db, "stock.move", m) for m in db.lookup("stock.move", "purchase_line_id", line)]
+    moves = [m for m in moves if m.get("state") != "cancel"]
+    procured = sum(convert_qty(db, (m.get("quantity") if m.get("state") == "done" else m.get("product_uom_qty"))
+                               or 0.0, m.get("product_uom"), uom) for m in moves)
+    if abs(ordered - procured) < 1e-9:
+        return
+    product_uom = val(db, "product.product", prod, "uom_id")
+    missing = convert_qty(db, ordered - procured, uom, product_uom)
+    open_moves = [m["id"] for m in moves if m.get("state") not in ("done", "cancel")
+                  and m.get("picking_id") and _picking_open(db, m["picking_id"])]
+    if open_moves:
+        target = db._touch("stock.move", open_moves[0])
+        target["product_uom_qty"] = max(0.0, (target.get("product_uom_qty") or 0.0) + missing)
+        if not target["product_uom_qty"]:
+            _set_move_quantity(db, target["id"], 0.0)
+            target["state"] = "cancel"
+        else:
+            follow_demand(db, target["id"])
+    elif missing > 0:
+        picks = [p for p in _purchase_pickings(db, order["id"]) if _picking_open(db, p)]
+        pick = picks[0] if picks else db.create("stock.picking", [{
+            "picking_type_id": order.get("picking_type_id") or TYPE_IN, "partner_id": order.get("partner_id"),
+            "origin": order.get("name"), "scheduled_date": r.get("date_planned"),
+            "date_deadline": r.get("date_planned")}])[0]
+        mid = db.create("stock.move", [{
+            "picking_id": pick, "product_id": prod, "purchase_line_id": line, "state": "confirmed",
+            "product_uom_qty": missing, "product_uom": product_uom, "name": r.get("name"),
+            "origin": order.get("name"), "date": r.get("date_planned"), "date_deadline": r.get("date_planned")}])[0]
+        reserve(db, mid)
+
+
+def _purchase_line_after_save(db: Database, ids: list[int], vals: dict, context: dict) -> None:
+    for line in ids:
+        r = rec(db, "purchase.order.line", line)
+        if vals.get("date_planned") and not r.get("display_type"):
+            _update_move_date_deadline(db, line, r.get("date_planned"))
+        if "product_qty" in vals:
+            sync_purchase_moves(db, line)
+
+
+def _update_move_date_deadline(db: Database, line: int, date: str) -> None:
+    """The open receipt moves take the line's new date as their deadline; the picking's deadline is the
+    earliest of its moves' (``_compute_date_deadline``, move_type 'direct')."""
+    pickings = set()
+    for mid in db.lookup("stock.move", "purchase_line_id", line):
+        if rec(db, "stock.move", mid).get("state") not in ("done", "cancel"):
+            db._touch("stock.move", mid)["date_deadline"] = date
+            pickings.add(rec(db, "stock.move", mid).get("picking_id"))
+    for pid in pickings - {False, None}:
+        deadlines = [rec(db, "stock.move", m).get("date_deadline") for m in db.lookup("stock.move", "picking_id", pid)]
+        db._touch("stock.picking", pid)["date_deadline"] = min((d for d in deadlines if d), default=False)
 
 
 def _purchase_unlink_check(db: Database, ids: list[int]) -> None:
@@ -1170,6 +1364,9 @@ purchase.computes.update(
     picking_ids=_purchase_pickings,
     incoming_picking_count=lambda db, rid: len(_purchase_pickings(db, rid)),
     receipt_status=lambda db, rid: _delivery_status(db, rid, _purchase_pickings(db, rid)),
+    effective_date=_effective_date,
+    is_shipped=lambda db, rid: bool(_purchase_pickings(db, rid)) and all(
+        _picking_state(db, p) in ("done", "cancel") for p in _purchase_pickings(db, rid)),
     invoice_ids=_purchase_invoices,
     invoice_count=lambda db, rid: len(_purchase_invoices(db, rid)),
     invoice_status=_purchase_invoice_status,
@@ -1178,6 +1375,8 @@ purchase.methods.update(button_confirm=_purchase_confirm, button_cancel=_purchas
 purchase_line = behaviour("purchase.order.line")
 purchase_line.defaults = _purchase_line_defaults
 purchase_line.before_create = _sale_line_before_create
+purchase_line.after_create = lambda db, rid, vals, ctx: _purchase_line_after_save(db, [rid], {"product_qty": 1}, ctx)
+purchase_line.after_write = _purchase_line_after_save
 purchase_line.display_name = lambda db, rid: (rec(db, "purchase.order.line", rid).get("name") or "").split("\n")[0]
 purchase_line.computes.update(
     price_subtotal=lambda db, rid: _line_amounts(db, "purchase.order.line", rid)[0],
@@ -1415,6 +1614,9 @@ behaviour("stock.warehouse").computes.update(in_type_id=_warehouse_type("incomin
 # --------------------------------------------------------------------------- packages and credit notes
 behaviour("stock.quant.package").defaults = lambda db, vals, ctx: {
     "name": f"PACK{db.next_sequence('stock.quant_package'):07d}", "company_id": COMPANY}
+behaviour("stock.quant.package").computes["location_id"] = lambda db, rid: next(
+    (q.get("location_id") for q in (rec(db, "stock.quant", i) for i in db.lookup("stock.quant", "package_id", rid))
+     if q.get("quantity")), False)
 behaviour("stock.package.type").defaults = lambda db, vals, ctx: {"company_id": COMPANY}
 
 
@@ -1496,3 +1698,62 @@ reversal.methods.update(
     refund_moves=lambda db, ids, context=None, **k: _reverse_moves(db, ids, False, context),
     modify_moves=lambda db, ids, context=None, **k: _reverse_moves(db, ids, True, context),
 )
+
+
+# --------------------------------------------------------------------------- chatter (mail.thread)
+THREAD_MODELS = ("purchase.order", "stock.picking", "account.move", "sale.order")
+
+
+def _xmlid_to_res_id(db: Database, xmlid: str) -> int:
+    module, _, name = xmlid.rpartition(".")
+    found = db.search("ir.model.data", [("module", "=", module), ("name", "=", name)], limit=1)
+    if not found:
+        raise InvalidValue(f"External ID not found in the system: {xmlid}")
+    return rec(db, "ir.model.data", found[0])["res_id"]
+
+
+def message_body(body: Any, body_is_html: bool = False) -> Any:
+    """What mail.message.body holds: message_post escapes a str (``escape(body)``: only a Markup is HTML)
+    and the Html field's sanitizer puts bare text in a paragraph, so "a < b" is stored "<p>a &lt; b</p>"."""
+    if body in (None, False, ""):
+        return False
+    text = str(body) if body_is_html else html.escape(str(body), quote=False)
+    return text if text.lstrip().startswith("<") else f"<p>{text}</p>"
+
+
+def _poster(model: str) -> Any:
+    def message_post(db: Database, ids: list[int], body: Any = "", subject: Any = None,
+                     message_type: str = "notification", email_from: Any = None, author_id: Any = None,
+                     parent_id: Any = False, subtype_xmlid: Any = None, subtype_id: Any = False,
+                     partner_ids: Any = None, attachments: Any = None, attachment_ids: Any = None,
+                     body_is_html: bool = False, context: dict | None = None, **kwargs: Any) -> int:
+        """``mail.thread.message_post`` (18): one record, returns the new mail.message (its id over RPC,
+        through ``@api.returns('mail.message', lambda value: value.id)``)."""
+        if len(ids) != 1:
+            raise InvalidValue(f"Expected singleton: {model}({', '.join(map(str, ids))})")
+        forbidden = {"model", "res_id", "subtype"} & set(kwargs)
+        if forbidden:
+            raise InvalidValue(f"The following parameters are forbidden: {', '.join(sorted(forbidden))}")
+        if message_type == "user_notification":
+            raise InvalidValue("Use message_notify to send a notification to an user.")
+        if subtype_xmlid:
+            subtype_id = _xmlid_to_res_id(db, subtype_xmlid)
+        fields = db.models["mail.message"].fields
+        author = author_id or val(db, "res.users", db.uid, "partner_id")
+        return db.create("mail.message", [{
+            **{k: v for k, v in kwargs.items() if k in fields},
+            "body": message_body(body, body_is_html), "subject": subject or False, "message_type": message_type,
+            "model": model, "res_id": ids[0], "record_name": kwargs.get("record_name") or db.display_name(model, ids[0]),
+            "subtype_id": subtype_id or _xmlid_to_res_id(db, "mail.mt_note"), "author_id": author,
+            "email_from": email_from or val(db, "res.partner", author, "email") or False,
+            "parent_id": parent_id or False, "partner_ids": [(6, 0, list(partner_ids or []))],
+            "date": now_string(), "is_internal": False}], context)[0]
+    return message_post
+
+
+for _model in THREAD_MODELS:
+    behaviour(_model).methods["message_post"] = _poster(_model)
+    behaviour(_model).computes["message_ids"] = (lambda m: lambda db, rid: db.search(
+        "mail.message", [("model", "=", m), ("res_id", "=", rid)]))(_model)
+behaviour("mail.message").defaults = lambda db, vals, ctx: {
+    "date": now_string(), "author_id": val(db, "res.users", db.uid, "partner_id")}

@@ -272,6 +272,7 @@ class Behaviour:
     after_create: Callable[..., None] | None = None  # (db, id, vals, context)
     after_write: Callable[..., None] | None = None  # (db, ids, vals, context)
     before_unlink: Callable[..., None] | None = None  # (db, ids)
+    after_unlink: Callable[..., None] | None = None  # (db, rows): the deleted records' stored values
     check: Callable[..., None] | None = None  # (db, ids) constraints
     display_name: Callable[..., str] | None = None  # (db, id)
     computes: dict[str, Callable[..., Any]] = field(default_factory=dict)  # field -> (db, id)
@@ -633,6 +634,7 @@ class Database:
         beh = BEHAVIOURS.get(model, Behaviour())
         if beh.before_unlink:
             beh.before_unlink(self, ids)
+        removed: list[dict[str, Any]] = []
         for rid in ids:
             for f in self.models[model].fields.values():
                 if f.type == "one2many" and not f.delegate and f.relation in self.records:
@@ -641,7 +643,9 @@ class Database:
                     if children and inverse and inverse.required:
                         self.unlink(f.relation, children)
             self._touch(model, rid)
-            del self.records[model][rid]
+            removed.append(self.records[model].pop(rid))
+        if beh.after_unlink:
+            beh.after_unlink(self, removed)
         return True
 
     def default_get(self, model: str, names: list[str], context: dict | None = None,

@@ -106,6 +106,7 @@ def show_message(store: Store, archive: Archive, message_id: int, *, with_tree: 
             "result": json.loads(message.result) if message.result else None,
             "audit": _audit(session, "exchange", exchange.id) + _audit(session, "message", message.id),
             "acknowledgment": _acknowledgment(session, message),
+            "exceptions": order_threads.exceptions_of(session, [message.id]).get(message.id, []),
         })
         detail["audit"].sort(key=lambda event: event["at"])
     if with_tree:
@@ -199,6 +200,9 @@ def describe_message(detail: dict[str, Any]) -> str:
             lines.append(f"  acknowledgment: {ack['type']} (message {ack['message_id']}, interchange "
                          f"{ack['interchange_ref']}, file {ack['file']}, {ack['state']}): {ack.get('status')}"
                          + (f" — {ack['reason']}" if ack.get("reason") else ""))
+    for entry in detail.get("exceptions") or []:
+        lines.append(f"  exception {entry['id']} [{entry['state']}]: {entry['text']}"
+                     + (f" — {entry['note']}" if entry["note"] and entry["state"] != "open" else ""))
     lines.append("  audit trail:")
     for event in detail["audit"]:
         lines.append(f"    {event['at']} {event['subject']} {event['from'] or '-'} → {event['to']} by {event['actor']}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import signal
 import textwrap
 import time
 import uuid
@@ -28,19 +29,20 @@ from pathlib import Path
 import odoorpc
 import pytest
 
-from conftest import ROOT
+from conftest import CORPUS, ROOT
 from gateway.config import OdooSettings
 from gateway import formats
 from gateway.formats import acks, render
 from gateway.formats.model import Interchange, Message
 from gateway.mapping.outbound import load_outbound_template
 from gateway.odoo.client import OdooClient
-from gateway.odoo.sandbox import RunningSandbox, start
+from gateway.odoo.sandbox import DEFAULT_API_KEY, RunningSandbox, Sandbox, start
 from gateway_fixtures import Gateway, age, make_gateway
 from odoo_actions import validate_picking
 
 LIVE_VARIABLES = ("EDIGW_ODOO_URL", "EDIGW_ODOO_DB", "EDIGW_ODOO_USER", "EDIGW_ODOO_PASSWORD")
 PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
+API_KEY_ENV = "EDIGW_TEST_ODOO_API_KEY"
 TEMPLATES = ROOT / "templates"
 US = {"x12": ("ZZ", "DISTRIBUTOR"), "edifact": ("5790000000006", "14")}
 SUPPLIER_IDS = {"x12": ("ZZ", "NORDICPARTS"), "edifact": ("7300009000001", "14")}
@@ -71,6 +73,7 @@ class Odoo:
     sandbox: RunningSandbox | None
     vendor: int = 0
     products: dict[str, int] | None = None
+    json2_requests: list[str] | None = None  # the sandbox's JSON-2 requests (the gateway's, when api = json2)
 
     def call(self, model: str, method: str, *args, **kwargs):
         return self.rpc.execute_kw(model, method, list(args), kwargs)
@@ -152,14 +155,26 @@ def odoo(request, monkeypatch, tmp_path):
             pytest.skip(f"no live Odoo: set {', '.join(missing)} to run procure-to-pay against one")
         url, db, user, password = (os.environ[name] for name in LIVE_VARIABLES)
         running = None
+        api_key = os.environ.get("EDIGW_ODOO_API_KEY", "")
     else:
         running = start(state_file=tmp_path / "odoo-state.json")
         url, db, user, password = running.url, "edi", "admin", "admin"
+        api_key = DEFAULT_API_KEY
     monkeypatch.setenv(PASSWORD_ENV, password)
+    monkeypatch.setenv(API_KEY_ENV, api_key)
     probe = OdooClient(OdooSettings(url=url, db=db, user=user))
     rpc = odoorpc.ODOO(probe.host, protocol=probe.protocol, port=probe.port, timeout=60)
     rpc.login(db, user, password)
     odoo = Odoo(url, db, user, rpc, tag, running)
+    if running is not None:
+        odoo.json2_requests = []
+        answer = Sandbox.json2
+
+        def counted(sandbox: Sandbox, path: str, *args):
+            odoo.json2_requests.append(path)
+            return answer(sandbox, path, *args)
+
+        monkeypatch.setattr(Sandbox, "json2", counted)
     odoo.seed()
     yield odoo
     if running is not None:
@@ -173,6 +188,7 @@ class Supplier:
         self.gateway = gateway
         self.standard = standard
         self.controls = itertools.count(101)
+        self.then_run = True  # `edigw run --once` after each drop; False when a daemon is watching
 
     @property
     def outbox(self) -> Path:
@@ -228,10 +244,12 @@ class Supplier:
         target = self.gateway.inbox("nordic-parts") / f"{name}-{control}.{'edi' if self.standard == 'edifact' else 'x12'}"
         target.write_bytes(data)
         age(target)
-        self.gateway.run("run", "--once")
+        if self.then_run:
+            self.gateway.run("run", "--once")
 
 
-def gateway_for(tmp_path: Path, odoo: Odoo, standard: str = "x12", purchasing: str = "") -> tuple[Gateway, Supplier]:
+def gateway_for(tmp_path: Path, odoo: Odoo, standard: str = "x12", purchasing: str = "",
+                api: str = "jsonrpc") -> tuple[Gateway, Supplier]:
     gateway = make_gateway(tmp_path / "gw", partners=())
     message_types = {"x12": ("855", "856", "810"), "edifact": ("ORDRSP", "DESADV", "INVOIC")}[standard]
     inbound = {"x12": ("x12/855_004010", "x12/856_004010", "x12/810_004010"),
@@ -267,6 +285,8 @@ def gateway_for(tmp_path: Path, odoo: Odoo, standard: str = "x12", purchasing: s
             db = "{odoo.db}"
             user = "{odoo.user}"
             password_env = "{PASSWORD_ENV}"
+            api = "{api}"
+            api_key_env = "{API_KEY_ENV}"
             """))
     return gateway, Supplier(gateway, standard)
 
@@ -299,7 +319,7 @@ def notice(order: dict, number: str, shipped: dict[str, str], lots: bool = True)
                 "quantity": shipped[line["line_number"]], "uom": line.get("uom")}
         if lots:
             item.update(lot=f"L{number}-{line['line_number']}", expiry_date="2028-06-30")
-        packages.append({"sscc": f"00376123450000{int(number[-3:]) * 10 + index:04d}",
+        packages.append({"sscc": "00" + str(uuid.uuid4().int)[:16],  # unique: packages outlive a test in Odoo
                          "lines": [{k: v for k, v in item.items() if v is not None}]})
     return {"document_number": number, "document_date": "2026-11-23", "despatch_date": "2026-11-23T08:00:00",
             "delivery_date": "2026-11-25", "order_number": order["document_number"], "carrier": "DHL",
@@ -336,9 +356,9 @@ def thread(gateway: Gateway, order: str) -> list[dict]:
 
 
 def start_order(tmp_path, odoo: Odoo, lines=(("P1", 40, 1.8), ("P2", 10, 12.5)), standard: str = "x12",
-                purchasing: str = "") -> tuple[Gateway, Supplier, dict, dict]:
+                purchasing: str = "", api: str = "jsonrpc") -> tuple[Gateway, Supplier, dict, dict]:
     """A confirmed purchase order sent to the supplier: the gateway, the supplier, Odoo's order, ours as sent."""
-    gateway, supplier = gateway_for(tmp_path, odoo, standard, purchasing)
+    gateway, supplier = gateway_for(tmp_path, odoo, standard, purchasing, api)
     order = odoo.purchase(list(lines))
     gateway.run("run", "--once")
     return gateway, supplier, order, supplier.order(order["name"])
@@ -347,11 +367,14 @@ def start_order(tmp_path, odoo: Odoo, lines=(("P1", 40, 1.8), ("P2", 10, 12.5)),
 # --- the whole loop ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("standard", ["x12", "edifact"])
-def test_full_acceptance_then_shipment_then_invoice_ends_with_a_posted_bill_and_one_thread(odoo, tmp_path, standard):
+@pytest.mark.parametrize("standard, api", [("x12", "jsonrpc"), ("edifact", "jsonrpc"), ("x12", "json2")])
+def test_full_acceptance_then_shipment_then_invoice_ends_with_a_posted_bill_and_one_thread(odoo, tmp_path, standard,
+                                                                                           api):
+    if api == "json2" and not os.environ.get(API_KEY_ENV):
+        pytest.skip("no API key for JSON-2: set EDIGW_ODOO_API_KEY to run this against a live Odoo 19")
     sent_type, response_type, notice_type, invoice_type = {
         "x12": ("850", "855", "856", "810"), "edifact": ("ORDERS", "ORDRSP", "DESADV", "INVOIC")}[standard]
-    gateway, supplier, order, sent = start_order(tmp_path, odoo, standard=standard,
+    gateway, supplier, order, sent = start_order(tmp_path, odoo, standard=standard, api=api,
                                                  purchasing="purchasing: {bills: {post: true}}\n")
     assert [line["quantity"] for line in sent["lines"]] == ["40", "10"]
     supplier.acknowledge()
@@ -369,6 +392,10 @@ def test_full_acceptance_then_shipment_then_invoice_ends_with_a_posted_bill_and_
     assert sorted((line["quantity"], line["lot_name"]) for line in receipt["lines"]) == [
         (10, "LASN-001-2"), (40, "LASN-001-1")]
     assert all(line["result_package_id"] for line in receipt["lines"])
+    note = odoo.notes("stock.picking", receipt["id"])
+    assert "Ship notice ASN-001 (EDI): shipped 2026-11-23, expected 2026-11-25, carrier DHL, tracking JD0146ASN-001" in note
+    assert f"lot LASN-001-1 of [PTP1-{odoo.tag}] Steel hinge 100 mm expires 2028-06-30" in note or \
+        odoo.call("stock.move.line", "fields_get", attributes=["type"]).get("expiration_date")
     odoo.receive(receipt)
     assert [line["qty_received"] for line in odoo.order(order["id"])["lines"]] == [40, 10]
 
@@ -390,6 +417,8 @@ def test_full_acceptance_then_shipment_then_invoice_ends_with_a_posted_bill_and_
         ("in", invoice_type, "Invoice", "delivered")]
     text = gateway.run("messages", "list", "--order", order["name"]).stdout.decode()
     assert f"order {order['name']}: 5 message(s), oldest first" in text
+    if odoo.json2_requests is not None:  # the tests' own calls are JSON-RPC: JSON-2 ones are the gateway's
+        assert any("/message_post" in path for path in odoo.json2_requests) == (api == "json2")
 
 
 # --- order responses ----------------------------------------------------------------------------
@@ -461,6 +490,18 @@ def test_a_response_for_an_unknown_or_cancelled_order_is_held_with_the_reason(od
     supplier.send("OrderResponse", response(sent, number="SO-5502"))
     [cancelled] = [m for m in gateway.messages(state="held") if m["document_number"] == "SO-5502"]
     assert f"purchase order {order['name']}, which is cancelled in Odoo" in cancelled["reason"]
+
+
+def test_a_response_after_the_order_was_received_in_full_is_held(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo)
+    supplier.send("DespatchAdvice", notice(sent, "ASN-001", {"1": "40", "2": "10"}))
+    odoo.receive(odoo.receipts(order)[0])
+    supplier.send("OrderResponse", response(sent, status="changed", line1={"confirmed_quantity": "20",
+                                                                           "status": "changed"}))
+    [held] = gateway.messages(state="held")
+    assert held["reason"] == (f"order response SO-5501 arrived after purchase order {order['name']} was received "
+                              "in full; nothing was applied")
+    assert odoo.order(order["id"])["partner_ref"] is False
 
 
 # --- ship notices -------------------------------------------------------------------------------
@@ -602,3 +643,73 @@ def test_a_notice_late_after_the_confirmed_date_and_an_invoice_late_after_the_re
     assert exceptions(gateway, open=True) == []
     assert {e["kind"]: e["state"] for e in exceptions(gateway)} == {
         "late_asn": "resolved", "late_invoice": "resolved", "date": "applied"}
+
+
+# --- a supplier's real file -----------------------------------------------------------------------
+
+
+def test_a_real_855_from_the_corpus_reconciles_with_the_purchase_order_it_answers(odoo, tmp_path):
+    """nodex12_855_isbn_lines.x12 (corpus, EXPECTED.md #12) answers PO POTEST1112: lines 1 and 4
+    accepted, 2 and 3 rejected. The purchase order is made in Odoo as the file expects it."""
+    corpus = CORPUS / "x12" / "855" / "nodex12_855_isbn_lines.x12"
+    gateway = make_gateway(tmp_path / "gw", partners=())
+    (gateway.partners / "book-supplier.yaml").write_text(textwrap.dedent(f"""\
+        name: Book Supplier
+        odoo_partner: {{ref: NORDIC-{odoo.tag}}}
+        identifiers:
+          x12: {{id: "1556150", qualifier: ZZ}}
+        channels:
+          edi: {{type: folder, inbox: inbox/book-supplier, after: move, settle_seconds: 0.2}}
+        receive:
+          "855": {{template: x12/855_004010}}
+        """), encoding="utf-8")
+    with gateway.config.open("a", encoding="utf-8") as config:
+        config.write(f'\n[odoo]\nurl = "{odoo.url}"\ndb = "{odoo.db}"\nuser = "{odoo.user}"\n'
+                     f'password_env = "{PASSWORD_ENV}"\n')
+    unit = odoo.call("uom.uom", "search", [("name", "=", "Units")])[0]
+    books = []
+    for isbn, title in (("9780446360265", "Webster's New World Dictionary"), ("9780767928427", "Clapton"),
+                        ("9780099599531", "A paperback"), ("9780446360272", "Webster's New World Thesaurus")):
+        found = odoo.call("product.product", "search", [("barcode", "=", isbn)])
+        books.append(found[0] if found else odoo.call("product.product", "create", {
+            "name": title, "barcode": isbn, "uom_id": unit, "uom_po_id": unit}))
+    order = odoo.call("purchase.order", "create", {"name": "POTEST1112", "partner_id": odoo.vendor, "order_line": [
+        [0, 0, {"product_id": book, "product_qty": quantity, "price_unit": price, "date_planned": "2020-10-20 12:00:00"}]
+        for book, quantity, price in zip(books, (3, 2, 1, 2), (4.5, 15.99, 0, 4.5))]})
+    odoo.call("purchase.order", "button_confirm", [order])
+
+    target = gateway.inbox("book-supplier") / corpus.name
+    target.write_bytes(corpus.read_bytes())
+    age(target)
+    gateway.run("run", "--once")
+
+    [message] = gateway.messages()
+    assert (message["document_type"], message["order"], message["state"]) == ("OrderResponse", "POTEST1112", "delivered")
+    found = exceptions(gateway, order="POTEST1112")
+    assert sorted((e["line"], e["kind"], e["text"].split(": ", 1)[1]) for e in found) == [
+        ("2", "rejected", "ordered 2, the supplier rejects it, reason: CW"),
+        ("3", "rejected", "ordered 1, the supplier rejects it, reason: KK")]
+    assert [line["product_qty"] for line in odoo.order(order)["lines"]] == [3, 2, 1, 2]
+    assert "To check: line 2 (Clapton): ordered 2, the supplier rejects it, reason: CW" in odoo.notes(
+        "purchase.order", order)
+
+
+def test_the_daemon_sends_the_order_and_reconciles_the_answer_dropped_into_its_folder(odoo, tmp_path):
+    gateway, supplier = gateway_for(tmp_path, odoo)
+    order = odoo.purchase([("P1", 40, 1.8), ("P2", 10, 12.5)])
+    daemon = gateway.start()
+    try:
+        assert gateway.wait_for(lambda: supplier.outbox.exists() and any(supplier.outbox.iterdir()), timeout=60), \
+            gateway.daemon_log()
+        sent = supplier.order(order["name"])
+        supplier.then_run = False
+        supplier.send("OrderResponse", response(sent, status="changed", line2={"status": "rejected",
+                                                                               "confirmed_quantity": "0"}))
+        [rejected] = gateway.wait_for(lambda: exceptions(gateway, order=order["name"]), timeout=60) or [None]
+        assert rejected is not None, gateway.daemon_log()
+        assert rejected["text"] == (f"line 2 (PTP2-{odoo.tag} Door handle, brushed): ordered 10, the supplier "
+                                    "rejects it, no reason given")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    assert daemon.returncode == 0

@@ -410,7 +410,7 @@ class Purchasing:
             differences.append(Difference("over_shipment", f"{found.label(line)}: supplier ships "
                                           f"{shown(sum((p['quantity'] for p in parts), Decimal(0)))}, but nothing more "
                                           f"is expected of it on {receipt['name']}", str(found.position(line))))
-        self._expect(receipt, expected)
+        expiries = self._expect(receipt, expected)
         backorder = self._split(receipt, remainders, order) if remainders else None
         values: dict[str, Any] = {"origin": tag}
         if document.get("delivery_date"):
@@ -418,7 +418,8 @@ class Purchasing:
         if document.get("tracking_reference") and "carrier_tracking_ref" in fields:
             values["carrier_tracking_ref"] = document["tracking_reference"]
         self.client.call("stock.picking", "write", [[receipt["id"]], values])
-        self._post("stock.picking", receipt["id"], self._notice_note(document, receipt, backorder, differences))
+        self._post("stock.picking", receipt["id"], self._notice_note(document, receipt, backorder, differences)
+                   + ([f"Expiry per the notice: {'; '.join(expiries)}."] if expiries else []))
         waiting = [d for d in differences if not d.applied]
         if waiting:
             self._post(PURCHASE, order["id"], [f"Ship notice {document.get('document_number') or ''} on "
@@ -466,11 +467,13 @@ class Purchasing:
                     expected[line_id] = expected.get(line_id, Decimal(0)) + (number(move.get("quantity")) or Decimal(0))
         return expected
 
-    def _expect(self, receipt: dict[str, Any], expected: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+    def _expect(self, receipt: dict[str, Any], expected: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[str]:
         """The receipt's expected quantities as the notice says: one move line per lot and package.
 
         Demands are lowered to what is shipped first (the rest goes to the backorder), then the
         receipt's move lines — whatever Odoo reserved, before or after that — are replaced.
+        Returns the expiry dates this Odoo has no field for (without the product_expiry app),
+        for the receipt's note.
         """
         for move, parts in expected:
             total = sum((part["quantity"] for part in parts), Decimal(0))
@@ -480,7 +483,7 @@ class Purchasing:
         if reserved:
             self.client.call("stock.move.line", "unlink", [reserved])
         has_expiry = self.client.has_field("stock.move.line", "expiration_date")
-        values = []
+        values, unrecorded = [], []
         for move, parts in expected:
             for part in parts:
                 line = {"move_id": move["id"], "picking_id": receipt["id"],
@@ -496,9 +499,13 @@ class Purchasing:
                     line["result_package_id"] = self._package(part["sscc"])
                 if part.get("expiry") and has_expiry:
                     line["expiration_date"] = odoo_datetime(part["expiry"])
+                elif part.get("expiry"):
+                    unrecorded.append(f"lot {part.get('lot') or '(none)'} of {many2one_name(move['product_id'])} "
+                                      f"expires {part['expiry'][:10]}")
                 values.append(line)
         if values:
             self.client.call("stock.move.line", "create", [values])
+        return unrecorded
 
     def _package(self, sscc: str) -> int:
         found = self.client.search_read("stock.quant.package", [("name", "=", sscc)], ["name"], limit=1)

@@ -483,6 +483,7 @@ class Purchasing:
         if reserved:
             self.client.call("stock.move.line", "unlink", [reserved])
         has_expiry = self.client.has_field("stock.move.line", "expiration_date")
+        packages = self._packages([part["sscc"] for _, parts in expected for part in parts if part.get("sscc")])
         values, unrecorded = [], []
         for move, parts in expected:
             for part in parts:
@@ -496,7 +497,7 @@ class Purchasing:
                 if part.get("lot"):
                     line["lot_name"] = part["lot"]
                 if part.get("sscc"):
-                    line["result_package_id"] = self._package(part["sscc"])
+                    line["result_package_id"] = packages[part["sscc"]]
                 if part.get("expiry") and has_expiry:
                     line["expiration_date"] = odoo_datetime(part["expiry"])
                 elif part.get("expiry"):
@@ -507,9 +508,17 @@ class Purchasing:
             self.client.call("stock.move.line", "create", [values])
         return unrecorded
 
-    def _package(self, sscc: str) -> int:
-        found = self.client.search_read("stock.quant.package", [("name", "=", sscc)], ["name"], limit=1)
-        return found[0]["id"] if found else self.client.create("stock.quant.package", {"name": sscc})
+    def _packages(self, ssccs: list[str]) -> dict[str, int]:
+        """The packages named by these SSCCs, those Odoo does not have yet created: two calls at most."""
+        if not ssccs:
+            return {}
+        found = {row["name"]: row["id"] for row in self.client.search_read(
+            "stock.quant.package", [("name", "in", sorted(set(ssccs)))], ["name"])}
+        missing = sorted(set(ssccs) - set(found))
+        if missing:
+            found.update(zip(missing, self.client.call("stock.quant.package", "create",
+                                                       [[{"name": sscc} for sscc in missing]])))
+        return found
 
     def _split(self, receipt: dict[str, Any], remainders: list[tuple[dict[str, Any], Decimal]],
                order: dict[str, Any]) -> dict[str, Any]:

@@ -31,13 +31,14 @@ from gateway.documents import as_dict
 from gateway.mapping.outbound import DocumentError, OutboundTemplate, load_outbound_template
 from gateway.odoo.client import OdooClient, OdooError
 from gateway.odoo.outbound import SOURCES, Cursor, Source, changed_since
-from gateway.order_threads import order_ref
+from gateway.order_threads import Difference, open_exception, order_ref, raise_exceptions, settle
 from gateway.outbound import Outbound, OutboundMessage
 from gateway.pipeline import TransientFailure
 from gateway.profiles import Profile, SendRule
 from gateway.store.db import Store
 from gateway.store.models import Message, OutboundCursor, SentRecord, utcnow
 
+ACTOR = "outbound documents"
 PAGE_SIZE = 100
 
 
@@ -176,9 +177,19 @@ class OutboundJobs:
                                profile.id, rule.document_type, row["name"], source.model, record_id,
                                rule.template, error)
                 report.not_written.append(f"{profile.id} {rule.document_type} {row['name']}: {error}")
+                self._not_sent(profile, rule.document_type, document, row["name"], str(error))
                 continue
             rendered.append(Rendered(record_id, str(row["state"]), document, segments))
         return rendered
+
+    def _not_sent(self, profile: Profile, document_type: str, document: Any, name: str, error: str) -> None:
+        """A record the template cannot write waits for a person: an open exception on its order, once."""
+        order = order_ref(document_type, as_dict(document)) or name
+        with self.store.session() as session:
+            if open_exception(session, partner=profile.id, order=order, kind="not_sent") is None:
+                raise_exceptions(session, None, [Difference("not_sent", f"{document_type} {name} was not sent to "
+                                 f"{profile.name}: {error}; fix it in Odoo and it is sent at the next run")],
+                                 ACTOR, partner=profile.id, order=order, document_type=document_type)
 
     def _record(self, profile: Profile, rule: SendRule, template: OutboundTemplate, model: str,
                 items: list[Rendered]) -> list[Sent]:
@@ -196,6 +207,9 @@ class OutboundJobs:
             recorded = self.outbound.record(profile, template.standard, messages, file_name=rule.file_name,
                                             session=session)
             for item in items:
+                settle(session, partner=profile.id, order=order_ref(rule.document_type, as_dict(item.document))
+                       or item.document.document_number, kinds=("not_sent",), actor=ACTOR,
+                       why=f"sent in interchange {recorded.control_ref}")
                 session.add(SentRecord(partner=profile.id, document_type=rule.document_type, model=model,
                                        record_id=item.record_id, state=item.state,
                                        document_number=item.document.document_number,

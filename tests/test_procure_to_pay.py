@@ -713,3 +713,26 @@ def test_the_daemon_sends_the_order_and_reconciles_the_answer_dropped_into_its_f
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
     assert daemon.returncode == 0
+
+
+def test_an_order_the_template_cannot_write_is_an_exception_until_odoo_is_fixed(odoo, tmp_path):
+    gateway, supplier = gateway_for(tmp_path, odoo)
+    [company] = odoo.call("res.company", "search_read", [], fields=["partner_id"], limit=1)
+    [us] = odoo.call("res.partner", "read", [company["partner_id"][0]], fields=["barcode"])
+    odoo.call("res.partner", "write", [us["id"]], {"barcode": False})
+    try:
+        order = odoo.purchase([("P1", 40, 1.8)])
+        gateway.run("run", "--once")
+        gateway.run("run", "--once")
+        [waiting] = exceptions(gateway, open=True)
+        assert waiting["kind"] == "not_sent" and waiting["order"] == order["name"]
+        assert waiting["text"].startswith(f"Order {order['name']} was not sent to Nordic Parts AB: ")
+        assert "buyer.gln or buyer.id" in waiting["text"] and waiting["text"].endswith(
+            "fix it in Odoo and it is sent at the next run")
+    finally:
+        odoo.call("res.partner", "write", [us["id"]], {"barcode": us["barcode"] or "5790000000006"})
+    odoo.call("purchase.order", "write", [order["id"]], {"notes": "our GLN is set now"})  # a change Odoo reports
+    gateway.run("run", "--once")
+    assert supplier.order(order["name"])["document_number"] == order["name"]
+    [settled] = exceptions(gateway)
+    assert settled["state"] == "resolved" and settled["note"].startswith("sent in interchange ")

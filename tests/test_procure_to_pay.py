@@ -736,3 +736,15 @@ def test_an_order_the_template_cannot_write_is_an_exception_until_odoo_is_fixed(
     assert supplier.order(order["name"])["document_number"] == order["name"]
     [settled] = exceptions(gateway)
     assert settled["state"] == "resolved" and settled["note"].startswith("sent in interchange ")
+
+
+def test_a_notice_of_products_the_order_never_had_is_held_and_leaves_the_receipt_alone(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo)
+    stranger = {**sent, "lines": [{"line_number": "7", "gtin": "4006381333931", "quantity": "5", "uom": "Units"}]}
+    supplier.send("DespatchAdvice", notice(stranger, "ASN-009", {"7": "5"}))
+    [held] = gateway.messages(state="held")
+    assert held["reason"] == (f"ship notice ASN-009 ships nothing purchase order {order['name']} expects: the ship "
+                              f"notice has EAN 4006381333931 (5) that purchase order {order['name']} never had; it "
+                              "is not expected on the receipt; the receipt was left as it was")
+    [receipt] = odoo.receipts(order)
+    assert receipt["origin"] == order["name"] and sorted(m["product_uom_qty"] for m in receipt["moves"]) == [10, 40]

@@ -357,7 +357,7 @@ class Purchasing:
     def _notice(self, profile: Profile, found: OrderLines, document: dict[str, Any],
                 thread: Sequence[Earlier]) -> DeliveryResult:
         order, what = found.order, describe("DespatchAdvice", document)
-        tag = f"{order['name']}{NOTICE_TAG}{document.get('document_number') or ''}".rstrip()
+        tag = f"{order['name']}{NOTICE_TAG}{document.get('document_number') or '(no number)'}"
         fields = present_fields(self.client, "stock.picking", PICKING_FIELDS)
         pickings = self.client.search_read("stock.picking", [("id", "in", order.get("picking_ids") or []),
                                                               ("picking_type_code", "=", "incoming")], fields,
@@ -378,6 +378,11 @@ class Purchasing:
         moves = self.client.search_read("stock.move", [("picking_id", "=", receipt["id"])],
                                         present_fields(self.client, "stock.move", MOVE_FIELDS), order="id")
         shipped, differences = self._shipped_per_line(found, document)
+        if not shipped:
+            return DeliveryResult("held", f"{what} ships nothing purchase order {order['name']} expects"
+                                  + (": " + "; ".join(d.text for d in differences) if differences else
+                                     " (no quantities)") + "; the receipt was left as it was", self._record(order),
+                                  tuple(differences))
         confirmed = confirmed_quantities(thread, found)
         expected_elsewhere = self._expected_elsewhere(pickings, receipt, moves)
         remainders: list[tuple[dict[str, Any], Decimal]] = []

@@ -748,3 +748,28 @@ def test_a_notice_of_products_the_order_never_had_is_held_and_leaves_the_receipt
                               "is not expected on the receipt; the receipt was left as it was")
     [receipt] = odoo.receipts(order)
     assert receipt["origin"] == order["name"] and sorted(m["product_uom_qty"] for m in receipt["moves"]) == [10, 40]
+
+
+def test_a_substituted_line_in_a_hand_written_855_waits_for_a_person(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo)
+    first, second = sent["lines"]
+    segments = [
+        "ST*855*0001", f"BAK*00*AC*{order['name']}*20261122****SO-7001*20261122",
+        f"PO1*1*40*EA*1.8**EN*{first['gtin']}", "ACK*IA*40*EA*068*20261201",
+        f"PO1*2*10*EA*12.5**EN*{second['gtin']}", "ACK*IS*10*EA*068*20261201**EN*4006381333931",
+        "CTT*2"]
+    segments.append(f"SE*{len(segments) + 1}*0001")
+    text = "~\n".join([
+        "ISA*00*          *00*          *ZZ*NORDICPARTS    *ZZ*DISTRIBUTOR    *261122*1200*U*00401*000000201*0*P*>",
+        "GS*PR*NORDICPARTS*DISTRIBUTOR*20261122*1200*201*X*004010", *segments, "GE*1*201",
+        "IEA*1*000000201"]) + "~\n"
+    target = gateway.inbox("nordic-parts") / "855-substitute.x12"
+    target.write_text(text, encoding="ascii")
+    age(target)
+    gateway.run("run", "--once")
+    [substitute] = exceptions(gateway, order=order["name"])
+    assert (substitute["kind"], substitute["state"]) == ("substituted", "open")
+    assert substitute["text"] == (f"line 2 (PTP2-{odoo.tag} Door handle, brushed): the supplier offers EAN "
+                                  "4006381333931 instead; ordered 10, no reason given; accept the substitute in Odoo "
+                                  "or refuse it")
+    assert odoo.order(order["id"])["partner_ref"] == "SO-7001"

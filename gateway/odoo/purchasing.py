@@ -129,9 +129,9 @@ class OrderLines:
     def _names(self, line: dict[str, Any], item: dict[str, Any]) -> bool:
         product = self.products.get(many2one_id(line.get("product_id")) or 0) or {}
         barcode = str(product.get("barcode") or "")
-        for key in ("gtin", "upc"):
-            if item.get(key) and barcode and barcode in barcode_forms(str(item[key])) + \
-                    [form for form in barcode_forms(barcode) if form == str(item[key])]:
+        for key in ("gtin", "upc"):  # GTIN-13 ⇄ UPC-A, either way round
+            code = str(item.get(key) or "")
+            if code and barcode and (barcode in barcode_forms(code) or code in barcode_forms(barcode)):
                 return True
         if item.get("buyer_item") and item["buyer_item"] == product.get("default_code"):
             return True

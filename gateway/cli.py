@@ -295,7 +295,7 @@ def _preview_in_odoo(app, profile, report: dict[str, Any]) -> bool:
             if document is None:
                 continue
             try:
-                preview = app.deliverer.preview(profile, message.get("document_type") or "Order", document)
+                preview = app.deliverer.preview(profile, message["document_type"] or "Order", document)
             except (TransientFailure, OdooError) as error:
                 report["odoo"] = f"Odoo could not be asked: {error}"
                 return True
@@ -306,11 +306,21 @@ def _preview_in_odoo(app, profile, report: dict[str, Any]) -> bool:
 
 def _describe_preview(entry: dict[str, Any]) -> str:
     number = entry.get("document_number")
+    if entry["action"] == "hold":
+        return f"{number}: would be held: " + "; ".join(entry["problems"])
+    if "differences" in entry:  # a supplier's document, compared with its purchase order
+        record = entry.get("record") or {}
+        if entry["action"] == "exists":
+            return f"{number}: already in Odoo as {record.get('name')}; nothing would be made"
+        lines = [f"{number}: reconciled with {record.get('name') or 'its record'}"
+                 + (f" ({'; '.join(entry['notes'])})" if entry["notes"] else "")]
+        lines.extend(f"    {'would apply' if d['applied'] else 'exception'}: {d['text']}" for d in entry["differences"])
+        if not entry["differences"]:
+            lines.append("    no differences")
+        return "\n".join(lines)
     if entry["action"] == "exists":
         existing = entry["existing"]
         return f"{number}: already in Odoo as {existing['name']} ({existing['state']}); nothing would be created"
-    if entry["action"] == "hold":
-        return f"{number}: would be held: " + "; ".join(entry["problems"])
     lines = [f"{number}: {entry['action']} a sale order for {entry['customer']['name']}"]
     for line in entry["lines"]:
         lines.append(f"    line {line['line']}: {line['quantity']} {line['unit']} of {line['product']} "

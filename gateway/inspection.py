@@ -2,8 +2,8 @@
 
 The report's shape is a contract (README, "inspect --json"):
 {"file", "standard", "error"?, "interchanges": [{"sender", "receiver", "control_ref", "status",
-"errors", "messages": [{"type", "version", "ref", "status", "errors", "document", "problems",
-"segments"}]}]}
+"errors", "messages": [{"type", "version", "ref", "status", "errors", "document_type", "document",
+"problems", "segments"}]}]}
 """
 
 from __future__ import annotations
@@ -48,11 +48,13 @@ def _message_report(message: Message, profile: Profile | None, templates: Templa
         "ref": message.ref,
         "status": message.status,
         "errors": [issue.as_dict() for issue in message.errors],
+        "document_type": None,
         "document": None,
         "problems": [],
         "segments": segments_of(message.tree) if message.tree is not None else [],
     }
     outcome = translate_parsed(message, profile, templates)
+    entry["document_type"] = outcome.document_type
     entry["document"] = outcome.document
     entry["problems"] = outcome.problems
     message.tree = None

@@ -773,3 +773,22 @@ def test_a_substituted_line_in_a_hand_written_855_waits_for_a_person(odoo, tmp_p
                                   "4006381333931 instead; ordered 10, no reason given; accept the substitute in Odoo "
                                   "or refuse it")
     assert odoo.order(order["id"])["partner_ref"] == "SO-7001"
+
+
+def test_partners_test_compares_a_response_with_the_order_and_writes_nothing(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo)
+    document = response(sent, status="changed", line1={"confirmed_quantity": "30", "status": "changed"})
+    supplier.then_run = False
+    supplier.send("OrderResponse", document)
+    [dropped] = gateway.inbox("nordic-parts").glob("OrderResponse-*")
+    done = gateway.run("partners", "test", "nordic-parts", str(dropped))
+    text = done.stdout.decode()
+    assert f"SO-5501: reconciled with {order['name']}" in text
+    assert (f"exception: line 1 (PTP1-{odoo.tag} Steel hinge 100 mm): ordered 40, supplier confirms 30 for "
+            "2026-12-01, no reason given") in text
+    report = gateway.json("partners", "test", "nordic-parts", str(dropped))
+    [preview] = report["odoo"]
+    assert preview["action"] == "reconcile" and [d["kind"] for d in preview["differences"]] == ["quantity"]
+    assert odoo.order(order["id"])["partner_ref"] is False
+    assert odoo.notes("purchase.order", order["id"]) == ""
+    assert gateway.messages() == []

@@ -145,9 +145,7 @@ class OdooDeliverer:
     def preview(self, profile: Profile, document_type: str, document: dict[str, Any]) -> dict[str, Any]:
         """What `deliver` would do, with nothing written: values, problems, notes."""
         if document_type in self.purchasing.TYPES:
-            return {"model": "purchase.order", "action": "reconcile", "problems": [],
-                    "notes": [f"a {document_type} is compared with its purchase order when it is delivered; "
-                              "the dry run does not compare it"]}
+            return self.purchasing.preview(profile, document_type, document)
         if document_type != "Order":
             return {"model": None, "action": "hold",
                     "problems": [f"{document_type} documents are not delivered to Odoo yet"]}

@@ -146,8 +146,20 @@ class Purchasing:
 
     TYPES = PROCUREMENT_TYPES
 
-    def __init__(self, client: OdooClient) -> None:
+    def __init__(self, client: OdooClient, dry_run: bool = False) -> None:
         self.client = client
+        self.dry_run = dry_run  # compare only: nothing is written to Odoo (`edigw partners test`)
+
+    def preview(self, profile: Profile, document_type: str, document: dict[str, Any],
+                thread: Sequence[Earlier] = ()) -> dict[str, Any]:
+        """What delivering would do, with nothing written: the record matched and the differences."""
+        result = Purchasing(self.client, dry_run=True).deliver(profile, document_type, document, thread)
+        action = {"delivered": "reconcile", "duplicate": "exists"}.get(result.state, "hold")
+        return {"model": (result.record or {}).get("model"), "action": action, "record": result.record,
+                "problems": [result.reason] if action == "hold" and result.reason else [],
+                "differences": [{"kind": d.kind, "line": d.line, "text": d.text, "applied": d.applied}
+                                for d in result.differences],
+                "notes": [result.reason] if action != "hold" and result.reason else []}
 
     def deliver(self, profile: Profile, document_type: str, document: dict[str, Any],
                 thread: Sequence[Earlier] = ()) -> DeliveryResult:
@@ -235,7 +247,7 @@ class Purchasing:
     def _post(self, model: str, record_id: int, lines: Iterable[str]) -> None:
         """A note in the record's chatter, one paragraph per line (Odoo escapes plain text)."""
         body = "\n".join(lines)
-        if body:
+        if body and not self.dry_run:
             self.client.call(model, "message_post", [[record_id]], {"body": body, **NOTE})
 
     # --- order responses -------------------------------------------------------------------
@@ -280,7 +292,8 @@ class Purchasing:
         if writes:
             values["order_line"] = [[1, line_id, changes] for line_id, changes in writes.items()]
         if values:
-            self.client.call(PURCHASE, "write", [[order["id"]], values])
+            if not self.dry_run:
+                self.client.call(PURCHASE, "write", [[order["id"]], values])
         self._post(PURCHASE, order["id"], self._response_note(vendor, document, differences, found, earlier))
         waiting = [d for d in differences if not d.applied]
         logger.info("purchase order {}: {} from {}: {} difference(s), {} applied", order["name"], what, profile.id,
@@ -415,6 +428,10 @@ class Purchasing:
             differences.append(Difference("over_shipment", f"{found.label(line)}: supplier ships "
                                           f"{shown(sum((p['quantity'] for p in parts), Decimal(0)))}, but nothing more "
                                           f"is expected of it on {receipt['name']}", str(found.position(line))))
+        if self.dry_run:
+            return DeliveryResult("delivered", f"the expected quantities would be set on {receipt['name']}"
+                                  + (", the rest split into a backorder receipt" if remainders else ""),
+                                  self._picking_record(receipt, order), tuple(differences))
         expiries = self._expect(receipt, expected)
         backorder = self._split(receipt, remainders, order) if remainders else None
         values: dict[str, Any] = {"origin": tag}
@@ -632,6 +649,10 @@ class Purchasing:
             values["invoice_date"] = document["document_date"][:10]
         if document.get("due_date"):
             values["invoice_date_due"] = document["due_date"][:10]
+        if self.dry_run:
+            return DeliveryResult("delivered", f"a {'refund' if refund else 'vendor bill'} would be made, "
+                                  + ("posted" if policy.post_bills and not differences else "as a draft"),
+                                  self._record(order), tuple(differences))
         bill_id = self.client.create("account.move", values, {"default_move_type": move_type})
         [bill] = self.client.read("account.move", [bill_id], ["name", "state", "amount_total", "amount_untaxed"])
         differences += total_differences(document, bill)

@@ -120,6 +120,30 @@ def cmd_exceptions_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from gateway import queries
+
+    counts = queries.status(_app(args).store)
+    if args.json:
+        _print_json(counts)
+        return 0
+    partners = sorted(set(counts["messages"]) | set(counts["open_exceptions"]))
+    if not partners:
+        print("nothing yet: no messages, no exceptions")
+        return 0
+    for partner in partners:
+        print(partner)
+        for direction, states in sorted(counts["messages"].get(partner, {}).items()):
+            print(f"  {'received' if direction == 'in' else 'sent'}: "
+                  + ", ".join(f"{n} {state}" for state, n in sorted(states.items())))
+        kinds = counts["open_exceptions"].get(partner)
+        if kinds:
+            print("  open exceptions: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
+    print(f"late documents: {counts['late_documents']}; waiting for a person (held, dead, overdue, open "
+          f"exceptions): {counts['needing_a_person']}")
+    return 0
+
+
 def cmd_exceptions_resolve(args: argparse.Namespace) -> int:
     from gateway import order_threads
 
@@ -458,6 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     eresolve.add_argument("ids", type=int, nargs="+", metavar="ID")
     eresolve.add_argument("--note", help="what was done, for the audit trail")
     eresolve.set_defaults(handler=cmd_exceptions_resolve)
+
+    status = commands.add_parser("status", help="counts: messages per partner and state, open exceptions, "
+                                 "late documents, what waits for a person")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)
 
     reprocess = commands.add_parser("reprocess", help="run messages again from a stage, from their archived bytes")
     reprocess.add_argument("ids", type=int, nargs="+", metavar="ID")

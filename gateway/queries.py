@@ -64,6 +64,31 @@ def list_messages(store: Store, *, partner: str | None = None, state: str | None
         return [_summary(message, exchange) for message, exchange in session.execute(query)]
 
 
+def status(store: Store) -> dict[str, Any]:
+    """What the gateway holds, counted: messages per partner, direction and state; open exceptions
+    per partner and kind (late documents among them). `edigw status`."""
+    from sqlalchemy import func
+
+    from gateway.store.models import OrderException
+
+    with store.session() as session:
+        messages: dict[str, dict[str, dict[str, int]]] = {}
+        for partner, direction, state, count in session.execute(
+                select(Message.partner, Message.direction, Message.state, func.count()).group_by(
+                    Message.partner, Message.direction, Message.state)):
+            messages.setdefault(partner, {}).setdefault(direction, {})[state] = count
+        exceptions: dict[str, dict[str, int]] = {}
+        for partner, kind, count in session.execute(
+                select(OrderException.partner, OrderException.kind, func.count()).where(
+                    OrderException.state == order_threads.OPEN).group_by(OrderException.partner, OrderException.kind)):
+            exceptions.setdefault(partner, {})[kind] = count
+    late = sum(count for kinds in exceptions.values() for kind, count in kinds.items() if kind.startswith("late_"))
+    return {"messages": messages, "open_exceptions": exceptions, "late_documents": late,
+            "needing_a_person": sum(sum(kinds.values()) for kinds in exceptions.values()) + sum(
+                states.get(state, 0) for partner in messages.values() for states in partner.values()
+                for state in ("held", "dead", "overdue"))}
+
+
 def order_thread(store: Store, order: str, partner: str | None = None) -> list[dict[str, Any]]:
     """The messages of one order, oldest first, each with its exceptions (`messages list --order`)."""
     pairs = order_threads.thread(store, order, partner)

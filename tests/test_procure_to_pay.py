@@ -616,9 +616,14 @@ def test_a_response_that_never_comes_is_flagged_once_and_settled_when_it_comes(o
                         r"UTC; no order response after 1 s", late["text"]), late["text"]
     listing = gateway.run("exceptions", "list", "--open").stdout.decode()
     assert late["text"] in listing and "1 open" in listing
+    counts = gateway.json("status")
+    assert counts["late_documents"] == 1 and counts["open_exceptions"] == {"nordic-parts": {"late_response": 1}}
+    assert counts["messages"]["nordic-parts"] == {"out": {"sent": 1}}
+    assert "late documents: 1;" in gateway.run("status").stdout.decode()
     supplier.send("OrderResponse", response(sent))
     [settled] = exceptions(gateway)
     assert settled["state"] == "resolved" and "OrderResponse SO-5501 arrived" in settled["note"]
+    assert gateway.json("status")["late_documents"] == 0
 
 
 def test_a_notice_late_after_the_confirmed_date_and_an_invoice_late_after_the_receipt_are_flagged(odoo, tmp_path):

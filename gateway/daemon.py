@@ -112,8 +112,12 @@ def poll(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None
     if isinstance(inbox.channel, SftpChannel):
         if inbox.channel.backing_off():
             return 0
-        with inbox.channel.polling():
-            return _take_all(app, inbox, guard)
+        with app.store.exclusive(f"channel {inbox.channel.name}") as ours:
+            if not ours:
+                logger.info("{}: another node is polling this channel; not polled this turn", inbox.channel.name)
+                return 0
+            with inbox.channel.polling():
+                return _take_all(app, inbox, guard)
     return _take_all(app, inbox, guard)
 
 

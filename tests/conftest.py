@@ -1,6 +1,9 @@
-"""Shared test fixtures: where the shared test material lives."""
+"""Shared test fixtures: where the shared test material lives, a PostgreSQL database per test."""
 
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -8,6 +11,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus"
 TRANSCRIPTS = SHARED / "odoo-transcripts"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"  # the machine's PostgreSQL (trust auth, database `test`)
+
+
+@contextmanager
+def postgres_database(prefix: str = "edigw_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test (its SQLAlchemy URL), dropped afterwards."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

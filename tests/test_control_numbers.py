@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-import uuid
 
-import psycopg
 import pytest
 
 from gateway.outbound import ControlNumbersExhausted, allocate
 from gateway.store.db import open_store
 from gateway.store.models import ControlNumber
-
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+from conftest import postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,12 +23,8 @@ def store_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'edigw.db'}"
         return
-    name = f"edigw_cn_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with postgres_database("edigw_cn") as url:
+        yield url
 
 
 def take(store, partner="acme", standard="edifact", kind="interchange", count=1) -> int:

@@ -8,14 +8,16 @@ import signal
 import sqlite3
 import time
 
+import psycopg
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, postgres_database
 from gateway.app import App
 from gateway.channels.base import ChannelError
 from gateway.config import load_settings
 from gateway.daemon import build_inboxes, poll
+from gateway.store.db import lock_key
 from gateway_fixtures import Gateway, make_gateway
 from sshd import SshServer, sshd, stalled_server  # noqa: F401 (fixtures)
 
@@ -155,3 +157,24 @@ def test_a_partner_that_is_down_is_logged_and_backed_off_and_run_once_still_exit
     assert inbox.channel.backing_off()
     assert poll(app, inbox) == 0  # backing off: no connection tried
     app.close()
+
+
+def test_on_postgresql_one_node_at_a_time_polls_a_channel(sshd, tmp_path):
+    """Two gateways on one PostgreSQL store: while one node polls a partner's server (here: the test
+    holds that node's advisory lock), the other leaves the channel alone; then it takes the file."""
+    with postgres_database() as url:
+        gateway = make_gateway(tmp_path / "gw", partners=("acme-retail",))
+        with gateway.config.open("a", encoding="utf-8") as config:
+            config.write(f'\n[store]\nurl = "{url}"\n')
+        sshd.make_folder("acme")
+        use_sftp(gateway, "acme-retail", sshd.channel_settings(inbox=sshd.remote("acme")))
+        sshd.drop(ACME_SAMPLE.name, ACME_SAMPLE.read_bytes(), folder="acme")
+        with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as other_node:
+            other_node.execute("SELECT pg_advisory_lock(%s)", (lock_key("channel acme-retail/sftp"),))
+            done = gateway.run("run", "--once")
+            assert "acme-retail/sftp: another node is polling this channel" in done.stderr.decode()
+            assert [p.name for p in sshd.local("acme").iterdir()] == [ACME_SAMPLE.name]
+            assert gateway.messages() == []
+        gateway.run("run", "--once")  # the other node is gone, and its lock with it
+        assert list(sshd.local("acme").iterdir()) == []
+        assert sorted(m["document_number"] for m in gateway.messages()) == ["4500012", "4500013"]

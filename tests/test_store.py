@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import uuid
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -15,8 +13,7 @@ from sqlalchemy import inspect, select, text
 from gateway.store.archive import Archive
 from gateway.store.db import open_store, record_event, transition, verify_chain
 from gateway.store.models import AuditEvent, Base, Exchange
-
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+from conftest import postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,14 +23,10 @@ def store(request, tmp_path):
         yield store
         store.close()
         return
-    name = f"edigw_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    store = open_store(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    yield store
-    store.close()
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        store = open_store(url)
+        yield store
+        store.close()
 
 
 def test_migrations_create_exactly_the_tables_the_models_describe(store):

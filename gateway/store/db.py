@@ -55,8 +55,35 @@ class Store:
         with self._sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """Whether this process may do the work called `name` now, none other at the same time.
+
+        On PostgreSQL (several nodes, one store) it is a session advisory lock taken without
+        waiting, on a connection of its own, held for the block: True when this node holds it,
+        False when another does. On SQLite (one machine) it is always True.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = lock_key(name)
+        with self.engine.connect() as connection:
+            held = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+            connection.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    connection.commit()
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def lock_key(name: str) -> int:
+    """The advisory lock number of a named piece of work (a signed 64-bit int, as PostgreSQL wants)."""
+    return int.from_bytes(hashlib.sha256(f"edigw {name}".encode()).digest()[:8], "big", signed=True)
 
 
 def open_store(url: str) -> Store:

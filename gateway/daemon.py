@@ -107,18 +107,23 @@ def poll(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None
     """Take every settled file of one inbox; returns how many were taken.
 
     An SFTP channel is polled over one connection (none while it backs off after failures);
-    its ChannelError is logged by the channel and raised to the caller.
+    its ChannelError is logged by the channel and raised to the caller. On PostgreSQL a channel
+    another node is polling is left for this turn (an advisory lock per channel).
     """
-    if isinstance(inbox.channel, SftpChannel):
-        if inbox.channel.backing_off():
+    remote = isinstance(inbox.channel, SftpChannel)
+    if remote and inbox.channel.backing_off():
+        return 0
+    # Several nodes on one PostgreSQL store: one at a time takes a channel's files, from the claim
+    # to the file moved aside, so no node mistakes another's claimed files for its own leftovers.
+    with app.store.exclusive(f"channel {inbox.channel.name}") as ours:
+        if not ours:
+            (logger.info if remote else logger.debug)(
+                "{}: another node is polling this channel; not polled this turn", inbox.channel.name)
             return 0
-        with app.store.exclusive(f"channel {inbox.channel.name}") as ours:
-            if not ours:
-                logger.info("{}: another node is polling this channel; not polled this turn", inbox.channel.name)
-                return 0
+        if remote:
             with inbox.channel.polling():
                 return _take_all(app, inbox, guard)
-    return _take_all(app, inbox, guard)
+        return _take_all(app, inbox, guard)
 
 
 def _take_all(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None) -> int:

@@ -288,6 +288,11 @@ class Outbound:
         return sent
 
     def send(self, exchange_id: int) -> bool:
+        """Send one rendered outbound exchange; on PostgreSQL one node at a time (an advisory lock)."""
+        with self.store.exclusive(f"send {exchange_id}") as ours:
+            return ours and self._send(exchange_id)
+
+    def _send(self, exchange_id: int) -> bool:
         with self.store.session() as session:
             exchange = session.get(Exchange, exchange_id)
             if exchange is None or exchange.state != "rendered":
@@ -358,8 +363,13 @@ class Outbound:
 
         Everything (the outbound exchanges, their control numbers, the links from the inbound
         messages, the decision on the inbound exchange) is one transaction: after a crash either
-        all of it is there, or none of it and the next run makes it.
+        all of it is there, or none of it and the next run makes it. On PostgreSQL one node at a
+        time acknowledges an exchange (an advisory lock).
         """
+        with self.store.exclusive(f"acknowledge {exchange_id}") as ours:
+            return self._acknowledge(exchange_id) if ours else []
+
+    def _acknowledge(self, exchange_id: int) -> list[int]:
         with self.store.session() as session:
             exchange = session.get(Exchange, exchange_id)
             if exchange is None or exchange.direction != "in" or exchange.ack_state is not None:

@@ -271,7 +271,16 @@ class Pipeline:
         return count
 
     def process(self, exchange_id: int) -> None:
-        """Parse and translate every message of a received exchange, resuming after a crash."""
+        """Parse and translate every message of a received exchange, resuming after a crash.
+
+        On PostgreSQL with several nodes, the node that claims the exchange (an advisory lock)
+        processes it; the others leave it.
+        """
+        with self.store.exclusive(f"exchange {exchange_id}") as ours:
+            if ours:
+                self._process(exchange_id)
+
+    def _process(self, exchange_id: int) -> None:
         with self.store.session() as session:
             exchange = session.get(Exchange, exchange_id)
             if exchange is None or exchange.state != "received":
@@ -411,17 +420,28 @@ class Pipeline:
         for message_id in ids:
             if self.stopping:
                 break
-            self.deliver(message_id, ACTOR)
+            self.deliver(message_id, ACTOR, only_if=("translated", "retrying"))
         return len(ids)
 
-    def deliver(self, message_id: int, actor: str) -> str:
-        """Deliver one message's document; the RPC runs outside any store transaction.
+    def deliver(self, message_id: int, actor: str, only_if: tuple[str, ...] | None = None) -> str:
+        """Deliver one message's document (if it is still in one of `only_if`'s states); its state after.
 
-        A crash between the deliverer's write and the state recorded here is safe: the
-        deliverer looks the business key up first, so the next attempt finds the record.
+        The RPC runs outside any store transaction. A crash between the deliverer's write and the
+        state recorded here is safe: the deliverer looks the business key up first, so the next
+        attempt finds the record. On PostgreSQL with several nodes, one node at a time delivers a
+        message (an advisory lock); another finds it claimed and leaves it.
         """
+        with self.store.exclusive(f"message {message_id}") as ours:
+            if ours:
+                return self._deliver(message_id, actor, only_if)
+        with self.store.session() as session:
+            return session.get(Message, message_id).state
+
+    def _deliver(self, message_id: int, actor: str, only_if: tuple[str, ...] | None) -> str:
         with self.store.session() as session:
             row = session.get(Message, message_id)
+            if only_if is not None and row.state not in only_if:
+                return row.state  # another node delivered it a moment ago
             profile = self.profiles.get(row.partner)
             document_type, document = row.document_type, json.loads(row.document or "null")
             thread = self._thread(session, row)

@@ -43,10 +43,16 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration (idempotent).
+
+        On PostgreSQL nodes starting together take turns (an advisory lock held by the migrating
+        transaction): the first migrates, the others then find the schema up to date.
+        """
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         with self.engine.begin() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("migrations")})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

@@ -55,28 +55,38 @@ def check_late(store: Store, profiles: dict[str, Profile], client: OdooClient | 
         policy = profile.purchasing
         if policy.late_response is None and policy.late_asn is None and policy.late_invoice is None:
             continue
-        with store.session() as session:
-            sent = {row.order_ref: row for row in session.scalars(select(Message).where(
-                Message.partner == profile.id, Message.direction == "out", Message.document_type == "Order",
-                Message.order_ref.is_not(None), Message.state.in_(("sent", "acknowledged", "overdue")))
-                .order_by(Message.id))}
-            answers: dict[str, dict[str, list[Message]]] = {}
-            if sent:
-                for row in session.scalars(select(Message).where(
-                        Message.partner == profile.id, Message.direction == "in",
-                        Message.order_ref.in_(list(sent)), Message.state.in_(ANSWERED)).order_by(Message.id)):
-                    answers.setdefault(row.order_ref, {}).setdefault(row.document_type, []).append(row)
-            found = _late(profile, sent, answers, now)
-            received = _received(client, profile, [o for o in sent if "Invoice" not in answers.get(o, {})],
-                                 now) if policy.late_invoice is not None else []
-            found += received
-            for order, kind, text in found:
-                if open_exception(session, partner=profile.id, order=order, kind=kind) is not None:
-                    continue
-                raise_exceptions(session, sent[order], [Difference(kind, text)], ACTOR, partner=profile.id,
-                                 order=order, document_type="Order")
-                logger.warning("{} {}: {}", profile.id, order, text)
-                raised.append({"partner": profile.id, "order": order, "kind": kind, "text": text})
+        with store.exclusive(f"late documents {profile.id}") as ours:
+            if ours:  # on PostgreSQL another node may be checking this partner right now
+                raised += _check_partner(store, profile, client, now)
+    return raised
+
+
+def _check_partner(store: Store, profile: Profile, client: OdooClient | None, now: datetime) -> list[dict[str, Any]]:
+    """One supplier's late documents, each raised once."""
+    policy, raised = profile.purchasing, []
+    with store.session() as session:
+        sent = {row.order_ref: row for row in session.scalars(select(Message).where(
+            Message.partner == profile.id, Message.direction == "out", Message.document_type == "Order",
+            Message.order_ref.is_not(None), Message.state.in_(("sent", "acknowledged", "overdue")))
+            .order_by(Message.id))}
+        answers: dict[str, dict[str, list[Message]]] = {}
+        if sent:
+            for row in session.scalars(select(Message).where(
+                    Message.partner == profile.id, Message.direction == "in",
+                    Message.order_ref.in_(list(sent)), Message.state.in_(ANSWERED)).order_by(Message.id)):
+                answers.setdefault(row.order_ref, {}).setdefault(row.document_type, []).append(row)
+        found = _late(profile, sent, answers, now)
+        unbilled = [order for order in sent if "Invoice" not in answers.get(order, {})]
+    if policy.late_invoice is not None:  # Odoo is asked outside any store transaction
+        found += _received(client, profile, unbilled, now)
+    with store.session() as session:
+        for order, kind, text in found:
+            if open_exception(session, partner=profile.id, order=order, kind=kind) is not None:
+                continue
+            raise_exceptions(session, session.get(Message, sent[order].id), [Difference(kind, text)], ACTOR,
+                             partner=profile.id, order=order, document_type="Order")
+            logger.warning("{} {}: {}", profile.id, order, text)
+            raised.append({"partner": profile.id, "order": order, "kind": kind, "text": text})
     return raised
 
 

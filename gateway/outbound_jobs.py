@@ -113,7 +113,9 @@ class OutboundJobs:
                 if document_types is not None and rule.document_type not in document_types:
                     continue
                 try:
-                    self.run_rule(profile, rule, report)
+                    with self.store.exclusive(f"documents {profile.id} {rule.document_type}") as ours:
+                        if ours:  # on PostgreSQL another node may be reading these right now
+                            self.run_rule(profile, rule, report)
                 except (OdooError, TransientFailure, LookupError) as error:
                     logger.warning("{}: {} documents not read from Odoo this time: {}", profile.id,
                                    rule.document_type, error)

@@ -797,3 +797,11 @@ def test_partners_test_compares_a_response_with_the_order_and_writes_nothing(odo
     assert odoo.order(order["id"])["partner_ref"] is False
     assert odoo.notes("purchase.order", order["id"]) == ""
     assert gateway.messages() == []
+
+
+def test_an_answer_in_another_unit_says_so_rather_than_comparing_blindly(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo)
+    supplier.send("OrderResponse", response(sent, line1={"uom": "Dozens", "quantity": "40", "confirmed_quantity": "40"}))
+    [unit] = exceptions(gateway, order=order["name"])
+    assert unit["text"] == (f"line 1 (PTP1-{odoo.tag} Steel hinge 100 mm): the response counts in Dozens, the order "
+                            "in Units; its quantities were compared as they are: convert them before acting")

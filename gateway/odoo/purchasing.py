@@ -140,6 +140,15 @@ class OrderLines:
     def planned(self, line: dict[str, Any]) -> dt.date | None:
         return day(line.get("date_planned"))
 
+    def unit_differences(self, line: dict[str, Any], item: dict[str, Any], what: str) -> list[Difference]:
+        """A document line in another unit than the purchase line: its quantities are not ours as they are."""
+        theirs, ours = item.get("uom"), many2one_name(line.get("product_uom"))
+        if not theirs or not ours or str(theirs).casefold() == str(ours).casefold():
+            return []
+        return [Difference("unit", f"{self.label(line)}: the {what} counts in {theirs}, the order in {ours}; its "
+                           "quantities were compared as they are: convert them before acting",
+                           str(self.position(line)))]
+
 
 class Purchasing:
     """Reconciles a supplier's documents with Odoo's purchase orders (see the module docstring)."""
@@ -271,6 +280,7 @@ class Purchasing:
                                               f"that purchase order {order['name']} never had", item.get("line_number")))
                 continue
             answered.add(line["id"])
+            differences += found.unit_differences(line, item, "response")
             before = previous_line(earlier, found, line)
             for difference, values in self._line_differences(found, line, item, policy, before):
                 differences.append(difference)
@@ -469,6 +479,7 @@ class Purchasing:
                                               f"({shown(quantity)}) that purchase order {found.order['name']} never "
                                               "had; it is not expected on the receipt", item.get("line_number")))
                 continue
+            differences += found.unit_differences(line, item, "ship notice")
             if not quantity:
                 continue
             shipped.setdefault(line["id"], []).append({"quantity": quantity, "lot": item.get("lot") or item.get("serial"),
@@ -627,6 +638,7 @@ class Purchasing:
                 invoice_lines.append({"name": product_words(item), "quantity": float(quantity),
                                       "price_unit": float(price or 0)})
                 continue
+            differences += found.unit_differences(line, item, "invoice")
             differences += self._match(found, line, quantity, price, policy, refund, shipped,
                                        billed_now.get(line["id"], Decimal(0)))
             billed_now[line["id"]] = billed_now.get(line["id"], Decimal(0)) + quantity

@@ -481,8 +481,7 @@ def test_a_partner_that_wants_batches_gets_one_interchange_per_run_and_type(odoo
 def test_a_confirmed_purchase_order_leaves_an_orders_in_the_supplier_s_outbox(odoo, tmp_path):
     gateway = gateway_for(tmp_path, odoo)
     (gateway.partners / "nordic-parts.yaml").write_text(SUPPLIER, encoding="utf-8")
-    vendor = odoo.call("res.partner", "create", {"name": "Nordic Parts AB", "is_company": True, "supplier_rank": 1,
-                                                 "ref": "NORDIC-PARTS", "barcode": "7300009000001"})
+    vendor = odoo.id_of("res.partner", [("ref", "=", "NORDIC-PARTS")])  # the supplier of samples/odoo-seed.yaml
     product = odoo.id_of("product.product", [("default_code", "=", "AX-100")])
     purchase = odoo.call("purchase.order", "create", {"partner_id": vendor, "order_line": [
         [0, 0, {"product_id": product, "product_qty": 400, "price_unit": 1.8, "date_planned": "2030-01-15 08:00:00"}]]})

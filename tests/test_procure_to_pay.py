@@ -805,3 +805,16 @@ def test_an_answer_in_another_unit_says_so_rather_than_comparing_blindly(odoo, t
     [unit] = exceptions(gateway, order=order["name"])
     assert unit["text"] == (f"line 1 (PTP1-{odoo.tag} Steel hinge 100 mm): the response counts in Dozens, the order "
                             "in Units; its quantities were compared as they are: convert them before acting")
+
+
+def test_a_lower_quantity_below_what_was_received_is_not_applied_even_when_the_profile_allows(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo, purchasing="purchasing: {apply: {lower_quantity: true}}\n")
+    supplier.send("DespatchAdvice", notice(sent, "ASN-001", {"1": "30", "2": "10"}))
+    odoo.receive(odoo.receipts(order)[0])
+    supplier.send("OrderResponse", response(sent, status="changed", line1={"confirmed_quantity": "20",
+                                                                           "status": "changed"}))
+    [short] = exceptions(gateway, order=order["name"])
+    assert (short["state"], short["kind"]) == ("open", "quantity")  # Odoo refuses to go below the 30 received
+    assert [line["product_qty"] for line in odoo.order(order["id"])["lines"]] == [40, 10]
+    [message] = [m for m in thread(gateway, order["name"]) if m["document_type"] == "OrderResponse"]
+    assert message["state"] == "delivered"

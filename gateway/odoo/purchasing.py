@@ -327,7 +327,7 @@ class Purchasing:
         found_lines: list[tuple[Difference, dict[str, Any]]] = []
         if status == "rejected":
             text = f"{label}: ordered {shown(ordered)}, the supplier rejects it, {reason}{was}"
-            applied = policy.lower_quantity and ordered > 0
+            applied = policy.lower_quantity and ordered > 0 and not number(line.get("qty_received"))
             return [(Difference("rejected", text + ("; quantity set to 0" if applied else ""), position, applied),
                      {"product_qty": 0})]
         if status == "substituted":
@@ -339,7 +339,8 @@ class Purchasing:
         if confirmed is not None and confirmed != ordered:
             when = f" for {date.isoformat()}" if date else ""
             if confirmed < ordered:
-                applied = policy.lower_quantity
+                # Odoo refuses an ordered quantity below what was received: that one waits for a person.
+                applied = policy.lower_quantity and confirmed >= (number(line.get("qty_received")) or Decimal(0))
                 text = f"{label}: ordered {shown(ordered)}, supplier confirms {shown(confirmed)}{when}, {reason}{was}"
                 found_lines.append((Difference("quantity", text + ("; order changed to " + shown(confirmed) if applied else ""),
                                                position, applied), {"product_qty": float(confirmed)}))
@@ -480,6 +481,11 @@ class Purchasing:
                                               "had; it is not expected on the receipt", item.get("line_number")))
                 continue
             differences += found.unit_differences(line, item, "ship notice")
+            if quantity is not None and quantity < 0:
+                differences.append(Difference("quantity", f"{found.label(line)}: the ship notice ships {shown(quantity)}; "
+                                              "a negative quantity is not expected on the receipt",
+                                              str(found.position(line))))
+                continue
             if not quantity:
                 continue
             shipped.setdefault(line["id"], []).append({"quantity": quantity, "lot": item.get("lot") or item.get("serial"),

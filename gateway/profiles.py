@@ -445,19 +445,10 @@ def parse_duration(value: Any) -> float | None:
 
 def _ack_policy(data: dict, problem: Any, channel_names: list[str], outboxes: set[str]) -> AckPolicy:
     """The `acknowledgments:` section, checked (see AckPolicy and the module text)."""
-    raw = data.get("acknowledgments")
-    if raw is None:
+    raw = _section(data, "acknowledgments", ACK_KEYS, problem, "acknowledgments")
+    if not raw:
         return AckPolicy()
-    if not isinstance(raw, dict):
-        problem(_line(data, "acknowledgments"), "'acknowledgments' must be a mapping (send, kind, ta1, expect, "
-                                                "overdue_after)")
-        return AckPolicy()
-    for key in raw:
-        if key not in ACK_KEYS:
-            problem(_line(raw, key), f"unknown key {key!r} in acknowledgments (known: {', '.join(sorted(ACK_KEYS))})")
-    for key in ("send", "expect"):
-        if key in raw and not isinstance(raw[key], bool):
-            problem(_line(raw, key), f"acknowledgments.{key} must be true or false, not {raw[key]!r}")
+    _flags(raw, ("send", "expect"), "acknowledgments", problem)
     kind = raw.get("kind")
     if kind is not None:
         kind = str(kind).lower()
@@ -576,18 +567,10 @@ def _validation_options(data: dict, problem: Any) -> Options:
 
 def _delivery_policy(data: dict, problem: Any) -> DeliveryPolicy:
     """The `delivery:` section, checked; problems are reported through `problem(line, reason)`."""
-    raw = data.get("delivery")
-    if raw is None:
+    raw = _section(data, "delivery", DELIVERY_KEYS, problem, "delivery")
+    if not raw:
         return DeliveryPolicy()
-    if not isinstance(raw, dict):
-        problem(_line(data, "delivery"), "'delivery' must be a mapping (confirm, price_tolerance, …)")
-        return DeliveryPolicy()
-    for key in raw:
-        if key not in DELIVERY_KEYS:
-            problem(_line(raw, key), f"unknown key {key!r} in delivery (known: {', '.join(sorted(DELIVERY_KEYS))})")
-    for key in ("confirm", "create_addresses"):
-        if key in raw and not isinstance(raw[key], bool):
-            problem(_line(raw, key), f"delivery.{key} must be true or false, not {raw[key]!r}")
+    _flags(raw, ("confirm", "create_addresses"), "delivery", problem)
     tolerance = raw.get("price_tolerance")
     if isinstance(tolerance, str) and tolerance.strip().endswith("%"):
         tolerance = tolerance.strip()[:-1]
@@ -629,17 +612,20 @@ def _section(data: dict, key: str, known: set[str], problem: Any, where: str) ->
     return raw
 
 
+def _flags(section: dict, keys: tuple[str, ...], where: str, problem: Any) -> dict[str, bool]:
+    """The section's true/false settings (absent: false), each other value reported."""
+    for key in keys:
+        if key in section and not isinstance(section[key], bool):
+            problem(_line(section, key), f"{where}.{key} must be true or false, not {section[key]!r}")
+    return {key: section.get(key) is True for key in keys}
+
+
 def _purchasing_policy(data: dict, problem: Any) -> PurchasingPolicy:
     """The `purchasing:` section, checked; problems are reported through `problem(line, reason)`."""
     raw = _section(data, "purchasing", PURCHASING_KEYS, problem, "purchasing")
     apply = _section(raw, "apply", APPLY_KEYS, problem, "purchasing.apply")
     bills = _section(raw, "bills", BILL_KEYS, problem, "purchasing.bills")
     late = _section(raw, "late", LATE_KEYS, problem, "purchasing.late")
-
-    def flag(section: dict, key: str, where: str) -> bool:
-        if key in section and not isinstance(section[key], bool):
-            problem(_line(section, key), f"{where}.{key} must be true or false, not {section[key]!r}")
-        return section.get(key) is True
 
     def number(section: dict, key: str, where: str) -> float:
         value = section.get(key, 0)
@@ -668,10 +654,8 @@ def _purchasing_policy(data: dict, problem: Any) -> PurchasingPolicy:
             problem(_line(late, key), f"purchasing.late.{key} must be a duration such as 36h or 2d, not {late[key]!r}")
     return PurchasingPolicy(
         later_date_days=number(apply, "later_date_days", "purchasing.apply"),
-        earlier_date=flag(apply, "earlier_date", "purchasing.apply"),
-        lower_price=flag(apply, "lower_price", "purchasing.apply"),
-        lower_quantity=flag(apply, "lower_quantity", "purchasing.apply"),
-        post_bills=flag(bills, "post", "purchasing.bills"),
+        **_flags(apply, ("earlier_date", "lower_price", "lower_quantity"), "purchasing.apply", problem),
+        post_bills=_flags(bills, ("post",), "purchasing.bills", problem)["post"],
         on_mismatch=choice(bills, "on_mismatch", "purchasing.bills", ("draft", "hold")),
         price_tolerance=number(bills, "price_tolerance", "purchasing.bills"),
         bill_quantity=choice(bills, "quantity", "purchasing.bills", ("received", "shipped")),

@@ -22,7 +22,7 @@ from pathlib import Path
 import odoorpc
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, live_odoo
 from gateway import formats
 from gateway.config import OdooSettings, settings_from
 from gateway.formats.model import Message as ParsedMessage
@@ -36,7 +36,6 @@ from gateway.store.db import open_store
 from gateway.store.models import Message, utcnow
 from gateway_fixtures import age, drop_samples, make_gateway
 
-LIVE_VARIABLES = ("EDIGW_ODOO_URL", "EDIGW_ODOO_DB", "EDIGW_ODOO_USER", "EDIGW_ODOO_PASSWORD")
 PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
 API_KEY_ENV = "EDIGW_TEST_ODOO_API_KEY"
 SAMPLES = ROOT / "samples" / "inbox"
@@ -135,10 +134,7 @@ def _seed(rpc: odoorpc.ODOO, client: OdooClient, tag: str) -> tuple[dict[str, in
 def odoo(request, monkeypatch, tmp_path):
     tag = uuid.uuid4().hex[:8].upper()
     if request.param == "live":
-        missing = [name for name in LIVE_VARIABLES if not os.environ.get(name)]
-        if missing:
-            pytest.skip(f"no live Odoo: set {', '.join(missing)} to run the delivery tests against one")
-        url, db, user, password = (os.environ[name] for name in LIVE_VARIABLES)
+        url, db, user, password = live_odoo("the delivery tests")
         json2 = os.environ.get("EDIGW_ODOO_API") == "json2" and bool(os.environ.get("EDIGW_ODOO_API_KEY"))
         api, api_key = ("json2", os.environ["EDIGW_ODOO_API_KEY"]) if json2 else ("jsonrpc", "")
         running = None

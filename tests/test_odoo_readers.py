@@ -21,13 +21,14 @@ import odoorpc
 from odoo_actions import validate_picking
 import pytest
 
+from conftest import live_odoo
+
 from gateway.config import OdooSettings
 from gateway.documents import Order, OrderLine
 from gateway.odoo import outbound
 from gateway.odoo.client import OdooClient
 from gateway.odoo.sandbox import DEFAULT_API_KEY, start
 
-LIVE_VARIABLES = ("EDIGW_ODOO_URL", "EDIGW_ODOO_DB", "EDIGW_ODOO_USER", "EDIGW_ODOO_PASSWORD")
 PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
 API_KEY_ENV = "EDIGW_TEST_ODOO_API_KEY"
 
@@ -155,10 +156,7 @@ def world(request, tmp_path_factory):
     saved = {name: os.environ.get(name) for name in (PASSWORD_ENV, API_KEY_ENV)}
     running = None
     if request.param == "live":
-        missing = [name for name in LIVE_VARIABLES if not os.environ.get(name)]
-        if missing:
-            pytest.skip(f"no live Odoo: set {', '.join(missing)} to run the reader tests against one")
-        url, db, user, password = (os.environ[name] for name in LIVE_VARIABLES)
+        url, db, user, password = live_odoo("the reader tests")
         json2 = os.environ.get("EDIGW_ODOO_API") == "json2" and bool(os.environ.get("EDIGW_ODOO_API_KEY"))
         api, api_key = ("json2", os.environ["EDIGW_ODOO_API_KEY"]) if json2 else ("jsonrpc", "")
     else:

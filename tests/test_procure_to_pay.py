@@ -29,7 +29,7 @@ from pathlib import Path
 import odoorpc
 import pytest
 
-from conftest import CORPUS, ROOT
+from conftest import CORPUS, ROOT, live_odoo
 from gateway.config import OdooSettings
 from gateway import formats
 from gateway.formats import acks, render
@@ -40,7 +40,6 @@ from gateway.odoo.sandbox import DEFAULT_API_KEY, RunningSandbox, Sandbox, start
 from gateway_fixtures import Gateway, age, make_gateway
 from odoo_actions import validate_picking
 
-LIVE_VARIABLES = ("EDIGW_ODOO_URL", "EDIGW_ODOO_DB", "EDIGW_ODOO_USER", "EDIGW_ODOO_PASSWORD")
 PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
 API_KEY_ENV = "EDIGW_TEST_ODOO_API_KEY"
 TEMPLATES = ROOT / "templates"
@@ -150,10 +149,7 @@ class Odoo:
 def odoo(request, monkeypatch, tmp_path):
     tag = uuid.uuid4().hex[:8].upper()
     if request.param == "live":
-        missing = [name for name in LIVE_VARIABLES if not os.environ.get(name)]
-        if missing:
-            pytest.skip(f"no live Odoo: set {', '.join(missing)} to run procure-to-pay against one")
-        url, db, user, password = (os.environ[name] for name in LIVE_VARIABLES)
+        url, db, user, password = live_odoo("procure-to-pay")
         running = None
         api_key = os.environ.get("EDIGW_ODOO_API_KEY", "")
     else:

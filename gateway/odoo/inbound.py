@@ -105,6 +105,15 @@ def odoo_datetime(value: str) -> str:
     return value.replace("T", " ")[:19]
 
 
+def held_for(error: OdooError, reason: str) -> DeliveryResult:
+    """A refusal from Odoo as a held message with `reason`, unless Odoo refused the gateway's own
+    login: fixing [odoo] in gateway.toml heals every message, so that one is tried again later."""
+    if error.kind == "AccessDenied":
+        raise TransientFailure(f"Odoo refused the gateway's login ({error.message}); "
+                               "check [odoo] user and password in gateway.toml") from None
+    return DeliveryResult("held", reason)
+
+
 class OdooDeliverer:
     """Writes documents to Odoo for the pipeline (see the module docstring)."""
 
@@ -132,12 +141,8 @@ class OdooDeliverer:
             if plan.existing is not None:
                 return self._already_there(profile, plan)
         except OdooError as error:
-            if error.kind == "AccessDenied":
-                # The gateway's own login: fixing [odoo] in gateway.toml heals every message.
-                raise TransientFailure(f"Odoo refused the gateway's login ({error.message}); "
-                                       "check [odoo] user and password in gateway.toml") from None
-            return DeliveryResult("held", f"Odoo refused a look-up for {document.get('document_number')}: "
-                                          f"{error.kind}: {error.message}")
+            return held_for(error, f"Odoo refused a look-up for {document.get('document_number')}: "
+                                   f"{error.kind}: {error.message}")
         if plan.problems:
             return DeliveryResult("held", "; ".join(plan.problems))
         return self._create(profile, plan)

@@ -34,10 +34,10 @@ from typing import Any, Iterable, Sequence
 from loguru import logger
 
 from gateway.odoo.client import OdooClient, OdooError
-from gateway.odoo.inbound import barcode_forms, odoo_datetime
+from gateway.odoo.inbound import barcode_forms, held_for, odoo_datetime
 from gateway.odoo.outbound import many2one_id, many2one_name, present_fields, read_by_id, vendor_codes
 from gateway.order_threads import Difference
-from gateway.pipeline import DeliveryResult, Earlier, TransientFailure
+from gateway.pipeline import DeliveryResult, Earlier
 from gateway.profiles import Profile, PurchasingPolicy
 
 PROCUREMENT_TYPES = ("OrderResponse", "DespatchAdvice", "Invoice")
@@ -189,11 +189,8 @@ class Purchasing:
                 return self._notice(profile, found, document, thread)
             return self._bill(profile, vendor, found, document, thread)
         except OdooError as error:
-            if error.kind == "AccessDenied":
-                raise TransientFailure(f"Odoo refused the gateway's login ({error.message}); "
-                                       "check [odoo] user and password in gateway.toml") from None
-            return DeliveryResult("held", f"Odoo refused a call while applying {describe(document_type, document)}: "
-                                          f"{error.kind}: {error.message}; fix it and reprocess from deliver")
+            return held_for(error, f"Odoo refused a call while applying {describe(document_type, document)}: "
+                                   f"{error.kind}: {error.message}; fix it and reprocess from deliver")
 
     # --- look-ups --------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from gateway.odoo.sandbox import Sandbox
-from gateway.odoo.sandbox_orm import OdooError
+from gateway.odoo.sandbox.orm import OdooError
 
 WIDGET = {"name": "Widget", "default_code": "W-1", "type": "consu", "is_storable": True, "list_price": 2.0}
 

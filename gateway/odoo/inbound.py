@@ -25,7 +25,9 @@ from loguru import logger
 
 from gateway.config import OdooSettings
 from gateway.odoo.client import OdooClient, OdooError
-from gateway.pipeline import DeliveryResult, Earlier, TransientFailure
+from gateway.odoo.purchasing import Purchasing
+from gateway.odoo.writing import barcode_forms, held_for, odoo_datetime
+from gateway.pipeline import DeliveryResult, Earlier
 from gateway.profiles import DeliveryPolicy, Profile
 
 SALE_ORDER = "sale.order"
@@ -33,9 +35,6 @@ ORDER_FIELDS = ["id", "name", "state", "amount_total", "order_line"]
 PARTNER_FIELDS = ["id", "name", "ref", "barcode", "parent_id", "type"]
 PRODUCT_FIELDS = ["id", "display_name", "barcode", "default_code", "uom_id", "lst_price"]
 CACHE_SECONDS = 60.0
-# A date without a time is sent as noon UTC: the same calendar day in every time zone from
-# UTC-11 to UTC+11, where midnight would show as the day before west of Greenwich.
-DATE_ONLY_TIME = "12:00:00"
 
 
 class TTLCache:
@@ -78,40 +77,9 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def barcode_forms(code: str) -> list[str]:
-    """A GTIN as Odoo may hold it: as sent, and as GTIN-13 ⇄ UPC-A (12 digits) with the leading zero."""
-    code = code.strip()
-    forms = [code]
-    if code.isdigit():
-        if len(code) == 12:
-            forms.append("0" + code)
-        elif len(code) in (13, 14) and code.startswith("0"):
-            forms.append(code[1:])
-            if len(code) == 14 and code.startswith("00"):
-                forms.append(code[2:])
-    return forms
-
-
 def decimals_of(value: Decimal) -> int:
     exponent = value.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def odoo_datetime(value: str) -> str:
-    """An ISO date or date-time as Odoo's `YYYY-MM-DD HH:MM:SS` (UTC)."""
-    value = value.strip()
-    if len(value) == 10:
-        return f"{value} {DATE_ONLY_TIME}"
-    return value.replace("T", " ")[:19]
-
-
-def held_for(error: OdooError, reason: str) -> DeliveryResult:
-    """A refusal from Odoo as a held message with `reason`, unless Odoo refused the gateway's own
-    login: fixing [odoo] in gateway.toml heals every message, so that one is tried again later."""
-    if error.kind == "AccessDenied":
-        raise TransientFailure(f"Odoo refused the gateway's login ({error.message}); "
-                               "check [odoo] user and password in gateway.toml") from None
-    return DeliveryResult("held", reason)
 
 
 class OdooDeliverer:
@@ -124,8 +92,6 @@ class OdooDeliverer:
         self.products = TTLCache(cache_seconds)
         self.units = TTLCache(cache_seconds)
         self.countries = TTLCache(cache_seconds)
-        from gateway.odoo.purchasing import Purchasing  # it builds on this module's look-ups
-
         self.purchasing = Purchasing(self.client)
 
     # --- the Deliverer protocol ------------------------------------------------------------

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 from loguru import logger
 
 from gateway.odoo.client import OdooClient, OdooError
-from gateway.odoo.inbound import barcode_forms, held_for, odoo_datetime
+from gateway.odoo.writing import barcode_forms, held_for, odoo_datetime
 from gateway.odoo.outbound import many2one_id, many2one_name, present_fields, read_by_id, vendor_codes
 from gateway.order_threads import Difference
 from gateway.pipeline import DeliveryResult, Earlier

@@ -3,9 +3,9 @@
 ``Sandbox`` is the database and the external API (``execute_kw``, the JSON-RPC
 services ``common``, ``object`` and ``db``, the ``/web/...`` routes); ``start``
 runs it on a background thread for tests, ``serve`` runs it in the foreground
-for ``edigw odoo-sandbox``.  Field definitions are data in ``sandbox_models/``,
-the fresh database in ``sandbox_seed.yaml``, the ORM in ``sandbox_orm.py`` and
-the business workflows in ``sandbox_flows.py``.  Behaviour follows the
+for ``edigw odoo-sandbox``.  Field definitions are data in ``models/``,
+the fresh database in ``seed.yaml``, the ORM in ``orm.py`` and
+the business workflows in ``flows.py``.  Behaviour follows the
 recordings of a real Odoo 18 in ``../shared/odoo-transcripts/``.
 
 It also answers the JSON-2 API of Odoo 19 (``POST /json/2/<model>/<method>``, ``GET /web/version``) over
@@ -44,8 +44,8 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from gateway.odoo import sandbox_flows  # registers the business behaviours
-from gateway.odoo.sandbox_orm import (
+from gateway.odoo.sandbox import flows  # registers the business behaviours
+from gateway.odoo.sandbox.orm import (
     BEHAVIOURS,
     AccessDenied,
     AccessError,
@@ -58,7 +58,7 @@ from gateway.odoo.sandbox_orm import (
     UserError,
 )
 
-SEED_FILE = Path(__file__).with_name("sandbox_seed.yaml")
+SEED_FILE = Path(__file__).with_name("seed.yaml")
 VERSION_INFO = {"server_version": "18.0", "server_version_info": [18, 0, 0, "final", 0, ""],
                 "server_serie": "18.0", "protocol_version": 1}
 INSTALLED_LANGS = ("en_US",)
@@ -104,8 +104,8 @@ class Sandbox:
         self._save()
 
     def _ensure_api_key(self) -> None:
-        if self.api_key and sandbox_flows.api_key_user(self.db, self.api_key) != self.db.uid:
-            sandbox_flows.add_api_key(self.db, self.db.uid, "edigw sandbox", key=self.api_key, scope="rpc")
+        if self.api_key and flows.api_key_user(self.db, self.api_key) != self.db.uid:
+            flows.add_api_key(self.db, self.db.uid, "edigw sandbox", key=self.api_key, scope="rpc")
 
     # -- seed data and state
     def load(self, data: dict[str, list[dict]] | Path | str) -> dict[str, list[int]]:
@@ -376,7 +376,7 @@ class Sandbox:
                 raise HTTPError(404, f"database {database!r} not found")
             scheme, _, key = (headers.get("Authorization") or "").partition(" ")
             with self.lock:
-                uid = sandbox_flows.api_key_user(self.db, key.strip()) if scheme.lower() == "bearer" else None
+                uid = flows.api_key_user(self.db, key.strip()) if scheme.lower() == "bearer" else None
             if uid is None:
                 raise HTTPError(401, "Invalid apikey")
             try:

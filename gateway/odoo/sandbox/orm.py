@@ -1,10 +1,10 @@
 """The sandbox's ORM: Odoo's records, fields, domains and errors, kept in memory.
 
-This is the generic half of the Odoo sandbox (see ``sandbox.py``): it knows what
+This is the generic half of the Odoo sandbox (see ``server.py``): it knows what
 Odoo 18's ORM does at the API (read, search, create, write, unlink, one2many
 commands, domains, ``read_group``, ``fields_get``) and nothing about sales or
 stock.  Business behaviour (defaults, computed fields, ``action_confirm`` …)
-registers itself in :data:`BEHAVIOURS` from ``sandbox_flows.py``.
+registers itself in :data:`BEHAVIOURS` from ``flows.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
-MODELS_DIR = Path(__file__).with_name("sandbox_models")
+MODELS_DIR = Path(__file__).with_name("models")
 
 
 # --------------------------------------------------------------------------- errors
@@ -265,7 +265,7 @@ DELEGATED_FROM = "sandbox: created for"  # context key: a parent record made by 
 
 @dataclass
 class Behaviour:
-    """What a model does beyond plain storage; filled in by ``sandbox_flows``."""
+    """What a model does beyond plain storage; filled in by ``flows``."""
 
     defaults: Callable[..., dict[str, Any]] | None = None  # (db, vals, context) -> defaults
     before_create: Callable[..., None] | None = None  # (db, vals, context), may edit vals

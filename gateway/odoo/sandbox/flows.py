@@ -1,6 +1,6 @@
 """What Odoo 18's business models do in the sandbox: defaults, computed fields, workflows.
 
-Each section registers a model's :class:`~gateway.odoo.sandbox_orm.Behaviour`:
+Each section registers a model's :class:`~gateway.odoo.sandbox.orm.Behaviour`:
 display names, dynamic defaults, computed fields, constraints and the public
 methods the gateway calls (``action_confirm``, ``button_confirm``,
 ``button_validate``, ``action_post`` …).  Messages are Odoo's own words, because
@@ -13,7 +13,7 @@ import html
 import secrets
 from typing import Any
 
-from gateway.odoo.sandbox_orm import (
+from gateway.odoo.sandbox.orm import (
     DELEGATED_FROM,
     AccessError,
     Database,
@@ -822,7 +822,7 @@ def _sale_line_defaults(db: Database, vals: dict, context: dict) -> dict:
 def _sale_line_before_create(db: Database, vals: dict, context: dict) -> None:
     prod = vals.get("product_id")
     if prod and not db.exists("product.product", prod):
-        from gateway.odoo.sandbox_orm import MissingError
+        from gateway.odoo.sandbox.orm import MissingError
         raise MissingError("product.product", [prod], db.uid)
 
 

@@ -539,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     odoo = commands.add_parser("odoo-sandbox", help="a local emulator of Odoo 18's external API, for trials and tests")
     odoo.add_argument("--host", default="127.0.0.1")
     odoo.add_argument("--port", type=int, default=8069)
-    odoo.add_argument("--data", help="seed records (YAML or JSON: {model: [values, …]})")
+    odoo.add_argument("--data", help="seed records (YAML or JSON: {model: [values, …]}); not loaded into a "
+                      "--state file that already exists, which is said on stderr")
     odoo.add_argument("--state", help="keep the data in this JSON file across restarts")
     odoo.set_defaults(handler=cmd_odoo_sandbox)
 

@@ -211,10 +211,56 @@ def test_state_file_keeps_records_across_restarts(tmp_path: Path):
     assert second.execute_kw("res.partner", "create", [{"name": "next"}]) == customer + 1
 
 
-def test_serve_stops_cleanly_on_sigterm(tmp_path: Path):
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def serve_until_answering(*args: str) -> tuple[subprocess.Popen, str]:
+    """``edigw odoo-sandbox`` with `args` on a free port, once it answers; returns the process and its URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "gateway", "odoo-sandbox", "--port", str(port), *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(150):
+        try:
+            rpc(f"http://127.0.0.1:{port}", "common", "version")
+            return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    pytest.fail(f"the sandbox did not start: {process.communicate()[1]}")
+
+
+def partner_names(url: str) -> list[str]:
+    uid = rpc(url, "common", "login", "edi", "admin", "admin")["result"]
+    found = rpc(url, "object", "execute_kw", "edi", uid, "admin", "res.partner", "search_read",
+                [[["customer_rank", ">", 0]]], {"fields": ["name"]})
+    return sorted(row["name"] for row in found["result"])
+
+
+def test_a_seed_given_with_an_existing_state_file_is_not_loaded_and_the_command_says_so(tmp_path: Path):
+    state = tmp_path / "state.json"
+    first_seed, second_seed = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first_seed.write_text("res.partner:\n  - {name: First Seed Customer, customer_rank: 1}\n")
+    second_seed.write_text("res.partner:\n  - {name: Second Seed Customer, customer_rank: 1}\n")
+    process, url = serve_until_answering("--data", str(first_seed), "--state", str(state))
+    assert partner_names(url) == ["First Seed Customer"]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+
+    process, url = serve_until_answering("--data", str(second_seed), "--state", str(state))
+    try:
+        assert partner_names(url) == ["First Seed Customer"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+    assert f"{second_seed} not loaded: {state} already holds a database" in stderr
+    assert f"delete {state} to start afresh from the seed" in stderr
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path: Path):
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-c", f"from gateway.odoo.sandbox import serve; serve(port={port})"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

@@ -35,6 +35,7 @@ import inspect
 import json
 import secrets
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -87,11 +88,19 @@ class Sandbox:
         self.state_file = Path(state_file) if state_file else None
         self.lock = threading.RLock()
         self.sessions: dict[str, int] = {}
+        # Why ``data`` was not loaded, for the one who passed it (None: loaded, or none given).
+        self.data_not_loaded: str | None = None
         if self.state_file and self.state_file.exists():
             # A saved state already holds the seed data: loading it again would duplicate records.
             self.db = Database()
             self._restore(json.loads(self.state_file.read_text()))
             self._ensure_api_key()
+            if data is not None:
+                given = str(data) if isinstance(data, (str, Path)) else "the seed data"
+                self.data_not_loaded = (
+                    f"{given} not loaded: {self.state_file} already holds a database, which is served as it was "
+                    f"saved (loading the seed again would duplicate its records); delete {self.state_file} to "
+                    "start afresh from the seed")
             return
         self.db = Database()
         self._seed(yaml.safe_load(SEED_FILE.read_text()), fixed_ids=True)
@@ -574,6 +583,8 @@ def serve(host: str = "127.0.0.1", port: int = 8069, data_file: Path | None = No
             threading.Thread(target=server.shutdown, daemon=True).start()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    if sandbox.data_not_loaded:
+        print(f"warning: {sandbox.data_not_loaded}", file=sys.stderr, flush=True)
     print(f"Odoo 18 sandbox on http://{host}:{server.server_address[1]} (database {sandbox.db_name!r}, "
           f"login {sandbox.login_name!r}/{sandbox.password!r}, JSON-2 API key {sandbox.api_key!r}); "
           "Ctrl-C stops it", flush=True)

@@ -103,7 +103,10 @@ class World:
 
     def credit_note(self, invoice: int, reason: str) -> int:
         context = {"active_model": "account.move", "active_ids": [invoice], "active_id": invoice}
-        wizard = self.rpc.execute_kw("account.move.reversal", "create", [{"reason": reason}], {"context": context})
+        # Odoo 18 refuses the wizard without a journal: the credit note goes to the invoice's own
+        [journal] = self.call("account.move", "read", [invoice], fields=["journal_id"])
+        wizard = self.rpc.execute_kw("account.move.reversal", "create", [{
+            "reason": reason, "journal_id": journal["journal_id"][0]}], {"context": context})
         action = self.rpc.execute_kw("account.move.reversal", "refund_moves", [[wizard]], {"context": context})
         self.call("account.move", "action_post", [action["res_id"]])
         return action["res_id"]

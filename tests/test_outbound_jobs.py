@@ -136,7 +136,10 @@ class Odoo:
 
     def credit_note(self, invoice_id: int, reason: str) -> dict:
         context = {"active_model": "account.move", "active_ids": [invoice_id], "active_id": invoice_id}
-        wizard = self.rpc.execute_kw("account.move.reversal", "create", [{"reason": reason}], {"context": context})
+        # Odoo 18 refuses the wizard without a journal: the credit note goes to the invoice's own
+        [journal] = self.call("account.move", "read", [invoice_id], fields=["journal_id"])
+        wizard = self.rpc.execute_kw("account.move.reversal", "create", [{
+            "reason": reason, "journal_id": journal["journal_id"][0]}], {"context": context})
         action = self.rpc.execute_kw("account.move.reversal", "refund_moves", [[wizard]], {"context": context})
         self.call("account.move", "action_post", [action["res_id"]])
         [move] = self.call("account.move", "read", [action["res_id"]],

@@ -140,7 +140,7 @@ def test_partial_receipt_with_backorder_gives_received_quantities_partial_status
 
 def test_cancelling_an_order_not_received_cancels_its_receipt(odoo):
     po = purchase(odoo)
-    assert call(odoo, "purchase.order", "button_cancel", [po["order"]]) is True
+    assert call(odoo, "purchase.order", "button_cancel", [po["order"]]) is None  # Odoo 18 answers null (15-drafts-notes-wizards.json)
     assert read(odoo, "purchase.order", po["order"], "state")["state"] == "cancel"
     assert read(odoo, "stock.picking", po["picking"], "state")["state"] == "cancel"
 

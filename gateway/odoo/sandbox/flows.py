@@ -1242,7 +1242,7 @@ def format_list(items: list[str]) -> str:
     return ", ".join(items[:-1]) + ", and " + items[-1]
 
 
-def _purchase_cancel(db: Database, ids: list[int], **_: Any) -> bool:
+def _purchase_cancel(db: Database, ids: list[int], **_: Any) -> None:
     """purchase_stock's ``button_cancel`` (18), then purchase's: refused once something was received or
     billed; otherwise the open receipts are cancelled with the order."""
     received = [o for o in ids if any(rec(db, "stock.move", m).get("state") == "done"
@@ -1261,7 +1261,7 @@ def _purchase_cancel(db: Database, ids: list[int], **_: Any) -> bool:
     for oid in ids:
         db._touch("purchase.order", oid)["state"] = "cancel"
         cancel_pickings(db, [p for p in _purchase_pickings(db, oid) if _picking_state(db, p) != "cancel"])
-    return True
+    return None  # Odoo 18's button_cancel returns nothing: the caller gets null, not true
 
 
 def _effective_date(db: Database, rid: int) -> Any:
@@ -1412,7 +1412,7 @@ def _move_before_create(db: Database, vals: dict, context: dict) -> None:
 
 
 def _account_move_defaults(db: Database, vals: dict, context: dict) -> dict:
-    return {"date": today_string(), "currency_id": USD, "company_id": COMPANY, "name": "/",
+    return {"date": today_string(), "currency_id": USD, "company_id": COMPANY,  # a draft's name is False in 18
             "partner_shipping_id": vals.get("partner_id") if vals.get("move_type") != "entry" else False,
             "payment_state": "not_paid"}
 
@@ -1578,8 +1578,9 @@ account_move.computes.update(
 )
 account_move.methods.update(
     action_post=_post,
-    button_draft=lambda db, ids, **k: all(db._touch("account.move", i).update(state="draft") or True for i in ids),
-    button_cancel=lambda db, ids, **k: all(db._touch("account.move", i).update(state="cancel") or True for i in ids),
+    # Odoo 18's button_draft and button_cancel return nothing: the caller gets null
+    button_draft=lambda db, ids, **k: [db._touch("account.move", i).update(state="draft") for i in ids] and None,
+    button_cancel=lambda db, ids, **k: [db._touch("account.move", i).update(state="cancel") for i in ids] and None,
 )
 aml = behaviour("account.move.line")
 aml.defaults = _aml_defaults
@@ -1628,11 +1629,7 @@ def _reversal_defaults(db: Database, vals: dict, context: dict) -> dict:
     out: dict[str, Any] = {"company_id": COMPANY, "date": today_string()}
     if moves:
         out["move_ids"] = [(6, 0, moves)]
-    chosen = vals.get("move_ids") or out.get("move_ids")
-    first = next((c[2][0] for c in chosen or [] if isinstance(c, (list, tuple)) and c[0] == 6 and c[2]), None)
-    if first and db.exists("account.move", first):
-        out["journal_id"] = rec(db, "account.move", first).get("journal_id")
-    return out
+    return out  # no journal_id: Odoo 18 leaves it to the caller and refuses the wizard without one
 
 
 REFUND_TYPE = {"out_invoice": "out_refund", "in_invoice": "in_refund", "out_refund": "out_invoice",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,6 +22,12 @@ from typing import Any, Callable, Iterator
 import yaml
 
 MODELS_DIR = Path(__file__).with_name("models")
+# fields_get and default_get recorded on a real Odoo 18.0, one <model>.json each (see its INDEX.md): beside
+# a source checkout at ../shared/odoo-transcripts/fields, or wherever EDIGW_SANDBOX_FIELDS names.
+RECORDED_FIELDS = Path(os.environ.get("EDIGW_SANDBOX_FIELDS")
+                       or Path(__file__).resolve().parents[4] / "shared" / "odoo-transcripts" / "fields")
+# The attributes the recording decides for each field the sandbox implements.
+RECORDED_ATTRIBUTES = ("type", "string", "required", "readonly", "store", "selection", "company_dependent")
 
 
 # --------------------------------------------------------------------------- errors
@@ -206,8 +214,28 @@ def _parse_field(model: str, name: str, spec: Any) -> Field:
     )
 
 
-def load_models(directory: Path = MODELS_DIR) -> dict[str, ModelDef]:
-    """Read every ``*.yaml`` field definition file; errors name the file and model."""
+def recorded_fields(model: str, directory: Path | None = None) -> dict[str, dict[str, Any]]:
+    """What a real Odoo 18.0's ``fields_get`` answered for `model` ({} when it was not recorded or the
+    recording is not on this machine)."""
+    path = (directory or RECORDED_FIELDS) / f"{model}.json"
+    return json.loads(path.read_text())["fields"] if path.is_file() else {}
+
+
+def _as_recorded(f: Field, recorded: dict[str, dict[str, Any]]) -> None:
+    """Odoo's own attributes over the YAML's, for a field Odoo has: the YAML says which fields the
+    sandbox implements and how, the recording what Odoo 18 says of them."""
+    attrs = recorded.get(f.name)
+    if not attrs:
+        return
+    for attr in RECORDED_ATTRIBUTES:
+        if attr in attrs:
+            value = attrs[attr]
+            setattr(f, attr, [list(pair) for pair in value] if attr == "selection" else value)
+
+
+def load_models(directory: Path = MODELS_DIR, recorded: Path | None = None) -> dict[str, ModelDef]:
+    """Read every ``*.yaml`` field definition file, with the attributes Odoo 18 recorded for each field
+    (see :data:`RECORDED_FIELDS`); errors name the file and model."""
     models: dict[str, ModelDef] = {}
     for path in sorted(directory.glob("*.yaml")):
         for model, spec in (yaml.safe_load(path.read_text()) or {}).items():
@@ -227,6 +255,14 @@ def load_models(directory: Path = MODELS_DIR) -> dict[str, ModelDef]:
                 if name not in mdef.fields and name not in ("id",):
                     inherited = Field(**{**pfield.__dict__, "model": mdef.name, "delegate": (parent, link)})
                     mdef.fields[name] = inherited
+    for mdef in models.values():
+        odoo = recorded_fields(mdef.name, recorded)
+        for f in mdef.fields.values():
+            _as_recorded(f, odoo)
+        if odoo:  # a model without Odoo's log fields (res.users.apikeys has no write_date)
+            for magic in ("create_date", "write_date"):
+                if magic not in odoo:
+                    mdef.fields.pop(magic, None)
     return models
 
 
@@ -252,6 +288,13 @@ def transaction_timestamp() -> str:
 
 def today_string() -> str:
     return dt.date.today().isoformat()
+
+
+def as_html(text: str) -> str:
+    """What Odoo's sanitizer keeps of a value written to an HTML field: text outside any element goes in a
+    paragraph, and a bare ``&`` becomes ``&amp;`` (markup inside is kept)."""
+    text = re.sub(r"&(?![A-Za-z]+;|#[0-9]+;|#x[0-9A-Fa-f]+;)", "&amp;", text)
+    return text if text.lstrip().startswith("<") else f"<p>{text}</p>"
 
 
 def _like_regex(pattern: str) -> re.Pattern[str]:
@@ -503,6 +546,8 @@ class Database:
             return text if len(text) > 10 else f"{text} 00:00:00"
         if f.type == "date" and value:
             return str(value)[:10]
+        if f.type == "html" and value:
+            return as_html(str(value))
         return value
 
     def _check_fields(self, model: str, vals: dict[str, Any]) -> None:
@@ -543,9 +588,24 @@ class Database:
         self._assign(model, rid, vals, context)
         if beh.after_create:
             beh.after_create(self, rid, vals, context)
+        self._check_required(model, [rid], [n for n, f in mdef.fields.items() if f.required])
         if beh.check:
             beh.check(self, [rid])
         return rid
+
+    def _check_required(self, model: str, ids: list[int], names: list[str]) -> None:
+        """Odoo's NOT NULL constraint on a required stored field, once defaults and computes are done."""
+        for name in names:
+            f = self.field(model, name)
+            if not f.required or not f.store or f.delegate or f.type in X2MANY or f.type in EMPTY:
+                continue
+            for rid in ids:
+                if self.records[model][rid].get(name) in (None, False):
+                    raise ValidationError(
+                        "The operation cannot be completed:\n- Create/update: a mandatory field is not set.\n"
+                        "- Delete: another model requires the record being deleted. If possible, archive it "
+                        f"instead.\n\nModel: {self.model(model).description} ({model})\n"
+                        f"Field: {f.string} ({name})\n")
 
     def _assign(self, model: str, rid: int, vals: dict[str, Any], context: dict) -> None:
         rec = self._touch(model, rid)
@@ -622,6 +682,7 @@ class Database:
         beh = BEHAVIOURS.get(model, Behaviour())
         if beh.after_write:
             beh.after_write(self, ids, vals, context)
+        self._check_required(model, ids, list(vals))
         if beh.check:
             beh.check(self, ids)
         return True

@@ -582,8 +582,9 @@ def test_a_duplicate_invoice_is_never_billed_twice_even_in_a_new_envelope(odoo, 
     [bill] = odoo.bills(order)
     invoices = [m for m in thread(gateway, order["name"]) if m["document_type"] == "Invoice"]
     assert [m["state"] for m in invoices] == ["delivered", "duplicate"]
+    # a draft bill has no name in Odoo 18 (False) until it is posted
     assert invoices[1]["reason"] == (f"invoice INV-9001 from Nordic Parts {odoo.tag} is already in Odoo as "
-                                     f"{bill['name']} ({bill['state']}); it is not billed twice")
+                                     f"{bill['name'] or 'a draft bill'} ({bill['state']}); it is not billed twice")
 
 
 def test_a_credit_note_becomes_a_vendor_refund_linked_to_the_order(odoo, tmp_path):

@@ -1,6 +1,6 @@
 """The Odoo sandbox answers every recorded Odoo 18 request the way the real server did.
 
-Each recorded call of ``../shared/odoo-transcripts/NN-*.json`` is one test.  The
+Each recorded call of ``../shared/odoo-transcripts/NN-*.json`` and ``2026-12/NN-*.json`` is one test.  The
 files are replayed in order against one sandbox over real HTTP, so every call
 finds the records the earlier recorded calls created.  Answers are compared by
 shape: the same keys, the same JSON types, ``[id, "name"]`` pairs where Odoo
@@ -18,6 +18,7 @@ Values may differ, and the test says why here:
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from typing import Any
 
@@ -26,7 +27,8 @@ from conftest import TRANSCRIPTS
 
 from gateway.odoo.sandbox import start
 
-FILES = sorted(TRANSCRIPTS.glob("[0-9][0-9]-*.json"))
+FILES = sorted([*TRANSCRIPTS.glob("[0-9][0-9]-*.json"), *TRANSCRIPTS.glob("2026-12/[0-9][0-9]-*.json")],
+               key=lambda path: path.name)
 CALLS = [(path.name, call) for path in FILES for call in json.loads(path.read_text())["calls"] if call["exchanges"]]
 
 # Calls the sandbox deliberately answers differently, with the reason.
@@ -37,6 +39,31 @@ XFAIL = {
         "website …); odoorpc asks the sandbox's own fields_get, so browse() works against it (see "
         "test_sandbox.py)",
 }
+# Where the sandbox is not yet the Odoo 18 of 13-16 (file, a pattern of the call's label, what Odoo does
+# that the sandbox does not): each is a defect of the sandbox, listed so that the replay shows it and a fix
+# turns its entry into an unexpected pass to remove.
+NOT_YET = [
+    ("13", r"account\.move:\w+: required `move_type` OMITTED",
+     "without move_type Odoo makes an 'entry' and refuses its lines (Missing required account on accountable "
+     "line); the sandbox makes the entry"),
+    ("13", r"stock\.picking: read back `move_type`",
+     "Odoo computes a picking's shipping policy from its operation type; the sandbox leaves it empty"),
+    ("14", r"RX1204173650-PO[ABC] after (line|the changes)",
+     "a real Odoo turns a lowered or zeroed confirmed purchase line into a return picking to the vendor, and a "
+     "raised one into another receipt move; the sandbox changes the receipt's demand"),
+    ("14", r"RX1204173650-SOA .*moves of the SO lines",
+     "Odoo gives a delivery move the order's date_deadline; the sandbox leaves it empty"),
+    ("14", r"RX1204173650-SOA delivery: set done quantity 0\.0",
+     "Odoo refuses to change a cancelled stock move; the sandbox accepts the write"),
+    ("14", r"RX1204173650-SOA: line1 \(delivered 5\) .*BELOW delivered",
+     "Odoo refuses to lower a sale line below what was delivered; the sandbox accepts it"),
+    ("15", r"messages|mail\.tracking\.value|unknown subtype",
+     "Odoo's own chatter (\"Sales Order created\", tracked field changes in mail.tracking.value, unknown subtypes "
+     "refused) is not emulated; the sandbox keeps the messages posted to it"),
+    ("16", r"EUR rates|EUR pricelist|customer('s| with the EUR) pricelist|SO EUR customer|SO USD customer, (pricelist_id "
+           r"EUR given|currency_id EUR given without pricelist: (header|lines))|SO CUR[15]",
+     "currencies besides USD, their rates, pricelist items and Odoo's price recomputation are not emulated"),
+]
 # Calls whose lists may be shorter in the sandbox than in the recording, with the reason.
 SHORTER_LISTS = {
     ("01-login.json", "installed modules"): "the sandbox lists the 22 modules that matter for EDI, not all 64",
@@ -274,10 +301,22 @@ def replayer():
     r.running.stop()
 
 
+def not_yet(file: str, label: str) -> str | None:
+    return next((reason for prefix, pattern, reason in NOT_YET
+                 if file.startswith(prefix) and re.search(pattern, label)), None)
+
+
+def shorter_ok(file: str, label: str) -> bool:
+    # The recorded database held records of an earlier run with the same names (its tag RX1204173533
+    # repeats), so Odoo found more than a fresh sandbox holds.
+    return (file, label) in SHORTER_LISTS or (file.startswith("16") and (
+        "name_search" in label or "default_code ilike" in label))
+
+
 def _params():
     for index, (file, call) in enumerate(CALLS):
         marks = []
-        reason = XFAIL.get((file, call["label"]))
+        reason = XFAIL.get((file, call["label"])) or not_yet(file, call["label"])
         if reason:
             marks.append(pytest.mark.xfail(reason=reason, strict=True))
         yield pytest.param(index, id=f"{file[:2]}-{call['label'][:60]}", marks=marks)
@@ -286,7 +325,7 @@ def _params():
 @pytest.mark.parametrize("index", list(_params()))
 def test_recorded_call_gets_an_answer_of_the_same_shape(replayer: Replayer, index: int) -> None:
     file, call = CALLS[index]
-    shorter_ok = (file, call["label"]) in SHORTER_LISTS
+    shorter = shorter_ok(file, call["label"])
     problems = []
     for recorded, actual in replayer.replay_through(index):
         if "error" in recorded or "error" in actual:
@@ -301,10 +340,10 @@ def test_recorded_call_gets_an_answer_of_the_same_shape(replayer: Replayer, inde
         if file.startswith("02") and call["label"].startswith("first env"):
             problems += fields_get_differences(recorded["result"], actual.get("result", {}))
             continue
-        problems += shape_differences(recorded, actual, "", shorter_ok)
+        problems += shape_differences(recorded, actual, "", shorter)
     assert not problems, f"{file} / {call['label']}:\n" + "\n".join(problems)
 
 
 def test_every_recording_is_replayed() -> None:
     replayed = {file for file, _ in CALLS}
-    assert len(FILES) == 12 and replayed == {path.name for path in FILES}
+    assert len(FILES) == 16 and replayed == {path.name for path in FILES}

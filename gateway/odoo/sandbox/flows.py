@@ -112,6 +112,14 @@ def _partner_barcodes_unique(db: Database, ids: list[int]) -> None:
             raise ValidationError("Another partner already has this barcode")
 
 
+def _partner_named(db: Database, ids: list[int]) -> None:
+    """res.partner's ``check_name`` constraint: a contact (not an address) needs a name."""
+    for rid in ids:
+        r = rec(db, "res.partner", rid)
+        if not r.get("name") and (r.get("type") or "contact") == "contact":
+            raise ValidationError("Contacts require a name")
+
+
 partner = behaviour("res.partner")
 partner.display_name = _partner_name
 partner.computes.update(
@@ -128,7 +136,7 @@ partner.computes.update(
 )
 partner.after_create = lambda db, rid, vals, ctx: _partner_after_save(db, [rid], vals, ctx)
 partner.after_write = _partner_after_save
-partner.check = _partner_barcodes_unique
+partner.check = lambda db, ids: _partner_named(db, ids) or _partner_barcodes_unique(db, ids)
 
 behaviour("res.users").methods["context_get"] = lambda db, *a, context=None, **k: {
     "lang": val(db, "res.users", db.uid, "lang") or "en_US", "tz": val(db, "res.users", db.uid, "tz"), "uid": db.uid}
@@ -959,6 +967,9 @@ def _sale_confirm(db: Database, ids: list[int], context: dict | None = None, **_
         order = rec(db, "sale.order", oid)
         if order.get("state") not in ("draft", "sent"):
             raise UserError("Some orders are not in a state requiring confirmation.")
+        if any(not rec(db, "sale.order.line", line).get("product_id") and not rec(
+                db, "sale.order.line", line).get("display_type") for line in _order_lines(db, "sale.order.line", oid)):
+            raise UserError("A line on these orders missing a product, you cannot confirm it.")
         for line in _order_lines(db, "sale.order.line", oid):
             r = rec(db, "sale.order.line", line)
             prod = r.get("product_id")
@@ -1344,7 +1355,7 @@ def _update_move_date_deadline(db: Database, line: int, date: str) -> None:
 
 def _purchase_unlink_check(db: Database, ids: list[int]) -> None:
     for oid in ids:
-        if rec(db, "purchase.order", oid).get("state") not in ("draft", "cancel"):
+        if rec(db, "purchase.order", oid).get("state") != "cancel":  # a draft (RFQ) too, in Odoo 18
             raise UserError("In order to delete a purchase order, you must cancel it first.")
 
 
@@ -1371,7 +1382,9 @@ purchase.computes.update(
     invoice_count=lambda db, rid: len(_purchase_invoices(db, rid)),
     invoice_status=_purchase_invoice_status,
 )
-purchase.methods.update(button_confirm=_purchase_confirm, button_cancel=_purchase_cancel)
+purchase.methods.update(button_confirm=_purchase_confirm, button_cancel=_purchase_cancel,
+                        button_draft=lambda db, ids, **k: [db._touch("purchase.order", i).update(state="draft")
+                                                           for i in ids] and {})
 purchase_line = behaviour("purchase.order.line")
 purchase_line.defaults = _purchase_line_defaults
 purchase_line.before_create = _sale_line_before_create

@@ -88,6 +88,16 @@ class InvalidValue(OdooError):
     http_status = 500
 
 
+class DatetimeExpected(OdooError):
+    """What Odoo's ORM asserts when a required date-time is written False."""
+
+    odoo_name = "builtins.AssertionError"
+    http_status = 500
+
+    def __init__(self) -> None:
+        super().__init__("Datetime instance expected")
+
+
 class MethodMissing(OdooError):
     odoo_name = "builtins.AttributeError"
     http_status = 500
@@ -132,6 +142,9 @@ class Field:
     digits: tuple[int, int] | None = None
     company_dependent: bool = False
     delegate: tuple[str, str] | None = None  # (parent model, link field) for _inherits
+    # False for a field known only from the recording: it holds what is written (or Odoo's recorded
+    # default), and nothing of the sandbox computes it.
+    implemented: bool = True
 
     @property
     def owner(self) -> str:
@@ -214,11 +227,20 @@ def _parse_field(model: str, name: str, spec: Any) -> Field:
     )
 
 
-def recorded_fields(model: str, directory: Path | None = None) -> dict[str, dict[str, Any]]:
-    """What a real Odoo 18.0's ``fields_get`` answered for `model` ({} when it was not recorded or the
-    recording is not on this machine)."""
+def recording(model: str, directory: Path | None = None) -> dict[str, Any]:
+    """What a real Odoo 18.0 answered to ``fields_get`` (``fields``) and ``default_get`` (``defaults``) for
+    `model` ({} when it was not recorded or the recording is not on this machine)."""
     path = (directory or RECORDED_FIELDS) / f"{model}.json"
-    return json.loads(path.read_text())["fields"] if path.is_file() else {}
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _recorded_only(model: str, name: str, attrs: dict[str, Any], default: Any) -> Field:
+    """A field of Odoo's that the sandbox does not implement: it answers fields_get as Odoo does, keeps
+    what is written to it, and starts from Odoo's recorded default when that one is the same every day."""
+    static = default not in (None, False) and attrs["type"] not in ("date", "datetime", *RELATIONAL) and name != "name"
+    return Field(model=model, name=name, type=attrs["type"], relation=attrs.get("relation"),
+                 inverse=attrs.get("relation_field"), string=attrs.get("string", _string_of(name)),
+                 default=default if static else None, implemented=False)
 
 
 def _as_recorded(f: Field, recorded: dict[str, dict[str, Any]]) -> None:
@@ -256,7 +278,13 @@ def load_models(directory: Path = MODELS_DIR, recorded: Path | None = None) -> d
                     inherited = Field(**{**pfield.__dict__, "model": mdef.name, "delegate": (parent, link)})
                     mdef.fields[name] = inherited
     for mdef in models.values():
-        odoo = recorded_fields(mdef.name, recorded)
+        known = recording(mdef.name, recorded)
+        odoo = known.get("fields", {})
+        for name, attrs in odoo.items():
+            relation = attrs.get("relation")
+            if name not in mdef.fields and (not relation or relation in models) and (
+                    attrs["type"] != "one2many" or attrs.get("relation_field") in models[relation].fields):
+                mdef.fields[name] = _recorded_only(mdef.name, name, attrs, known.get("defaults", {}).get(name))
         for f in mdef.fields.values():
             _as_recorded(f, odoo)
         if odoo:  # a model without Odoo's log fields (res.users.apikeys has no write_date)
@@ -550,7 +578,19 @@ class Database:
             return as_html(str(value))
         return value
 
+    def _check_given_empty(self, model: str, vals: dict[str, Any]) -> None:
+        """A required field the caller sends empty is refused, whatever Odoo would have filled in."""
+        for name, value in vals.items():
+            f = self.models[model].fields.get(name)
+            inherits_link = name in self.models[model].inherits.values()  # made with the record when empty
+            if f and f.required and value in (None, False) and f.type not in EMPTY and not f.delegate \
+                    and not inherits_link:
+                if f.type == "datetime":
+                    raise DatetimeExpected()
+                self._refuse_empty(model, f)
+
     def _check_fields(self, model: str, vals: dict[str, Any]) -> None:
+        self._check_given_empty(model, vals)
         for name, value in vals.items():
             f = self.field(model, name)
             if f.type == "selection" and value not in (False, None):
@@ -558,7 +598,8 @@ class Database:
             if f.type in X2MANY and isinstance(value, list):
                 for cmd in value:
                     if isinstance(cmd, (list, tuple)) and cmd and cmd[0] in (0, 1) and len(cmd) > 2:
-                        self._check_fields(f.relation, cmd[2] or {})
+                        # the line's link to this record is the parent's to set
+                        self._check_fields(f.relation, {k: v for k, v in (cmd[2] or {}).items() if k != f.inverse})
 
     def create(self, model: str, vals_list: list[dict[str, Any]], context: dict | None = None) -> list[int]:
         context = context or {}
@@ -567,6 +608,7 @@ class Database:
     def _create_one(self, model: str, vals: dict[str, Any], context: dict) -> int:
         mdef = self.model(model)
         beh = BEHAVIOURS.get(model, Behaviour())
+        self._check_given_empty(model, vals)  # before a behaviour fills it (an order's name)
         if beh.before_create:
             beh.before_create(self, vals, context)
         self._check_fields(model, vals)
@@ -588,7 +630,10 @@ class Database:
         self._assign(model, rid, vals, context)
         if beh.after_create:
             beh.after_create(self, rid, vals, context)
-        self._check_required(model, [rid], [n for n, f in mdef.fields.items() if f.required])
+        # Odoo computes what the sandbox does not implement: only the sandbox's own fields, and what the
+        # caller sent, are checked.
+        self._check_required(model, [rid], [n for n, f in mdef.fields.items() if f.required and (
+            f.implemented or n in given)])
         if beh.check:
             beh.check(self, [rid])
         return rid
@@ -599,13 +644,14 @@ class Database:
             f = self.field(model, name)
             if not f.required or not f.store or f.delegate or f.type in X2MANY or f.type in EMPTY:
                 continue
-            for rid in ids:
-                if self.records[model][rid].get(name) in (None, False):
-                    raise ValidationError(
-                        "The operation cannot be completed:\n- Create/update: a mandatory field is not set.\n"
-                        "- Delete: another model requires the record being deleted. If possible, archive it "
-                        f"instead.\n\nModel: {self.model(model).description} ({model})\n"
-                        f"Field: {f.string} ({name})\n")
+            if any(self.records[model][rid].get(name) in (None, False) for rid in ids):
+                self._refuse_empty(model, f)
+
+    def _refuse_empty(self, model: str, f: Field) -> None:
+        raise ValidationError(
+            "The operation cannot be completed:\n- Create/update: a mandatory field is not set.\n"
+            "- Delete: another model requires the record being deleted. If possible, archive it "
+            f"instead.\n\nModel: {self.model(model).description} ({model})\nField: {f.string} ({f.name})\n")
 
     def _assign(self, model: str, rid: int, vals: dict[str, Any], context: dict) -> None:
         rec = self._touch(model, rid)
@@ -834,7 +880,7 @@ class Database:
             related = raw if isinstance(raw, list) else ([raw] if raw else [])
             if op in ("!=", "not in", "not like", "not ilike") and not related:
                 return True
-            return any(self._match(f.relation, r, rest, op, value) for r in related)
+            return any(self._match(f.relation, r, rest, op, value) for r in related if self.exists(f.relation, r))
         if op == "=?":
             return True if value in (False, None) else self._match(model, rid, path, "=", value)
         if op == "child_of":

@@ -78,3 +78,22 @@ def test_a_field_odoo_requires_is_refused_empty_as_odoo_refuses_it(odoo, model, 
     assert str(refused.value).startswith("The operation cannot be completed:\n- Create/update: a mandatory field "
                                          "is not set.")
     assert f"Field: {attrs[field]['string']} ({field})" in str(refused.value)
+
+
+def test_only_the_demo_and_the_odoo_sandbox_command_import_the_emulator() -> None:
+    import ast
+
+    from conftest import ROOT
+
+    importers = set()
+    for path in (ROOT / "gateway").rglob("*.py"):
+        if "sandbox" in path.relative_to(ROOT / "gateway").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [
+                a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module == "gateway.odoo":
+                names = [f"gateway.odoo.{a.name}" for a in node.names]
+            if any(name.startswith("gateway.odoo.sandbox") for name in names):
+                importers.add(path.relative_to(ROOT).as_posix())
+    assert importers == {"gateway/demo.py", "gateway/cli.py"}

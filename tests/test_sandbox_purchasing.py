@@ -25,7 +25,7 @@ NOTE = {"message_type": "comment", "subtype_xmlid": "mail.mt_note"}
 def odoo(request):
     """odoorpc logged in to the sandbox, or to the real Odoo that EDIGW_ODOO_* name ("live")."""
     if request.param == "live":
-        url, db, user, password = live_odoo("the sandbox's purchasing tests")
+        url, db, user, password = live_odoo("the sandbox's Odoo tests")
         settings = OdooClient(OdooSettings(url=url, db=db, user=user))
         client = odoorpc.ODOO(settings.host, protocol=settings.protocol, port=settings.port, timeout=60)
         client.login(db, user, password)

@@ -785,11 +785,35 @@ def _sale_before_create(db: Database, vals: dict, context: dict) -> None:
         vals["name"] = f"S{db.next_sequence('sale.order'):05d}"
 
 
+def address_get(db: Database, partner: int, kind: str) -> int:
+    """res.partner.address_get: the first contact of type `kind` among the partner and its contacts (depth
+    first, then up to its company's), else the partner itself."""
+    if not partner or not db.exists("res.partner", partner):
+        return partner
+    visited: set[int] = set()
+    current = partner
+    while current:
+        to_scan = [current]
+        while to_scan:
+            record = to_scan.pop(0)
+            visited.add(record)
+            if rec(db, "res.partner", record).get("type") == kind:
+                return record
+            to_scan = [c for c in db.search("res.partner", [("parent_id", "=", record)])
+                       if c not in visited and not rec(db, "res.partner", c).get("is_company")] + to_scan
+        r = rec(db, "res.partner", current)
+        if r.get("is_company") or not r.get("parent_id"):
+            break
+        current = r["parent_id"]
+    return partner
+
+
 def _sale_defaults(db: Database, vals: dict, context: dict) -> dict:
     customer = vals.get("partner_id")
     return {"date_order": now_string(), "company_id": COMPANY, "currency_id": USD, "user_id": db.uid,
             "warehouse_id": 1 if db.exists("stock.warehouse", 1) else False,
-            "partner_invoice_id": customer, "partner_shipping_id": customer}
+            "partner_invoice_id": address_get(db, customer, "invoice"),
+            "partner_shipping_id": address_get(db, customer, "delivery")}
 
 
 def _order_lines(db: Database, model: str, rid: int) -> list[int]:

@@ -495,14 +495,14 @@ def _line_defaults(db: Database, vals: dict, context: dict) -> dict:
             "location_id": m.get("location_id"), "location_dest_id": m.get("location_dest_id")}
 
 
-def _lines_make_move_quantity(db: Database, ids: list[int], vals: dict, context: dict) -> None:
+def _lines_make_move_quantity(db: Database, ids: list[int], vals: dict, context: dict, state: bool = True) -> None:
     """Odoo 17+: a move's ``quantity`` is the sum of its lines, ``picked`` follows theirs."""
     moves = {rec(db, "stock.move.line", i).get("move_id") for i in ids if db.exists("stock.move.line", i)}
     for mid in moves:
-        move_quantity_from_lines(db, mid, picked="picked" in vals)
+        move_quantity_from_lines(db, mid, picked="picked" in vals, state=state)
 
 
-def move_quantity_from_lines(db: Database, mid: Any, picked: bool = False) -> None:
+def move_quantity_from_lines(db: Database, mid: Any, picked: bool = False, state: bool = True) -> None:
     """The move's ``quantity`` (and ``picked``, when the lines' changed) from its lines; its state after."""
     if not mid or not db.exists("stock.move", mid):
         return
@@ -516,7 +516,7 @@ def move_quantity_from_lines(db: Database, mid: Any, picked: bool = False) -> No
     move_rec["quantity"] = quantity
     if picked:
         move_rec["picked"] = any(line.get("picked") for line in lines)
-    if m.get("state") != "draft":
+    if state and m.get("state") != "draft":
         demand = m.get("product_uom_qty") or 0.0
         move_rec["state"] = ("assigned" if quantity >= demand else "partially_available" if quantity > 0
                              else "confirmed")
@@ -524,7 +524,9 @@ def move_quantity_from_lines(db: Database, mid: Any, picked: bool = False) -> No
 
 move_line = behaviour("stock.move.line")
 move_line.defaults = _line_defaults
-move_line.after_create = lambda db, rid, vals, ctx: _lines_make_move_quantity(db, [rid], vals, ctx)
+# A line made by hand sets the move's quantity but not its state: a real Odoo 18 left a receipt move
+# `confirmed` after its reserved lines were replaced by a ship notice's (unlink, then create).
+move_line.after_create = lambda db, rid, vals, ctx: _lines_make_move_quantity(db, [rid], vals, ctx, state=False)
 move_line.after_write = _lines_make_move_quantity
 # ``unlink`` recomputes the state of the lines' moves (``_recompute_state``), whose quantity is their sum.
 move_line.after_unlink = lambda db, rows: [move_quantity_from_lines(db, m) for m in {r.get("move_id") for r in rows}] and None
@@ -656,7 +658,9 @@ def button_validate(db: Database, ids: list[int], context: dict | None = None, *
                             "not reserved.")
         without_lot = _products_without_lot(db, pid)
         if without_lot:  # stock.picking._sanity_check (18)
-            raise UserError(f"You need to supply a Lot/Serial number for products {', '.join(without_lot)}.")
+            # the wording of stock.move.line._action_done, which a real Odoo 18 answered over RPC
+            raise UserError("You need to supply a Lot/Serial Number for product:\n" + "\n".join(
+                f"- {name}" for name in without_lot))
         if any(d < (m.get("product_uom_qty") or 0.0) for d, m in zip(done, moves)):
             need_backorder.append(pid)
     if need_backorder and not context.get("skip_backorder") and not context.get("cancel_backorder"):
@@ -686,7 +690,7 @@ def _products_without_lot(db: Database, picking: int) -> list[str]:
         if (val(db, "product.product", product, "tracking") not in (None, False, "none") and uses_lots
                 and line.get("quantity") and not line.get("lot_id") and not line.get("lot_name")):
             names.append(_product_name(db, product))
-    return sorted(set(names))
+    return list(dict.fromkeys(names))  # in the order of the lines, as Odoo lists them
 
 
 def cancel_pickings(db: Database, ids: list[int]) -> None:

@@ -271,16 +271,17 @@ def asn_lines(odoo: odoorpc.ODOO, po: dict, lots: list[tuple[float, str, str]]) 
 def test_move_lines_of_a_ship_notice_replace_the_reserved_ones_and_make_the_move_quantity(odoo):
     po = purchase(odoo, tracking="lot")
     move = read(odoo, "stock.move", po["moves"][0], "move_line_ids")
-    lines = asn_lines(odoo, po, [(12, "L2026-11", "00376123450000000011"), (18, "L2026-12", "00376123450000000028")])
+    first, second = (f"{uuid.uuid4().int % 10**18:018d}" for _ in range(2))  # SSCCs no earlier run used
+    lines = asn_lines(odoo, po, [(12, "L2026-11", first), (18, "L2026-12", second)])
 
     after = read(odoo, "stock.move", po["moves"][0], "quantity", "move_line_ids", "state")
     # Odoo 18 leaves the move `confirmed` (not reserved) once its reserved lines are gone
     assert (after["quantity"], sorted(after["move_line_ids"]), after["state"]) == (30.0, lines, "confirmed")
     assert call(odoo, "stock.move.line", "search", [("id", "in", move["move_line_ids"])]) == []
-    [package] = call(odoo, "stock.quant.package", "search_read", [("name", "=", "00376123450000000011")],
+    [package] = call(odoo, "stock.quant.package", "search_read", [("name", "=", first)],
                      fields=["name"])
     assert read(odoo, "stock.move.line", lines[0], "result_package_id")["result_package_id"] == [
-        package["id"], "00376123450000000011"]
+        package["id"], first]
     assert call(odoo, "stock.picking", "write", [po["picking"]], {"origin": f"{po['name']} ASN 4711"}) is True
     assert read(odoo, "stock.picking", po["picking"], "origin")["origin"] == f"{po['name']} ASN 4711"
 

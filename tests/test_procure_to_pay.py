@@ -544,6 +544,23 @@ def test_a_split_shipment_in_two_notices_fills_the_receipt_and_its_backorder(odo
     assert exceptions(gateway) == []
 
 
+def test_the_backorder_of_a_partial_notice_is_expected_on_the_lines_confirmed_date_not_now(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo, purchasing="purchasing: {apply: {later_date_days: 7}}\n")
+    supplier.send("OrderResponse", response(sent, line1={"delivery_date": "2026-12-05"}))
+    assert odoo.order(order["id"])["lines"][0]["date_planned"][:10] == "2026-12-05"
+    supplier.send("DespatchAdvice", notice(sent, "ASN-001", {"1": "25", "2": "10"}))
+    first, rest = odoo.receipts(order)
+    assert rest["backorder_id"][0] == first["id"] and [move["product_uom_qty"] for move in rest["moves"]] == [15]
+    assert rest["scheduled_date"][:10] == "2026-12-05"
+    assert first["scheduled_date"][:10] == "2026-11-25"  # the notice's expected delivery
+
+    gateway, supplier, order, sent = start_order(tmp_path / "second", odoo)
+    supplier.send("DespatchAdvice", notice(sent, "ASN-002", {"1": "25"}))  # line 2 not shipped at all
+    first, rest = odoo.receipts(order)
+    assert sorted(move["product_uom_qty"] for move in rest["moves"]) == [10, 15]
+    assert rest["scheduled_date"][:10] == PLANNED
+
+
 def test_an_over_shipment_is_expected_as_shipped_and_flagged(odoo, tmp_path):
     gateway, supplier, order, sent = start_order(tmp_path, odoo)
     supplier.send("DespatchAdvice", notice(sent, "ASN-001", {"1": "45", "2": "10"}))

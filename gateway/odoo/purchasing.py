@@ -472,7 +472,7 @@ class Purchasing:
                                   + (", the rest split into a backorder receipt" if remainders else ""),
                                   self._picking_record(receipt, order), tuple(differences))
         expiries = self._expect(receipt, expected)
-        backorder = self._split(receipt, remainders, order) if remainders else None
+        backorder = self._split(receipt, remainders, found) if remainders else None
         values: dict[str, Any] = {"origin": tag}
         if document.get("delivery_date"):
             values["scheduled_date"] = odoo_datetime(document["delivery_date"])
@@ -588,10 +588,15 @@ class Purchasing:
         return found
 
     def _split(self, receipt: dict[str, Any], remainders: list[tuple[dict[str, Any], Decimal]],
-               order: dict[str, Any]) -> dict[str, Any]:
+               found: OrderLines) -> dict[str, Any]:
         """What the notice does not ship goes to a backorder receipt, as Odoo's own backorders do it:
-        a move shipped in part leaves a new move for the rest; a move not shipped at all moves over."""
+        a move shipped in part leaves a new move for the rest; a move not shipped at all moves over.
+        The rest is expected when its lines are planned (`date_planned`, the confirmed date once
+        applied), not now, which is what Odoo gives a picking created without a date."""
+        order = found.order
         whole = [move["id"] for move, rest in remainders if rest == (number(move.get("product_uom_qty")) or Decimal(0))]
+        planned = {line["id"]: line.get("date_planned") for line in found.lines}
+        dates = sorted(d for d in (planned.get(many2one_id(move.get("purchase_line_id"))) for move, _ in remainders) if d)
         values = {"partner_id": many2one_id(receipt.get("partner_id")),
                   "picking_type_id": many2one_id(receipt.get("picking_type_id")),
                   "location_id": many2one_id(receipt.get("location_id")),
@@ -602,11 +607,17 @@ class Purchasing:
                                        "product_uom_qty": float(rest), "product_uom": many2one_id(move.get("product_uom")),
                                        "purchase_line_id": many2one_id(move.get("purchase_line_id")),
                                        "location_id": many2one_id(move.get("location_id")),
-                                       "location_dest_id": many2one_id(move.get("location_dest_id"))}]
+                                       "location_dest_id": many2one_id(move.get("location_dest_id")),
+                                       **({"date": planned[line]} if planned.get(line := many2one_id(
+                                           move.get("purchase_line_id"))) else {})}]
                                for move, rest in remainders if move["id"] not in whole]}
+        if dates:
+            values["scheduled_date"] = dates[0]
         backorder_id = self.client.create("stock.picking", values)
         if whole:
             self.client.call("stock.move", "write", [whole, {"picking_id": backorder_id}])
+        if dates:  # the moves that came over keep their dates; the picking is the earliest of them
+            self.client.call("stock.picking", "write", [[backorder_id], {"scheduled_date": dates[0]}])
         self.client.call("stock.picking", "action_confirm", [[backorder_id]])
         self.client.call("stock.picking", "action_assign", [[backorder_id]])
         [backorder] = self.client.read("stock.picking", [backorder_id], ["name", "state"])

@@ -451,6 +451,28 @@ def test_the_profile_lets_the_gateway_apply_a_lower_quantity_and_a_date_within_i
     assert [e["id"] for e in exceptions(gateway, open=True)] == [found[("2", "date")]["id"]]
 
 
+def test_a_lower_quantity_applied_lowers_the_receipt_and_sends_nothing_back_to_the_supplier(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo, lines=(("P1", 40, 1.8), ("P2", 10, 12.5), ("P3", 5, 0.4)),
+                                                 purchasing="purchasing: {apply: {lower_quantity: true}}\n")
+    supplier.send("OrderResponse", response(sent, status="changed", line1={
+        "confirmed_quantity": "30", "status": "changed"}, line2={"status": "rejected", "confirmed_quantity": "0"}))
+    now = odoo.order(order["id"])
+    assert [line["product_qty"] for line in now["lines"]] == [30, 0, 5]
+    assert [line["date_planned"][:10] for line in now["lines"]] == [PLANNED] * 3  # not reset to the order date
+    pickings = odoo.call("stock.picking", "search_read", [("id", "in", now["picking_ids"])],
+                         fields=["picking_type_code", "state"])
+    assert [p["picking_type_code"] for p in pickings] == ["incoming"]  # no return of what never came
+    [receipt] = odoo.receipts(order)
+    expected = {}
+    for move in receipt["moves"]:
+        if move["state"] != "cancel":
+            line = move["purchase_line_id"][0]
+            expected[line] = expected.get(line, 0) + move["product_uom_qty"]
+    assert [expected.get(line["id"], 0) for line in now["lines"]] == [30, 0, 5]
+    assert {e["kind"]: e["state"] for e in exceptions(gateway, order=order["name"])} == {
+        "quantity": "applied", "rejected": "applied"}
+
+
 def test_a_rejected_line_and_a_price_change_wait_for_a_person(odoo, tmp_path):
     gateway, supplier, order, sent = start_order(tmp_path, odoo)
     supplier.send("OrderResponse", response(sent, status="changed", line1={"unit_price": "2.10", "status": "changed"},
@@ -520,6 +542,23 @@ def test_a_split_shipment_in_two_notices_fills_the_receipt_and_its_backorder(odo
     odoo.receive(rest)
     assert [line["qty_received"] for line in odoo.order(order["id"])["lines"]] == [40, 10]
     assert exceptions(gateway) == []
+
+
+def test_the_backorder_of_a_partial_notice_is_expected_on_the_lines_confirmed_date_not_now(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo, purchasing="purchasing: {apply: {later_date_days: 7}}\n")
+    supplier.send("OrderResponse", response(sent, line1={"delivery_date": "2026-12-05"}))
+    assert odoo.order(order["id"])["lines"][0]["date_planned"][:10] == "2026-12-05"
+    supplier.send("DespatchAdvice", notice(sent, "ASN-001", {"1": "25", "2": "10"}))
+    first, rest = odoo.receipts(order)
+    assert rest["backorder_id"][0] == first["id"] and [move["product_uom_qty"] for move in rest["moves"]] == [15]
+    assert rest["scheduled_date"][:10] == "2026-12-05"
+    assert first["scheduled_date"][:10] == "2026-11-25"  # the notice's expected delivery
+
+    gateway, supplier, order, sent = start_order(tmp_path / "second", odoo)
+    supplier.send("DespatchAdvice", notice(sent, "ASN-002", {"1": "25"}))  # line 2 not shipped at all
+    first, rest = odoo.receipts(order)
+    assert sorted(move["product_uom_qty"] for move in rest["moves"]) == [10, 15]
+    assert rest["scheduled_date"][:10] == PLANNED
 
 
 def test_an_over_shipment_is_expected_as_shipped_and_flagged(odoo, tmp_path):

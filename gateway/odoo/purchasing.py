@@ -300,6 +300,7 @@ class Purchasing:
             values["order_line"] = [[1, line_id, changes] for line_id, changes in writes.items()]
         if values:
             if not self.dry_run:
+                self._lower_receipts(found, writes)
                 self.client.call(PURCHASE, "write", [[order["id"]], values])
         self._post(PURCHASE, order["id"], self._response_note(vendor, document, differences, found, earlier))
         waiting = [d for d in differences if not d.applied]
@@ -309,6 +310,36 @@ class Purchasing:
                               self._record(order, partner_ref=values.get("partner_ref", order.get("partner_ref")),
                                            lines_changed=len(writes), exceptions=len(waiting)),
                               tuple(differences), settles=("late_response",), supersedes=RESPONSE_KINDS)
+
+    def _lower_receipts(self, found: OrderLines, writes: dict[int, dict[str, Any]]) -> None:
+        """Lines whose quantity goes down: the open receipt's demand first, then the line with its own date.
+
+        Writing a lower `product_qty` alone makes Odoo 18 expect the difference back as an outgoing
+        move to the vendor (a return of what never came), leave the receipt at the old quantity and
+        reset `date_planned` to the order date. With the receipt's moves lowered first, the line
+        and its moves agree and Odoo adds no move; the line's `date_planned` is written with it so
+        it stays (recorded: 2026-12/14-confirmed-po-line-changes.json).
+        """
+        for line_id, changes in writes.items():
+            line = next(l for l in found.lines if l["id"] == line_id)
+            ordered = number(line.get("product_qty")) or Decimal(0)
+            if "product_qty" not in changes or Decimal(str(changes["product_qty"])) >= ordered:
+                continue
+            changes.setdefault("date_planned", line.get("date_planned"))
+            [row] = self.client.read("purchase.order.line", [line_id], ["product_uom_qty"])
+            ratio = (number(row.get("product_uom_qty")) or ordered) / ordered if ordered else Decimal(1)
+            excess = (ordered - Decimal(str(changes["product_qty"]))) * ratio
+            moves = self.client.search_read("stock.move", [("purchase_line_id", "=", line_id),
+                                                           ("state", "not in", ["done", "cancel"]),
+                                                           ("picking_id.picking_type_code", "=", "incoming")],
+                                            ["product_uom_qty"], order="id desc")
+            for move in moves:
+                if excess <= 0:
+                    break
+                demand = number(move.get("product_uom_qty")) or Decimal(0)
+                cut = min(demand, excess)
+                self.client.call("stock.move", "write", [[move["id"]], {"product_uom_qty": float(demand - cut)}])
+                excess -= cut
 
     def _line_differences(self, found: OrderLines, line: dict[str, Any], item: dict[str, Any],
                           policy: PurchasingPolicy, before: dict[str, Any] | None
@@ -441,7 +472,7 @@ class Purchasing:
                                   + (", the rest split into a backorder receipt" if remainders else ""),
                                   self._picking_record(receipt, order), tuple(differences))
         expiries = self._expect(receipt, expected)
-        backorder = self._split(receipt, remainders, order) if remainders else None
+        backorder = self._split(receipt, remainders, found) if remainders else None
         values: dict[str, Any] = {"origin": tag}
         if document.get("delivery_date"):
             values["scheduled_date"] = odoo_datetime(document["delivery_date"])
@@ -557,10 +588,15 @@ class Purchasing:
         return found
 
     def _split(self, receipt: dict[str, Any], remainders: list[tuple[dict[str, Any], Decimal]],
-               order: dict[str, Any]) -> dict[str, Any]:
+               found: OrderLines) -> dict[str, Any]:
         """What the notice does not ship goes to a backorder receipt, as Odoo's own backorders do it:
-        a move shipped in part leaves a new move for the rest; a move not shipped at all moves over."""
+        a move shipped in part leaves a new move for the rest; a move not shipped at all moves over.
+        The rest is expected when its lines are planned (`date_planned`, the confirmed date once
+        applied), not now, which is what Odoo gives a picking created without a date."""
+        order = found.order
         whole = [move["id"] for move, rest in remainders if rest == (number(move.get("product_uom_qty")) or Decimal(0))]
+        planned = {line["id"]: line.get("date_planned") for line in found.lines}
+        dates = sorted(d for d in (planned.get(many2one_id(move.get("purchase_line_id"))) for move, _ in remainders) if d)
         values = {"partner_id": many2one_id(receipt.get("partner_id")),
                   "picking_type_id": many2one_id(receipt.get("picking_type_id")),
                   "location_id": many2one_id(receipt.get("location_id")),
@@ -571,11 +607,17 @@ class Purchasing:
                                        "product_uom_qty": float(rest), "product_uom": many2one_id(move.get("product_uom")),
                                        "purchase_line_id": many2one_id(move.get("purchase_line_id")),
                                        "location_id": many2one_id(move.get("location_id")),
-                                       "location_dest_id": many2one_id(move.get("location_dest_id"))}]
+                                       "location_dest_id": many2one_id(move.get("location_dest_id")),
+                                       **({"date": planned[line]} if planned.get(line := many2one_id(
+                                           move.get("purchase_line_id"))) else {})}]
                                for move, rest in remainders if move["id"] not in whole]}
+        if dates:
+            values["scheduled_date"] = dates[0]
         backorder_id = self.client.create("stock.picking", values)
         if whole:
             self.client.call("stock.move", "write", [whole, {"picking_id": backorder_id}])
+        if dates:  # the moves that came over keep their dates; the picking is the earliest of them
+            self.client.call("stock.picking", "write", [[backorder_id], {"scheduled_date": dates[0]}])
         self.client.call("stock.picking", "action_confirm", [[backorder_id]])
         self.client.call("stock.picking", "action_assign", [[backorder_id]])
         [backorder] = self.client.read("stock.picking", [backorder_id], ["name", "state"])

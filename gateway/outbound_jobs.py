@@ -28,6 +28,7 @@ from loguru import logger
 from sqlalchemy import select
 
 from gateway.documents import as_dict
+from gateway.mapping.templatedirs import TemplateDirs
 from gateway.mapping.outbound import DocumentError, OutboundTemplate, load_outbound_template
 from gateway.odoo.client import OdooClient, OdooError
 from gateway.odoo.outbound import SOURCES, Cursor, Source, changed_since
@@ -89,7 +90,7 @@ class OutboundJobs:
         self.profiles = profiles
         self.outbound = outbound
         self.client = client
-        self.templates_dir = Path(templates_dir)
+        self.templates_dir = TemplateDirs.of(templates_dir)
         self.page_size = page_size
         self._templates: dict[tuple[str, str], OutboundTemplate] = {}
         self._partner_ids: dict[str, int] = {}
@@ -357,4 +358,4 @@ def jobs_for(app: Any) -> OutboundJobs | None:
     if not app.settings.odoo.url or not any(profile.send for profile in app.profiles.values()):
         return None
     return OutboundJobs(app.store, app.profiles, app.pipeline.outbound, OdooClient(app.settings.odoo),
-                        app.settings.templates_dir)
+                        app.settings.templates)

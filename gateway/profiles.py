@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.mapping import yamlfile
+from gateway.mapping.templatedirs import TemplateDirs
 from gateway.mapping.yamlfile import Located
 
 from gateway.formats.validation import Options
@@ -391,7 +392,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
                 if key not in RECEIVE_KEYS:
                     problem(_line(rule, key), f"unknown key {key!r} in receive.{message_type}")
             template = str(rule["template"])
-            if templates_dir is not None and not (templates_dir / f"{template}.yaml").is_file():
+            if templates_dir is not None and not TemplateDirs.of(templates_dir).file(f"{template}.yaml").is_file():
                 problem(_line(rule, "template"), f"receive.{message_type}: no template {template!r} in {templates_dir}")
             receive.append(ReceiveRule(
                 message_type=str(message_type),
@@ -532,7 +533,7 @@ def _check_send_template(templates_dir: Path, template: str, overrides: dict, do
     from gateway.mapping import TemplateError
     from gateway.mapping.outbound import load_outbound_template
 
-    if not (templates_dir / f"{template}.yaml").is_file():
+    if not TemplateDirs.of(templates_dir).file(f"{template}.yaml").is_file():
         problem(f"send.{document_type}: no template {template!r} in {templates_dir}")
         return
     try:

@@ -99,6 +99,7 @@ from gateway.formats.validation import check_segment as _check_segment
 from gateway.formats.x12 import FUNCTIONAL_IDS
 from gateway.mapping.codelists import CodeList, CodeListError, check_entries
 from gateway.mapping.engine import Problem, TemplateError, template_file
+from gateway.mapping.templatedirs import TemplateDirs
 from gateway.mapping.yamlfile import Located, YAMLFileError, _loader_for
 
 OUTBOUND_DIR = "outbound"
@@ -185,7 +186,7 @@ def load_codelist(templates_dir: Path, name: str) -> CodeList:
     if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_-]+$", name):
         raise CodeListError(f"{name!r} is not a code list name")
     source = f"templates/{OUTBOUND_DIR}/codelists/{name}.yaml"
-    path = Path(templates_dir) / OUTBOUND_DIR / "codelists" / f"{name}.yaml"
+    path = TemplateDirs.of(templates_dir).file(f"{OUTBOUND_DIR}/codelists/{name}.yaml")
     if not path.is_file():
         raise CodeListError(f"no outbound code list {name!r} ({path} does not exist)")
     data = _load_yaml(path, source)
@@ -569,12 +570,8 @@ def _known_format(form: str) -> bool:
 
 def outbound_template_names(templates_dir: Path) -> list[str]:
     """The names of the outbound templates (`outbound/x12/855_004010` …), sorted."""
-    root = Path(templates_dir)
-    base = root / OUTBOUND_DIR
-    if not base.is_dir():
-        return []
-    return sorted(path.relative_to(root).with_suffix("").as_posix() for path in base.rglob("*.yaml")
-                  if path.relative_to(base).parts[0] != "codelists")
+    return sorted(relative.removesuffix(".yaml") for relative in TemplateDirs.of(templates_dir).files(OUTBOUND_DIR)
+                  if relative.split("/")[1] != "codelists")
 
 
 def _read(templates_dir: Path, name: str, seen: tuple[str, ...] = ()) -> Located:
@@ -776,7 +773,7 @@ def load_outbound_template(templates_dir: Path, name: str, overrides: Mapping[st
     `overrides` is a mapping with `segments` (changes by key), `add` and `codelists`; `source`
     names it in errors (the profile). Raises `TemplateError` naming the file and line.
     """
-    templates_dir = Path(templates_dir)
+    templates_dir = TemplateDirs.of(templates_dir)
     data = _read(templates_dir, name)
     codelist_overrides: dict[str, dict[str, str]] = {}
     if overrides:

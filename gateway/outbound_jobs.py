@@ -180,19 +180,22 @@ class OutboundJobs:
                                profile.id, rule.document_type, row["name"], source.model, record_id,
                                rule.template, error)
                 report.not_written.append(f"{profile.id} {rule.document_type} {row['name']}: {error}")
-                self._not_sent(profile, rule.document_type, document, row["name"], str(error))
+                self._not_sent(profile, rule.document_type, document, row["name"], str(error),
+                               f"{source.model},{record_id}")
                 continue
             rendered.append(Rendered(record_id, str(row["state"]), document, segments))
         return rendered
 
-    def _not_sent(self, profile: Profile, document_type: str, document: Any, name: str, error: str) -> None:
-        """A record the template cannot write waits for a person: an open exception on its order, once."""
+    def _not_sent(self, profile: Profile, document_type: str, document: Any, name: str, error: str,
+                  record: str) -> None:
+        """A record the template cannot write waits for a person: an open exception on its order, once
+        per record (an order's ship notice and invoice can both wait)."""
         order = order_ref(document_type, as_dict(document)) or name
         with self.store.session() as session:
-            if open_exception(session, partner=profile.id, order=order, kind="not_sent") is None:
+            if open_exception(session, partner=profile.id, order=order, kind="not_sent", record=record) is None:
                 raise_exceptions(session, None, [Difference("not_sent", f"{document_type} {name} was not sent to "
                                  f"{profile.name}: {error}; fix it in Odoo and it is sent at the next run")],
-                                 ACTOR, partner=profile.id, order=order, document_type=document_type)
+                                 ACTOR, partner=profile.id, order=order, document_type=document_type, record=record)
 
     def _record(self, profile: Profile, rule: SendRule, template: OutboundTemplate, model: str,
                 items: list[Rendered]) -> list[Sent]:
@@ -212,7 +215,8 @@ class OutboundJobs:
             for item in items:
                 settle(session, partner=profile.id, order=order_ref(rule.document_type, as_dict(item.document))
                        or item.document.document_number, kinds=("not_sent",), actor=ACTOR,
-                       why=f"sent in interchange {recorded.control_ref}")
+                       why=f"sent in interchange {recorded.control_ref}", document_type=rule.document_type,
+                       record=f"{model},{item.record_id}")
                 session.add(SentRecord(partner=profile.id, document_type=rule.document_type, model=model,
                                        record_id=item.record_id, state=item.state,
                                        document_number=item.document.document_number,

@@ -294,6 +294,34 @@ def test_an_edifact_order_leaves_an_ordrsp_desadv_and_invoic_that_agree_once(odo
     assert outbox(gateway, "acme-retail") == files
 
 
+def test_a_ship_notice_that_cannot_be_written_stays_an_open_exception_when_the_invoice_goes(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    profile = gateway.partners / "bigbox-stores.yaml"
+    profile.write_text(profile.read_text(encoding="utf-8").replace(
+        "DespatchAdvice: {template: outbound/x12/856_004010}",
+        'DespatchAdvice: {template: outbound/x12/856_004010, overrides: {segments: {"BSN/BSN02": '
+        '"{tracking_reference}"}}}'), encoding="utf-8")
+    receive(gateway, "bigbox-stores", "850_PO-77812.x12")
+    order = odoo.sale_order("PO-77812")
+    odoo.ship_in_packages(order)
+    odoo.invoice(order["id"])
+    gateway.run("run", "--once")
+    assert sorted(m["type"] for m in gateway.messages(direction="out", partner="bigbox-stores")) == [
+        "810", "855", "997"]
+    [waiting] = gateway.json("exceptions", "list", "--open", "--json")
+    assert (waiting["kind"], waiting["document_type"], waiting["order"]) == ("not_sent", "DespatchAdvice", "PO-77812")
+    assert waiting["record"].startswith("stock.picking,")
+
+    [picking] = odoo.call("stock.picking", "search", [("id", "in", order["picking_ids"])])
+    profile.write_text(profile.read_text(encoding="utf-8").replace("{tracking_reference}", "{document_number}"),
+                       encoding="utf-8")
+    odoo.call("stock.picking", "write", [picking], {"note": "the partner's profile is fixed"})
+    gateway.run("run", "--once")
+    assert "856" in [m["type"] for m in gateway.messages(direction="out", partner="bigbox-stores")]
+    [settled] = gateway.json("exceptions", "list", "--json")
+    assert settled["state"] == "resolved" and settled["note"].startswith("sent in interchange ")
+
+
 def test_replay_sends_the_same_documents_again_with_new_control_numbers(odoo, tmp_path):
     gateway = gateway_for(tmp_path, odoo)
     receive(gateway, "bigbox-stores", "850_PO-77812.x12")

@@ -106,6 +106,26 @@ def parse_for(data: bytes, profile: Profile | None, templates: TemplateSet) -> t
                          options=profile.validation)
 
 
+def not_from_partner(data: bytes, profile: Profile) -> str | None:
+    """Why a file cannot be this partner's, from its envelopes; None when it can be.
+
+    A file in a standard the profile has no identifiers for, or whose ISA06, GS02 or UNB
+    sender is not the profile's, came from someone else: nothing is said to the partner about
+    it (an acknowledgment would go to the wrong party)."""
+    standard = formats.sniff(data)
+    if standard not in ("edifact", "x12") or not profile.identifiers:
+        return None
+    ids = profile.identifiers.get(standard)
+    if not ids:
+        return (f"not from {profile.id}: an {standard.upper() if standard == 'x12' else 'EDIFACT'} file, and the "
+                f"profile has identifiers only for {', '.join(sorted(profile.identifiers))}")
+    expected = {"ISA06": ids.get("id"), "UNB": ids.get("id"), "GS02": ids.get("gs_id") or ids.get("id")}
+    for where, sender in formats.envelope_senders(data):
+        if expected[where] and sender != str(expected[where]).strip():
+            return f"not from {profile.id}: {where} sender {sender!r} is not the profile's {expected[where]!r}"
+    return None
+
+
 def describe_issues(issues: list) -> str:
     """Message issues as one sentence for the `reason` column."""
     parts = []
@@ -294,6 +314,7 @@ class Pipeline:
             data = self.archive.read(exchange.sha256)
             standard, events = parse_for(data, profile, self.templates)
             self._record_events(exchange, profile, standard, events, done)
+            stranger = not_from_partner(data, profile)
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
             return
@@ -302,6 +323,11 @@ class Pipeline:
             self._finish_exchange(exchange_id, "held", f"internal error while processing: {error!r}")
             return
         if self.stopping:
+            return
+        if stranger is not None:
+            # Its messages are kept (support finds them by number), none delivered nor answered.
+            self._reject_messages(exchange_id, stranger)
+            self._finish_exchange(exchange_id, "rejected", stranger, standard)
             return
         self._finish_exchange(exchange_id, "processed", None, standard)
         self.deliver_pending(exchange_id)
@@ -392,6 +418,12 @@ class Pipeline:
             for message in messages:
                 transition(session, message, "rejected", ACTOR, reason)
         logger.warning("exchange {} interchange {}: {}", exchange.id, parsed.control_ref, reason)
+
+    def _reject_messages(self, exchange_id: int, reason: str) -> None:
+        with self.store.session() as session:
+            for message in session.scalars(select(Message).where(
+                    Message.exchange_id == exchange_id, Message.state != "rejected")):
+                transition(session, message, "rejected", ACTOR, reason)
 
     def _finish_exchange(self, exchange_id: int, state: str, reason: str | None,
                          standard: str | None = None) -> None:

@@ -477,6 +477,11 @@ class Pipeline:
             profile = self.profiles.get(row.partner)
             document_type, document = row.document_type, json.loads(row.document or "null")
             thread = self._thread(session, row)
+            first = self._delivered_before(session, row)
+            if first is not None:
+                transition(session, row, "duplicate", actor, first)
+                logger.warning("message {} {}: duplicate ({})", message_id, row.partner, first)
+                return row.state
         if profile is None or document is None:
             raise LookupError(f"message {message_id} has no partner profile or no document to deliver")
         try:
@@ -497,6 +502,23 @@ class Pipeline:
         log("message {} {} {}: {}{}", message_id, profile.id, document.get("document_number"), result.state,
             f" ({result.reason})" if result.reason else "")
         return result.state
+
+    @staticmethod
+    def _delivered_before(session: Session, row: Message) -> str | None:
+        """Why an order is a duplicate: its partner's order of the same number was delivered by
+        another message (a new interchange with an old PO number); None when it is the first."""
+        if row.document_type != "Order" or not row.document_number:
+            return None
+        first = session.scalar(select(Message).where(
+            Message.partner == row.partner, Message.direction == "in", Message.document_type == "Order",
+            Message.document_number == row.document_number, Message.id != row.id,
+            Message.state.in_(("delivered", "acknowledged"))).order_by(Message.id).limit(1))
+        if first is None:
+            return None
+        made = (json.loads(first.result) if first.result else {}) or {}
+        record = f" as {made['name']}" if isinstance(made, dict) and made.get("name") else ""
+        return (f"order {row.document_number} was delivered before{record} by message {first.id} "
+                f"(interchange {first.interchange_ref or '-'}); not delivered again")
 
     @staticmethod
     def _thread(session: Session, row: Message) -> list[Earlier]:

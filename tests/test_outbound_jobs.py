@@ -322,6 +322,23 @@ def test_a_ship_notice_that_cannot_be_written_stays_an_open_exception_when_the_i
     assert settled["state"] == "resolved" and settled["note"].startswith("sent in interchange ")
 
 
+def test_the_same_po_number_in_a_new_interchange_is_a_duplicate_naming_the_first(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    receive(gateway, "bigbox-stores", "850_PO-77812.x12")
+    order = odoo.sale_order("PO-77812")
+    again = (SAMPLES / "bigbox-stores" / "850_PO-77812.x12").read_text(encoding="latin-1")
+    target = gateway.inbox("bigbox-stores") / "850_PO-77812_resent.x12"
+    target.write_text(again.replace("000000311", "000000312"), encoding="latin-1")
+    age(target)
+    gateway.run("run", "--once")
+    first, second = sorted(gateway.messages(partner="bigbox-stores"), key=lambda m: m["id"])
+    assert first["state"] == "delivered" and second["state"] == "duplicate"
+    assert second["reason"] == (f"order PO-77812 was delivered before as {order['name']} by message {first['id']} "
+                                "(interchange 000000311); not delivered again")
+    assert len(odoo.call("sale.order", "search", [("client_order_ref", "=", "PO-77812")])) == 1
+    assert gateway.json("status")["messages"]["bigbox-stores"]["in"]["duplicate"] == 1
+
+
 def test_replay_sends_the_same_documents_again_with_new_control_numbers(odoo, tmp_path):
     gateway = gateway_for(tmp_path, odoo)
     receive(gateway, "bigbox-stores", "850_PO-77812.x12")

@@ -97,6 +97,10 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
+# The states only a delivery to Odoo reaches.
+DELIVERY_STATES = ("delivered", "acknowledged", "retrying", "dead", "duplicate")
+
+
 def parse_for(data: bytes, profile: Profile | None, templates: TemplateSet) -> tuple[str, Iterator]:
     """Parse bytes as this partner sends them: its CSV layout, its envelope ids, its validation."""
     if profile is None:
@@ -576,6 +580,11 @@ class Pipeline:
             profile = self.profiles.get(row.partner)
             if profile is None:
                 raise LookupError(f"message {message_id}: no partner profile {row.partner!r} is loaded")
+            if self.deliverer is None and (row.state in DELIVERY_STATES or row.result is not None):
+                # Run again without Odoo it would stop at translated, below the state it had.
+                raise LookupError(f"message {message_id} is {row.state} (Odoo has answered it before) and no Odoo "
+                                  "is configured now ([odoo] in gateway.toml); reprocessing it would leave it "
+                                  "translated, so it was not reprocessed")
         if stage == "deliver":
             if self.deliverer is None:
                 raise LookupError("no deliverer is configured ([odoo] in gateway.toml); cannot reprocess from deliver")

@@ -339,6 +339,21 @@ def test_the_same_po_number_in_a_new_interchange_is_a_duplicate_naming_the_first
     assert gateway.json("status")["messages"]["bigbox-stores"]["in"]["duplicate"] == 1
 
 
+def test_a_delivered_message_is_not_reprocessed_when_no_odoo_is_configured_any_more(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    receive(gateway, "bigbox-stores", "850_PO-77812.x12")
+    [message] = gateway.messages(partner="bigbox-stores")
+    assert message["state"] == "delivered"
+    config = gateway.config.read_text(encoding="utf-8")
+    gateway.config.write_text(config[:config.index("[odoo]")], encoding="utf-8")
+    done = gateway.run("reprocess", str(message["id"]), "--from", "translate", check=False)
+    assert done.returncode == 1
+    assert (f"message {message['id']} is delivered (Odoo has answered it before) and no Odoo is configured now"
+            in done.stderr.decode())
+    [after] = gateway.messages(partner="bigbox-stores")
+    assert after["state"] == "delivered"
+
+
 def test_replay_sends_the_same_documents_again_with_new_control_numbers(odoo, tmp_path):
     gateway = gateway_for(tmp_path, odoo)
     receive(gateway, "bigbox-stores", "850_PO-77812.x12")

@@ -26,6 +26,7 @@ from typing import Any
 
 from loguru import logger
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway.documents import as_dict
 from gateway.mapping.templatedirs import TemplateDirs
@@ -187,15 +188,17 @@ class OutboundJobs:
         return rendered
 
     def _not_sent(self, profile: Profile, document_type: str, document: Any, name: str, error: str,
-                  record: str) -> None:
-        """A record the template cannot write waits for a person: an open exception on its order, once
+                  record: str, session: Session | None = None) -> None:
+        """A record that cannot be written waits for a person: an open exception on its order, once
         per record (an order's ship notice and invoice can both wait)."""
+        if session is None:
+            with self.store.session() as session:
+                return self._not_sent(profile, document_type, document, name, error, record, session)
         order = order_ref(document_type, as_dict(document)) or name
-        with self.store.session() as session:
-            if open_exception(session, partner=profile.id, order=order, kind="not_sent", record=record) is None:
-                raise_exceptions(session, None, [Difference("not_sent", f"{document_type} {name} was not sent to "
-                                 f"{profile.name}: {error}; fix it in Odoo and it is sent at the next run")],
-                                 ACTOR, partner=profile.id, order=order, document_type=document_type, record=record)
+        if open_exception(session, partner=profile.id, order=order, kind="not_sent", record=record) is None:
+            raise_exceptions(session, None, [Difference("not_sent", f"{document_type} {name} was not sent to "
+                             f"{profile.name}: {error}; fix it in Odoo and it is sent at the next run")],
+                             ACTOR, partner=profile.id, order=order, document_type=document_type, record=record)
 
     def _record(self, profile: Profile, rule: SendRule, template: OutboundTemplate, model: str,
                 items: list[Rendered]) -> list[Sent]:
@@ -212,6 +215,13 @@ class OutboundJobs:
                                  order_ref(rule.document_type, as_dict(item.document))) for item in items]
             recorded = self.outbound.record(profile, template.standard, messages, file_name=rule.file_name,
                                             session=session)
+            if recorded.state == "held":
+                # Not written: nothing is marked sent, so the record goes again when it changes in Odoo.
+                why = "; ".join(recorded.problems)
+                for item in items:
+                    self._not_sent(profile, rule.document_type, item.document, item.document.document_number, why,
+                                   f"{model},{item.record_id}", session=session)
+                return []
             for item in items:
                 settle(session, partner=profile.id, order=order_ref(rule.document_type, as_dict(item.document))
                        or item.document.document_number, kinds=("not_sent",), actor=ACTOR,

@@ -8,7 +8,7 @@ the line, so `edigw partners validate` can list them all at once.
     name: ACME Retail
     odoo_partner: {ref: ACME}
     identifiers:
-      edifact: {id: "5450534000000", qualifier: "14"}
+      edifact: {id: "5450534000000", qualifier: "14"}   # syntax: UNOA … UNOY for what we write (UNOC)
       x12: {id: ACMEX12, qualifier: ZZ}
     channels:
       inbox: {type: folder, inbox: inbox/acme, after: move}
@@ -65,6 +65,7 @@ from gateway.mapping import yamlfile
 from gateway.mapping.templatedirs import TemplateDirs
 from gateway.mapping.yamlfile import Located
 
+from gateway.formats.render import EDIFACT_CODECS
 from gateway.formats.validation import Options
 from apscheduler.triggers.cron import CronTrigger
 
@@ -334,6 +335,10 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
             problem(_line(identifiers, standard), f"unknown standard {standard!r} in identifiers (known: {', '.join(STANDARDS)})")
         elif not isinstance(ids, dict):
             problem(_line(identifiers, standard), f"identifiers.{standard} must be a mapping (id, qualifier)")
+        elif standard == "edifact" and "syntax" in ids and ids["syntax"] not in EDIFACT_CODECS:
+            # The syntax identifier (UNB 0001) of the documents we write to this partner.
+            problem(_line(ids, "syntax"), f"identifiers.edifact.syntax {ids['syntax']!r} is not one of "
+                                          f"{', '.join(EDIFACT_CODECS)}")
 
     channels: list[ChannelSettings] = []
     raw_channels = data.get("channels") or {}

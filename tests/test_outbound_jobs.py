@@ -556,6 +556,51 @@ def test_a_confirmed_purchase_order_leaves_an_orders_in_the_supplier_s_outbox(od
     assert [component(s[1], 1) for s in tagged(segments, "QTY")] == ["400"]
 
 
+def confirmed_purchase(odoo) -> dict:
+    vendor = odoo.id_of("res.partner", [("ref", "=", "NORDIC-PARTS")])
+    product = odoo.id_of("product.product", [("default_code", "=", "AX-100")])
+    purchase = odoo.call("purchase.order", "create", {"partner_id": vendor, "order_line": [
+        [0, 0, {"product_id": product, "product_qty": 40, "price_unit": 1.8, "date_planned": "2030-01-15 08:00:00"}]]})
+    odoo.call("purchase.order", "button_confirm", [purchase])
+    [row] = odoo.call("purchase.order", "read", [purchase], fields=["name", "partner_id"])
+    return row
+
+
+def test_a_supplier_in_goteborg_gets_its_order_in_the_characters_its_syntax_allows(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    (gateway.partners / "nordic-parts.yaml").write_text(
+        SUPPLIER.replace('qualifier: "14"}', 'qualifier: "14", syntax: UNOB}'), encoding="utf-8")
+    vendor = odoo.id_of("res.partner", [("ref", "=", "NORDIC-PARTS")])
+    odoo.call("res.partner", "write", [vendor], {"city": "Göteborg"})
+    confirmed_purchase(odoo)
+    gateway.run("run", "--once")
+    [data] = outbox(gateway, "nordic-parts").values()
+    assert data.startswith(b"UNA:+.? 'UNB+UNOB:") and data.isascii()
+    [(_, kind, segments)] = read_back({"orders.edi": data})
+    assert kind == "ORDERS" and "Goteborg" in [s[6] for s in tagged(segments, "NAD", "SU")]
+
+
+def test_an_order_that_cannot_be_written_is_not_marked_sent_and_goes_when_it_changes(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    (gateway.partners / "nordic-parts.yaml").write_text(SUPPLIER, encoding="utf-8")
+    vendor = odoo.id_of("res.partner", [("ref", "=", "NORDIC-PARTS")])
+    odoo.call("res.partner", "write", [vendor], {"city": "\u6771\u4eac"})  # Tokyo in kanji: not in UNOC
+    order = confirmed_purchase(odoo)
+    gateway.run("run", "--once")
+    assert outbox(gateway, "nordic-parts") == {}
+    [waiting] = gateway.json("exceptions", "list", "--open")
+    assert (waiting["kind"], waiting["document_type"], waiting["order"]) == ("not_sent", "Order", order["name"])
+    assert "cannot be written in iso8859-1 nor transliterated" in waiting["text"]
+
+    odoo.call("res.partner", "write", [vendor], {"city": "Tokyo"})
+    odoo.call("purchase.order", "write", [order["id"]], {"notes": "the supplier's city in letters it can read"})
+    gateway.run("run", "--once")
+    [(_, kind, segments)] = read_back(outbox(gateway, "nordic-parts"))
+    assert kind == "ORDERS" and "Tokyo" in [s[6] for s in tagged(segments, "NAD", "SU")]
+    [settled] = gateway.json("exceptions", "list")
+    assert settled["state"] == "resolved"
+
+
 # --- profiles --------------------------------------------------------------------------------
 
 

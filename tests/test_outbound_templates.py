@@ -532,3 +532,11 @@ def test_our_x12_validation_knows_the_pairs_of_lin_and_the_rules_of_pid():
     reasons = [i.reason for i in validate(message) if i.severity == "error"]
     assert any("LIN04" in r and "P0405" in r for r in reasons), reasons
     assert any("PID03" in r and "C0403" in r for r in reasons), reasons
+
+
+def test_an_x12_party_in_goteborg_is_written_in_ascii_as_goteborg():
+    order = dataclasses.replace(purchase_order(), supplier=dataclasses.replace(BUYER, city="Göteborg"))
+    template = load_outbound_template(TEMPLATES, "outbound/x12/850_004010")
+    data = envelope(template, template.render(order))
+    assert data.isascii() and b"N4*Goteborg*" in data
+    read_back(data)

@@ -74,7 +74,7 @@ from gateway.channels.secrets import SecretRef
 PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 PROFILE_KEYS = {"name", "odoo_partner", "identifiers", "channels", "receive", "send",
                 "acknowledgments", "test", "description", "delivery", "validation", "purchasing"}
-VALIDATION_KEYS = {"strict", "check_digits"}
+VALIDATION_KEYS = {"strict", "check_digits", "segment_order"}
 CHANNEL_KEYS = {"type", "inbox", "outbox", "processed", "failed", "after", "settle_seconds",
                 "rescan_seconds", "patterns"}
 SFTP_CHANNEL_KEYS = {"type", "host", "port", "user", "known_hosts", "host_key", "key_file",
@@ -556,7 +556,9 @@ def _check_send_template(templates_dir: Path, template: str, overrides: dict, do
 
 def _validation_options(data: dict, problem: Any) -> Options:
     """The `validation:` section: `strict` (default true: code-list and length findings reject the
-    message; false: they are warnings) and `check_digits` (GS1 check digits of GTINs and GLNs)."""
+    message; false: they are warnings), `check_digits` (GS1 check digits of GTINs and GLNs) and
+    `segment_order` (strict, or lenient: a segment out of order where its place is unambiguous is
+    a warning)."""
     raw = data.get("validation")
     if raw is None:
         return Options()
@@ -566,9 +568,13 @@ def _validation_options(data: dict, problem: Any) -> Options:
     for key, value in raw.items():
         if key not in VALIDATION_KEYS:
             problem(_line(raw, key), f"unknown key {key!r} in validation (known: {', '.join(sorted(VALIDATION_KEYS))})")
+        elif key == "segment_order":
+            if value not in ("strict", "lenient"):
+                problem(_line(raw, key), f"validation.segment_order must be strict or lenient, not {value!r}")
         elif not isinstance(value, bool):
             problem(_line(raw, key), f"validation.{key} must be true or false, not {value!r}")
-    return Options(strict=raw.get("strict", True) is not False, check_digits=raw.get("check_digits") is True)
+    return Options(strict=raw.get("strict", True) is not False, check_digits=raw.get("check_digits") is True,
+                   segment_order="lenient" if raw.get("segment_order") == "lenient" else "strict")
 
 
 def _delivery_policy(data: dict, problem: Any) -> DeliveryPolicy:

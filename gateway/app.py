@@ -39,11 +39,11 @@ class App:
 
     @cached_property
     def templates(self) -> TemplateSet:
-        return TemplateSet(self.settings.templates_dir)
+        return TemplateSet(self.settings.templates)
 
     @cached_property
     def profiles(self) -> dict[str, Profile]:
-        return load_profiles(self.settings.partners_dir, self.settings.state_dir, self.settings.templates_dir)
+        return load_profiles(self.settings.partners_dir, self.settings.state_dir, self.settings.templates)
 
     @cached_property
     def deliverer(self):

@@ -208,7 +208,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
         # Replay needs no Odoo: it sends the segments kept in the store, in a new envelope.
         client = OdooClient(app.settings.odoo) if app.settings.odoo.url else None
-        jobs = OutboundJobs(app.store, app.profiles, app.pipeline.outbound, client, app.settings.templates_dir)
+        jobs = OutboundJobs(app.store, app.profiles, app.pipeline.outbound, client, app.settings.templates)
         replayed = jobs.replay(profile.id, since=since, document_type=args.document)
         sent = {s.exchange_id for s in replayed if s.exchange_state == "rendered" and app.pipeline.outbound.send(
             s.exchange_id)}
@@ -269,7 +269,7 @@ def cmd_partners_validate(args: argparse.Namespace) -> int:
             problems.append(f"{path}: no such file")
             continue
         try:
-            profile = load_profile(path, app.settings.state_dir, app.settings.templates_dir)
+            profile = load_profile(path, app.settings.state_dir, app.settings.templates)
             for rule in profile.receive:
                 app.templates.load(rule.template, rule.overrides)
         except ProfileError as error:
@@ -391,11 +391,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         path = settings.partners_dir / f"{args.partner}.yaml"
         if not path.is_file():
             raise CommandError(f"no partner {args.partner!r} in {settings.partners_dir}")
-        profile = load_profile(path, settings.state_dir, settings.templates_dir)
+        profile = load_profile(path, settings.state_dir, settings.templates)
     path = Path(args.file)
     if not path.is_file():
         raise CommandError(f"{args.file}: no such file")
-    report = inspection.inspect_file(path, profile, TemplateSet(settings.templates_dir))
+    report = inspection.inspect_file(path, profile, TemplateSet(settings.templates))
     if args.json:
         _print_json(report)
     else:

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.mapping.templatedirs import TemplateDirs
+from gateway.shipped import BASE_TEMPLATES, EXAMPLE_PARTNERS
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG_NAMES = ("gateway.toml",)
 
@@ -97,6 +100,11 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     identity: Identity = field(default_factory=Identity)
 
+    @property
+    def templates(self) -> TemplateDirs:
+        """The base templates shipped in the package, with `templates_dir` adding and overriding by name."""
+        return TemplateDirs(BASE_TEMPLATES, self.templates_dir)
+
 
 def find_config(explicit: str | None) -> Path | None:
     """The config file to use: --config, then $EDIGW_CONFIG, then ./gateway.toml if present."""
@@ -147,8 +155,8 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
     log = section("log")
     limits = section("limits")
     store_url = store.get("url") or f"sqlite:///{state_dir / 'edigw.db'}"
-    templates_default = PROJECT_ROOT / "templates"
-    partners_default = PROJECT_ROOT / "partners"
+    templates_default = BASE_TEMPLATES
+    partners_default = EXAMPLE_PARTNERS
     settings = Settings(
         config_file=path,
         state_dir=state_dir,

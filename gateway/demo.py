@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gateway.app import App, setup_logging
-from gateway.config import PROJECT_ROOT, OdooSettings, Settings
-
-SAMPLES = PROJECT_ROOT / "samples"
+from gateway.config import OdooSettings, Settings
+from gateway.shipped import SAMPLES
 PASSWORD_VARIABLE = "EDIGW_DEMO_ODOO_PASSWORD"
 
 

@@ -63,7 +63,8 @@ def change(session: Session, row: OrderException, state: str, actor: str, note: 
 
 
 def raise_exceptions(session: Session, message: Message | None, differences: Iterable[Difference], actor: str, *,
-                     partner: str, order: str | None, document_type: str | None) -> list[OrderException]:
+                     partner: str, order: str | None, document_type: str | None,
+                     record: str | None = None) -> list[OrderException]:
     """Record the differences a message raised; the ones it raised before are superseded by them."""
     if message is not None and message.id is not None:
         for earlier in session.scalars(select(OrderException).where(
@@ -72,7 +73,7 @@ def raise_exceptions(session: Session, message: Message | None, differences: Ite
     rows = []
     for difference in differences:
         row = OrderException(message_id=message.id if message is not None else None, partner=partner,
-                             order_ref=order, document_type=document_type, line=difference.line,
+                             order_ref=order, document_type=document_type, record=record, line=difference.line,
                              kind=difference.kind, text=difference.text, state="new")
         session.add(row)
         change(session, row, APPLIED if difference.applied else OPEN, actor)
@@ -81,14 +82,20 @@ def raise_exceptions(session: Session, message: Message | None, differences: Ite
 
 
 def settle(session: Session, *, partner: str, order: str | None, kinds: Iterable[str], actor: str, why: str,
-           state: str = RESOLVED, exclude_message: int | None = None) -> int:
-    """Close the open exceptions of some kinds on an order (a later document answered them)."""
+           state: str = RESOLVED, exclude_message: int | None = None, document_type: str | None = None,
+           record: str | None = None) -> int:
+    """Close the open exceptions of some kinds on an order (a later document answered them); with
+    `document_type` and `record`, only those about that document of that Odoo record."""
     kinds = list(kinds)
     if order is None or not kinds:
         return 0
     query = select(OrderException).where(
         OrderException.partner == partner, OrderException.order_ref == order,
         OrderException.kind.in_(kinds), OrderException.state == OPEN)
+    if document_type is not None:
+        query = query.where(OrderException.document_type == document_type)
+    if record is not None:
+        query = query.where(OrderException.record == record)
     if exclude_message is not None:
         query = query.where((OrderException.message_id != exclude_message) | OrderException.message_id.is_(None))
     rows = list(session.scalars(query))
@@ -97,10 +104,14 @@ def settle(session: Session, *, partner: str, order: str | None, kinds: Iterable
     return len(rows)
 
 
-def open_exception(session: Session, *, partner: str, order: str | None, kind: str) -> OrderException | None:
-    return session.scalar(select(OrderException).where(
+def open_exception(session: Session, *, partner: str, order: str | None, kind: str,
+                   record: str | None = None) -> OrderException | None:
+    query = select(OrderException).where(
         OrderException.partner == partner, OrderException.order_ref == order,
-        OrderException.kind == kind, OrderException.state == OPEN).limit(1))
+        OrderException.kind == kind, OrderException.state == OPEN)
+    if record is not None:
+        query = query.where(OrderException.record == record)
+    return session.scalar(query.limit(1))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -109,7 +120,8 @@ def _iso(value: datetime | None) -> str | None:
 
 def exception_dict(row: OrderException) -> dict[str, Any]:
     return {"id": row.id, "partner": row.partner, "order": row.order_ref, "message_id": row.message_id,
-            "document_type": row.document_type, "line": row.line, "kind": row.kind, "text": row.text,
+            "document_type": row.document_type, "record": row.record, "line": row.line, "kind": row.kind,
+            "text": row.text,
             "state": row.state, "note": row.note, "created_at": _iso(row.created_at),
             "updated_at": _iso(row.updated_at)}
 

@@ -193,7 +193,8 @@ class Outbound:
             control_ref = str(interchange_number)
             envelope = render.EdifactInterchange(
                 sender=[sender[0] or "", sender[1] or ""], receiver=[receiver[0] or "", receiver[1] or ""],
-                control_ref=control_ref, test=test, syntax=syntax or render.EdifactSyntax(),
+                control_ref=control_ref, test=test,
+                syntax=syntax or render.EdifactSyntax(identifier=theirs.get("syntax") or "UNOC"),
                 messages=[render.EdifactMessage(ref, m.identifier or (m.type,), m.segments)
                           for ref, m in zip(refs, messages)])
             renderer = lambda: render.render_edifact(envelope)  # noqa: E731

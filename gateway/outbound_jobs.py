@@ -26,8 +26,10 @@ from typing import Any
 
 from loguru import logger
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway.documents import as_dict
+from gateway.mapping.templatedirs import TemplateDirs
 from gateway.mapping.outbound import DocumentError, OutboundTemplate, load_outbound_template
 from gateway.odoo.client import OdooClient, OdooError
 from gateway.odoo.outbound import SOURCES, Cursor, Source, changed_since
@@ -89,7 +91,7 @@ class OutboundJobs:
         self.profiles = profiles
         self.outbound = outbound
         self.client = client
-        self.templates_dir = Path(templates_dir)
+        self.templates_dir = TemplateDirs.of(templates_dir)
         self.page_size = page_size
         self._templates: dict[tuple[str, str], OutboundTemplate] = {}
         self._partner_ids: dict[str, int] = {}
@@ -179,19 +181,24 @@ class OutboundJobs:
                                profile.id, rule.document_type, row["name"], source.model, record_id,
                                rule.template, error)
                 report.not_written.append(f"{profile.id} {rule.document_type} {row['name']}: {error}")
-                self._not_sent(profile, rule.document_type, document, row["name"], str(error))
+                self._not_sent(profile, rule.document_type, document, row["name"], str(error),
+                               f"{source.model},{record_id}")
                 continue
             rendered.append(Rendered(record_id, str(row["state"]), document, segments))
         return rendered
 
-    def _not_sent(self, profile: Profile, document_type: str, document: Any, name: str, error: str) -> None:
-        """A record the template cannot write waits for a person: an open exception on its order, once."""
+    def _not_sent(self, profile: Profile, document_type: str, document: Any, name: str, error: str,
+                  record: str, session: Session | None = None) -> None:
+        """A record that cannot be written waits for a person: an open exception on its order, once
+        per record (an order's ship notice and invoice can both wait)."""
+        if session is None:
+            with self.store.session() as session:
+                return self._not_sent(profile, document_type, document, name, error, record, session)
         order = order_ref(document_type, as_dict(document)) or name
-        with self.store.session() as session:
-            if open_exception(session, partner=profile.id, order=order, kind="not_sent") is None:
-                raise_exceptions(session, None, [Difference("not_sent", f"{document_type} {name} was not sent to "
-                                 f"{profile.name}: {error}; fix it in Odoo and it is sent at the next run")],
-                                 ACTOR, partner=profile.id, order=order, document_type=document_type)
+        if open_exception(session, partner=profile.id, order=order, kind="not_sent", record=record) is None:
+            raise_exceptions(session, None, [Difference("not_sent", f"{document_type} {name} was not sent to "
+                             f"{profile.name}: {error}; fix it in Odoo and it is sent at the next run")],
+                             ACTOR, partner=profile.id, order=order, document_type=document_type, record=record)
 
     def _record(self, profile: Profile, rule: SendRule, template: OutboundTemplate, model: str,
                 items: list[Rendered]) -> list[Sent]:
@@ -208,10 +215,18 @@ class OutboundJobs:
                                  order_ref(rule.document_type, as_dict(item.document))) for item in items]
             recorded = self.outbound.record(profile, template.standard, messages, file_name=rule.file_name,
                                             session=session)
+            if recorded.state == "held":
+                # Not written: nothing is marked sent, so the record goes again when it changes in Odoo.
+                why = "; ".join(recorded.problems)
+                for item in items:
+                    self._not_sent(profile, rule.document_type, item.document, item.document.document_number, why,
+                                   f"{model},{item.record_id}", session=session)
+                return []
             for item in items:
                 settle(session, partner=profile.id, order=order_ref(rule.document_type, as_dict(item.document))
                        or item.document.document_number, kinds=("not_sent",), actor=ACTOR,
-                       why=f"sent in interchange {recorded.control_ref}")
+                       why=f"sent in interchange {recorded.control_ref}", document_type=rule.document_type,
+                       record=f"{model},{item.record_id}")
                 session.add(SentRecord(partner=profile.id, document_type=rule.document_type, model=model,
                                        record_id=item.record_id, state=item.state,
                                        document_number=item.document.document_number,
@@ -357,4 +372,4 @@ def jobs_for(app: Any) -> OutboundJobs | None:
     if not app.settings.odoo.url or not any(profile.send for profile in app.profiles.values()):
         return None
     return OutboundJobs(app.store, app.profiles, app.pipeline.outbound, OdooClient(app.settings.odoo),
-                        app.settings.templates_dir)
+                        app.settings.templates)

@@ -97,6 +97,10 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
+# The states only a delivery to Odoo reaches.
+DELIVERY_STATES = ("delivered", "acknowledged", "retrying", "dead", "duplicate")
+
+
 def parse_for(data: bytes, profile: Profile | None, templates: TemplateSet) -> tuple[str, Iterator]:
     """Parse bytes as this partner sends them: its CSV layout, its envelope ids, its validation."""
     if profile is None:
@@ -104,6 +108,26 @@ def parse_for(data: bytes, profile: Profile | None, templates: TemplateSet) -> t
     return formats.parse(data, csv_layout=templates.csv_layout(profile),
                          expected_sender=profile.sender_id(formats.sniff(data) or "csv"),
                          options=profile.validation)
+
+
+def not_from_partner(data: bytes, profile: Profile) -> str | None:
+    """Why a file cannot be this partner's, from its envelopes; None when it can be.
+
+    A file in a standard the profile has no identifiers for, or whose ISA06, GS02 or UNB
+    sender is not the profile's, came from someone else: nothing is said to the partner about
+    it (an acknowledgment would go to the wrong party)."""
+    standard = formats.sniff(data)
+    if standard not in ("edifact", "x12") or not profile.identifiers:
+        return None
+    ids = profile.identifiers.get(standard)
+    if not ids:
+        return (f"not from {profile.id}: an {standard.upper() if standard == 'x12' else 'EDIFACT'} file, and the "
+                f"profile has identifiers only for {', '.join(sorted(profile.identifiers))}")
+    expected = {"ISA06": ids.get("id"), "UNB": ids.get("id"), "GS02": ids.get("gs_id") or ids.get("id")}
+    for where, sender in formats.envelope_senders(data):
+        if expected[where] and sender != str(expected[where]).strip():
+            return f"not from {profile.id}: {where} sender {sender!r} is not the profile's {expected[where]!r}"
+    return None
 
 
 def describe_issues(issues: list) -> str:
@@ -294,6 +318,7 @@ class Pipeline:
             data = self.archive.read(exchange.sha256)
             standard, events = parse_for(data, profile, self.templates)
             self._record_events(exchange, profile, standard, events, done)
+            stranger = not_from_partner(data, profile)
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
             return
@@ -302,6 +327,11 @@ class Pipeline:
             self._finish_exchange(exchange_id, "held", f"internal error while processing: {error!r}")
             return
         if self.stopping:
+            return
+        if stranger is not None:
+            # Its messages are kept (support finds them by number), none delivered nor answered.
+            self._reject_messages(exchange_id, stranger)
+            self._finish_exchange(exchange_id, "rejected", stranger, standard)
             return
         self._finish_exchange(exchange_id, "processed", None, standard)
         self.deliver_pending(exchange_id)
@@ -393,6 +423,12 @@ class Pipeline:
                 transition(session, message, "rejected", ACTOR, reason)
         logger.warning("exchange {} interchange {}: {}", exchange.id, parsed.control_ref, reason)
 
+    def _reject_messages(self, exchange_id: int, reason: str) -> None:
+        with self.store.session() as session:
+            for message in session.scalars(select(Message).where(
+                    Message.exchange_id == exchange_id, Message.state != "rejected")):
+                transition(session, message, "rejected", ACTOR, reason)
+
     def _finish_exchange(self, exchange_id: int, state: str, reason: str | None,
                          standard: str | None = None) -> None:
         with self.store.session() as session:
@@ -445,6 +481,11 @@ class Pipeline:
             profile = self.profiles.get(row.partner)
             document_type, document = row.document_type, json.loads(row.document or "null")
             thread = self._thread(session, row)
+            first = self._delivered_before(session, row)
+            if first is not None:
+                transition(session, row, "duplicate", actor, first)
+                logger.warning("message {} {}: duplicate ({})", message_id, row.partner, first)
+                return row.state
         if profile is None or document is None:
             raise LookupError(f"message {message_id} has no partner profile or no document to deliver")
         try:
@@ -465,6 +506,23 @@ class Pipeline:
         log("message {} {} {}: {}{}", message_id, profile.id, document.get("document_number"), result.state,
             f" ({result.reason})" if result.reason else "")
         return result.state
+
+    @staticmethod
+    def _delivered_before(session: Session, row: Message) -> str | None:
+        """Why an order is a duplicate: its partner's order of the same number was delivered by
+        another message (a new interchange with an old PO number); None when it is the first."""
+        if row.document_type != "Order" or not row.document_number:
+            return None
+        first = session.scalar(select(Message).where(
+            Message.partner == row.partner, Message.direction == "in", Message.document_type == "Order",
+            Message.document_number == row.document_number, Message.id != row.id,
+            Message.state.in_(("delivered", "acknowledged"))).order_by(Message.id).limit(1))
+        if first is None:
+            return None
+        made = (json.loads(first.result) if first.result else {}) or {}
+        record = f" as {made['name']}" if isinstance(made, dict) and made.get("name") else ""
+        return (f"order {row.document_number} was delivered before{record} by message {first.id} "
+                f"(interchange {first.interchange_ref or '-'}); not delivered again")
 
     @staticmethod
     def _thread(session: Session, row: Message) -> list[Earlier]:
@@ -522,6 +580,11 @@ class Pipeline:
             profile = self.profiles.get(row.partner)
             if profile is None:
                 raise LookupError(f"message {message_id}: no partner profile {row.partner!r} is loaded")
+            if self.deliverer is None and (row.state in DELIVERY_STATES or row.result is not None):
+                # Run again without Odoo it would stop at translated, below the state it had.
+                raise LookupError(f"message {message_id} is {row.state} (Odoo has answered it before) and no Odoo "
+                                  "is configured now ([odoo] in gateway.toml); reprocessing it would leave it "
+                                  "translated, so it was not reprocessed")
         if stage == "deliver":
             if self.deliverer is None:
                 raise LookupError("no deliverer is configured ([odoo] in gateway.toml); cannot reprocess from deliver")

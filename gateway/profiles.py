@@ -8,7 +8,7 @@ the line, so `edigw partners validate` can list them all at once.
     name: ACME Retail
     odoo_partner: {ref: ACME}
     identifiers:
-      edifact: {id: "5450534000000", qualifier: "14"}
+      edifact: {id: "5450534000000", qualifier: "14"}   # syntax: UNOA … UNOY for what we write (UNOC)
       x12: {id: ACMEX12, qualifier: ZZ}
     channels:
       inbox: {type: folder, inbox: inbox/acme, after: move}
@@ -62,8 +62,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.mapping import yamlfile
+from gateway.mapping.templatedirs import TemplateDirs
 from gateway.mapping.yamlfile import Located
 
+from gateway.formats.render import EDIFACT_CODECS
 from gateway.formats.validation import Options
 from apscheduler.triggers.cron import CronTrigger
 
@@ -72,7 +74,7 @@ from gateway.channels.secrets import SecretRef
 PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 PROFILE_KEYS = {"name", "odoo_partner", "identifiers", "channels", "receive", "send",
                 "acknowledgments", "test", "description", "delivery", "validation", "purchasing"}
-VALIDATION_KEYS = {"strict", "check_digits"}
+VALIDATION_KEYS = {"strict", "check_digits", "segment_order"}
 CHANNEL_KEYS = {"type", "inbox", "outbox", "processed", "failed", "after", "settle_seconds",
                 "rescan_seconds", "patterns"}
 SFTP_CHANNEL_KEYS = {"type", "host", "port", "user", "known_hosts", "host_key", "key_file",
@@ -333,6 +335,10 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
             problem(_line(identifiers, standard), f"unknown standard {standard!r} in identifiers (known: {', '.join(STANDARDS)})")
         elif not isinstance(ids, dict):
             problem(_line(identifiers, standard), f"identifiers.{standard} must be a mapping (id, qualifier)")
+        elif standard == "edifact" and "syntax" in ids and ids["syntax"] not in EDIFACT_CODECS:
+            # The syntax identifier (UNB 0001) of the documents we write to this partner.
+            problem(_line(ids, "syntax"), f"identifiers.edifact.syntax {ids['syntax']!r} is not one of "
+                                          f"{', '.join(EDIFACT_CODECS)}")
 
     channels: list[ChannelSettings] = []
     raw_channels = data.get("channels") or {}
@@ -391,7 +397,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
                 if key not in RECEIVE_KEYS:
                     problem(_line(rule, key), f"unknown key {key!r} in receive.{message_type}")
             template = str(rule["template"])
-            if templates_dir is not None and not (templates_dir / f"{template}.yaml").is_file():
+            if templates_dir is not None and not TemplateDirs.of(templates_dir).file(f"{template}.yaml").is_file():
                 problem(_line(rule, "template"), f"receive.{message_type}: no template {template!r} in {templates_dir}")
             receive.append(ReceiveRule(
                 message_type=str(message_type),
@@ -532,7 +538,7 @@ def _check_send_template(templates_dir: Path, template: str, overrides: dict, do
     from gateway.mapping import TemplateError
     from gateway.mapping.outbound import load_outbound_template
 
-    if not (templates_dir / f"{template}.yaml").is_file():
+    if not TemplateDirs.of(templates_dir).file(f"{template}.yaml").is_file():
         problem(f"send.{document_type}: no template {template!r} in {templates_dir}")
         return
     try:
@@ -550,7 +556,9 @@ def _check_send_template(templates_dir: Path, template: str, overrides: dict, do
 
 def _validation_options(data: dict, problem: Any) -> Options:
     """The `validation:` section: `strict` (default true: code-list and length findings reject the
-    message; false: they are warnings) and `check_digits` (GS1 check digits of GTINs and GLNs)."""
+    message; false: they are warnings), `check_digits` (GS1 check digits of GTINs and GLNs) and
+    `segment_order` (strict, or lenient: a segment out of order where its place is unambiguous is
+    a warning)."""
     raw = data.get("validation")
     if raw is None:
         return Options()
@@ -560,9 +568,13 @@ def _validation_options(data: dict, problem: Any) -> Options:
     for key, value in raw.items():
         if key not in VALIDATION_KEYS:
             problem(_line(raw, key), f"unknown key {key!r} in validation (known: {', '.join(sorted(VALIDATION_KEYS))})")
+        elif key == "segment_order":
+            if value not in ("strict", "lenient"):
+                problem(_line(raw, key), f"validation.segment_order must be strict or lenient, not {value!r}")
         elif not isinstance(value, bool):
             problem(_line(raw, key), f"validation.{key} must be true or false, not {value!r}")
-    return Options(strict=raw.get("strict", True) is not False, check_digits=raw.get("check_digits") is True)
+    return Options(strict=raw.get("strict", True) is not False, check_digits=raw.get("check_digits") is True,
+                   segment_order="lenient" if raw.get("segment_order") == "lenient" else "strict")
 
 
 def _delivery_policy(data: dict, problem: Any) -> DeliveryPolicy:

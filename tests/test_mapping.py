@@ -521,3 +521,21 @@ def test_overrides_read_with_line_numbers_are_reported_at_their_line():
 
     with pytest.raises(TemplateError, match=r"partners/acme.yaml, line 4: unknown type 'number'"):
         load_template(TEMPLATES, "edifact/ORDERS_D96A", profile["overrides"])
+
+
+def test_an_orders_item_named_in_lin_by_vp_sa_in_or_bp_or_in_pia_by_any_identifier_is_read():
+    from gateway.inspection import inspect_bytes
+    from gateway.pipeline import TemplateSet
+
+    sample = (ROOT / "samples" / "inbox" / "acme-retail" / "ORDERS_4500012.edi").read_text(encoding="latin-1")
+    lines = {"LIN+1++5790000012345:EN'\nPIA+1+AX-100:SA'": "LIN+1++AX-100:VP'",
+             "LIN+2++5790000012352:EN'\nPIA+1+AX-220:SA+8812:IN'": "LIN+2++8812:IN'\nPIA+1+5790000012352:EN+036000291452:UP'"}
+    for old, new in lines.items():
+        assert old in sample
+        sample = sample.replace(old, new)
+    report = inspect_bytes(sample.encode("latin-1"), "orders.edi", None, TemplateSet(TEMPLATES))
+    message = report["interchanges"][0]["messages"][0]
+    assert message["document"]["document_number"] == "4500012"
+    first, second = message["document"]["lines"][:2]
+    assert first["supplier_item"] == "AX-100"
+    assert (second["buyer_item"], second["gtin"], second["upc"]) == ("8812", "5790000012352", "036000291452")

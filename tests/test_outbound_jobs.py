@@ -297,6 +297,66 @@ def test_an_edifact_order_leaves_an_ordrsp_desadv_and_invoic_that_agree_once(odo
     assert outbox(gateway, "acme-retail") == files
 
 
+def test_a_ship_notice_that_cannot_be_written_stays_an_open_exception_when_the_invoice_goes(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    profile = gateway.partners / "bigbox-stores.yaml"
+    profile.write_text(profile.read_text(encoding="utf-8").replace(
+        "DespatchAdvice: {template: outbound/x12/856_004010}",
+        'DespatchAdvice: {template: outbound/x12/856_004010, overrides: {segments: {"BSN/BSN02": '
+        '"{tracking_reference}"}}}'), encoding="utf-8")
+    receive(gateway, "bigbox-stores", "850_PO-77812.x12")
+    order = odoo.sale_order("PO-77812")
+    odoo.ship_in_packages(order)
+    odoo.invoice(order["id"])
+    gateway.run("run", "--once")
+    assert sorted(m["type"] for m in gateway.messages(direction="out", partner="bigbox-stores")) == [
+        "810", "855", "997"]
+    [waiting] = gateway.json("exceptions", "list", "--open", "--json")
+    assert (waiting["kind"], waiting["document_type"], waiting["order"]) == ("not_sent", "DespatchAdvice", "PO-77812")
+    assert waiting["record"].startswith("stock.picking,")
+
+    [picking] = odoo.call("stock.picking", "search", [("id", "in", order["picking_ids"])])
+    profile.write_text(profile.read_text(encoding="utf-8").replace("{tracking_reference}", "{document_number}"),
+                       encoding="utf-8")
+    odoo.call("stock.picking", "write", [picking], {"note": "the partner's profile is fixed"})
+    gateway.run("run", "--once")
+    assert "856" in [m["type"] for m in gateway.messages(direction="out", partner="bigbox-stores")]
+    [settled] = gateway.json("exceptions", "list", "--json")
+    assert settled["state"] == "resolved" and settled["note"].startswith("sent in interchange ")
+
+
+def test_the_same_po_number_in_a_new_interchange_is_a_duplicate_naming_the_first(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    receive(gateway, "bigbox-stores", "850_PO-77812.x12")
+    order = odoo.sale_order("PO-77812")
+    again = (SAMPLES / "bigbox-stores" / "850_PO-77812.x12").read_text(encoding="latin-1")
+    target = gateway.inbox("bigbox-stores") / "850_PO-77812_resent.x12"
+    target.write_text(again.replace("000000311", "000000312"), encoding="latin-1")
+    age(target)
+    gateway.run("run", "--once")
+    first, second = sorted(gateway.messages(partner="bigbox-stores"), key=lambda m: m["id"])
+    assert first["state"] == "delivered" and second["state"] == "duplicate"
+    assert second["reason"] == (f"order PO-77812 was delivered before as {order['name']} by message {first['id']} "
+                                "(interchange 000000311); not delivered again")
+    assert len(odoo.call("sale.order", "search", [("client_order_ref", "=", "PO-77812")])) == 1
+    assert gateway.json("status")["messages"]["bigbox-stores"]["in"]["duplicate"] == 1
+
+
+def test_a_delivered_message_is_not_reprocessed_when_no_odoo_is_configured_any_more(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    receive(gateway, "bigbox-stores", "850_PO-77812.x12")
+    [message] = gateway.messages(partner="bigbox-stores")
+    assert message["state"] == "delivered"
+    config = gateway.config.read_text(encoding="utf-8")
+    gateway.config.write_text(config[:config.index("[odoo]")], encoding="utf-8")
+    done = gateway.run("reprocess", str(message["id"]), "--from", "translate", check=False)
+    assert done.returncode == 1
+    assert (f"message {message['id']} is delivered (Odoo has answered it before) and no Odoo is configured now"
+            in done.stderr.decode())
+    [after] = gateway.messages(partner="bigbox-stores")
+    assert after["state"] == "delivered"
+
+
 def test_replay_sends_the_same_documents_again_with_new_control_numbers(odoo, tmp_path):
     gateway = gateway_for(tmp_path, odoo)
     receive(gateway, "bigbox-stores", "850_PO-77812.x12")
@@ -497,6 +557,51 @@ def test_a_confirmed_purchase_order_leaves_an_orders_in_the_supplier_s_outbox(od
     [name] = [row["name"] for row in odoo.call("purchase.order", "read", [purchase], fields=["name"])]
     assert kind == "ORDERS" and component(tagged(segments, "BGM")[0][2]) == name
     assert [component(s[1], 1) for s in tagged(segments, "QTY")] == ["400"]
+
+
+def confirmed_purchase(odoo) -> dict:
+    vendor = odoo.id_of("res.partner", [("ref", "=", "NORDIC-PARTS")])
+    product = odoo.id_of("product.product", [("default_code", "=", "AX-100")])
+    purchase = odoo.call("purchase.order", "create", {"partner_id": vendor, "order_line": [
+        [0, 0, {"product_id": product, "product_qty": 40, "price_unit": 1.8, "date_planned": "2030-01-15 08:00:00"}]]})
+    odoo.call("purchase.order", "button_confirm", [purchase])
+    [row] = odoo.call("purchase.order", "read", [purchase], fields=["name", "partner_id"])
+    return row
+
+
+def test_a_supplier_in_goteborg_gets_its_order_in_the_characters_its_syntax_allows(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    (gateway.partners / "nordic-parts.yaml").write_text(
+        SUPPLIER.replace('qualifier: "14"}', 'qualifier: "14", syntax: UNOB}'), encoding="utf-8")
+    vendor = odoo.id_of("res.partner", [("ref", "=", "NORDIC-PARTS")])
+    odoo.call("res.partner", "write", [vendor], {"city": "Göteborg"})
+    confirmed_purchase(odoo)
+    gateway.run("run", "--once")
+    [data] = outbox(gateway, "nordic-parts").values()
+    assert data.startswith(b"UNA:+.? 'UNB+UNOB:") and data.isascii()
+    [(_, kind, segments)] = read_back({"orders.edi": data})
+    assert kind == "ORDERS" and "Goteborg" in [s[6] for s in tagged(segments, "NAD", "SU")]
+
+
+def test_an_order_that_cannot_be_written_is_not_marked_sent_and_goes_when_it_changes(odoo, tmp_path):
+    gateway = gateway_for(tmp_path, odoo)
+    (gateway.partners / "nordic-parts.yaml").write_text(SUPPLIER, encoding="utf-8")
+    vendor = odoo.id_of("res.partner", [("ref", "=", "NORDIC-PARTS")])
+    odoo.call("res.partner", "write", [vendor], {"city": "\u6771\u4eac"})  # Tokyo in kanji: not in UNOC
+    order = confirmed_purchase(odoo)
+    gateway.run("run", "--once")
+    assert outbox(gateway, "nordic-parts") == {}
+    [waiting] = gateway.json("exceptions", "list", "--open")
+    assert (waiting["kind"], waiting["document_type"], waiting["order"]) == ("not_sent", "Order", order["name"])
+    assert "cannot be written in iso8859-1 nor transliterated" in waiting["text"]
+
+    odoo.call("res.partner", "write", [vendor], {"city": "Tokyo"})
+    odoo.call("purchase.order", "write", [order["id"]], {"notes": "the supplier's city in letters it can read"})
+    gateway.run("run", "--once")
+    [(_, kind, segments)] = read_back(outbox(gateway, "nordic-parts"))
+    assert kind == "ORDERS" and "Tokyo" in [s[6] for s in tagged(segments, "NAD", "SU")]
+    [settled] = gateway.json("exceptions", "list")
+    assert settled["state"] == "resolved"
 
 
 # --- profiles --------------------------------------------------------------------------------

@@ -285,7 +285,8 @@ def test_an_810_has_the_total_in_cents_and_a_tax_line_per_rate():
     assert tagged(segments, "TDS") == [["TDS", "19009"]]
     assert tagged(segments, "TXI")[-2:] == [["TXI", "VA", "18.05", "19"], ["TXI", "VA", "5.04", "7"]]
     assert tagged(segments, "BIG") == [["BIG", "20260306", "INV/2026/00031", "", "PO-4500012"]]
-    assert tagged(segments, "IT1")[0][:10] == ["IT1", "1", "10", "EA", "9.50", "", "", "", "EN", "4006381333931"]
+    # no UPC: the GTIN takes the first ID pair (IT106/IT107), never an empty pair before it
+    assert tagged(segments, "IT1")[0][:8] == ["IT1", "1", "10", "EA", "9.50", "", "EN", "4006381333931"]
     assert ["ITD", "01", "3", "", "", "", "20260405", "", "", "", "", "", "30 days net"] in segments
     assert tagged(segments, "CTT") == [["CTT", "2"]]
 
@@ -489,3 +490,53 @@ def test_every_unit_code_we_write_reads_back_as_the_same_unit(name):
 
     assert {unit: inbound.lookup(code) for unit, code in outbound.codes.items()} == {
         unit: unit for unit in outbound.codes}
+
+
+# --- X12 item numbers in qualifier/value pairs ---------------------------------------------------
+
+
+def test_x12_item_numbers_fill_the_id_pairs_in_order_never_an_empty_pair_before_a_filled_one():
+    no_upc = OrderLine(line_number="1", gtin="4006381333931", supplier_item="SUP-100", buyer_item="NS-100",
+                       quantity="10", uom="Units", unit_price="9.50")
+    codes_only = OrderLine(line_number="2", supplier_item="SUP-200", buyer_item="NS-200", quantity="1", uom="Units",
+                           unit_price="4.20")
+    order = dataclasses.replace(purchase_order(), lines=[no_upc, codes_only])
+    _, segments = written("outbound/x12/850_004010", order)
+    assert [s[6:] for s in tagged(segments, "PO1")] == [
+        ["EN", "4006381333931", "VN", "SUP-100", "BP", "NS-100"], ["VN", "SUP-200", "BP", "NS-200"]]
+    lines = [dataclasses.replace(line, gtin=None, supplier_item=f"SUP-{n}") for n, line in
+             enumerate(invoice().lines, start=1)]
+    _, segments = written("outbound/x12/810_004010", dataclasses.replace(invoice(), lines=lines))
+    assert [s[6:] for s in tagged(segments, "IT1")] == [["VN", "SUP-1"], ["VN", "SUP-2"]]
+    lines = [dataclasses.replace(line, gtin=None, supplier_item=f"SUP-{n}") for n, line in
+             enumerate(order_response().lines, start=1)]
+    _, segments = written("outbound/x12/855_004010", dataclasses.replace(order_response(), lines=lines))
+    assert [s[6:8] for s in tagged(segments, "PO1")] == [["VN", "SUP-1"], ["VN", "SUP-2"], ["VN", "SUP-3"]]
+
+
+def test_an_856_item_without_gtin_or_upc_is_named_by_its_item_codes():
+    shipment = despatch_advice()
+    packages = [dataclasses.replace(package, lines=[dataclasses.replace(line, gtin=None, supplier_item="SUP-100",
+                                                                        buyer_item="NS-100")
+                                                    for line in package.lines]) for package in shipment.packages]
+    _, segments = written("outbound/x12/856_004010", dataclasses.replace(shipment, packages=packages))
+    assert {tuple(s[2:]) for s in tagged(segments, "LIN")} == {("VN", "SUP-100", "BP", "NS-100")}
+
+
+def test_our_x12_validation_knows_the_pairs_of_lin_and_the_rules_of_pid():
+    data = (b"ISA*00*          *00*          *ZZ*BIGBOX         *ZZ*NORDICSUPPLY   *261120*0930*U*00401*000000311*0*P*>~"
+            b"GS*SH*BIGBOX*NORDICSUPPLY*20261120*0930*311*X*004010~ST*856*0001~BSN*00*S1*20261120*0930~"
+            b"HL*1**S~HL*2*1*I~LIN**VN*SUP-1*BP~PID*F***WIDGET~SE*7*0001~GE*1*311~IEA*1*000000311~")
+    _, events = formats.parse(data)
+    [message] = [e for e in events if isinstance(e, Message)]
+    reasons = [i.reason for i in validate(message) if i.severity == "error"]
+    assert any("LIN04" in r and "P0405" in r for r in reasons), reasons
+    assert any("PID03" in r and "C0403" in r for r in reasons), reasons
+
+
+def test_an_x12_party_in_goteborg_is_written_in_ascii_as_goteborg():
+    order = dataclasses.replace(purchase_order(), supplier=dataclasses.replace(BUYER, city="Göteborg"))
+    template = load_outbound_template(TEMPLATES, "outbound/x12/850_004010")
+    data = envelope(template, template.render(order))
+    assert data.isascii() and b"N4*Goteborg*" in data
+    read_back(data)

@@ -6,8 +6,10 @@ import sqlite3
 
 import pytest
 
-from conftest import CORPUS
+from conftest import CORPUS, ROOT
 from gateway_fixtures import age, drop_samples, make_gateway
+
+SAMPLES = ROOT / "samples" / "inbox"
 
 
 @pytest.fixture
@@ -179,3 +181,40 @@ def test_a_file_from_another_sender_is_rejected_naming_both(gateway):
     message = gateway.messages()[0]
     assert message["state"] == "rejected"
     assert "5450534000000" in message["reason"] and "4012345000009" in message["reason"]
+
+
+def outbox_files(gateway) -> list[str]:
+    folder = gateway.state / "outbox"
+    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def exchange_row(gateway, name: str) -> tuple[str, str]:
+    with sqlite3.connect(gateway.state / "edigw.db") as db:
+        return db.execute("SELECT state, reason FROM exchanges WHERE original_name = ?", (name,)).fetchone()
+
+
+def test_an_edifact_file_in_an_x12_partner_s_inbox_is_not_from_that_partner_and_nothing_is_sent(gateway):
+    path = gateway.inbox("bigbox-stores") / "ORDERS_4500012.edi"
+    path.write_bytes((SAMPLES / "acme-retail" / "ORDERS_4500012.edi").read_bytes())
+    age(path)
+    gateway.run("run", "--once")
+    state, reason = exchange_row(gateway, "ORDERS_4500012.edi")
+    assert state == "rejected"
+    assert reason == "not from bigbox-stores: an EDIFACT file, and the profile has identifiers only for x12"
+    assert {m["state"] for m in gateway.messages(partner="bigbox-stores")} == {"rejected"}
+    assert outbox_files(gateway) == []
+
+
+def test_an_x12_group_from_another_gs_sender_is_not_translated_nor_acknowledged(gateway):
+    text = (SAMPLES / "bigbox-stores" / "850_PO-77812.x12").read_text(encoding="latin-1")
+    assert "GS*PO*BIGBOX*" in text
+    path = gateway.inbox("bigbox-stores") / "850_other_gs.x12"
+    path.write_text(text.replace("GS*PO*BIGBOX*", "GS*PO*SOMEONEELSE*"), encoding="latin-1")
+    age(path)
+    gateway.run("run", "--once")
+    state, reason = exchange_row(gateway, "850_other_gs.x12")
+    assert state == "rejected"
+    assert reason == "not from bigbox-stores: GS02 sender 'SOMEONEELSE' is not the profile's 'BIGBOX'"
+    [message] = gateway.messages(partner="bigbox-stores")
+    assert message["state"] == "rejected" and message["reason"] == reason
+    assert outbox_files(gateway) == []

@@ -79,6 +79,17 @@ def test_validation_options_are_read_and_checked(tmp_path):
                for p in problems_of(broken, tmp_path))
 
 
+def test_segment_order_is_strict_or_lenient_and_an_edifact_syntax_is_a_known_one(tmp_path):
+    path = write(tmp_path, "name: ACME\nodoo_partner: {ref: ACME}\nidentifiers:\n  edifact: {id: X, syntax: UNOB}\n"
+                           "validation: {segment_order: lenient}\n")
+    assert load_profile(path, tmp_path, ROOT / "templates").validation.segment_order == "lenient"
+    broken = write(tmp_path, "name: ACME\nodoo_partner: {ref: ACME}\nidentifiers:\n  edifact: {id: X, syntax: UTF8}\n"
+                             "validation: {segment_order: loose}\n", name="other.yaml")
+    found = problems_of(broken, tmp_path)
+    assert any("validation.segment_order must be strict or lenient, not 'loose'" in p for p in found), found
+    assert any("identifiers.edifact.syntax 'UTF8' is not one of UNOA" in p for p in found), found
+
+
 def test_a_key_given_twice_is_reported_with_its_line(tmp_path):
     path = write(tmp_path, "name: ACME\nodoo_partner: {ref: ACME}\nname: ACME again\n")
     assert problems_of(path, tmp_path) == [f"{path}:3: key 'name' is given twice"]

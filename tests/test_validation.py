@@ -329,3 +329,31 @@ def test_a_broken_definition_names_its_file(tmp_path, monkeypatch):
     finally:
         validation._definitions.cache_clear()
         validation._directory.cache_clear()
+
+
+def x12_855(*segments: str, options: Options | None = None) -> Message:
+    body = "ST*855*0001~BAK*00*AC*PO-1*20240101~" + "".join(segments) + "CTT*1~"
+    count = body.count("~") + 1
+    data = (f"{ISA}GS*PR*SENDER*RECEIVER*20240101*1200*1*X*004010~{body}SE*{count}*0001~GE*1*1~"
+            "IEA*1*000000001~").encode()
+    return [e for e in x12.parse(data, **({"options": options} if options else {})) if isinstance(e, Message)][0]
+
+
+PID_AND_REF_AFTER_ACK = ("PO1*1*2*EA*3.5**VN*AX-100~", "ACK*IA*2*EA~", "PID*F****Steel hinge~", "REF*VN*SO-7001~")
+
+
+def test_a_pid_and_ref_after_ack_in_an_855_po1_loop_are_out_of_order_by_default():
+    message = x12_855(*PID_AND_REF_AFTER_ACK)
+    assert message.status == "rejected"
+    assert [(i.tag, i.severity) for i in message.errors if "out of order" in i.reason] == [
+        ("PID", "error"), ("REF", "error")]
+
+
+def test_segment_order_lenient_reads_them_in_their_place_with_a_warning():
+    message = x12_855(*PID_AND_REF_AFTER_ACK, options=Options(segment_order="lenient"))
+    assert message.status == "accepted"
+    warnings = [(i.tag, i.reason) for i in message.errors if i.severity == "warning"]
+    assert [tag for tag, _ in warnings] == ["PID", "REF"]
+    assert all("read in its place (validation.segment_order: lenient)" in reason for _, reason in warnings)
+    [loop] = message.tree.xpath("//PO1_loop")
+    assert loop.xpath("string(.//PID/PID05)") == "Steel hinge" and loop.xpath("string(REF/REF02)") == "SO-7001"

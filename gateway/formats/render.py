@@ -13,10 +13,17 @@ left out, as the standards want.
 
 EDIFACT values are escaped with the release character. X12 has no release character: a value
 holding one of the interchange's delimiters cannot be written, and `RenderError` says which.
+
+Characters: what the partner's syntax cannot carry is transliterated (Göteborg → Goteborg: the
+letter without its accents, by Unicode NFKD), never dropped silently: X12 and EDIFACT UNOA/UNOB
+are written in ASCII (UNOA in capitals: its level A has no small letters), UNOC in ISO 8859-1,
+UNOD/UNOE/UNOF in ISO 8859-2/5/7, UNOW/UNOY in UTF-8. A character with no such spelling
+is a `RenderError` naming it.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
@@ -28,6 +35,44 @@ Segment = Sequence[Any]
 
 class RenderError(ValueError):
     """A value cannot be written in this syntax (an X12 delimiter in data, a missing identifier)."""
+
+
+# --- characters ------------------------------------------------------------------------------
+
+EDIFACT_CODECS = {"UNOA": "ascii", "UNOB": "ascii", "UNOC": "iso8859-1", "UNOD": "iso8859-2",
+                  "UNOE": "iso8859-5", "UNOF": "iso8859-7", "UNOW": "utf-8", "UNOY": "utf-8"}
+# UN/EDIFACT level A (UNOA): capitals, digits, space and these marks.
+UNOA_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>\r\n")
+
+
+def transliterated(text: str, codec: str, where: str) -> str:
+    """`text` as the codec can carry it: a character it cannot carry is written without its accents
+    (NFKD, combining marks dropped: é → e; ß → ss where the codec lacks ß); else RenderError."""
+    try:
+        text.encode(codec)
+        return text
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for index, char in enumerate(text):
+        try:
+            char.encode(codec)
+            out.append(char)
+            continue
+        except UnicodeEncodeError:
+            pass
+        plain = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+        plain = {"ß": "ss", "Æ": "AE", "æ": "ae", "Ø": "O", "ø": "o", "Đ": "D", "đ": "d", "Ł": "L", "ł": "l",
+                 "Œ": "OE", "œ": "oe", "Þ": "TH", "þ": "th"}.get(char, plain)
+        try:
+            plain.encode(codec)
+        except UnicodeEncodeError:
+            plain = ""
+        if not plain:
+            around = text[max(0, index - 20):index + 20].strip()
+            raise RenderError(f"{where}: {char!r} (in {around!r}) cannot be written in {codec} nor transliterated")
+        out.append(plain)
+    return "".join(out)
 
 
 # --- EDIFACT ---------------------------------------------------------------------------------
@@ -144,12 +189,14 @@ def render_edifact(interchange: EdifactInterchange) -> bytes:
         lines.append(edifact_segment(["UNE", str(len(group.messages)), group.ref], syntax))
     count = len(interchange.groups) or len(interchange.messages)
     lines.append(edifact_segment(["UNZ", str(count), interchange.control_ref], syntax))
-    codec = {"UNOA": "ascii", "UNOB": "ascii", "UNOW": "utf-8", "UNOY": "utf-8"}.get(syntax.identifier, "iso8859-1")
-    text = "".join(lines)
-    try:
-        return text.encode(codec)
-    except UnicodeEncodeError as error:
-        raise RenderError(f"{text[error.start:error.end]!r} cannot be written in {syntax.identifier}") from None
+    codec = EDIFACT_CODECS.get(syntax.identifier, "iso8859-1")
+    text = transliterated("".join(lines), codec, syntax.identifier)
+    if syntax.identifier == "UNOA":
+        text = text.upper()
+        bad = sorted(set(text) - UNOA_CHARACTERS - set(syntax.una))
+        if bad:
+            raise RenderError(f"{bad[0]!r} cannot be written in UNOA (level A: capitals, digits and a few marks)")
+    return text.encode(codec)
 
 
 def _edifact_message(message: EdifactMessage, syntax: EdifactSyntax) -> list[str]:
@@ -267,12 +314,8 @@ def render_x12(interchange: X12Interchange) -> bytes:
             lines.append(x12_segment(["SE", str(len(body) + 2), transaction.control_number], syntax))
         lines.append(x12_segment(["GE", str(len(group.sets)), str(group.control_number)], syntax))
     lines.append(x12_segment(["IEA", str(len(interchange.groups)), f"{interchange.control_number:09d}"], syntax))
-    text = "".join(lines)
-    try:
-        return text.encode("ascii")
-    except UnicodeEncodeError as error:
-        raise RenderError(f"{text[error.start:error.end]!r} is not ASCII; X12 basic and extended "
-                          "character sets are written as ASCII here") from None
+    # X12's basic and extended character sets are ASCII.
+    return transliterated("".join(lines), "ascii", "X12").encode("ascii")
 
 
 # --- trees -----------------------------------------------------------------------------------

@@ -161,8 +161,11 @@ class MessageBuilder:
                 continue
             self._close_above(depth, position)
             item = frame.level.items[indices[0]]
+            lenient = self.findings.options.segment_order == "lenient" and len(indices) == 1
             self.findings.add("unexpected_segment", f"segment {tag} is out of order here (in "
-                              f"{'the message' if depth == 0 else frame.level.name})", position, tag)
+                              f"{'the message' if depth == 0 else frame.level.name})" + (
+                                  "; read in its place (validation.segment_order: lenient)" if lenient else ""),
+                              position, tag, severity="warning" if lenient else "error")
             if item.group is None or (depth and indices[0] == 0):
                 frame.element.append(segment)
             else:

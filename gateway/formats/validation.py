@@ -70,10 +70,14 @@ class Options:
     `strict`: code-list and length findings reject the message (False: they are warnings).
     `check_digits`: GS1 check digits of GTINs (EN, UP, UK, SRV) and GLNs (EDIFACT agency 9,
     X12 UL) are verified.
+    `segment_order`: "strict" (the standard's order), or "lenient": a segment out of order in its
+    loop, where the loop has one place for it (PID or REF after ACK in an 855 PO1 loop), is put
+    there with a warning instead of rejecting the message (partners' implementations differ).
     """
 
     strict: bool = True
     check_digits: bool = False
+    segment_order: str = "strict"
 
 
 DEFAULT_OPTIONS = Options()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal, Mapping
 
 from gateway.mapping import yamlfile
+from gateway.mapping.templatedirs import TemplateDirs
 
 CODELISTS_DIR = "codelists"
 
@@ -56,7 +57,7 @@ def _check_entries(entries: object, where: str) -> dict[str, str]:
 
 def load_codelist(templates_dir: Path, name: str) -> CodeList:
     """Read `templates/codelists/<name>.yaml`; raise CodeListError naming file and line."""
-    path = Path(templates_dir) / CODELISTS_DIR / f"{name}.yaml"
+    path = TemplateDirs.of(templates_dir).file(f"{CODELISTS_DIR}/{name}.yaml")
     if not path.is_file():
         raise CodeListError(f"no code list {name!r} ({path} does not exist)")
     data = yamlfile.load(path, f"{CODELISTS_DIR}/{name}.yaml")

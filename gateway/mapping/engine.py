@@ -77,6 +77,7 @@ from gateway.mapping.codelists import (
     check_entries,
     load_codelist,
 )
+from gateway.mapping.templatedirs import TemplateDirs
 from gateway.mapping.yamlfile import Located, YAMLFileError, load
 
 Severity = Literal["error", "warning"]
@@ -430,7 +431,7 @@ def template_file(templates_dir: Path, name: Any, seen: tuple[str, ...], pattern
         raise TemplateError(f"{name!r} is not a template name (like {example})")
     if name in seen:
         raise TemplateError(f"templates extend each other in a circle: {' → '.join(seen + (name,))}")
-    path = Path(templates_dir) / f"{name}.yaml"
+    path = TemplateDirs.of(templates_dir).file(f"{name}.yaml")
     if not path.is_file():
         raise TemplateError(f"no template {name!r} ({path} does not exist)")
     return path
@@ -663,11 +664,10 @@ def _apply_field_overrides(data: Located, overrides: Located) -> Located:
 def base_template_names(templates_dir: Path) -> list[str]:
     """The names of all inbound templates under `templates_dir` (`edifact/ORDERS_D96A` …), sorted;
     outbound templates (`templates/outbound/`, `gateway.mapping.outbound`) are not among them."""
-    root = Path(templates_dir)
     return sorted(
-        path.relative_to(root).with_suffix("").as_posix()
-        for path in root.rglob("*.yaml")
-        if path.relative_to(root).parts[0] not in (CODELISTS_DIR, "outbound")
+        relative.removesuffix(".yaml")
+        for relative in TemplateDirs.of(templates_dir).files()
+        if relative.split("/")[0] not in (CODELISTS_DIR, "outbound")
     )
 
 
@@ -684,7 +684,7 @@ def load_template(
     `codelists:` entries); `source` names the profile in errors. Raises `TemplateError` naming
     the file and line of the first problem.
     """
-    templates_dir = Path(templates_dir)
+    templates_dir = TemplateDirs.of(templates_dir)
     data = _read_template(templates_dir, name)
     codelist_overrides: dict[str, dict[str, str]] = {}
     if overrides:

@@ -99,6 +99,7 @@ from gateway.formats.validation import check_segment as _check_segment
 from gateway.formats.x12 import FUNCTIONAL_IDS
 from gateway.mapping.codelists import CodeList, CodeListError, check_entries
 from gateway.mapping.engine import Problem, TemplateError, template_file
+from gateway.mapping.templatedirs import TemplateDirs
 from gateway.mapping.yamlfile import Located, YAMLFileError, _loader_for
 
 OUTBOUND_DIR = "outbound"
@@ -185,7 +186,7 @@ def load_codelist(templates_dir: Path, name: str) -> CodeList:
     if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_-]+$", name):
         raise CodeListError(f"{name!r} is not a code list name")
     source = f"templates/{OUTBOUND_DIR}/codelists/{name}.yaml"
-    path = Path(templates_dir) / OUTBOUND_DIR / "codelists" / f"{name}.yaml"
+    path = TemplateDirs.of(templates_dir).file(f"{OUTBOUND_DIR}/codelists/{name}.yaml")
     if not path.is_file():
         raise CodeListError(f"no outbound code list {name!r} ({path} does not exist)")
     data = _load_yaml(path, source)
@@ -450,6 +451,8 @@ class _Run:
                 slots.append([names for _, names, _ in results])
         if rule.has_fields and not any_value and not rule.always:
             return
+        if self.definition is not None and self.definition.standard == "x12":
+            _pack_pairs(self.definition.segments.get(rule.tag), written, slots)
         while len(written) > 1 and not written[-1]:
             written.pop()
         position = len(self.out) + 2  # UNH / ST is the first segment of the message
@@ -569,12 +572,8 @@ def _known_format(form: str) -> bool:
 
 def outbound_template_names(templates_dir: Path) -> list[str]:
     """The names of the outbound templates (`outbound/x12/855_004010` …), sorted."""
-    root = Path(templates_dir)
-    base = root / OUTBOUND_DIR
-    if not base.is_dir():
-        return []
-    return sorted(path.relative_to(root).with_suffix("").as_posix() for path in base.rglob("*.yaml")
-                  if path.relative_to(base).parts[0] != "codelists")
+    return sorted(relative.removesuffix(".yaml") for relative in TemplateDirs.of(templates_dir).files(OUTBOUND_DIR)
+                  if relative.split("/")[1] != "codelists")
 
 
 def _read(templates_dir: Path, name: str, seen: tuple[str, ...] = ()) -> Located:
@@ -655,6 +654,44 @@ def _substitute(value: Any, names: Mapping[str, str]) -> Any:
             value[key] = _substitute(value[key], names)
         return value
     return value
+
+
+def pair_runs(definition: Any) -> list[list[int]]:
+    """The runs of qualifier/value pairs of an X12 segment, from its syntax notes: consecutive
+    paired notes (P0607, P0809 … in PO1, IT1, LIN), each run as the first positions of its pairs;
+    a mandatory pair of the same data elements just before a run starts it (LIN02/LIN03)."""
+    firsts = sorted(rule.positions[0] for rule in (definition.rules if definition else ())
+                    if rule.kind == "P" and len(rule.positions) == 2 and rule.positions[1] == rule.positions[0] + 1)
+    runs: list[list[int]] = []
+    for first in firsts:
+        if runs and runs[-1][-1] + 2 == first:
+            runs[-1].append(first)
+        else:
+            runs.append([first])
+    elements = definition.elements if definition else ()
+    for run in runs:
+        start = run[0]
+        if start >= 3 and all(elements[start - 3 + k].required and elements[start - 3 + k].ref is not None
+                              and elements[start - 3 + k].ref == elements[start - 1 + k].ref for k in (0, 1)):
+            run.insert(0, start - 2)
+    return [run for run in runs if len(run) > 1]
+
+
+def _pack_pairs(definition: Any, written: list[Any], slots: list[list[list[str]]]) -> None:
+    """Move the filled qualifier/value pairs of each run to its front, in order: a product with no
+    UPC is written `PO106 VN, PO107 …`, never an empty pair before a filled one (partners reject
+    it). `written[0]` is the tag, so position n is `written[n]` and `slots[n - 1]`."""
+    for run in pair_runs(definition):
+        filled = [(written[n], written[n + 1], slots[n - 1], slots[n]) for n in run
+                  if n + 1 < len(written) and (written[n] or written[n + 1])]
+        empty = ("", "", [], [])
+        for index, n in enumerate(run):
+            if n + 1 >= len(written) and index >= len(filled):
+                break
+            while len(written) <= n + 1:
+                written.append("")
+                slots.append([])
+            written[n], written[n + 1], slots[n - 1], slots[n] = filled[index] if index < len(filled) else empty
 
 
 def _segment_key(entry: list) -> str:
@@ -776,7 +813,7 @@ def load_outbound_template(templates_dir: Path, name: str, overrides: Mapping[st
     `overrides` is a mapping with `segments` (changes by key), `add` and `codelists`; `source`
     names it in errors (the profile). Raises `TemplateError` naming the file and line.
     """
-    templates_dir = Path(templates_dir)
+    templates_dir = TemplateDirs.of(templates_dir)
     data = _read(templates_dir, name)
     codelist_overrides: dict[str, dict[str, str]] = {}
     if overrides:

@@ -200,6 +200,9 @@ class OrderException(Base):
     partner: Mapped[str] = mapped_column(String(100))
     order_ref: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     document_type: Mapped[str | None] = mapped_column(String(30), default=None)
+    # The Odoo record an exception is about ("stock.picking,7"), when it is about one of ours:
+    # only a document written from that record settles it.
+    record: Mapped[str | None] = mapped_column(String(120), default=None)
     line: Mapped[str | None] = mapped_column(String(30), default=None)
     kind: Mapped[str] = mapped_column(String(30))
     text: Mapped[str] = mapped_column(Text)

@@ -30,18 +30,21 @@ from gateway.documents import as_dict
 from gateway.formats.model import Interchange as ParsedInterchange
 from gateway.formats.model import Message as ParsedMessage
 from gateway.formats import acks
-from gateway.formats.model import UnreadableFile
+from gateway.formats.model import Issue, UnreadableFile
 from gateway.mapping import TemplateError, base_template_names, load_template, version_matches
 from gateway.order_threads import Difference, order_ref, raise_exceptions, settle
 from gateway.outbound import Outbound
 from gateway.profiles import Profile
 from gateway.store.archive import Archive
-from gateway.store.db import Store, record_event, transition
+from gateway.store.db import Store, clip_to_columns, record_event, transition
 from gateway.store.models import Exchange, Interchange, Message, utcnow
 
 ACTOR = "pipeline"
 BATCH = 200  # messages recorded per transaction
 STAGES = ("parse", "translate", "deliver")
+# A message's values that come from the partner's file, cut to their columns (clip_to_columns).
+PARTNER_VALUES = ("type", "version", "ref", "interchange_ref", "group_ref")
+DOCUMENT_VALUES = ("document_type", "document_number", "order_ref")
 
 RETRY_FIRST_SECONDS = 30
 RETRY_MAX_SECONDS = 3600
@@ -346,19 +349,26 @@ class Pipeline:
                               interchange_ref=parsed.interchange.control_ref,
                               group_ref=parsed.group.control_ref if parsed.group else None,
                               state="received", errors=json.dumps([i.as_dict() for i in parsed.errors]))
+                too_long = clip_to_columns(row, PARTNER_VALUES)
                 session.add(row)
                 session.flush()
                 record_event(session, "message", row.id, None, "received", ACTOR,
                              f"message {parsed.index + 1} of exchange {exchange.id}")
-                self._apply(session, row, outcome, ACTOR)
+                self._apply(session, row, outcome, ACTOR, too_long)
                 if row.document_type == acks.DOCUMENT_TYPE and row.state == "translated":
                     self.outbound.apply_ack(session, row, outcome.document, ACTOR)
 
-    def _apply(self, session: Session, row: Message, outcome: Outcome, actor: str) -> None:
+    def _apply(self, session: Session, row: Message, outcome: Outcome, actor: str,
+               too_long: list[str] | None = None) -> None:
         row.document_type = outcome.document_type
         row.document = json.dumps(outcome.document) if outcome.document is not None else None
         row.document_number = (outcome.document or {}).get("document_number")
         row.order_ref = order_ref(outcome.document_type, outcome.document)
+        too_long = (too_long or []) + clip_to_columns(row, DOCUMENT_VALUES)
+        if too_long:
+            reasons = [outcome.reason] if outcome.state == "rejected" and outcome.reason else []
+            outcome = Outcome("rejected", "; ".join(reasons + too_long), outcome.document_type, outcome.document,
+                              outcome.problems)
         if outcome.state == "rejected":
             transition(session, row, "rejected", actor, outcome.reason)
         else:
@@ -380,6 +390,8 @@ class Pipeline:
             row.control_ref = parsed.control_ref
             row.status = parsed.status
             row.header = json.dumps(parsed.header())
+            for problem in clip_to_columns(row, ("sender", "receiver", "control_ref")):
+                parsed.errors.append(Issue(f"interchange {problem}", 1))
             row.errors = json.dumps([issue.as_dict() for issue in parsed.errors])
             self.outbound.apply_technical_acks(session, exchange.id, exchange.partner, parsed, ACTOR)
             envelope_errors = [issue for issue in parsed.errors if issue.severity == "error"]

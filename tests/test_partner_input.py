@@ -7,9 +7,8 @@ changed, into a real folder inbox and runs the real CLI on a real SQLite store.
 from __future__ import annotations
 
 import json
-import sqlite3
-
 import pytest
+import sqlalchemy
 
 from gateway_fixtures import age, make_gateway, SAMPLE_INBOX
 
@@ -27,9 +26,14 @@ def drop(gateway, partner: str, name: str, data: bytes):
 
 
 def exchanges(gateway) -> list[tuple]:
-    with sqlite3.connect(gateway.state / "edigw.db") as db:
-        return db.execute("SELECT original_name, state, reason FROM exchanges WHERE direction = 'in' "
-                          "ORDER BY id").fetchall()
+    url = getattr(gateway, "store_url", f"sqlite:///{gateway.state / 'edigw.db'}")
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as db:
+            return [tuple(row) for row in db.execute(sqlalchemy.text(
+                "SELECT original_name, state, reason FROM exchanges WHERE direction = 'in' ORDER BY id"))]
+    finally:
+        engine.dispose()
 
 
 def test_a_control_character_in_an_edifact_name_rejects_that_message_with_contrl_code_21(gateway):
@@ -79,3 +83,34 @@ def test_a_control_character_in_a_csv_cell_rejects_only_its_document(gateway):
     by_number = {m["document_number"]: m for m in gateway.messages()}
     assert by_number["CS-1001"]["state"] == "rejected" and "control character" in by_number["CS-1001"]["reason"]
     assert by_number["CS-1002"]["state"] == "translated"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_gateway(request, tmp_path):
+    from conftest import postgres_database
+
+    gateway = make_gateway(tmp_path)
+    if request.param == "sqlite":
+        yield gateway
+        return
+    with postgres_database("edigw_long") as url:
+        with gateway.config.open("a", encoding="utf-8") as config:
+            config.write(f'\n[store]\nurl = "{url}"\n')
+        gateway.store_url = url
+        yield gateway
+
+
+def test_values_longer_than_their_columns_reject_that_message_alike_on_both_stores(any_store_gateway):
+    gateway = any_store_gateway
+    data = (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes()
+    long_ref, long_number = "R" * 60, "4" * 120
+    data = data.replace(b"UNH+1+ORDERS:D:96A:UN:EAN008'", f"UNH+{long_ref}+ORDERS:D:96A:UN:EAN008'".encode(), 1)
+    data = data.replace(b"UNT+23+1'", f"UNT+23+{long_ref}'".encode(), 1)
+    data = data.replace(b"BGM+220+4500013+9'", f"BGM+220+{long_number}+9'".encode(), 1)
+    drop(gateway, "acme-retail", "orders.edi", data)
+    gateway.run("run", "--once")
+    assert [state for _, state, _ in exchanges(gateway)] == ["processed"]
+    first, second = sorted(gateway.messages(), key=lambda m: m["id"])
+    assert first["state"] == "rejected" and "ref is 60 characters" in first["reason"]
+    assert first["document_number"] == "4500012"
+    assert second["state"] == "rejected" and "document_number is 120 characters" in second["reason"]

@@ -163,6 +163,23 @@ def transition(session: Session, row: Exchange | Message, to_state: str, actor: 
     record_event(session, subject, row.id, from_state, to_state, actor, reason)
 
 
+def clip_to_columns(row: object, names: tuple[str, ...]) -> list[str]:
+    """Cut the named values longer than their columns to fit; says which, in words, for a reason.
+
+    PostgreSQL refuses a value longer than its column where SQLite keeps it: cutting it here
+    (and rejecting the message that carried it, see the pipeline) makes both stores agree.
+    """
+    problems = []
+    for name in names:
+        value = getattr(row, name)
+        length = getattr(type(row).__table__.columns[name].type, "length", None)
+        if isinstance(value, str) and length and len(value) > length:
+            problems.append(f"{name} is {len(value)} characters, over the {length} the gateway keeps "
+                            f"({value[:40]!r}…)")
+            setattr(row, name, value[:length])
+    return problems
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     event_id: int

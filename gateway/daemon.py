@@ -138,6 +138,9 @@ def _take_all(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager |
             break
         take(app, inbox, claimed, recovered=False, guard=guard)
         taken += 1
+    for name, reason in inbox.channel.refusals():
+        with guard or contextlib.nullcontext():
+            app.pipeline.refuse(inbox.profile, inbox.channel.name, name, reason)
     return taken
 
 

@@ -232,7 +232,9 @@ class Pipeline:
                     return existing.id
             first = session.scalar(select(Exchange).where(
                 Exchange.partner == profile.id, Exchange.sha256 == sha256, Exchange.direction == "in",
-                Exchange.state != "duplicate").order_by(Exchange.id).limit(1))
+                Exchange.state != "duplicate",
+                # nothing-read refusals (gateway.pipeline.refuse) are nobody's original
+                ~((Exchange.state == "rejected") & (Exchange.size == 0))).order_by(Exchange.id).limit(1))
             exchange = Exchange(partner=profile.id, channel=claimed.channel, direction="in",
                                 original_name=claimed.original_name, size=size, sha256=sha256,
                                 state="received")
@@ -248,6 +250,23 @@ class Pipeline:
                 transition(session, exchange, "rejected", ACTOR,
                            f"the file is {size} bytes, over the limit of {self.settings.max_file_size} bytes")
         logger.info("exchange {} {} from {}: {}", exchange.id, claimed.original_name, profile.id, exchange.state)
+        return exchange.id
+
+    def refuse(self, profile: Profile, channel: str, name: str, reason: str) -> int:
+        """Record an inbox entry that cannot be taken (a symlink, a FIFO, an unclaimable name) as rejected.
+
+        Nothing of it was read, so nothing is archived but the empty content its sha256 names.
+        """
+        sha256, size = self.archive.put_bytes(b"")
+        with self.store.session() as session:
+            exchange = Exchange(partner=profile.id, channel=channel, direction="in", original_name=name,
+                                size=size, sha256=sha256, state="received")
+            clip_to_columns(exchange, ("original_name",))
+            session.add(exchange)
+            session.flush()
+            record_event(session, "exchange", exchange.id, None, "received", f"channel {channel}",
+                         f"{name!r} found in the inbox, not read")
+            transition(session, exchange, "rejected", ACTOR, reason)
         return exchange.id
 
     # --- parse and translate ------------------------------------------------------------

@@ -114,3 +114,36 @@ def test_values_longer_than_their_columns_reject_that_message_alike_on_both_stor
     assert first["state"] == "rejected" and "ref is 60 characters" in first["reason"]
     assert first["document_number"] == "4500012"
     assert second["state"] == "rejected" and "document_number is 120 characters" in second["reason"]
+
+
+def test_a_name_too_long_to_claim_with_a_suffix_is_taken_and_the_inbox_goes_on(gateway):
+    sample = (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes()
+    long_name = "ORDERS_" + "x" * 240 + ".edi"  # 251 bytes: legal, but not with ".processing" after it
+    drop(gateway, "acme-retail", long_name, sample)
+    drop(gateway, "acme-retail", "zz_later.edi", sample.replace(b"4500012", b"4500099"))
+    gateway.run("run", "--once")
+    assert sorted((name, state) for name, state, _ in exchanges(gateway)) == [
+        (long_name, "processed"), ("zz_later.edi", "processed")]
+    assert (gateway.inbox("acme-retail") / "processed" / long_name).is_file()
+    assert "4500099" in {m["document_number"] for m in gateway.messages()}
+
+
+def test_symlinks_and_fifos_are_recorded_once_as_rejected_and_moved_aside(gateway, tmp_path):
+    import os
+
+    inbox = gateway.inbox("acme-retail")
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"not for partners")
+    (inbox / "link.edi").symlink_to(secret)
+    os.mkfifo(inbox / "pipe.edi")
+    drop(gateway, "acme-retail", "good.edi", (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes())
+    gateway.run("run", "--once")
+    gateway.run("run", "--once")
+    found = {name: (state, reason) for name, state, reason in exchanges(gateway)}
+    assert len(exchanges(gateway)) == 3
+    assert found["good.edi"][0] == "processed"
+    assert found["link.edi"][0] == "rejected" and "symbolic link" in found["link.edi"][1]
+    assert found["pipe.edi"][0] == "rejected" and "named pipe" in found["pipe.edi"][1]
+    assert sorted(p.name for p in inbox.iterdir() if not p.is_dir()) == []
+    assert (inbox / "failed" / "link.edi").is_symlink() and secret.read_bytes() == b"not for partners"
+    assert "symbolic link" in (inbox / "failed" / "link.edi.reason.txt").read_text()

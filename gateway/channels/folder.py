@@ -35,7 +35,9 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from gateway.channels.base import (
+    CLAIM_FOLDER,
     CLAIM_SUFFIX,
+    MAX_NAME_BYTES,
     REASON_SUFFIX,
     Channel,
     ChannelError,
@@ -91,7 +93,9 @@ class FolderChannel(Channel):
         self.max_size = max_size
         self.outbox = Path(outbox) if outbox is not None else None
         self._seen: dict[str, _Sighting] = {}
-        self._lock = threading.Lock()
+        self._refused: list[tuple[str, str]] = []
+        self._reported: set[str] = set()  # names refused or warned about once in this process
+        self._lock = threading.RLock()  # scans refuse entries while holding it
         self._log = logger.bind(channel=name)
 
     def __repr__(self) -> str:
@@ -113,9 +117,13 @@ class FolderChannel(Channel):
                 continue
             status = self._regular_stat(entry)
             if status is not None:
-                found.append((status.st_mtime_ns, name, original, status))
-        for _, name, original, status in sorted(found):
-            claimed = self._claimed(self.inbox / name, original, status)
+                found.append((status.st_mtime_ns, str(self.inbox / name), original, status))
+        for entry in self._claim_folder_entries():
+            status = self._regular_stat(entry)
+            if status is not None:
+                found.append((status.st_mtime_ns, entry.path, entry.name, status))
+        for _, path, original, status in sorted(found):
+            claimed = self._claimed(Path(path), original, status)
             self._log.info("recovered {file} ({size} bytes), claimed before a restart", file=original, size=claimed.size)
             yield claimed
 
@@ -125,6 +133,42 @@ class FolderChannel(Channel):
             claimed = self._claim(name)
             if claimed is not None:
                 yield claimed
+
+    def refusals(self) -> list[tuple[str, str]]:
+        with self._lock:
+            refused, self._refused = self._refused, []
+        return refused
+
+    def _refuse(self, name: str, reason: str) -> None:
+        """Report `name` once (to the log and, through `refusals`, to the store)."""
+        with self._lock:
+            if name in self._reported:
+                return
+            self._reported.add(name)
+            self._refused.append((name, reason))
+        self._log.warning("{file} cannot be taken: {reason}", file=name, reason=reason)
+
+    def _set_aside(self, entry: os.DirEntry[str], reason: str) -> None:
+        """Move a symlink or special file (the entry itself, never what it points to) to failed/."""
+        try:
+            self.failed_dir.mkdir(parents=True, exist_ok=True)
+            destination = _reserve_name(self.failed_dir, base_name(entry.name))
+            os.replace(entry.path, destination)
+            _write_atomically(destination.with_name(destination.name + REASON_SUFFIX),
+                              f"reason: {reason}\nfile: {entry.name}\nchannel: {self.name}\n".encode(
+                                  "utf-8", "backslashreplace"))
+        except (OSError, ChannelError) as err:
+            reason += f"; it could not be moved to {self.failed_dir}: {err}"
+        self._refuse(entry.name, reason)
+
+    def _claim_folder_entries(self) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(self.inbox / CLAIM_FOLDER) as entries:
+                return list(entries)
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            raise ChannelError(f"channel {self.name}: cannot list {self.inbox / CLAIM_FOLDER}: {err.strerror}") from err
 
     def waiting(self) -> bool:
         """Whether inbound files are in the inbox that a later scan will hand out (still settling)."""
@@ -236,9 +280,17 @@ class FolderChannel(Channel):
             settled = []
             for entry in self._entries():
                 if not is_inbound_name(entry.name, self.patterns):
+                    if entry.name.startswith(".") and entry.name != CLAIM_FOLDER and entry.name not in self._reported:
+                        # A partner's tool may be writing it under a hidden name: said once, never moved.
+                        self._reported.add(entry.name)
+                        self._log.warning("{file} is a hidden file: not taken (partners' tools write under "
+                                          "hidden names; rename it if it is meant for us)", file=entry.name)
                     continue
                 status = self._regular_stat(entry)
                 if status is None:
+                    kind = _kind(entry)
+                    if kind is not None:
+                        self._set_aside(entry, f"a {kind}, not a regular file: never read, moved to failed/")
                     continue
                 previous = self._seen.get(entry.name)
                 unchanged = previous is not None and (previous.size, previous.mtime_ns) == (
@@ -265,6 +317,13 @@ class FolderChannel(Channel):
         """Rename `name` to `name.processing`; None when another scanner got there first."""
         source = self.inbox / name
         target = self.inbox / (name + CLAIM_SUFFIX)
+        if len(target.name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            target = self.inbox / CLAIM_FOLDER / name  # the name itself always fits
+            try:
+                target.parent.mkdir(exist_ok=True)
+            except OSError as err:
+                self._refuse(name, f"cannot be claimed: cannot make {target.parent}: {err.strerror}")
+                return None
         with self._lock:
             self._seen.pop(name, None)
         if os.path.lexists(target):
@@ -277,10 +336,14 @@ class FolderChannel(Channel):
             self._log.debug("{file} was claimed by another scanner", file=name)
             return None
         except OSError as err:
-            raise ChannelError(
-                f"channel {self.name}: cannot claim {source} (rename to {target.name}): {err.strerror}; "
-                "the gateway needs write access to the inbox"
-            ) from err
+            if not os.access(self.inbox, os.W_OK):
+                raise ChannelError(
+                    f"channel {self.name}: cannot claim {source} (rename to {target.name}): {err.strerror}; "
+                    "the gateway needs write access to the inbox"
+                ) from err
+            self._refuse(name, f"cannot be claimed (rename to {target.name}): {err.strerror}; the rest of the "
+                               "inbox goes on")
+            return None
         try:
             status = os.lstat(target)
         except FileNotFoundError:
@@ -430,6 +493,23 @@ def _reserve_name(folder: Path, name: str) -> Path:
         os.close(descriptor)
         return folder / candidate
     raise AssertionError("unreachable: _candidate_names never ends")
+
+
+def _kind(entry: os.DirEntry[str]) -> str | None:
+    """What a non-regular inbox entry is, in words; None for folders (processed/, failed/ …)."""
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return None
 
 
 def _same_file(first: Path, second: Path) -> bool:

@@ -75,8 +75,9 @@ def build_inboxes(app: App) -> list[Inbox]:
             channel = FolderChannel(
                 name=settings.name, inbox=settings.inbox, processed_dir=settings.processed,
                 failed_dir=settings.failed, after=settings.after, settle_seconds=settings.settle_seconds,
-                patterns=settings.patterns, max_size=app.settings.max_file_size)
+                patterns=settings.patterns, max_size=app.settings.max_file_size, outbox=settings.outbox)
             settings.inbox.mkdir(parents=True, exist_ok=True)
+            channel.clean_leftovers()
             inboxes.append(Inbox(profile, channel, settings.rescan_seconds or app.settings.rescan_seconds))
     return inboxes
 

@@ -364,7 +364,8 @@ def test_send_writes_the_file_whole_under_its_name_in_one_rename(tmp_path):
     inbox_channel = channel(tmp_path, outbox=outbox)
     recorder = _Events()
     observer = Observer()
-    observer.schedule(recorder, str(outbox))
+    # recursive: the temporary file is written in outbox/.edigw-tmp/, out of partners' sight
+    observer.schedule(recorder, str(outbox), recursive=True)
     observer.start()
     data = b"UNB+UNOC:3+US+ACME'" * 1000
     try:

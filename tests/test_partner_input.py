@@ -147,3 +147,31 @@ def test_symlinks_and_fifos_are_recorded_once_as_rejected_and_moved_aside(gatewa
     assert sorted(p.name for p in inbox.iterdir() if not p.is_dir()) == []
     assert (inbox / "failed" / "link.edi").is_symlink() and secret.read_bytes() == b"not for partners"
     assert "symbolic link" in (inbox / "failed" / "link.edi.reason.txt").read_text()
+
+
+def test_the_store_and_archive_are_readable_by_the_gateway_user_only(gateway):
+    drop(gateway, "acme-retail", "orders.edi", (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes())
+    gateway.run("run", "--once")
+    assert oct(gateway.state.stat().st_mode & 0o777) == "0o700"
+    assert oct((gateway.state / "archive").stat().st_mode & 0o777) == "0o700"
+    assert oct((gateway.state / "edigw.db").stat().st_mode & 0o777) == "0o600"
+
+
+def test_temporary_files_left_by_a_crash_are_removed_at_start_and_acks_are_written_out_of_sight(gateway):
+    import os
+    import time
+
+    archive, outbox = gateway.state / "archive", gateway.state / "outbox" / "acme-retail"
+    archive.mkdir(parents=True)
+    outbox.mkdir(parents=True)
+    leftovers = [archive / ".incoming-k3j4h5", outbox / ".CONTRL_1.edi.1a2b3c4d.tmp"]
+    long_ago = time.time() - 2 * 3600
+    for path in leftovers:
+        path.write_bytes(b"half a file")
+        os.utime(path, (long_ago, long_ago))
+    drop(gateway, "acme-retail", "orders.edi", (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes())
+    gateway.run("run", "--once")
+    assert not any(path.exists() for path in leftovers)
+    sent = [p.name for p in outbox.iterdir()]
+    assert len([name for name in sent if not name.startswith(".")]) == 1  # the CONTRL
+    assert [name for name in sent if name.startswith(".")] in ([], [".edigw-tmp"])

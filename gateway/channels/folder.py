@@ -46,7 +46,7 @@ from gateway.channels.base import (
     is_inbound_name,
     safe_file_name,
 )
-from gateway.files import candidate_names, fsync_folder, remove_quietly
+from gateway.files import candidate_names, fsync_folder, remove_leftovers, remove_quietly
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
@@ -231,6 +231,13 @@ class FolderChannel(Channel):
         return observer
 
     # outbound
+
+    def clean_leftovers(self) -> None:
+        """Remove the temporary files a crash left while writing to the outbox (or failed/)."""
+        for folder in (self.outbox, self.processed_dir, self.failed_dir):
+            if folder is not None and folder.is_dir():
+                remove_leftovers(folder, ".*.tmp")  # written beside the file by earlier versions
+                remove_leftovers(folder / TEMPORARY_FOLDER, "*.tmp")
 
     def send(self, name: str, data: bytes) -> Path:
         """Write `data` to the outbox as `name`: a hidden temporary file, fsync, then a rename.
@@ -523,11 +530,28 @@ def _same_file(first: Path, second: Path) -> bool:
 
 
 
+TEMPORARY_FOLDER = ".edigw-tmp"
+"""Beside the files we write: their temporary copies, in a folder partners' pickers do not list."""
+
+
 def _write_atomically(target: Path, data: bytes) -> None:
-    """Write `target` through a hidden temporary file in the same folder: fsync, rename, fsync folder."""
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    """Write `target` through a temporary file in `.edigw-tmp/` beside it: fsync, rename, fsync folder.
+
+    The folder is removed again once empty, so a partner listing the outbox (hidden files too)
+    sees only whole files; another writer that finds it gone makes it again.
+    """
+    folder = target.parent / TEMPORARY_FOLDER
+    temporary = folder / f"{target.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(temporary, "xb") as writer:
+        for attempt in range(3):
+            folder.mkdir(exist_ok=True)
+            try:
+                writer = open(temporary, "xb")
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+        with writer:
             writer.write(data)
             writer.flush()
             os.fsync(writer.fileno())
@@ -535,6 +559,10 @@ def _write_atomically(target: Path, data: bytes) -> None:
     except OSError as err:
         remove_quietly(temporary)
         raise ChannelError(f"cannot write {target}: {err.strerror}") from err
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # another write is under way in it
     fsync_folder(target.parent)
 
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from gateway.files import fsync_folder
+from gateway.files import fsync_folder, private_folder, remove_leftovers
 
 CHUNK = 1024 * 1024
 
@@ -21,7 +21,8 @@ CHUNK = 1024 * 1024
 class Archive:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        private_folder(directory)
+        remove_leftovers(directory, ".incoming-*")
 
     def path(self, sha256: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):

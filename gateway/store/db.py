@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.files import private_folder
 from gateway.store.models import AuditEvent, Exchange, Message, utcnow
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -33,8 +35,12 @@ class Store:
     """The store of one gateway: call `session()` for a unit of work."""
 
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            path = Path(url.removeprefix("sqlite:///"))
+            private_folder(path.parent)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # SQLite's -wal and -shm take its mode
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
         self.url = url
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":

@@ -220,7 +220,8 @@ class Pipeline:
         The caller removes the partner's file only after this returns. A file recovered from
         a crash (still claimed) whose exchange was already recorded is not recorded twice.
         """
-        sha256, size = self.archive.put_stream(stream)
+        limit = self.settings.max_file_size
+        sha256, size, complete = self.archive.put_limited(stream, limit)
         with self.store.session() as session:
             if recovered:
                 existing = session.scalar(select(Exchange).where(
@@ -236,19 +237,23 @@ class Pipeline:
                 # nothing-read refusals (gateway.pipeline.refuse) are nobody's original
                 ~((Exchange.state == "rejected") & (Exchange.size == 0))).order_by(Exchange.id).limit(1))
             exchange = Exchange(partner=profile.id, channel=claimed.channel, direction="in",
-                                original_name=claimed.original_name, size=size, sha256=sha256,
-                                state="received")
+                                original_name=claimed.original_name, size=size if complete else max(
+                                    claimed.size, size + 1), sha256=sha256, state="received")
+            clip_to_columns(exchange, ("original_name",))
             session.add(exchange)
             session.flush()
             record_event(session, "exchange", exchange.id, None, "received", f"channel {claimed.channel}",
-                         f"{claimed.original_name}, {size} bytes, sha256 {sha256}")
-            if first is not None:
+                         f"{claimed.original_name!r}, {size} bytes, sha256 {sha256}" if complete else
+                         f"{claimed.original_name!r}, {exchange.size} bytes; its first {size} bytes read, "
+                         f"sha256 {sha256}")
+            if not complete:
+                transition(session, exchange, "rejected", ACTOR,
+                           f"the file is {exchange.size} bytes, over the limit of {limit} bytes; only its first "
+                           f"{size} bytes were read and archived (sha256 {sha256}), the rest was not read")
+            elif first is not None:
                 exchange.duplicate_of = first.id
                 transition(session, exchange, "duplicate", ACTOR,
                            f"the same bytes as exchange {first.id} ({first.original_name}); not processed again")
-            elif size > self.settings.max_file_size:
-                transition(session, exchange, "rejected", ACTOR,
-                           f"the file is {size} bytes, over the limit of {self.settings.max_file_size} bytes")
         logger.info("exchange {} {} from {}: {}", exchange.id, claimed.original_name, profile.id, exchange.state)
         return exchange.id
 

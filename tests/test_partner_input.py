@@ -175,3 +175,19 @@ def test_temporary_files_left_by_a_crash_are_removed_at_start_and_acks_are_writt
     sent = [p.name for p in outbox.iterdir()]
     assert len([name for name in sent if not name.startswith(".")]) == 1  # the CONTRL
     assert [name for name in sent if name.startswith(".")] in ([], [".edigw-tmp"])
+
+
+def test_a_file_over_the_size_limit_is_read_only_up_to_the_limit(gateway):
+    gateway.config.write_text(gateway.config.read_text() + "[limits]\nmax_file_size = 100000\n")
+    path = gateway.inbox("acme-retail") / "huge.edi"
+    with path.open("wb") as sparse:  # 1 GiB on paper, nothing on disk
+        sparse.write(b"UNA:+.? 'UNB+UNOC:3+")
+        sparse.truncate(1024 ** 3)
+    age(path)
+    gateway.run("run", "--once")
+    [(name, state, reason)] = exchanges(gateway)
+    assert state == "rejected" and "over the limit of 100000 bytes" in reason
+    assert "only its first 100000 bytes were read" in reason
+    archived = [p for p in (gateway.state / "archive").rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in archived) <= 100000
+    assert any(p.read_bytes().startswith(b"UNA:+.? 'UNB+UNOC:3+") for p in archived)

@@ -31,15 +31,30 @@ class Archive:
 
     def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
         """Copy a stream into the archive in chunks; returns (sha256, size) once it is on disk."""
+        sha256, size, _ = self.put_limited(stream, None)
+        return sha256, size
+
+    def put_limited(self, stream: BinaryIO, limit: int | None) -> tuple[str, int, bool]:
+        """Like `put_stream`, but reads at most `limit` bytes: (sha256, size read, whether that was all).
+
+        A stream longer than the limit has its first `limit` bytes archived and named by their
+        sha256; the rest is never read (a 2 GiB file does not grow the archive by 2 GiB).
+        """
         digest = hashlib.sha256()
         size = 0
+        complete = True
         handle, temp_name = tempfile.mkstemp(dir=self.directory, prefix=".incoming-")
         try:
             with os.fdopen(handle, "wb") as temp:
-                while chunk := stream.read(CHUNK):
+                while chunk := stream.read(CHUNK if limit is None else min(CHUNK, limit + 1 - size)):
+                    if limit is not None and size + len(chunk) > limit:
+                        chunk = chunk[:limit - size]
+                        complete = False
                     digest.update(chunk)
                     temp.write(chunk)
                     size += len(chunk)
+                    if not complete:
+                        break
                 temp.flush()
                 os.fsync(temp.fileno())
             target = self.path(digest.hexdigest())
@@ -53,7 +68,7 @@ class Archive:
             if os.path.exists(temp_name):
                 os.unlink(temp_name)
             raise
-        return digest.hexdigest(), size
+        return digest.hexdigest(), size, complete
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         return self.put_stream(io.BytesIO(data))

@@ -35,7 +35,7 @@ from gateway.mapping import TemplateError, base_template_names, load_template, v
 from gateway.order_threads import Difference, order_ref, raise_exceptions, settle
 from gateway.outbound import Outbound
 from gateway.profiles import Profile
-from gateway.store.archive import Archive
+from gateway.store.archive import Archive, ArchiveMismatch
 from gateway.store.db import Store, clip_to_columns, record_event, transition
 from gateway.store.models import Exchange, Interchange, Message, utcnow
 
@@ -323,6 +323,9 @@ class Pipeline:
             self._record_events(exchange, profile, standard, events, done)
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
+            return
+        except ArchiveMismatch as error:
+            self._finish_exchange(exchange_id, "held", str(error))
             return
         except Exception as error:  # our own bug must not stop the daemon nor lose the file
             logger.exception("exchange {} could not be processed", exchange_id)

@@ -191,3 +191,22 @@ def test_a_file_over_the_size_limit_is_read_only_up_to_the_limit(gateway):
     archived = [p for p in (gateway.state / "archive").rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in archived) <= 100000
     assert any(p.read_bytes().startswith(b"UNA:+.? 'UNB+UNOC:3+") for p in archived)
+
+
+def test_changed_archive_bytes_are_refused_by_show_reprocess_and_audit_verify(gateway):
+    drop(gateway, "acme-retail", "orders.edi", (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes())
+    gateway.run("run", "--once")
+    assert gateway.run("audit", "verify").returncode == 0
+    message = next(m for m in gateway.messages() if m["document_number"] == "4500012")
+    [archived] = [p for p in (gateway.state / "archive").rglob("*") if p.is_file() and b"QTY+21:48" in p.read_bytes()]
+    archived.write_bytes(archived.read_bytes().replace(b"QTY+21:48:PCE", b"QTY+21:99:PCE"))
+
+    shown = gateway.run("messages", "show", str(message["id"]), "--raw", check=False)
+    assert shown.returncode == 1 and shown.stdout == b""
+    assert b"does not match its sha256" in shown.stderr
+    again = gateway.run("reprocess", str(message["id"]), "--from", "parse", check=False)
+    assert again.returncode == 1 and b"does not match its sha256" in again.stderr
+    detail = gateway.json("messages", "show", str(message["id"]))
+    assert detail["document"]["lines"][0]["quantity"] == "48"
+    verified = gateway.run("audit", "verify", check=False)
+    assert verified.returncode == 1 and b"does not match its sha256" in verified.stdout

@@ -74,10 +74,45 @@ class Archive:
         return self.put_stream(io.BytesIO(data))
 
     def read(self, sha256: str) -> bytes:
-        return self.path(sha256).read_bytes()
+        """The archived bytes, checked against their sha256 (ArchiveMismatch when they differ)."""
+        data = self._file(sha256).read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ArchiveMismatch(self._mismatch(sha256))
+        return data
 
     def chunks(self, sha256: str) -> Iterator[bytes]:
-        with self.path(sha256).open("rb") as stream:
+        """The archived bytes in chunks, checked whole against their sha256 before the first is given."""
+        problem = self.check(sha256)
+        if problem:
+            raise ArchiveMismatch(problem)
+        return self._chunks(sha256)
+
+    def check(self, sha256: str) -> str | None:
+        """Why the archived bytes of `sha256` cannot be trusted (missing, changed), or None when they can."""
+        digest = hashlib.sha256()
+        try:
+            for chunk in self._chunks(sha256):
+                digest.update(chunk)
+        except ArchiveMismatch as missing:
+            return str(missing)
+        return None if digest.hexdigest() == sha256 else self._mismatch(sha256)
+
+    def _file(self, sha256: str) -> Path:
+        path = self.path(sha256)
+        if not path.is_file():
+            raise ArchiveMismatch(f"the archived file {path} is missing")
+        return path
+
+    def _chunks(self, sha256: str) -> Iterator[bytes]:
+        with self._file(sha256).open("rb") as stream:
             while chunk := stream.read(CHUNK):
                 yield chunk
+
+    def _mismatch(self, sha256: str) -> str:
+        return (f"the archived file {self.path(sha256)} does not match its sha256: its bytes were changed "
+                "after they were archived; refusing to use them")
+
+
+class ArchiveMismatch(LookupError):
+    """Archived bytes that are missing or no longer hash to the sha256 they were stored under."""
 

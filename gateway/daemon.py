@@ -90,11 +90,12 @@ def take(app: App, inbox: Inbox, claimed: ClaimedFile, recovered: bool,
             app.pipeline.intake(inbox.profile, claimed, _SourceStream(stream), recovered=recovered)
     except (SourceUnreadable, OSError) as error:
         if isinstance(error, SourceUnreadable) or not _archive_error(error, app):
-            logger.warning("{}: {} cannot be read: {}", inbox.channel.name, claimed.original_name, error)
+            logger.warning("{}: {file!r} cannot be read: {}", inbox.channel.name, error, file=claimed.original_name)
             inbox.channel.fail(claimed, f"the file could not be read: {error}")
             return
         # The archive or store failed: the file stays claimed and is taken again after a restart.
-        logger.error("{}: {} could not be archived, left in place: {}", inbox.channel.name, claimed.original_name, error)
+        logger.error("{}: {file!r} could not be archived, left in place: {}", inbox.channel.name, error,
+                     file=claimed.original_name)
         raise
     inbox.channel.done(claimed)
 

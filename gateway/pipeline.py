@@ -229,7 +229,7 @@ class Pipeline:
                     Exchange.original_name == claimed.original_name, Exchange.sha256 == sha256,
                     Exchange.direction == "in"))
                 if existing is not None:
-                    logger.info("exchange {} {} was recorded before a restart", existing.id, claimed.original_name)
+                    logger.info("exchange {} {file!r} was recorded before a restart", existing.id, file=claimed.original_name)
                     return existing.id
             first = session.scalar(select(Exchange).where(
                 Exchange.partner == profile.id, Exchange.sha256 == sha256, Exchange.direction == "in",
@@ -254,7 +254,8 @@ class Pipeline:
                 exchange.duplicate_of = first.id
                 transition(session, exchange, "duplicate", ACTOR,
                            f"the same bytes as exchange {first.id} ({first.original_name}); not processed again")
-        logger.info("exchange {} {} from {}: {}", exchange.id, claimed.original_name, profile.id, exchange.state)
+        logger.info("exchange {} {file!r} from {}: {}", exchange.id, profile.id, exchange.state,
+                    file=claimed.original_name)
         return exchange.id
 
     def refuse(self, profile: Profile, channel: str, name: str, reason: str) -> int:
@@ -440,7 +441,7 @@ class Pipeline:
                 exchange.standard = standard
             transition(session, exchange, state, ACTOR, reason)
         log = logger.warning if state in ("rejected", "held") else logger.info
-        log("exchange {} {}: {}{}", exchange_id, exchange.original_name, state, f" ({reason})" if reason else "")
+        log("exchange {} {file!r}: {}{}", exchange_id, state, f" ({reason})" if reason else "", file=exchange.original_name)
 
     # --- deliver -------------------------------------------------------------------------
 

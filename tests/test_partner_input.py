@@ -210,3 +210,17 @@ def test_changed_archive_bytes_are_refused_by_show_reprocess_and_audit_verify(ga
     assert detail["document"]["lines"][0]["quantity"] == "48"
     verified = gateway.run("audit", "verify", check=False)
     assert verified.returncode == 1 and b"does not match its sha256" in verified.stdout
+
+
+def test_a_newline_in_a_partner_file_name_cannot_forge_a_log_line(gateway):
+    name = "po.edi\n2026-12-04 10:00:00.000 ERROR   exchange 1 forged.edi: deleted by admin"
+    drop(gateway, "acme-retail", name, (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes())
+    text = gateway.run("run", "--once").stderr.decode()
+    assert not any(line.startswith("2026-12-04 10:00:00.000") for line in text.splitlines())
+    assert "po.edi\\n2026-12-04" in text  # escaped, on the line of its own event
+    assert [state for _, state, _ in exchanges(gateway)] == ["processed"]
+
+    drop(gateway, "acme-retail", name + " again", b"not EDI at all")
+    lines = gateway.run("run", "--once", "--log-json").stderr.decode().splitlines()
+    records = [json.loads(line)["record"] for line in lines if line.strip()]
+    assert any(record["extra"].get("file") == name + " again" for record in records)

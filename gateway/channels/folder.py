@@ -124,7 +124,7 @@ class FolderChannel(Channel):
                 found.append((status.st_mtime_ns, entry.path, entry.name, status))
         for _, path, original, status in sorted(found):
             claimed = self._claimed(Path(path), original, status)
-            self._log.info("recovered {file} ({size} bytes), claimed before a restart", file=original, size=claimed.size)
+            self._log.info("recovered {file!r} ({size} bytes), claimed before a restart", file=original, size=claimed.size)
             yield claimed
 
     def scan(self) -> Iterator[ClaimedFile]:
@@ -146,7 +146,7 @@ class FolderChannel(Channel):
                 return
             self._reported.add(name)
             self._refused.append((name, reason))
-        self._log.warning("{file} cannot be taken: {reason}", file=name, reason=reason)
+        self._log.warning("{file!r} cannot be taken: {reason}", file=name, reason=reason)
 
     def _set_aside(self, entry: os.DirEntry[str], reason: str) -> None:
         """Move a symlink or special file (the entry itself, never what it points to) to failed/."""
@@ -192,10 +192,10 @@ class FolderChannel(Channel):
                 os.unlink(claimed.path)
             except OSError as err:
                 raise ChannelError(f"channel {self.name}: cannot delete {claimed.path}: {err.strerror}") from err
-            self._log.info("deleted {file} after intake", file=claimed.original_name)
+            self._log.info("deleted {file!r} after intake", file=claimed.original_name)
             return None
         destination = self._move_aside(claimed, self.processed_dir)
-        self._log.info("moved {file} to {destination}", file=claimed.original_name, destination=str(destination))
+        self._log.info("moved {file!r} to {destination}", file=claimed.original_name, destination=str(destination))
         return destination
 
     def fail(self, claimed: ClaimedFile, reason: str) -> Path:
@@ -211,7 +211,7 @@ class FolderChannel(Channel):
         )
         reason_path = destination.with_name(destination.name + REASON_SUFFIX)
         _write_atomically(reason_path, text.encode("utf-8", "backslashreplace"))
-        self._log.warning("failed {file}, moved to {destination}: {reason}", file=claimed.original_name,
+        self._log.warning("failed {file!r}, moved to {destination}: {reason}", file=claimed.original_name,
                           destination=str(destination), reason=reason)
         return destination
 
@@ -253,7 +253,7 @@ class FolderChannel(Channel):
         if os.path.lexists(target):
             raise ChannelError(f"channel {self.name}: {target} exists and has not been picked up; not overwritten")
         _write_atomically(target, data)
-        self._log.info("sent {file} ({size} bytes) to {outbox}", file=name, size=len(data), outbox=str(self.outbox))
+        self._log.info("sent {file!r} ({size} bytes) to {outbox}", file=name, size=len(data), outbox=str(self.outbox))
         return target
 
     # the parts
@@ -290,7 +290,7 @@ class FolderChannel(Channel):
                     if entry.name.startswith(".") and entry.name != CLAIM_FOLDER and entry.name not in self._reported:
                         # A partner's tool may be writing it under a hidden name: said once, never moved.
                         self._reported.add(entry.name)
-                        self._log.warning("{file} is a hidden file: not taken (partners' tools write under "
+                        self._log.warning("{file!r} is a hidden file: not taken (partners' tools write under "
                                           "hidden names; rename it if it is meant for us)", file=entry.name)
                     continue
                 status = self._regular_stat(entry)
@@ -316,7 +316,7 @@ class FolderChannel(Channel):
                 if (previous is None or unchanged) and (old_enough or stable):
                     settled.append((status.st_mtime_ns, entry.name))
                 else:
-                    self._log.debug("{file} not settled yet ({size} bytes)", file=entry.name, size=status.st_size)
+                    self._log.debug("{file!r} not settled yet ({size} bytes)", file=entry.name, size=status.st_size)
             self._seen = seen
             return [name for _, name in sorted(settled)]
 
@@ -335,12 +335,12 @@ class FolderChannel(Channel):
             self._seen.pop(name, None)
         if os.path.lexists(target):
             # An earlier file of the same name is still in hand; renaming would replace it.
-            self._log.debug("{file} waits: an earlier file of that name is still being processed", file=name)
+            self._log.debug("{file!r} waits: an earlier file of that name is still being processed", file=name)
             return None
         try:
             os.rename(source, target)
         except FileNotFoundError:
-            self._log.debug("{file} was claimed by another scanner", file=name)
+            self._log.debug("{file!r} was claimed by another scanner", file=name)
             return None
         except OSError as err:
             if not os.access(self.inbox, os.W_OK):
@@ -354,16 +354,16 @@ class FolderChannel(Channel):
         try:
             status = os.lstat(target)
         except FileNotFoundError:
-            self._log.debug("{file} vanished right after its claim", file=name)
+            self._log.debug("{file!r} vanished right after its claim", file=name)
             return None
         claimed = self._claimed(target, name, status)
         if not stat.S_ISREG(status.st_mode):
             # Swapped for a symlink or special file between the scan and the rename.
             self.fail(claimed, "not a regular file (a symlink or special file replaced it while it was claimed)")
             return None
-        self._log.info("claimed {file} ({size} bytes)", file=name, size=claimed.size)
+        self._log.info("claimed {file!r} ({size} bytes)", file=name, size=claimed.size)
         if self.max_size is not None and claimed.size > self.max_size:
-            self._log.warning("{file} is {size} bytes, over the limit of {limit}", file=name, size=claimed.size,
+            self._log.warning("{file!r} is {size} bytes, over the limit of {limit}", file=name, size=claimed.size,
                               limit=self.max_size)
         return claimed
 

@@ -42,7 +42,9 @@ class App:
 
     @cached_property
     def store(self) -> Store:
-        return open_store(self.settings.store_url)
+        store = open_store(self.settings.store_url)
+        store.keep_anchor(self.settings.state_dir)
+        return store
 
     @cached_property
     def archive(self) -> Archive:

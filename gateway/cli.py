@@ -410,7 +410,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
     app = _app(args)
     with app.store.session() as session:
-        count, problems = verify_chain(session)
+        count, problems = verify_chain(session, app.store.anchor)
     files, archive_problems = verify_archive(app.store, app.archive)
     if args.json:
         _print_json({"events": count, "ok": not problems and not archive_problems,

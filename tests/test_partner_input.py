@@ -224,3 +224,49 @@ def test_a_newline_in_a_partner_file_name_cannot_forge_a_log_line(gateway):
     lines = gateway.run("run", "--once", "--log-json").stderr.decode().splitlines()
     records = [json.loads(line)["record"] for line in lines if line.strip()]
     assert any(record["extra"].get("file") == name + " again" for record in records)
+
+
+def _processed_samples(gateway):
+    from gateway_fixtures import drop_samples
+
+    for path in drop_samples(gateway):
+        age(path)
+    gateway.run("run", "--once")
+    assert gateway.run("audit", "verify").returncode == 0
+
+
+def _verify_fails(gateway, text: str) -> None:
+    verified = gateway.run("audit", "verify", check=False)
+    assert verified.returncode == 1, verified.stdout.decode()
+    assert text in verified.stdout.decode()
+
+
+@pytest.mark.parametrize("count", [1, 10])
+def test_audit_verify_finds_the_newest_events_deleted(gateway, count):
+    import sqlite3
+
+    _processed_samples(gateway)
+    with sqlite3.connect(gateway.state / "edigw.db") as db:
+        db.execute("DELETE FROM audit_events WHERE id > (SELECT max(id) FROM audit_events) - ?", (count,))
+    _verify_fails(gateway, "the newest events were deleted")
+
+
+def test_audit_verify_finds_an_event_edited_and_every_hash_after_it_recomputed(gateway):
+    import hashlib
+    import sqlite3
+
+    _processed_samples(gateway)
+    with sqlite3.connect(gateway.state / "edigw.db") as db:
+        db.execute("UPDATE audit_events SET reason = 'nothing to see' WHERE id = 3")
+        previous = db.execute("SELECT hash FROM audit_events WHERE id = 2").fetchone()[0]
+        rows = db.execute("SELECT id, subject, subject_id, from_state, to_state, actor, reason, at "
+                          "FROM audit_events WHERE id >= 3 ORDER BY id").fetchall()
+        for event_id, *content, at in rows:  # what anyone without the key can do: plain SHA-256
+            from datetime import datetime
+            payload = json.dumps([previous, *content, datetime.fromisoformat(at).isoformat()],
+                                 ensure_ascii=False, separators=(",", ":"))
+            digest = hashlib.sha256(payload.encode()).hexdigest()
+            db.execute("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?", (previous, digest, event_id))
+            previous = digest
+    _verify_fails(gateway, "audit event 3: its content does not match its hash")
+    assert oct((gateway.state / "audit.key").stat().st_mode & 0o777) == "0o600"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,11 +19,21 @@ from gateway.store.db import Store, open_store
 def setup_logging(settings: Settings, json_lines: bool = False) -> None:
     """One line per event on stderr, human-readable or JSON; secrets are never passed to it."""
     logger.remove()
+    logger.configure(patcher=_escape_control_characters)
     if json_lines or settings.log_format == "json":
         logger.add(sys.stderr, level=settings.log_level, serialize=True)
     else:
         logger.add(sys.stderr, level=settings.log_level,
                    format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _escape_control_characters(record: dict) -> None:
+    """One event, one line: a newline in a partner's file name (or any text) cannot forge a log line."""
+    record["message"] = _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"),
+                                     record["message"])
 
 
 @dataclass
@@ -31,7 +42,9 @@ class App:
 
     @cached_property
     def store(self) -> Store:
-        return open_store(self.settings.store_url)
+        store = open_store(self.settings.store_url)
+        store.keep_anchor(self.settings.state_dir)
+        return store
 
     @cached_property
     def archive(self) -> Archive:

@@ -75,8 +75,9 @@ def build_inboxes(app: App) -> list[Inbox]:
             channel = FolderChannel(
                 name=settings.name, inbox=settings.inbox, processed_dir=settings.processed,
                 failed_dir=settings.failed, after=settings.after, settle_seconds=settings.settle_seconds,
-                patterns=settings.patterns, max_size=app.settings.max_file_size)
+                patterns=settings.patterns, max_size=app.settings.max_file_size, outbox=settings.outbox)
             settings.inbox.mkdir(parents=True, exist_ok=True)
+            channel.clean_leftovers()
             inboxes.append(Inbox(profile, channel, settings.rescan_seconds or app.settings.rescan_seconds))
     return inboxes
 
@@ -89,11 +90,12 @@ def take(app: App, inbox: Inbox, claimed: ClaimedFile, recovered: bool,
             app.pipeline.intake(inbox.profile, claimed, _SourceStream(stream), recovered=recovered)
     except (SourceUnreadable, OSError) as error:
         if isinstance(error, SourceUnreadable) or not _archive_error(error, app):
-            logger.warning("{}: {} cannot be read: {}", inbox.channel.name, claimed.original_name, error)
+            logger.warning("{}: {file!r} cannot be read: {}", inbox.channel.name, error, file=claimed.original_name)
             inbox.channel.fail(claimed, f"the file could not be read: {error}")
             return
         # The archive or store failed: the file stays claimed and is taken again after a restart.
-        logger.error("{}: {} could not be archived, left in place: {}", inbox.channel.name, claimed.original_name, error)
+        logger.error("{}: {file!r} could not be archived, left in place: {}", inbox.channel.name, error,
+                     file=claimed.original_name)
         raise
     inbox.channel.done(claimed)
 
@@ -138,6 +140,9 @@ def _take_all(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager |
             break
         take(app, inbox, claimed, recovered=False, guard=guard)
         taken += 1
+    for name, reason in inbox.channel.refusals():
+        with guard or contextlib.nullcontext():
+            app.pipeline.refuse(inbox.profile, inbox.channel.name, name, reason)
     return taken
 
 

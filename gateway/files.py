@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -27,6 +28,40 @@ def fsync_folder(folder: Path) -> None:
         logger.debug("fsync of folder {folder} failed: {error}", folder=str(folder), error=err.strerror)
     finally:
         os.close(descriptor)
+
+
+LEFTOVER_AGE_SECONDS = 3600
+"""A temporary file of ours this old was left by a crash (a live copy takes seconds, even on shared storage)."""
+
+
+def private_folder(folder: Path) -> Path:
+    """Make `folder` (and its parents) if missing, readable by the gateway's user only (0700).
+
+    Business data lives under it; an existing folder is tightened too, where we may.
+    """
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if folder.stat().st_mode & 0o077:
+            os.chmod(folder, 0o700)
+    except OSError as error:
+        logger.warning("cannot make {folder} private (0700): {error}", folder=str(folder), error=error.strerror)
+    return folder
+
+
+def remove_leftovers(folder: Path, pattern: str) -> int:
+    """Remove our temporary files matching `pattern` in `folder` that a crash left; returns how many."""
+    removed = 0
+    now = time.time()
+    for path in folder.glob(pattern):
+        try:
+            if path.is_file() and not path.is_symlink() and now - path.stat().st_mtime > LEFTOVER_AGE_SECONDS:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    if removed:
+        logger.info("removed {count} temporary file(s) left by a crash in {folder}", count=removed, folder=str(folder))
+    return removed
 
 
 def remove_quietly(path: Path) -> None:

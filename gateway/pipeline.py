@@ -30,18 +30,21 @@ from gateway.documents import as_dict
 from gateway.formats.model import Interchange as ParsedInterchange
 from gateway.formats.model import Message as ParsedMessage
 from gateway.formats import acks
-from gateway.formats.model import UnreadableFile
+from gateway.formats.model import Issue, UnreadableFile
 from gateway.mapping import TemplateError, base_template_names, load_template, version_matches
 from gateway.order_threads import Difference, order_ref, raise_exceptions, settle
 from gateway.outbound import Outbound
 from gateway.profiles import Profile
-from gateway.store.archive import Archive
-from gateway.store.db import Store, record_event, transition
+from gateway.store.archive import Archive, ArchiveMismatch
+from gateway.store.db import Store, clip_to_columns, record_event, transition
 from gateway.store.models import Exchange, Interchange, Message, utcnow
 
 ACTOR = "pipeline"
 BATCH = 200  # messages recorded per transaction
 STAGES = ("parse", "translate", "deliver")
+# A message's values that come from the partner's file, cut to their columns (clip_to_columns).
+PARTNER_VALUES = ("type", "version", "ref", "interchange_ref", "group_ref")
+DOCUMENT_VALUES = ("document_type", "document_number", "order_ref")
 
 RETRY_FIRST_SECONDS = 30
 RETRY_MAX_SECONDS = 3600
@@ -241,7 +244,8 @@ class Pipeline:
         The caller removes the partner's file only after this returns. A file recovered from
         a crash (still claimed) whose exchange was already recorded is not recorded twice.
         """
-        sha256, size = self.archive.put_stream(stream)
+        limit = self.settings.max_file_size
+        sha256, size, complete = self.archive.put_limited(stream, limit)
         with self.store.session() as session:
             if recovered:
                 existing = session.scalar(select(Exchange).where(
@@ -249,26 +253,50 @@ class Pipeline:
                     Exchange.original_name == claimed.original_name, Exchange.sha256 == sha256,
                     Exchange.direction == "in"))
                 if existing is not None:
-                    logger.info("exchange {} {} was recorded before a restart", existing.id, claimed.original_name)
+                    logger.info("exchange {} {file!r} was recorded before a restart", existing.id, file=claimed.original_name)
                     return existing.id
             first = session.scalar(select(Exchange).where(
                 Exchange.partner == profile.id, Exchange.sha256 == sha256, Exchange.direction == "in",
-                Exchange.state != "duplicate").order_by(Exchange.id).limit(1))
+                Exchange.state != "duplicate",
+                # nothing-read refusals (gateway.pipeline.refuse) are nobody's original
+                ~((Exchange.state == "rejected") & (Exchange.size == 0))).order_by(Exchange.id).limit(1))
             exchange = Exchange(partner=profile.id, channel=claimed.channel, direction="in",
-                                original_name=claimed.original_name, size=size, sha256=sha256,
-                                state="received")
+                                original_name=claimed.original_name, size=size if complete else max(
+                                    claimed.size, size + 1), sha256=sha256, state="received")
+            clip_to_columns(exchange, ("original_name",))
             session.add(exchange)
             session.flush()
             record_event(session, "exchange", exchange.id, None, "received", f"channel {claimed.channel}",
-                         f"{claimed.original_name}, {size} bytes, sha256 {sha256}")
-            if first is not None:
+                         f"{claimed.original_name!r}, {size} bytes, sha256 {sha256}" if complete else
+                         f"{claimed.original_name!r}, {exchange.size} bytes; its first {size} bytes read, "
+                         f"sha256 {sha256}")
+            if not complete:
+                transition(session, exchange, "rejected", ACTOR,
+                           f"the file is {exchange.size} bytes, over the limit of {limit} bytes; only its first "
+                           f"{size} bytes were read and archived (sha256 {sha256}), the rest was not read")
+            elif first is not None:
                 exchange.duplicate_of = first.id
                 transition(session, exchange, "duplicate", ACTOR,
                            f"the same bytes as exchange {first.id} ({first.original_name}); not processed again")
-            elif size > self.settings.max_file_size:
-                transition(session, exchange, "rejected", ACTOR,
-                           f"the file is {size} bytes, over the limit of {self.settings.max_file_size} bytes")
-        logger.info("exchange {} {} from {}: {}", exchange.id, claimed.original_name, profile.id, exchange.state)
+        logger.info("exchange {} {file!r} from {}: {}", exchange.id, profile.id, exchange.state,
+                    file=claimed.original_name)
+        return exchange.id
+
+    def refuse(self, profile: Profile, channel: str, name: str, reason: str) -> int:
+        """Record an inbox entry that cannot be taken (a symlink, a FIFO, an unclaimable name) as rejected.
+
+        Nothing of it was read, so nothing is archived but the empty content its sha256 names.
+        """
+        sha256, size = self.archive.put_bytes(b"")
+        with self.store.session() as session:
+            exchange = Exchange(partner=profile.id, channel=channel, direction="in", original_name=name,
+                                size=size, sha256=sha256, state="received")
+            clip_to_columns(exchange, ("original_name",))
+            session.add(exchange)
+            session.flush()
+            record_event(session, "exchange", exchange.id, None, "received", f"channel {channel}",
+                         f"{name!r} found in the inbox, not read")
+            transition(session, exchange, "rejected", ACTOR, reason)
         return exchange.id
 
     # --- parse and translate ------------------------------------------------------------
@@ -321,6 +349,9 @@ class Pipeline:
             stranger = not_from_partner(data, profile)
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
+            return
+        except ArchiveMismatch as error:
+            self._finish_exchange(exchange_id, "held", str(error))
             return
         except Exception as error:  # our own bug must not stop the daemon nor lose the file
             logger.exception("exchange {} could not be processed", exchange_id)
@@ -376,19 +407,26 @@ class Pipeline:
                               interchange_ref=parsed.interchange.control_ref,
                               group_ref=parsed.group.control_ref if parsed.group else None,
                               state="received", errors=json.dumps([i.as_dict() for i in parsed.errors]))
+                too_long = clip_to_columns(row, PARTNER_VALUES)
                 session.add(row)
                 session.flush()
                 record_event(session, "message", row.id, None, "received", ACTOR,
                              f"message {parsed.index + 1} of exchange {exchange.id}")
-                self._apply(session, row, outcome, ACTOR)
+                self._apply(session, row, outcome, ACTOR, too_long)
                 if row.document_type == acks.DOCUMENT_TYPE and row.state == "translated":
                     self.outbound.apply_ack(session, row, outcome.document, ACTOR)
 
-    def _apply(self, session: Session, row: Message, outcome: Outcome, actor: str) -> None:
+    def _apply(self, session: Session, row: Message, outcome: Outcome, actor: str,
+               too_long: list[str] | None = None) -> None:
         row.document_type = outcome.document_type
         row.document = json.dumps(outcome.document) if outcome.document is not None else None
         row.document_number = (outcome.document or {}).get("document_number")
         row.order_ref = order_ref(outcome.document_type, outcome.document)
+        too_long = (too_long or []) + clip_to_columns(row, DOCUMENT_VALUES)
+        if too_long:
+            reasons = [outcome.reason] if outcome.state == "rejected" and outcome.reason else []
+            outcome = Outcome("rejected", "; ".join(reasons + too_long), outcome.document_type, outcome.document,
+                              outcome.problems)
         if outcome.state == "rejected":
             transition(session, row, "rejected", actor, outcome.reason)
         else:
@@ -410,6 +448,8 @@ class Pipeline:
             row.control_ref = parsed.control_ref
             row.status = parsed.status
             row.header = json.dumps(parsed.header())
+            for problem in clip_to_columns(row, ("sender", "receiver", "control_ref")):
+                parsed.errors.append(Issue(f"interchange {problem}", 1))
             row.errors = json.dumps([issue.as_dict() for issue in parsed.errors])
             self.outbound.apply_technical_acks(session, exchange.id, exchange.partner, parsed, ACTOR)
             envelope_errors = [issue for issue in parsed.errors if issue.severity == "error"]
@@ -437,7 +477,7 @@ class Pipeline:
                 exchange.standard = standard
             transition(session, exchange, state, ACTOR, reason)
         log = logger.warning if state in ("rejected", "held") else logger.info
-        log("exchange {} {}: {}{}", exchange_id, exchange.original_name, state, f" ({reason})" if reason else "")
+        log("exchange {} {file!r}: {}{}", exchange_id, state, f" ({reason})" if reason else "", file=exchange.original_name)
 
     # --- deliver -------------------------------------------------------------------------
 

@@ -105,7 +105,9 @@ def test_a_symlink_in_the_inbox_is_never_followed(tmp_path):
 
     assert list(inbox_channel.scan()) == []
     assert secret.read_bytes() == b"not for partners"
-    assert (inbox_channel.inbox / "link.edi").is_symlink()
+    # never followed: the link itself is moved out of the way and reported once (issue 13, item 10)
+    assert (inbox_channel.failed_dir / "link.edi").is_symlink()
+    assert [name for name, _ in inbox_channel.refusals()] == ["link.edi"]
 
 
 def test_only_files_matching_the_patterns_are_claimed_whatever_their_case(tmp_path):
@@ -362,7 +364,8 @@ def test_send_writes_the_file_whole_under_its_name_in_one_rename(tmp_path):
     inbox_channel = channel(tmp_path, outbox=outbox)
     recorder = _Events()
     observer = Observer()
-    observer.schedule(recorder, str(outbox))
+    # recursive: the temporary file is written in outbox/.edigw-tmp/, out of partners' sight
+    observer.schedule(recorder, str(outbox), recursive=True)
     observer.start()
     data = b"UNB+UNOC:3+US+ACME'" * 1000
     try:

@@ -24,6 +24,9 @@ from typing import BinaryIO, Protocol
 CLAIM_SUFFIX = ".processing"
 """A claimed file is renamed to `<name>.processing` before it is read."""
 
+CLAIM_FOLDER = ".processing"
+"""Where a file is claimed whose `<name>.processing` would be longer than a file name may be."""
+
 REASON_SUFFIX = ".reason.txt"
 """Written beside a file moved to failed/, saying why."""
 
@@ -143,3 +146,10 @@ class Channel(ABC):
     def watch(self, callback: Callable[[], None]) -> Stoppable | None:
         """Call `callback()` soon after files arrive; None when this channel can only be polled."""
         return None
+
+    def refusals(self) -> list[tuple[str, str]]:
+        """Entries found since the last call that cannot be taken, each once: (name, reason).
+
+        The pipeline records each as a rejected exchange, so nothing in an inbox is silent.
+        """
+        return []

@@ -35,7 +35,9 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from gateway.channels.base import (
+    CLAIM_FOLDER,
     CLAIM_SUFFIX,
+    MAX_NAME_BYTES,
     REASON_SUFFIX,
     Channel,
     ChannelError,
@@ -44,7 +46,7 @@ from gateway.channels.base import (
     is_inbound_name,
     safe_file_name,
 )
-from gateway.files import candidate_names, fsync_folder, remove_quietly
+from gateway.files import candidate_names, fsync_folder, remove_leftovers, remove_quietly
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
@@ -91,7 +93,9 @@ class FolderChannel(Channel):
         self.max_size = max_size
         self.outbox = Path(outbox) if outbox is not None else None
         self._seen: dict[str, _Sighting] = {}
-        self._lock = threading.Lock()
+        self._refused: list[tuple[str, str]] = []
+        self._reported: set[str] = set()  # names refused or warned about once in this process
+        self._lock = threading.RLock()  # scans refuse entries while holding it
         self._log = logger.bind(channel=name)
 
     def __repr__(self) -> str:
@@ -113,10 +117,14 @@ class FolderChannel(Channel):
                 continue
             status = self._regular_stat(entry)
             if status is not None:
-                found.append((status.st_mtime_ns, name, original, status))
-        for _, name, original, status in sorted(found):
-            claimed = self._claimed(self.inbox / name, original, status)
-            self._log.info("recovered {file} ({size} bytes), claimed before a restart", file=original, size=claimed.size)
+                found.append((status.st_mtime_ns, str(self.inbox / name), original, status))
+        for entry in self._claim_folder_entries():
+            status = self._regular_stat(entry)
+            if status is not None:
+                found.append((status.st_mtime_ns, entry.path, entry.name, status))
+        for _, path, original, status in sorted(found):
+            claimed = self._claimed(Path(path), original, status)
+            self._log.info("recovered {file!r} ({size} bytes), claimed before a restart", file=original, size=claimed.size)
             yield claimed
 
     def scan(self) -> Iterator[ClaimedFile]:
@@ -125,6 +133,42 @@ class FolderChannel(Channel):
             claimed = self._claim(name)
             if claimed is not None:
                 yield claimed
+
+    def refusals(self) -> list[tuple[str, str]]:
+        with self._lock:
+            refused, self._refused = self._refused, []
+        return refused
+
+    def _refuse(self, name: str, reason: str) -> None:
+        """Report `name` once (to the log and, through `refusals`, to the store)."""
+        with self._lock:
+            if name in self._reported:
+                return
+            self._reported.add(name)
+            self._refused.append((name, reason))
+        self._log.warning("{file!r} cannot be taken: {reason}", file=name, reason=reason)
+
+    def _set_aside(self, entry: os.DirEntry[str], reason: str) -> None:
+        """Move a symlink or special file (the entry itself, never what it points to) to failed/."""
+        try:
+            self.failed_dir.mkdir(parents=True, exist_ok=True)
+            destination = _reserve_name(self.failed_dir, base_name(entry.name))
+            os.replace(entry.path, destination)
+            _write_atomically(destination.with_name(destination.name + REASON_SUFFIX),
+                              f"reason: {reason}\nfile: {entry.name}\nchannel: {self.name}\n".encode(
+                                  "utf-8", "backslashreplace"))
+        except (OSError, ChannelError) as err:
+            reason += f"; it could not be moved to {self.failed_dir}: {err}"
+        self._refuse(entry.name, reason)
+
+    def _claim_folder_entries(self) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(self.inbox / CLAIM_FOLDER) as entries:
+                return list(entries)
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            raise ChannelError(f"channel {self.name}: cannot list {self.inbox / CLAIM_FOLDER}: {err.strerror}") from err
 
     def waiting(self) -> bool:
         """Whether inbound files are in the inbox that a later scan will hand out (still settling)."""
@@ -148,10 +192,10 @@ class FolderChannel(Channel):
                 os.unlink(claimed.path)
             except OSError as err:
                 raise ChannelError(f"channel {self.name}: cannot delete {claimed.path}: {err.strerror}") from err
-            self._log.info("deleted {file} after intake", file=claimed.original_name)
+            self._log.info("deleted {file!r} after intake", file=claimed.original_name)
             return None
         destination = self._move_aside(claimed, self.processed_dir)
-        self._log.info("moved {file} to {destination}", file=claimed.original_name, destination=str(destination))
+        self._log.info("moved {file!r} to {destination}", file=claimed.original_name, destination=str(destination))
         return destination
 
     def fail(self, claimed: ClaimedFile, reason: str) -> Path:
@@ -167,7 +211,7 @@ class FolderChannel(Channel):
         )
         reason_path = destination.with_name(destination.name + REASON_SUFFIX)
         _write_atomically(reason_path, text.encode("utf-8", "backslashreplace"))
-        self._log.warning("failed {file}, moved to {destination}: {reason}", file=claimed.original_name,
+        self._log.warning("failed {file!r}, moved to {destination}: {reason}", file=claimed.original_name,
                           destination=str(destination), reason=reason)
         return destination
 
@@ -188,6 +232,13 @@ class FolderChannel(Channel):
 
     # outbound
 
+    def clean_leftovers(self) -> None:
+        """Remove the temporary files a crash left while writing to the outbox (or failed/)."""
+        for folder in (self.outbox, self.processed_dir, self.failed_dir):
+            if folder is not None and folder.is_dir():
+                remove_leftovers(folder, ".*.tmp")  # written beside the file by earlier versions
+                remove_leftovers(folder / TEMPORARY_FOLDER, "*.tmp")
+
     def send(self, name: str, data: bytes) -> Path:
         """Write `data` to the outbox as `name`: a hidden temporary file, fsync, then a rename.
 
@@ -202,7 +253,7 @@ class FolderChannel(Channel):
         if os.path.lexists(target):
             raise ChannelError(f"channel {self.name}: {target} exists and has not been picked up; not overwritten")
         _write_atomically(target, data)
-        self._log.info("sent {file} ({size} bytes) to {outbox}", file=name, size=len(data), outbox=str(self.outbox))
+        self._log.info("sent {file!r} ({size} bytes) to {outbox}", file=name, size=len(data), outbox=str(self.outbox))
         return target
 
     # the parts
@@ -236,9 +287,17 @@ class FolderChannel(Channel):
             settled = []
             for entry in self._entries():
                 if not is_inbound_name(entry.name, self.patterns):
+                    if entry.name.startswith(".") and entry.name != CLAIM_FOLDER and entry.name not in self._reported:
+                        # A partner's tool may be writing it under a hidden name: said once, never moved.
+                        self._reported.add(entry.name)
+                        self._log.warning("{file!r} is a hidden file: not taken (partners' tools write under "
+                                          "hidden names; rename it if it is meant for us)", file=entry.name)
                     continue
                 status = self._regular_stat(entry)
                 if status is None:
+                    kind = _kind(entry)
+                    if kind is not None:
+                        self._set_aside(entry, f"a {kind}, not a regular file: never read, moved to failed/")
                     continue
                 previous = self._seen.get(entry.name)
                 unchanged = previous is not None and (previous.size, previous.mtime_ns) == (
@@ -257,7 +316,7 @@ class FolderChannel(Channel):
                 if (previous is None or unchanged) and (old_enough or stable):
                     settled.append((status.st_mtime_ns, entry.name))
                 else:
-                    self._log.debug("{file} not settled yet ({size} bytes)", file=entry.name, size=status.st_size)
+                    self._log.debug("{file!r} not settled yet ({size} bytes)", file=entry.name, size=status.st_size)
             self._seen = seen
             return [name for _, name in sorted(settled)]
 
@@ -265,35 +324,46 @@ class FolderChannel(Channel):
         """Rename `name` to `name.processing`; None when another scanner got there first."""
         source = self.inbox / name
         target = self.inbox / (name + CLAIM_SUFFIX)
+        if len(target.name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            target = self.inbox / CLAIM_FOLDER / name  # the name itself always fits
+            try:
+                target.parent.mkdir(exist_ok=True)
+            except OSError as err:
+                self._refuse(name, f"cannot be claimed: cannot make {target.parent}: {err.strerror}")
+                return None
         with self._lock:
             self._seen.pop(name, None)
         if os.path.lexists(target):
             # An earlier file of the same name is still in hand; renaming would replace it.
-            self._log.debug("{file} waits: an earlier file of that name is still being processed", file=name)
+            self._log.debug("{file!r} waits: an earlier file of that name is still being processed", file=name)
             return None
         try:
             os.rename(source, target)
         except FileNotFoundError:
-            self._log.debug("{file} was claimed by another scanner", file=name)
+            self._log.debug("{file!r} was claimed by another scanner", file=name)
             return None
         except OSError as err:
-            raise ChannelError(
-                f"channel {self.name}: cannot claim {source} (rename to {target.name}): {err.strerror}; "
-                "the gateway needs write access to the inbox"
-            ) from err
+            if not os.access(self.inbox, os.W_OK):
+                raise ChannelError(
+                    f"channel {self.name}: cannot claim {source} (rename to {target.name}): {err.strerror}; "
+                    "the gateway needs write access to the inbox"
+                ) from err
+            self._refuse(name, f"cannot be claimed (rename to {target.name}): {err.strerror}; the rest of the "
+                               "inbox goes on")
+            return None
         try:
             status = os.lstat(target)
         except FileNotFoundError:
-            self._log.debug("{file} vanished right after its claim", file=name)
+            self._log.debug("{file!r} vanished right after its claim", file=name)
             return None
         claimed = self._claimed(target, name, status)
         if not stat.S_ISREG(status.st_mode):
             # Swapped for a symlink or special file between the scan and the rename.
             self.fail(claimed, "not a regular file (a symlink or special file replaced it while it was claimed)")
             return None
-        self._log.info("claimed {file} ({size} bytes)", file=name, size=claimed.size)
+        self._log.info("claimed {file!r} ({size} bytes)", file=name, size=claimed.size)
         if self.max_size is not None and claimed.size > self.max_size:
-            self._log.warning("{file} is {size} bytes, over the limit of {limit}", file=name, size=claimed.size,
+            self._log.warning("{file!r} is {size} bytes, over the limit of {limit}", file=name, size=claimed.size,
                               limit=self.max_size)
         return claimed
 
@@ -432,6 +502,23 @@ def _reserve_name(folder: Path, name: str) -> Path:
     raise AssertionError("unreachable: _candidate_names never ends")
 
 
+def _kind(entry: os.DirEntry[str]) -> str | None:
+    """What a non-regular inbox entry is, in words; None for folders (processed/, failed/ …)."""
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return None
+
+
 def _same_file(first: Path, second: Path) -> bool:
     try:
         return os.path.samefile(first, second)
@@ -443,11 +530,28 @@ def _same_file(first: Path, second: Path) -> bool:
 
 
 
+TEMPORARY_FOLDER = ".edigw-tmp"
+"""Beside the files we write: their temporary copies, in a folder partners' pickers do not list."""
+
+
 def _write_atomically(target: Path, data: bytes) -> None:
-    """Write `target` through a hidden temporary file in the same folder: fsync, rename, fsync folder."""
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    """Write `target` through a temporary file in `.edigw-tmp/` beside it: fsync, rename, fsync folder.
+
+    The folder is removed again once empty, so a partner listing the outbox (hidden files too)
+    sees only whole files; another writer that finds it gone makes it again.
+    """
+    folder = target.parent / TEMPORARY_FOLDER
+    temporary = folder / f"{target.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(temporary, "xb") as writer:
+        for attempt in range(3):
+            folder.mkdir(exist_ok=True)
+            try:
+                writer = open(temporary, "xb")
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+        with writer:
             writer.write(data)
             writer.flush()
             os.fsync(writer.fileno())
@@ -455,6 +559,10 @@ def _write_atomically(target: Path, data: bytes) -> None:
     except OSError as err:
         remove_quietly(temporary)
         raise ChannelError(f"cannot write {target}: {err.strerror}") from err
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # another write is under way in it
     fsync_folder(target.parent)
 
 

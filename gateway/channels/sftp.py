@@ -350,7 +350,7 @@ class SftpChannel(Channel):
             if remote is not None:
                 self._remotes[name] = remote
             claimed = self._claimed(name)
-            self._log.info("recovered {file} ({size} bytes) from the spool, fetched before a restart",
+            self._log.info("recovered {file!r} ({size} bytes) from the spool, fetched before a restart",
                            file=name, size=claimed.size)
             yield claimed
 
@@ -395,7 +395,7 @@ class SftpChannel(Channel):
         destination.with_name(destination.name + REASON_SUFFIX).write_text(
             f"reason: {reason}\nfile: {claimed.original_name}\nchannel: {self.name}\nsize: {claimed.size} bytes\n"
             f"failed at: {when}\n", encoding="utf-8")
-        self._log.warning("failed {file}, kept in {destination}: {reason}", file=claimed.original_name,
+        self._log.warning("failed {file!r}, kept in {destination}: {reason}", file=claimed.original_name,
                           destination=str(destination), reason=reason)
         self._settle(claimed, self.settings.failed or (
             self.settings.processed if self.settings.after == "move" else None), spool_gone=True)
@@ -414,7 +414,7 @@ class SftpChannel(Channel):
                 if latest.get(name) == first[name]:
                     stable.add(name)
                 else:
-                    self._log.info("{file} is still changing ({size} bytes); left for the next poll", file=name,
+                    self._log.info("{file!r} is still changing ({size} bytes); left for the next poll", file=name,
                                    size=latest.get(name, first[name])[0])
         elif unsure:
             stable |= unsure
@@ -465,7 +465,7 @@ class SftpChannel(Channel):
                     os.fsync(writer.fileno())
             if received != size:
                 self._seen.pop(name, None)
-                self._log.info("{file} changed while it was fetched ({listed} bytes listed, {got} read); "
+                self._log.info("{file!r} changed while it was fetched ({listed} bytes listed, {got} read); "
                                "left for the next poll", file=name, listed=size, got=received)
                 remove_quietly(temporary)
                 return None
@@ -478,9 +478,9 @@ class SftpChannel(Channel):
             remove_quietly(temporary)
             raise
         self._remotes[name] = remote_state
-        self._log.info("fetched {file} ({size} bytes) from {server}", file=name, size=size, server=self.settings.server)
+        self._log.info("fetched {file!r} ({size} bytes) from {server}", file=name, size=size, server=self.settings.server)
         if self.max_size is not None and size > self.max_size:
-            self._log.warning("{file} is {size} bytes, over the limit of {limit}", file=name, size=size, limit=self.max_size)
+            self._log.warning("{file!r} is {size} bytes, over the limit of {limit}", file=name, size=size, limit=self.max_size)
         return self._claimed(name)
 
     def _claimed(self, name: str) -> ClaimedFile:
@@ -500,10 +500,10 @@ class SftpChannel(Channel):
             except ChannelError as error:
                 if not spool_gone:
                     self._write_meta(name, _Remote(remote.path, remote.size, remote.mtime, unsettled=True))
-                    self._log.warning("{file} is recorded, but the remote file was not removed: {error}; "
+                    self._log.warning("{file!r} is recorded, but the remote file was not removed: {error}; "
                                       "retried at the next poll", file=name, error=error)
                     return None
-                self._log.warning("{file}: the remote file was not removed: {error}", file=name, error=error)
+                self._log.warning("{file!r}: the remote file was not removed: {error}", file=name, error=error)
         if not spool_gone:
             remove_quietly(claimed.path)
         remove_quietly(self._meta_path(name))
@@ -518,18 +518,18 @@ class SftpChannel(Channel):
                 now = sftp.lstat(remote.path)
         except ChannelError as error:
             if "no such file" in str(error):
-                self._log.info("{file} is no longer on the server", file=name)
+                self._log.info("{file!r} is no longer on the server", file=name)
                 return None
             raise
         if (now.st_size, now.st_mtime) != (remote.size, remote.mtime):
-            self._log.warning("{file} on the server is not the file we fetched ({size} bytes now, {was} then); "
+            self._log.warning("{file!r} on the server is not the file we fetched ({size} bytes now, {was} then); "
                               "left there, it will be fetched as a new file", file=name, size=now.st_size,
                               was=remote.size)
             return None
         if folder is None:
             with self._remote("delete", remote.path):
                 sftp.remove(remote.path)
-            self._log.info("deleted {file} on the server after intake", file=name)
+            self._log.info("deleted {file!r} on the server after intake", file=name)
             return None
         with self._remote("create the folder", folder):
             try:
@@ -545,7 +545,7 @@ class SftpChannel(Channel):
                 except FileNotFoundError:
                     pass
                 sftp.rename(remote.path, target)
-            self._log.info("moved {file} to {target} on the server", file=name, target=target)
+            self._log.info("moved {file!r} to {target} on the server", file=name, target=target)
             return PurePosixPath(target)
         raise AssertionError("unreachable: _candidate_names never ends")
 
@@ -582,7 +582,7 @@ class SftpChannel(Channel):
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as error:
-            self._log.warning("spool record of {file} is unreadable ({error}); the remote file is left as it is",
+            self._log.warning("spool record of {file!r} is unreadable ({error}); the remote file is left as it is",
                               file=name, error=error)
             return None
 
@@ -630,7 +630,7 @@ class SftpChannel(Channel):
                 if not direct:
                     self._remove_remote_quietly(sftp, temporary)
                 raise
-        self._log.info("sent {file} ({size} bytes) to {server}:{outbox}", file=name, size=len(data),
+        self._log.info("sent {file!r} ({size} bytes) to {server}:{outbox}", file=name, size=len(data),
                        server=self.settings.server, outbox=outbox)
         return PurePosixPath(final)
 

@@ -33,7 +33,7 @@ from typing import Any, Iterable
 
 from lxml import etree
 
-from gateway.formats.model import Group, Interchange, Issue, Message
+from gateway.formats.model import Group, Interchange, Issue, Message, is_digits
 from gateway.formats.tree import segments_of
 from gateway.formats.validation import summary
 
@@ -409,7 +409,7 @@ def technical_ack(interchange: Interchange) -> Acknowledgment:
     else:
         status, note = "A", "000"
     control = interchange.control_ref or ""
-    if control.isdigit():
+    if is_digits(control):
         control = control.zfill(9)
     date = (interchange.date or "").replace("-", "")[2:]
     time = (interchange.time or "").replace(":", "")[:4]

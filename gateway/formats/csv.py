@@ -29,7 +29,7 @@ from typing import Any, Iterator, Mapping
 from lxml import etree
 
 from gateway.formats.model import Interchange, Issue, Message, UnreadableFile
-from gateway.formats.tree import message_element
+from gateway.formats.tree import message_element, representable
 
 
 class LayoutError(ValueError):
@@ -253,7 +253,10 @@ def _message(
         row = etree.SubElement(root, "row", pos=str(line))
         for name, cell in zip(names, cells):
             if cell.strip():
-                etree.SubElement(row, name).text = cell
+                etree.SubElement(row, name).text = representable(cell)
+                if cell != representable(cell):
+                    errors.append(Issue(f"line {line} column {name} holds a control character ({cell[:40]!r})",
+                                        position=line, tag="row", value=cell[:99]))
     return Message(
         interchange=interchange,
         group=None,

@@ -40,7 +40,7 @@ from pydifact.tokenizer import Tokenizer
 
 from gateway.formats import tree
 from gateway.formats.edifact_checks import check_party_id, check_segment
-from gateway.formats.model import Events, Group, Interchange, Issue, Message, UnreadableFile
+from gateway.formats.model import Events, Group, Interchange, Issue, Message, UnreadableFile, is_digits
 from gateway.formats.validation import DEFAULT_OPTIONS, Options
 
 BOM = b"\xef\xbb\xbf"
@@ -634,7 +634,7 @@ class _InterchangeReader:
         if groups and self.loose_messages:
             counted = "groups and messages outside groups"
         said = unz.value(1)
-        if not said.isdigit() or int(said) != actual:
+        if not is_digits(said) or int(said) != actual:
             self.error(f"UNZ says {said or 'nothing'} but the interchange holds {actual} {counted}", "UNZ",
                        code="29")
         ref = unz.value(2)
@@ -676,7 +676,7 @@ class _InterchangeReader:
             return
         group, actual = self.open_group.group, self.open_group.messages
         said = une.value(1)
-        if not said.isdigit() or int(said) != actual:
+        if not is_digits(said) or int(said) != actual:
             self.group_error(
                 group,
                 Issue(f"UNE says {said or 'nothing'} messages but the group holds {actual}", self.position, "UNE")
@@ -760,6 +760,7 @@ class _InterchangeReader:
     def add_segment(self, segment: Segment) -> None:
         opened = self.open_message
         assert opened
+        opened.message.errors.extend(tree.invalid_characters(segment.tag, segment.elements, opened.segments, "21"))
         element = tree.segment_element(segment.tag, segment.elements, opened.segments)
         definition = opened.builder.definition
         opened.builder.add(element, segment.elements if definition else None)
@@ -781,7 +782,7 @@ class _InterchangeReader:
         self.add_to_message(unt)
         opened = self.open_message
         said, actual = unt.value(1), opened.segments
-        if not said.isdigit() or int(said) != actual:
+        if not is_digits(said) or int(said) != actual:
             self.message_error(
                 f"UNT says {said or 'nothing'} segments but the message has {actual} (UNH to UNT)",
                 "UNT", "29",
@@ -828,7 +829,7 @@ def _tag_or_none(tag: str) -> str | None:
 
 def _iso_date(raw: str) -> str | None:
     """YYMMDD (00-69 → 20YY, 70-99 → 19YY) or CCYYMMDD as an ISO date; None if impossible."""
-    if not raw.isdigit() or len(raw) not in (6, 8):
+    if not is_digits(raw) or len(raw) not in (6, 8):
         return None
     if len(raw) == 6:
         year = int(raw[:2])
@@ -840,7 +841,7 @@ def _iso_date(raw: str) -> str | None:
 
 
 def _iso_time(raw: str) -> str | None:
-    if not raw.isdigit() or len(raw) != 4:
+    if not is_digits(raw) or len(raw) != 4:
         return None
     hours, minutes = int(raw[:2]), int(raw[2:])
     if hours > 23 or minutes > 59:

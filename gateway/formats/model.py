@@ -167,3 +167,8 @@ class Message:
 
 Event = Message | Interchange
 Events = Iterator[Event]
+
+
+def is_digits(text: str) -> bool:
+    """Whether `text` is ASCII digits only: what the standards call numeric ("1²" and "١" are not)."""
+    return text.isascii() and text.isdigit()

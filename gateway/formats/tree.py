@@ -16,6 +16,7 @@ left out (their names carry their positions). A repeated data element is repeate
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from lxml import etree
@@ -28,10 +29,43 @@ from gateway.formats.validation import (
 # A data element as the tokenizers hand it over: a list of repetitions, each a list of components.
 DataElement = Sequence[Sequence[str]]
 
+# Characters XML 1.0 cannot hold (C0 controls but tab, CR, LF; lone surrogates; U+FFFE/FFFF):
+# a value holding one cannot be put in the tree as written.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+REPLACEMENT = "\ufffd"
+
+
+def representable(value: str) -> str:
+    """`value` with every character XML cannot hold replaced by U+FFFD."""
+    return NOT_XML.sub(REPLACEMENT, value)
+
+
+def invalid_characters(tag: str, elements: Sequence[DataElement], position: int, code: str) -> list[Issue]:
+    """A syntax error for every value of a segment holding a character XML cannot hold.
+
+    `code` is the standard's own: EDIFACT 0085 "21" (invalid character), X12 AK4 "6" (invalid
+    character in data element). The tree holds U+FFFD there (`segment_element`), so the rest of
+    the message is still read and the rest of the file goes on.
+    """
+    found = []
+    for number, repetitions in enumerate(elements, start=1):
+        for repetition, components in enumerate(repetitions, start=1):
+            for part, value in enumerate(components, start=1):
+                if value and NOT_XML.search(value):
+                    found.append(Issue(
+                        f"{tag}{number:02d} holds a control character ({value[:40]!r}), not allowed in a data element",
+                        position, tag, code, level="element", element=number,
+                        component=part if len(components) > 1 else None,
+                        repetition=repetition if len(repetitions) > 1 else None, value=value[:99]))
+    return found
+
 
 def segment_element(tag: str, elements: Sequence[DataElement], position: int) -> etree._Element:
-    """Build one segment element from its tag and its data elements (repetitions of components)."""
-    segment = etree.Element(tag, pos=str(position))
+    """Build one segment element from its tag and its data elements (repetitions of components).
+
+    Characters XML cannot hold become U+FFFD (see `unrepresentable` for reporting them).
+    """
+    segment = etree.Element(representable(tag), pos=str(position))
     for number, repetitions in enumerate(elements, start=1):
         name = f"{tag}{number:02d}"
         for components in repetitions:
@@ -40,7 +74,7 @@ def segment_element(tag: str, elements: Sequence[DataElement], position: int) ->
             element = etree.SubElement(segment, name)
             for part, value in enumerate(components, start=1):
                 if value:
-                    etree.SubElement(element, f"{name}.{part}").text = value
+                    etree.SubElement(element, f"{name}.{part}").text = representable(value)
     return segment
 
 
@@ -232,7 +266,7 @@ def message_element(**attributes: str | None) -> etree._Element:
     root = etree.Element("message")
     for name, value in attributes.items():
         if value is not None:
-            root.set(name, value)
+            root.set(name, representable(value))
     return root
 
 

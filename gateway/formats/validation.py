@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from gateway.formats.model import Issue, Message, Severity
+from gateway.formats.model import Issue, Message, Severity, is_digits
 
 DEFINITIONS_DIR = Path(__file__).with_name("definitions")
 
@@ -506,10 +506,10 @@ def _check_value(findings: Findings, element: ElementDef, value: str, tag: str, 
     elif kind == "a" and _ALPHA_FORBIDDEN.search(value):
         problem = ("invalid_character", "holds digits, only letters are allowed")
     elif kind == "DT":
-        if not value.isdigit() or len(value) not in (6, 8) or not _valid(value, "%Y%m%d" if len(value) == 8 else "%y%m%d"):
+        if not is_digits(value) or len(value) not in (6, 8) or not _valid(value, "%Y%m%d" if len(value) == 8 else "%y%m%d"):
             problem = ("invalid_date", f"is not a date ({'CCYYMMDD' if element.max == 8 else 'YYMMDD'})")
     elif kind == "TM":
-        if not value.isdigit() or len(value) < 4 or int(value[:2]) > 23 or int(value[2:4]) > 59 or (
+        if not is_digits(value) or len(value) < 4 or int(value[:2]) > 23 or int(value[2:4]) > 59 or (
                 len(value) >= 6 and int(value[4:6]) > 59):
             problem = ("invalid_time", "is not a time (HHMM[SS])")
     if problem is None:
@@ -611,7 +611,7 @@ GTIN_QUALIFIERS = {"EN", "UP", "UK", "SRV", "EAN", "UA"}
 
 def gs1_check_digit_ok(number: str) -> bool:
     """Whether a GTIN-8/12/13/14 or GLN (13 digits) ends with its GS1 mod-10 check digit."""
-    if not number.isdigit() or len(number) not in (8, 12, 13, 14):
+    if not is_digits(number) or len(number) not in (8, 12, 13, 14):
         return False
     digits = [int(d) for d in number]
     total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits[:-1])))

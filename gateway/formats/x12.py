@@ -24,7 +24,7 @@ from typing import Iterator
 from lxml import etree
 
 from gateway.formats import tree
-from gateway.formats.model import Group, Interchange, Issue, Message, UnreadableFile
+from gateway.formats.model import Group, Interchange, Issue, Message, UnreadableFile, is_digits
 from gateway.formats.validation import DEFAULT_OPTIONS, Options
 
 _BOM = b"\xef\xbb\xbf"
@@ -45,7 +45,6 @@ _ISA_WINDOW = 256  # enough for an ISA wrapped at 15 columns with CRLF
 # ISA12: 00 + version (2…8) + two-digit release, e.g. 00401, 00501.
 _ISA_VERSION = re.compile(r"00[2-8]\d\d\Z")
 _TAG = re.compile(r"[A-Z][A-Z0-9]{1,2}\Z")
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 # GS01 functional identifier code each transaction set belongs in (X12 data element 479).
 FUNCTIONAL_IDS = {
@@ -292,7 +291,7 @@ def _data_elements(fields: list[str], delimiters: Delimiters) -> list[list[list[
 
 def _iso_date(value: str) -> str | None:
     """CCYYMMDD or YYMMDD as ISO 8601; YY below 69 is 20YY (as strptime's %y)."""
-    if not value.isdigit() or len(value) not in (6, 8):
+    if not is_digits(value) or len(value) not in (6, 8):
         return None
     if len(value) == 6:
         year = int(value[:2])
@@ -308,7 +307,7 @@ def _iso_date(value: str) -> str | None:
 
 def _iso_time(value: str) -> str | None:
     """HHMM, HHMMSS or HHMMSSd… as HH:MM[:SS]."""
-    if not value.isdigit() or len(value) < 4:
+    if not is_digits(value) or len(value) < 4:
         return None
     hours, minutes = int(value[:2]), int(value[2:4])
     if hours > 23 or minutes > 59:
@@ -323,7 +322,7 @@ def _iso_time(value: str) -> str | None:
 
 def _number(value: str | None) -> int | None:
     value = (value or "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if is_digits(value) else None
 
 
 def _field(fields: list[str], number: int) -> str | None:
@@ -634,13 +633,8 @@ class _InterchangeReader:
         elif tag == "CTT":
             message.ctt = (_field(fields, 1), position)
         elements = _data_elements(fields[1:], self.delimiters)
-        try:
-            element = tree.segment_element(tag, elements, position)
-        except ValueError:
-            message.errors.append(Issue(f"segment {tag} holds control characters; they were replaced by U+FFFD",
-                                        position, tag, severity="warning"))
-            clean = [[[_NOT_XML.sub("\ufffd", part) for part in parts] for parts in repeated] for repeated in elements]
-            element = tree.segment_element(tag, clean, position)
+        message.errors.extend(tree.invalid_characters(tag, elements, position, "6"))
+        element = tree.segment_element(tag, elements, position)
         message.builder.add(element, elements)
 
     def _end_message(self, fields: list[str]) -> Message | None:

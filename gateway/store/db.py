@@ -8,7 +8,10 @@ same transaction as the change, chained by hash to the event before it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
+import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,7 @@ from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.files import private_folder
 from gateway.store.models import AuditEvent, Exchange, Message, utcnow
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -27,20 +31,28 @@ GENESIS = "0" * 64
 # Serialises writers of the audit chain on PostgreSQL (SQLite serialises all writers anyway).
 AUDIT_LOCK_KEY = 0x6564_6967  # "edig"
 AUDIT_HEAD = "audit chain head"
+AUDIT_KEY = "audit chain key"
+AUDIT_NEWEST = "audit chain newest event"
+KEY_FILE_ENV = "EDIGW_AUDIT_KEY_FILE"
 
 
 class Store:
     """The store of one gateway: call `session()` for a unit of work."""
 
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            path = Path(url.removeprefix("sqlite:///"))
+            private_folder(path.parent)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # SQLite's -wal and -shm take its mode
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
         self.url = url
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin_immediate)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.anchor: AuditAnchor | None = None
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent).
@@ -58,8 +70,19 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+        with self._sessions() as session:
+            with session.begin():
+                session.info[AUDIT_KEY] = self.anchor.key if self.anchor else None
+                yield session
+            newest = session.info.get(AUDIT_NEWEST)
+            if newest is not None and self.anchor is not None:
+                self.anchor.advance(newest.id, newest.hash)
+
+    def keep_anchor(self, state_dir: Path) -> None:
+        """Key the audit chain and anchor its head in files of the state directory (see AuditAnchor)."""
+        with self._sessions() as session:
+            newest = session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) or 0
+        self.anchor = AuditAnchor.open(state_dir, newest)
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:
@@ -117,14 +140,68 @@ def _sqlite_begin_immediate(connection) -> None:
 # --- the audit chain -------------------------------------------------------------------------
 
 
+class AuditAnchor:
+    """The audit chain's key and the record of its head, both kept outside the store.
+
+    `audit.key` (0600, made at first start; `EDIGW_AUDIT_KEY_FILE` names another, e.g. one
+    shared by every node) keys each event's hash (HMAC-SHA256), so whoever can edit the store
+    but not read the key cannot recompute the hashes after an edit. `audit-head.json` holds the
+    newest event this machine wrote, so deleting the newest events shows, and the first keyed
+    event: the events of an earlier version before it carry plain SHA-256 hashes.
+    """
+
+    def __init__(self, key: bytes, head_file: Path, keyed_from: int, head_id: int, head_hash: str) -> None:
+        self.key = key
+        self.head_file = head_file
+        self.keyed_from = keyed_from
+        self.head_id = head_id
+        self.head_hash = head_hash
+
+    @classmethod
+    def open(cls, state_dir: Path, newest_event: int) -> "AuditAnchor":
+        key_file = Path(os.environ.get(KEY_FILE_ENV) or state_dir / "audit.key")
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process made it a moment ago
+            else:
+                with os.fdopen(descriptor, "w") as writer:
+                    writer.write(secrets.token_hex(32))
+        key = bytes.fromhex(key_file.read_text().strip())
+        head_file = state_dir / "audit-head.json"
+        try:
+            head = json.loads(head_file.read_text())
+        except FileNotFoundError:
+            head = {"keyed_from": newest_event + 1, "id": 0, "hash": GENESIS}
+            _write_head(head_file, head)
+        return cls(key, head_file, head["keyed_from"], head["id"], head["hash"])
+
+    def advance(self, event_id: int, event_hash: str) -> None:
+        if event_id <= self.head_id:
+            return  # another process of this machine wrote a newer one
+        self.head_id, self.head_hash = event_id, event_hash
+        _write_head(self.head_file, {"keyed_from": self.keyed_from, "id": event_id, "hash": event_hash})
+
+
+def _write_head(path: Path, head: dict) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as writer:
+        json.dump(head, writer)
+        writer.flush()
+        os.fsync(writer.fileno())
+    os.replace(temporary, path)
+
+
 def _event_digest(prev_hash: str, subject: str, subject_id: int, from_state: str | None,
-                  to_state: str, actor: str, reason: str | None, at: str) -> str:
+                  to_state: str, actor: str, reason: str | None, at: str, key: bytes | None = None) -> str:
     payload = json.dumps(
         [prev_hash, subject, subject_id, from_state, to_state, actor, reason, at],
         ensure_ascii=False,
         separators=(",", ":"),
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    ).encode("utf-8")
+    return hmac.new(key, payload, hashlib.sha256).hexdigest() if key else hashlib.sha256(payload).hexdigest()
 
 
 def record_event(session: Session, subject: str, subject_id: int, from_state: str | None,
@@ -142,12 +219,13 @@ def record_event(session: Session, subject: str, subject_id: int, from_state: st
         prev_hash = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
     at = utcnow()
     digest = _event_digest(prev_hash, subject, subject_id, from_state, to_state, actor, reason,
-                           at.isoformat())
+                           at.isoformat(), session.info.get(AUDIT_KEY))
     audit = AuditEvent(subject=subject, subject_id=subject_id, from_state=from_state,
                        to_state=to_state, actor=actor, reason=reason, at=at,
                        prev_hash=prev_hash, hash=digest)
     session.add(audit)
     session.info[AUDIT_HEAD] = digest
+    session.info[AUDIT_NEWEST] = audit
     return audit
 
 
@@ -163,24 +241,57 @@ def transition(session: Session, row: Exchange | Message, to_state: str, actor: 
     record_event(session, subject, row.id, from_state, to_state, actor, reason)
 
 
+def clip_to_columns(row: object, names: tuple[str, ...]) -> list[str]:
+    """Cut the named values longer than their columns to fit; says which, in words, for a reason.
+
+    PostgreSQL refuses a value longer than its column where SQLite keeps it: cutting it here
+    (and rejecting the message that carried it, see the pipeline) makes both stores agree.
+    """
+    problems = []
+    for name in names:
+        value = getattr(row, name)
+        length = getattr(type(row).__table__.columns[name].type, "length", None)
+        if isinstance(value, str) and length and len(value) > length:
+            problems.append(f"{name} is {len(value)} characters, over the {length} the gateway keeps "
+                            f"({value[:40]!r}…)")
+            setattr(row, name, value[:length])
+    return problems
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     event_id: int
     reason: str
 
 
-def verify_chain(session: Session) -> tuple[int, list[ChainProblem]]:
-    """Walk the audit trail and recompute every hash; returns (events checked, problems)."""
+def verify_chain(session: Session, anchor: AuditAnchor | None = None) -> tuple[int, list[ChainProblem]]:
+    """Walk the audit trail and recompute every hash; returns (events checked, problems).
+
+    With an anchor, events from its `keyed_from` on must carry the keyed hash, and the newest
+    event this machine recorded (its head file) must still be there, unchanged.
+    """
     problems: list[ChainProblem] = []
     prev_hash = GENESIS
     count = 0
+    head_seen = anchor is None or anchor.head_id == 0
     for audit in session.scalars(select(AuditEvent).order_by(AuditEvent.id)).yield_per(1000):
         count += 1
         if audit.prev_hash != prev_hash:
             problems.append(ChainProblem(audit.id, "does not follow the event before it (an event was removed or reordered)"))
-        expected = _event_digest(audit.prev_hash, audit.subject, audit.subject_id, audit.from_state,
-                                 audit.to_state, audit.actor, audit.reason, audit.at.isoformat())
-        if expected != audit.hash:
+        content = (audit.prev_hash, audit.subject, audit.subject_id, audit.from_state, audit.to_state, audit.actor,
+                   audit.reason, audit.at.isoformat())
+        expected = {_event_digest(*content, anchor.key)} if anchor else set()
+        if anchor is None or audit.id < anchor.keyed_from:
+            expected.add(_event_digest(*content))  # recorded before the chain was keyed
+        if audit.hash not in expected:
             problems.append(ChainProblem(audit.id, "its content does not match its hash (the row was changed)"))
+        if anchor is not None and audit.id == anchor.head_id:
+            head_seen = True
+            if audit.hash != anchor.head_hash:
+                problems.append(ChainProblem(audit.id, f"is not the event recorded as the chain's head in "
+                                                       f"{anchor.head_file}"))
         prev_hash = audit.hash
+    if not head_seen:
+        problems.append(ChainProblem(anchor.head_id, f"is missing: {anchor.head_file} records it as the newest event "
+                                                     "(the newest events were deleted)"))
     return count, problems

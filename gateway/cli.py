@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from gateway import inspection
+# Only what every command needs is imported here: each handler imports its own parts, so that
+# `edigw --help` and the quick listings answer at once (benchmarks/cli_start.py).
 from gateway.config import ConfigError, load_settings
-from gateway.profiles import ProfileError
 
 
 class CommandError(Exception):
@@ -32,7 +32,7 @@ def _app(args: argparse.Namespace):
 
     settings = load_settings(args.config)
     setup_logging(settings, json_lines=getattr(args, "log_json", False))
-    return App(settings)
+    return App(settings, upgrade=getattr(args, "upgrade", False))
 
 
 # --- run ---------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def cmd_partners_show(args: argparse.Namespace) -> int:
 
 
 def cmd_partners_validate(args: argparse.Namespace) -> int:
-    from gateway.profiles import load_profile, profile_files
+    from gateway.profiles import ProfileError, load_profile, profile_files
 
     app = _app(args)
     files = [Path(name) for name in args.files] or profile_files(app.settings.partners_dir)
@@ -286,6 +286,8 @@ def cmd_partners_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_partners_test(args: argparse.Namespace) -> int:
+    from gateway import inspection
+
     app = _app(args)
     profile = _profile(app, args.partner)
     report = inspection.inspect_file(Path(args.file), profile, app.templates)
@@ -381,6 +383,7 @@ def cmd_partners_test_connection(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from gateway import inspection
     from gateway.pipeline import TemplateSet
 
     settings = load_settings(args.config)
@@ -420,6 +423,25 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.store.db import Store, head_revision
+
+    store = Store(load_settings(args.config).store_url)
+    try:
+        current, head = store.revision(), head_revision()
+        if current == head:
+            print(f"the store is at schema revision {head}: nothing to upgrade")
+            return 0
+        if args.dry_run:
+            print(f"the store is at schema revision {current or '(new)'}; `edigw db upgrade` would bring it to {head}")
+            return 0
+        store.migrate()
+        print(f"the store was at schema revision {current or '(new)'}, now at {store.revision()}")
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
@@ -446,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the gateway: watch inboxes, process files")
     run.add_argument("--once", action="store_true", help="process everything pending, then exit 0")
     run.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    run.add_argument("--upgrade", action="store_true", help="upgrade a store made by an older edigw before "
+                     "starting (otherwise the daemon refuses it; back it up first)")
     run.set_defaults(handler=cmd_run)
 
     messages = commands.add_parser("messages", help="find and read messages").add_subparsers(
@@ -543,6 +567,13 @@ def build_parser() -> argparse.ArgumentParser:
     odoo.add_argument("--state", help="keep the data in this JSON file across restarts")
     odoo.set_defaults(handler=cmd_odoo_sandbox)
 
+    db = commands.add_parser("db", help="the store's schema").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    upgrade = db.add_parser("upgrade", help="bring a store made by an older edigw to this version's schema "
+                            "(back it up first: edigw backup DEST)")
+    upgrade.add_argument("--dry-run", action="store_true", help="say which revision it is at and would go to")
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+
     audit = commands.add_parser("audit", help="the audit trail").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     verify = audit.add_parser("verify", help="check that no audit event was changed or removed")
@@ -559,11 +590,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CommandError) as error:
         print(f"edigw: {error}", file=sys.stderr)
         return 1
-    except ProfileError as error:
-        print(f"edigw: partner profiles have problems:\n{error}", file=sys.stderr)
-        return 1
     except BrokenPipeError:
         return 0
+    except Exception as error:
+        # These modules are loaded if the command got as far as reading a profile or the store.
+        profiles, store = sys.modules.get("gateway.profiles"), sys.modules.get("gateway.store.db")
+        if profiles is not None and isinstance(error, profiles.ProfileError):
+            print(f"edigw: partner profiles have problems:\n{error}", file=sys.stderr)
+            return 1
+        if store is not None and isinstance(error, store.StoreNeedsUpgrade):
+            print(f"edigw: {error}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

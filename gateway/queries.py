@@ -12,9 +12,7 @@ from typing import Any, Iterator
 
 from sqlalchemy import select
 
-from gateway import formats, order_threads
-from gateway.formats.model import Message as ParsedMessage
-from gateway.formats.model import UnreadableFile
+from gateway import order_threads
 from gateway.store.archive import Archive
 from gateway.store.db import Store
 from gateway.store.models import AuditEvent, Exchange, Interchange, Message
@@ -142,6 +140,11 @@ def show_message(store: Store, archive: Archive, message_id: int, *, with_tree: 
 def _tree_text(archive: Archive, exchange: Exchange, position: int) -> str | None:
     """The message's parsed tree, parsed again from the archive (trees are not stored)."""
     from lxml import etree
+
+    # The parsers are imported here, not above: listing messages needs none of them.
+    from gateway import formats
+    from gateway.formats.model import Message as ParsedMessage
+    from gateway.formats.model import UnreadableFile
 
     data = archive.read(exchange.sha256)
     if formats.sniff(data) is None:

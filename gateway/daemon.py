@@ -32,6 +32,7 @@ from gateway.channels.sftp import SftpChannel
 from gateway.late import check_late
 from gateway.outbound_jobs import OutboundJobs, Report, jobs_for
 from gateway.profiles import Profile, SftpChannelSettings
+from gateway.runtime import Runtime
 
 
 LATE_CHECK_SECONDS = 600  # how often suppliers' late documents are looked for
@@ -200,17 +201,24 @@ def _send_documents_job(app: App, jobs: OutboundJobs, partner: str, work: thread
         logger.exception("{}: sending documents from Odoo failed; trying again at the next scheduled turn", partner)
 
 
-def _work(app: App, inboxes: list[Inbox], stop: threading.Event, wake: threading.Event) -> None:
+def _work(app: App, inboxes: list[Inbox], stop: threading.Event, wake: threading.Event,
+          runtime: Runtime | None = None) -> None:
     """One turn of the worker: pending messages, then every watched folder."""
     app.pipeline.process_pending()
     for inbox in inboxes:
         if stop.is_set():
             break
         try:
-            if poll(app, inbox):
-                app.pipeline.process_pending()
-        except Exception:  # a partner's file or a full disk must not end the daemon
+            taken = poll(app, inbox)
+        except Exception as error:  # a partner's file or a full disk must not end the daemon
             logger.exception("{}: poll failed; retrying at the next rescan", inbox.channel.name)
+            if runtime is not None:
+                runtime.polled(inbox.channel.name, str(error))
+        else:
+            if runtime is not None:
+                runtime.polled(inbox.channel.name)
+            if taken:
+                app.pipeline.process_pending()
         if inbox.channel.waiting():
             threading.Timer(inbox.channel.settle_seconds, wake.set).start()
 
@@ -227,23 +235,41 @@ def notify_systemd(state: str) -> None:
         sock.sendall(state.encode())
 
 
-def _poll_remote(app: App, inbox: Inbox, work: threading.Lock, wake: threading.Event) -> None:
+def _poll_remote(app: App, inbox: Inbox, work: threading.Lock, wake: threading.Event,
+                 runtime: Runtime | None = None) -> None:
     """A scheduler job: poll one SFTP channel; never raises (a partner's failure ends nothing)."""
     if app.pipeline.stopping:
         return
+    error = None
     try:
         if poll(app, inbox, guard=work):
             wake.set()
-    except ChannelError:
-        pass  # logged by the channel, which backs off before its next poll
-    except Exception:
+    except ChannelError as failure:
+        error = str(failure)  # logged by the channel, which backs off before its next poll
+    except Exception as failure:
+        error = str(failure)
         logger.exception("{}: poll failed; retrying at the next scheduled poll", inbox.channel.name)
+    if runtime is not None:
+        runtime.polled(inbox.channel.name, error)
 
 
 def _schedule(inbox: Inbox, settings: SftpChannelSettings):
     if settings.cron:
         return CronTrigger.from_crontab(settings.cron)
     return IntervalTrigger(seconds=inbox.rescan_seconds or 60.0)
+
+
+def _serve_http(app: App, runtime: Runtime):
+    """Health and metrics on `[http] port` (none when no port is set); the WebServer, or None."""
+    if app.settings.http.port is None:
+        return None
+    from gateway.web.app import create_app
+    from gateway.web.server import WebServer
+
+    web = WebServer()
+    web.start(create_app(app.settings, runtime), app.settings.http.host, int(app.settings.http.port))
+    logger.info("health and metrics on http://{}:{}/ (healthz, readyz, metrics)", app.settings.http.host, web.port)
+    return web
 
 
 def run_forever(app: App) -> None:
@@ -257,6 +283,9 @@ def run_forever(app: App) -> None:
     wake = threading.Event()
     stop = threading.Event()
     work = threading.Lock()  # the worker's turn, or an SFTP poll recording a file: never both
+    runtime = Runtime()
+    for inbox in everything:
+        runtime.add_channel(inbox.channel.name, inbox.profile.id, inbox.rescan_seconds or 60.0)
 
     def on_signal(signum, _frame) -> None:
         logger.info("signal {} received: finishing the message in hand, then stopping", signum)
@@ -272,7 +301,7 @@ def run_forever(app: App) -> None:
         scheduler.add_job(wake.set, "interval", seconds=inbox.rescan_seconds, id=f"rescan {inbox.channel.name}")
     scheduler.add_job(wake.set, "interval", seconds=RETRY_CHECK_SECONDS, id="deliveries due")
     for inbox in remotes:
-        scheduler.add_job(_poll_remote, _schedule(inbox, inbox.channel.settings), args=(app, inbox, work, wake),
+        scheduler.add_job(_poll_remote, _schedule(inbox, inbox.channel.settings), args=(app, inbox, work, wake, runtime),
                           id=f"poll {inbox.channel.name}", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
     if any(p.purchasing.late_response or p.purchasing.late_asn or p.purchasing.late_invoice
@@ -287,6 +316,7 @@ def run_forever(app: App) -> None:
                           id=f"send documents {profile.id}", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
     scheduler.start()
+    web = _serve_http(app, runtime)
     observers = [inbox.channel.watch(wake.set) for inbox in inboxes]
     logger.info("edigw running: {} inbox(es), {} SFTP channel(s), store {}", len(inboxes), len(remotes),
                 app.settings.store_url.split("://")[0])
@@ -299,9 +329,11 @@ def run_forever(app: App) -> None:
             if stop.is_set():
                 break
             with work:
-                _work(app, inboxes, stop, wake)
+                _work(app, inboxes, stop, wake, runtime)
     finally:
         notify_systemd("STOPPING=1")
+        if web is not None:
+            web.stop()
         scheduler.shutdown(wait=False)
         for observer in observers:
             observer.stop()

@@ -505,6 +505,30 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from gateway.backup import BackupError, backup
+
+    try:
+        manifest = backup(load_settings(args.config), Path(args.destination))
+    except BackupError as error:
+        raise CommandError(str(error)) from None
+    print(f"backed up to {args.destination}: the {manifest['store']} store"
+          + (f" (schema {manifest['revision']})" if manifest.get("revision") else "")
+          + f" and {manifest['archive_files']} archived file(s)" + (f"; {manifest['note']}" if "note" in manifest else ""))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from gateway.backup import BackupError, restore
+
+    try:
+        manifest = restore(load_settings(args.config), Path(args.source), force=args.force)
+    except BackupError as error:
+        raise CommandError(str(error)) from None
+    print(f"restored the backup of {manifest['created_at']} ({manifest['archive_files']} archived file(s))")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
@@ -635,6 +659,15 @@ def build_parser() -> argparse.ArgumentParser:
     odoo.add_argument("--data", help="seed records (YAML or JSON: {model: [values, …]})")
     odoo.add_argument("--state", help="keep the data in this JSON file across restarts")
     odoo.set_defaults(handler=cmd_odoo_sandbox)
+
+    backup = commands.add_parser("backup", help="a consistent copy of the store (SQLite's online backup, while "
+                                 "the daemon runs) and the archive, into a new folder")
+    backup.add_argument("destination", metavar="DEST")
+    backup.set_defaults(handler=cmd_backup)
+    restore = commands.add_parser("restore", help="put a backup back (stop the daemon first)")
+    restore.add_argument("source", metavar="SRC")
+    restore.add_argument("--force", action="store_true", help="replace the store that is there")
+    restore.set_defaults(handler=cmd_restore)
 
     db = commands.add_parser("db", help="the store's schema").add_subparsers(
         dest="action", required=True, metavar="ACTION")

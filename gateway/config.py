@@ -96,6 +96,7 @@ class Settings:
     odoo: OdooSettings = field(default_factory=OdooSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     identity: Identity = field(default_factory=Identity)
+    alerts: Any = None  # gateway.alerts.AlertSettings when `[alerts]` is present
 
 
 def find_config(explicit: str | None) -> Path | None:
@@ -175,6 +176,15 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
         http=HttpSettings(host=http.get("host", "127.0.0.1"), port=http.get("port")),
         identity=_identity(section("identity"), where),
     )
+    if section("alerts"):
+        from dataclasses import replace
+
+        from gateway.alerts import alert_settings  # only read when there is an [alerts] section
+
+        try:
+            settings = replace(settings, alerts=alert_settings(section("alerts"), where))
+        except (ValueError, TypeError) as error:
+            raise ConfigError(str(error)) from None
     if settings.log_format not in ("text", "json"):
         raise ConfigError(f"{where}: [log] format must be 'text' or 'json', not {settings.log_format!r}")
     if "password" in odoo:

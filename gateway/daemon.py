@@ -265,6 +265,14 @@ def _schedule(inbox: Inbox, settings: SftpChannelSettings):
     return IntervalTrigger(seconds=inbox.rescan_seconds or 60.0)
 
 
+def _alerts_job(alerter) -> None:
+    """A scheduler job: one interval's alerts; never raises (what was not sent stays in the store)."""
+    try:
+        alerter.run()
+    except Exception:
+        logger.exception("sending alerts failed; trying again at the next interval")
+
+
 def _schedule_remotes(scheduler, remotes: list[Inbox], app: App, work: threading.Lock, wake: threading.Event,
                       runtime: Runtime) -> None:
     for inbox in remotes:
@@ -390,6 +398,12 @@ def run_forever(app: App) -> None:
         scheduler.add_job(_send_documents_job, IntervalTrigger(seconds=every), args=(app, jobs, profile.id, work),
                           id=f"send documents {profile.id}", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
+    if app.settings.alerts is not None and app.settings.alerts.enabled:
+        from gateway.alerts import Alerter
+
+        alerter = Alerter(app.settings.alerts, app.store, runtime)
+        scheduler.add_job(_alerts_job, IntervalTrigger(seconds=app.settings.alerts.interval_seconds), args=(alerter,),
+                          id="alerts", max_instances=1, coalesce=True)
     scheduler.start()
     web = _serve_http(app, runtime)
     observers = [inbox.channel.watch(wake.set) for inbox in inboxes]

@@ -529,6 +529,21 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    from gateway.retention import purge
+
+    app = _app(args)
+    days = args.days or app.settings.retention_days
+    if not days:
+        raise CommandError("no retention: set [retention] days = N in gateway.toml, or give --days N")
+    try:
+        result = purge(app.store, app.archive, days, dry_run=args.dry_run)
+    finally:
+        app.close()
+    print(f"older than {days:g} days: " + result.describe(args.dry_run))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
@@ -668,6 +683,13 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("source", metavar="SRC")
     restore.add_argument("--force", action="store_true", help="replace the store that is there")
     restore.set_defaults(handler=cmd_restore)
+
+    purge = commands.add_parser("purge", help="remove exchanges older than [retention] days, their rows and "
+                                "archived bytes, unless something still needs them (open exceptions, threads, "
+                                "work waiting); the audit trail stays")
+    purge.add_argument("--days", type=float, help="instead of [retention] days")
+    purge.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    purge.set_defaults(handler=cmd_purge)
 
     db = commands.add_parser("db", help="the store's schema").add_subparsers(
         dest="action", required=True, metavar="ACTION")

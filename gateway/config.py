@@ -97,6 +97,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     identity: Identity = field(default_factory=Identity)
     alerts: Any = None  # gateway.alerts.AlertSettings when `[alerts]` is present
+    retention_days: float | None = None  # `[retention] days`: purge what is older and no longer needed
 
 
 def find_config(explicit: str | None) -> Path | None:
@@ -176,6 +177,14 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
         http=HttpSettings(host=http.get("host", "127.0.0.1"), port=http.get("port")),
         identity=_identity(section("identity"), where),
     )
+    retention = section("retention")
+    if retention:
+        from dataclasses import replace
+
+        unknown = set(retention) - {"days"}
+        if unknown or not isinstance(retention.get("days"), (int, float)) or retention["days"] <= 0:
+            raise ConfigError(f"{where}: [retention] takes days = N (a positive number of days)")
+        settings = replace(settings, retention_days=float(retention["days"]))
     if section("alerts"):
         from dataclasses import replace
 

@@ -265,6 +265,17 @@ def _schedule(inbox: Inbox, settings: SftpChannelSettings):
     return IntervalTrigger(seconds=inbox.rescan_seconds or 60.0)
 
 
+def _retention_job(app: App, work: threading.Lock) -> None:
+    """A scheduler job, daily: `edigw purge` with `[retention] days`; never raises."""
+    from gateway.retention import purge
+
+    try:
+        with work:
+            purge(app.store, app.archive, app.settings.retention_days)
+    except Exception:
+        logger.exception("the retention purge failed; it runs again tomorrow")
+
+
 def _alerts_job(alerter) -> None:
     """A scheduler job: one interval's alerts; never raises (what was not sent stays in the store)."""
     try:
@@ -398,6 +409,9 @@ def run_forever(app: App) -> None:
         scheduler.add_job(_send_documents_job, IntervalTrigger(seconds=every), args=(app, jobs, profile.id, work),
                           id=f"send documents {profile.id}", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
+    if app.settings.retention_days:
+        scheduler.add_job(_retention_job, IntervalTrigger(hours=24), args=(app, work), id="retention",
+                          max_instances=1, coalesce=True)
     if app.settings.alerts is not None and app.settings.alerts.enabled:
         from gateway.alerts import Alerter
 

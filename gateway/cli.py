@@ -1,6 +1,7 @@
 """The `edigw` command: parses arguments and calls the package; nothing else lives here.
 
-Exit codes: 0 ok, 1 failure (something was found wrong, or could not be done), 2 usage.
+Exit codes: 0 ok, 1 failure (something was found wrong, or could not be done), 2 usage;
+`edigw status` exits 3 when something waits for a person (held, dead, overdue, open exceptions).
 Every listing takes `--json`, whose shapes are stable and documented in the README.
 """
 
@@ -13,9 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from gateway import inspection
+# Only what every command needs is imported here: each handler imports its own parts, so that
+# `edigw --help` and the quick listings answer at once (benchmarks/cli_start.py).
 from gateway.config import ConfigError, load_settings
-from gateway.profiles import ProfileError
+
+
+NEEDS_A_PERSON = 3  # `edigw status`'s exit code when something waits for a person, for monitoring
 
 
 class CommandError(Exception):
@@ -32,7 +36,7 @@ def _app(args: argparse.Namespace):
 
     settings = load_settings(args.config)
     setup_logging(settings, json_lines=getattr(args, "log_json", False))
-    return App(settings)
+    return App(settings, upgrade=getattr(args, "upgrade", False))
 
 
 # --- run ---------------------------------------------------------------------------------
@@ -61,21 +65,79 @@ def cmd_messages_list(args: argparse.Namespace) -> int:
     app = _app(args)
     if args.order:
         return _print_thread(queries.order_thread(app.store, args.order, args.partner), args)
-    since = datetime.fromisoformat(args.since) if args.since else None
-    rows = queries.list_messages(app.store, partner=args.partner, state=args.state, since=since,
-                                 direction=args.direction, limit=args.limit)
-    if args.json:
+    filters = {"partner": args.partner, "state": args.state, "since": args.since, "until": args.until,
+               "direction": args.direction}
+    rows = queries.list_messages(app.store, **filters, limit=args.limit or None)
+    if args.json or args.format == "json":
         _print_json(rows)
+        return 0
+    if args.format == "csv":
+        _print_csv(rows)
         return 0
     if not rows:
         print("no messages")
         return 0
-    print(f"{'ID':>6}  {'PARTNER':<16} {'DIR':<3} {'TYPE':<7} {'REF':<14} {'NUMBER':<16} {'STATE':<11} REASON")
+    zone = "LOCAL" if args.local else "UTC"
+    print(f"{'ID':>6}  {'RECEIVED ' + zone:<16} {'PARTNER':<16} {'DIR':<3} {'TYPE':<7} {'REF':<14} {'NUMBER':<16} "
+          f"{'STATE':<11} REASON")
     for row in rows:
-        print(f"{row['id']:>6}  {row['partner']:<16.16} {row['direction']:<3} {row['type'] or '':<7.7} "
-              f"{row['ref'] or '':<14.14} "
+        print(f"{row['id']:>6}  {_shown_time(row['received_at'], args.local):<16} {row['partner']:<16.16} "
+              f"{row['direction']:<3} {row['type'] or '':<7.7} {row['ref'] or '':<14.14} "
               f"{row['document_number'] or '':<16.16} {row['state']:<11} {row['reason'] or ''}")
+    total = len(rows) if not args.limit or len(rows) < args.limit else queries.count_messages(app.store, **filters)
+    print(f"{len(rows):,} of {total:,} shown" + (" (--limit 0 for all)" if total > len(rows) else ""))
     return 0
+
+
+def _shown_time(iso: str | None, local: bool) -> str:
+    """A stored UTC time (ISO, with Z) as the tables show it: to the minute, in UTC or the local zone."""
+    if not iso:
+        return ""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return (moment.astimezone() if local else moment).strftime("%Y-%m-%d %H:%M")
+
+
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    if not rows:
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _when(text: str) -> datetime:
+    """An argparse type: --since/--until values (gateway.when); a bad one is a usage error (exit 2)."""
+    from gateway.when import parse_when
+
+    try:
+        return parse_when(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _until(text: str) -> datetime:
+    """--until: like --since, but a bare date means up to the end of that day."""
+    import re
+    from datetime import timedelta
+
+    moment = _when(text)
+    return moment + timedelta(days=1) if re.fullmatch(r"\d{4}-\d\d-\d\d", text.strip()) else moment
+
+
+def _message_state(text: str) -> str:
+    from gateway.queries import MESSAGE_STATES
+
+    if text not in MESSAGE_STATES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a message state: use one of {', '.join(MESSAGE_STATES)}")
+    return text
+
+
+def _limit(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of rows (0 for all)")
+    return int(text)
 
 
 def _print_thread(rows: list[dict[str, Any]], args: argparse.Namespace) -> int:
@@ -86,7 +148,7 @@ def _print_thread(rows: list[dict[str, Any]], args: argparse.Namespace) -> int:
     if not rows:
         print(f"no messages concern order {args.order}")
         return 0
-    print(f"order {args.order}: {len(rows)} message(s), oldest first")
+    print(f"order {args.order}: {len(rows)} message(s), oldest first, times UTC")
     for row in rows:
         arrow = "→" if row["direction"] == "out" else "←"
         print(f"{row['id']:>6}  {row['received_at'][:19].replace('T', ' ')}  {arrow} {row['partner']:<16.16} "
@@ -124,9 +186,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     from gateway import queries
 
     counts = queries.status(_app(args).store)
+    waiting = NEEDS_A_PERSON if counts["needing_a_person"] else 0
     if args.json:
         _print_json(counts)
-        return 0
+        return waiting
     partners = sorted(set(counts["messages"]) | set(counts["open_exceptions"]))
     if not partners:
         print("nothing yet: no messages, no exceptions")
@@ -141,7 +204,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print("  open exceptions: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
     print(f"late documents: {counts['late_documents']}; waiting for a person (held, dead, overdue, open "
           f"exceptions): {counts['needing_a_person']}")
-    return 0
+    return waiting
 
 
 def cmd_exceptions_resolve(args: argparse.Namespace) -> int:
@@ -259,7 +322,7 @@ def cmd_partners_show(args: argparse.Namespace) -> int:
 
 
 def cmd_partners_validate(args: argparse.Namespace) -> int:
-    from gateway.profiles import load_profile, profile_files
+    from gateway.profiles import ProfileError, load_profile, profile_files
 
     app = _app(args)
     files = [Path(name) for name in args.files] or profile_files(app.settings.partners_dir)
@@ -286,6 +349,8 @@ def cmd_partners_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_partners_test(args: argparse.Namespace) -> int:
+    from gateway import inspection
+
     app = _app(args)
     profile = _profile(app, args.partner)
     report = inspection.inspect_file(Path(args.file), profile, app.templates)
@@ -381,6 +446,7 @@ def cmd_partners_test_connection(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from gateway import inspection
     from gateway.pipeline import TemplateSet
 
     settings = load_settings(args.config)
@@ -429,6 +495,64 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1 if problems or archive_problems else 0
 
 
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.store.db import Store, head_revision
+
+    store = Store(load_settings(args.config).store_url)
+    try:
+        current, head = store.revision(), head_revision()
+        if current == head:
+            print(f"the store is at schema revision {head}: nothing to upgrade")
+            return 0
+        if args.dry_run:
+            print(f"the store is at schema revision {current or '(new)'}; `edigw db upgrade` would bring it to {head}")
+            return 0
+        store.migrate()
+        print(f"the store was at schema revision {current or '(new)'}, now at {store.revision()}")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from gateway.backup import BackupError, backup
+
+    try:
+        manifest = backup(load_settings(args.config), Path(args.destination))
+    except BackupError as error:
+        raise CommandError(str(error)) from None
+    print(f"backed up to {args.destination}: the {manifest['store']} store"
+          + (f" (schema {manifest['revision']})" if manifest.get("revision") else "")
+          + f" and {manifest['archive_files']} archived file(s)" + (f"; {manifest['note']}" if "note" in manifest else ""))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from gateway.backup import BackupError, restore
+
+    try:
+        manifest = restore(load_settings(args.config), Path(args.source), force=args.force)
+    except BackupError as error:
+        raise CommandError(str(error)) from None
+    print(f"restored the backup of {manifest['created_at']} ({manifest['archive_files']} archived file(s))")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from gateway.retention import purge
+
+    app = _app(args)
+    days = args.days or app.settings.retention_days
+    if not days:
+        raise CommandError("no retention: set [retention] days = N in gateway.toml, or give --days N")
+    try:
+        result = purge(app.store, app.archive, days, dry_run=args.dry_run)
+    finally:
+        app.close()
+    print(f"older than {days:g} days: " + result.describe(args.dry_run))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
@@ -455,20 +579,28 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the gateway: watch inboxes, process files")
     run.add_argument("--once", action="store_true", help="process everything pending, then exit 0")
     run.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    run.add_argument("--upgrade", action="store_true", help="upgrade a store made by an older edigw before "
+                     "starting (otherwise the daemon refuses it; back it up first)")
     run.set_defaults(handler=cmd_run)
 
     messages = commands.add_parser("messages", help="find and read messages").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     listing = messages.add_parser("list", help="list messages, newest first")
     listing.add_argument("--partner")
-    listing.add_argument("--state", help="received, parsed, translated, delivered, rejected, held, …")
-    listing.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
+    listing.add_argument("--state", type=_message_state, help="received, parsed, translated, delivered, rejected, "
+                         "held, retrying, dead, … (a message state)")
+    listing.add_argument("--since", type=_when, help="received at or after: a date or time in UTC (2026-11-01, "
+                         "2026-11-01T08:00), today, yesterday, or an age (30m, 2h, 7d)")
+    listing.add_argument("--until", type=_until, help="received before: the same forms (a bare date: up to its end)")
     listing.add_argument("--direction", choices=("in", "out"),
                          help="in: what partners sent us; out: what we sent them (acknowledgments, documents)")
     listing.add_argument("--order", help="the thread of one order (our purchase order's or a customer's number), "
                          "oldest first, with each document's exceptions")
-    listing.add_argument("--limit", type=int, default=200)
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--limit", type=_limit, default=200, help="at most this many, newest first (default "
+                         "200; 0 for all); the table says how many of how many are shown")
+    listing.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    listing.add_argument("--json", action="store_true", help="the same as --format json")
+    listing.add_argument("--local", action="store_true", help="show times in the local zone, not UTC")
     listing.set_defaults(handler=cmd_messages_list)
     show = messages.add_parser("show", help="one message: raw bytes, tree, document, result, audit trail")
     show.add_argument("id", type=int)
@@ -493,7 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     eresolve.set_defaults(handler=cmd_exceptions_resolve)
 
     status = commands.add_parser("status", help="counts: messages per partner and state, open exceptions, "
-                                 "late documents, what waits for a person")
+                                 "late documents, what waits for a person (then exit code 3, for monitoring)")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cmd_status)
 
@@ -553,6 +685,29 @@ def build_parser() -> argparse.ArgumentParser:
     odoo.add_argument("--state", help="keep the data in this JSON file across restarts")
     odoo.set_defaults(handler=cmd_odoo_sandbox)
 
+    backup = commands.add_parser("backup", help="a consistent copy of the store (SQLite's online backup, while "
+                                 "the daemon runs) and the archive, into a new folder")
+    backup.add_argument("destination", metavar="DEST")
+    backup.set_defaults(handler=cmd_backup)
+    restore = commands.add_parser("restore", help="put a backup back (stop the daemon first)")
+    restore.add_argument("source", metavar="SRC")
+    restore.add_argument("--force", action="store_true", help="replace the store that is there")
+    restore.set_defaults(handler=cmd_restore)
+
+    purge = commands.add_parser("purge", help="remove exchanges older than [retention] days, their rows and "
+                                "archived bytes, unless something still needs them (open exceptions, threads, "
+                                "work waiting); the audit trail stays")
+    purge.add_argument("--days", type=float, help="instead of [retention] days")
+    purge.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    purge.set_defaults(handler=cmd_purge)
+
+    db = commands.add_parser("db", help="the store's schema").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    upgrade = db.add_parser("upgrade", help="bring a store made by an older edigw to this version's schema "
+                            "(back it up first: edigw backup DEST)")
+    upgrade.add_argument("--dry-run", action="store_true", help="say which revision it is at and would go to")
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+
     audit = commands.add_parser("audit", help="the audit trail").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     verify = audit.add_parser("verify", help="check that no audit event was changed or removed")
@@ -569,11 +724,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CommandError) as error:
         print(f"edigw: {error}", file=sys.stderr)
         return 1
-    except ProfileError as error:
-        print(f"edigw: partner profiles have problems:\n{error}", file=sys.stderr)
-        return 1
     except BrokenPipeError:
         return 0
+    except Exception as error:
+        # These modules are loaded if the command got as far as reading a profile or the store.
+        profiles, store = sys.modules.get("gateway.profiles"), sys.modules.get("gateway.store.db")
+        if profiles is not None and isinstance(error, profiles.ProfileError):
+            print(f"edigw: partner profiles have problems:\n{error}", file=sys.stderr)
+            return 1
+        if store is not None and isinstance(error, store.StoreNeedsUpgrade):
+            print(f"edigw: {error}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

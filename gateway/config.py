@@ -99,6 +99,8 @@ class Settings:
     odoo: OdooSettings = field(default_factory=OdooSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     identity: Identity = field(default_factory=Identity)
+    alerts: Any = None  # gateway.alerts.AlertSettings when `[alerts]` is present
+    retention_days: float | None = None  # `[retention] days`: purge what is older and no longer needed
 
     @property
     def templates(self) -> TemplateDirs:
@@ -183,6 +185,23 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
         http=HttpSettings(host=http.get("host", "127.0.0.1"), port=http.get("port")),
         identity=_identity(section("identity"), where),
     )
+    retention = section("retention")
+    if retention:
+        from dataclasses import replace
+
+        unknown = set(retention) - {"days"}
+        if unknown or not isinstance(retention.get("days"), (int, float)) or retention["days"] <= 0:
+            raise ConfigError(f"{where}: [retention] takes days = N (a positive number of days)")
+        settings = replace(settings, retention_days=float(retention["days"]))
+    if section("alerts"):
+        from dataclasses import replace
+
+        from gateway.alerts import alert_settings  # only read when there is an [alerts] section
+
+        try:
+            settings = replace(settings, alerts=alert_settings(section("alerts"), where))
+        except (ValueError, TypeError) as error:
+            raise ConfigError(str(error)) from None
     if settings.log_format not in ("text", "json"):
         raise ConfigError(f"{where}: [log] format must be 'text' or 'json', not {settings.log_format!r}")
     if "password" in odoo:

@@ -6,7 +6,9 @@ that keeps a slow partner from holding up the rest: each is polled on its own sc
 scheduler thread (one connection per poll, with time-outs), and only its intake takes turns
 with the worker. Documents from Odoo (`send:` in profiles, `gateway.outbound_jobs`) are looked for
 per partner on the profile's schedule, in a scheduler thread that takes turns with the worker.
-SIGTERM and SIGINT let it finish the message in hand, record it, and exit 0.
+SIGTERM and SIGINT let it finish the message in hand, record it, and exit 0. SIGHUP reads the
+partner profiles and templates again between two turns of the worker, validated first: a bad
+profile keeps the ones in use, and the log says why.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from gateway.channels.sftp import SftpChannel
 from gateway.late import check_late
 from gateway.outbound_jobs import OutboundJobs, Report, jobs_for
 from gateway.profiles import Profile, SftpChannelSettings
+from gateway.runtime import Runtime
 
 
 LATE_CHECK_SECONDS = 600  # how often suppliers' late documents are looked for
@@ -205,23 +208,34 @@ def _send_documents_job(app: App, jobs: OutboundJobs, partner: str, work: thread
         logger.exception("{}: sending documents from Odoo failed; trying again at the next scheduled turn", partner)
 
 
-def _work(app: App, inboxes: list[Inbox], stop: threading.Event, wake: threading.Event) -> None:
+def _work(app: App, inboxes: list[Inbox], stop: threading.Event, wake: threading.Event,
+          runtime: Runtime | None = None) -> None:
     """One turn of the worker: pending messages, then every watched folder."""
     app.pipeline.process_pending()
     for inbox in inboxes:
         if stop.is_set():
             break
         try:
-            if poll(app, inbox):
-                app.pipeline.process_pending()
-        except Exception:  # a partner's file or a full disk must not end the daemon
+            taken = poll(app, inbox)
+        except Exception as error:  # a partner's file or a full disk must not end the daemon
             logger.exception("{}: poll failed; retrying at the next rescan", inbox.channel.name)
+            if runtime is not None:
+                runtime.polled(inbox.channel.name, str(error))
+        else:
+            if runtime is not None:
+                runtime.polled(inbox.channel.name)
+            if taken:
+                app.pipeline.process_pending()
         if inbox.channel.waiting():
             threading.Timer(inbox.channel.settle_seconds, wake.set).start()
 
 
 def notify_systemd(state: str) -> None:
-    """sd_notify without a dependency: one datagram to $NOTIFY_SOCKET, when systemd gave one."""
+    """sd_notify without a dependency: one datagram to $NOTIFY_SOCKET, when systemd gave one.
+
+    The protocol is these few lines (a datagram of KEY=value lines on a Unix socket), so no
+    library is taken on for it.
+    """
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return
@@ -232,23 +246,125 @@ def notify_systemd(state: str) -> None:
         sock.sendall(state.encode())
 
 
-def _poll_remote(app: App, inbox: Inbox, work: threading.Lock, wake: threading.Event) -> None:
+def _poll_remote(app: App, inbox: Inbox, work: threading.Lock, wake: threading.Event,
+                 runtime: Runtime | None = None) -> None:
     """A scheduler job: poll one SFTP channel; never raises (a partner's failure ends nothing)."""
     if app.pipeline.stopping:
         return
+    error = None
     try:
         if poll(app, inbox, guard=work):
             wake.set()
-    except ChannelError:
-        pass  # logged by the channel, which backs off before its next poll
-    except Exception:
+    except ChannelError as failure:
+        error = str(failure)  # logged by the channel, which backs off before its next poll
+    except Exception as failure:
+        error = str(failure)
         logger.exception("{}: poll failed; retrying at the next scheduled poll", inbox.channel.name)
+    if runtime is not None:
+        runtime.polled(inbox.channel.name, error)
 
 
 def _schedule(inbox: Inbox, settings: SftpChannelSettings):
     if settings.cron:
         return CronTrigger.from_crontab(settings.cron)
     return IntervalTrigger(seconds=inbox.rescan_seconds or 60.0)
+
+
+def _retention_job(app: App, work: threading.Lock) -> None:
+    """A scheduler job, daily: `edigw purge` with `[retention] days`; never raises."""
+    from gateway.retention import purge
+
+    try:
+        with work:
+            purge(app.store, app.archive, app.settings.retention_days)
+    except Exception:
+        logger.exception("the retention purge failed; it runs again tomorrow")
+
+
+def _alerts_job(alerter) -> None:
+    """A scheduler job: one interval's alerts; never raises (what was not sent stays in the store)."""
+    try:
+        alerter.run()
+    except Exception:
+        logger.exception("sending alerts failed; trying again at the next interval")
+
+
+def _schedule_remotes(scheduler, remotes: list[Inbox], app: App, work: threading.Lock, wake: threading.Event,
+                      runtime: Runtime) -> None:
+    for inbox in remotes:
+        scheduler.add_job(_poll_remote, _schedule(inbox, inbox.channel.settings), args=(app, inbox, work, wake, runtime),
+                          id=f"poll {inbox.channel.name}", max_instances=1, coalesce=True,
+                          next_run_time=datetime.now().astimezone())
+
+
+def _rebuild_inboxes(app: App, scheduler, observers: list, remotes: list[Inbox], work: threading.Lock,
+                     wake: threading.Event, runtime: Runtime):
+    """After a reload: the channels of the profiles now in use, watched and scheduled again."""
+    for observer in observers:
+        observer.stop()
+    for inbox in remotes:
+        scheduler.remove_job(f"poll {inbox.channel.name}")
+    everything = build_inboxes(app)
+    inboxes = [inbox for inbox in everything if not isinstance(inbox.channel, SftpChannel)]
+    remotes = [inbox for inbox in everything if isinstance(inbox.channel, SftpChannel)]
+    for inbox in everything:
+        runtime.add_channel(inbox.channel.name, inbox.profile.id, inbox.rescan_seconds or 60.0)
+    for inbox in inboxes:
+        scheduler.add_job(wake.set, "interval", seconds=inbox.rescan_seconds, id=f"rescan {inbox.channel.name}",
+                          replace_existing=True)
+    _schedule_remotes(scheduler, remotes, app, work, wake, runtime)
+    wake.set()
+    return inboxes, remotes, [inbox.channel.watch(wake.set) for inbox in inboxes]
+
+
+def _serve_http(app: App, runtime: Runtime):
+    """Health and metrics on `[http] port` (none when no port is set); the WebServer, or None."""
+    if app.settings.http.port is None:
+        return None
+    from gateway.web.app import create_app
+    from gateway.web.server import WebServer
+
+    web = WebServer()
+    web.start(create_app(app.settings, runtime), app.settings.http.host, int(app.settings.http.port))
+    logger.info("health and metrics on http://{}:{}/ (healthz, readyz, metrics)", app.settings.http.host, web.port)
+    return web
+
+
+def reload_profiles(app: App) -> bool:
+    """Profiles and templates read again and checked before any is used (SIGHUP); True if in use now.
+
+    The new set is loaded beside the old one, every receiving rule's template is loaded, and only
+    then are they swapped in (in place: the pipeline and outbound share the same dict). On a
+    problem the profiles and templates in use stay, and the log names the file and why.
+    """
+    from gateway.pipeline import TemplateSet
+    from gateway.profiles import ProfileError, load_profiles
+
+    try:
+        profiles = load_profiles(app.settings.partners_dir, app.settings.state_dir, app.settings.templates)
+        templates = TemplateSet(app.settings.templates)
+        for profile in profiles.values():
+            for rule in profile.receive:
+                templates.load(rule.template, rule.overrides)
+    except ProfileError as error:
+        logger.error("reload refused, the profiles in use stay: {}", error)
+        return False
+    except Exception as error:  # a template's own validation error names its file and line
+        logger.error("reload refused, the profiles in use stay: {}", error)
+        return False
+    app.profiles.clear()
+    app.profiles.update(profiles)
+    app.__dict__["templates"] = app.pipeline.templates = templates
+    logger.info("reloaded {} partner profile(s) and their templates: {}", len(profiles), ", ".join(sorted(profiles)))
+    return True
+
+
+def _watchdog_interval() -> float | None:
+    """Half of systemd's WatchdogSec (WATCHDOG_USEC), when this process is the one watched."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    if not usec or os.environ.get("WATCHDOG_PID", str(os.getpid())) != str(os.getpid()):
+        return None
+    return int(usec) / 2_000_000
 
 
 def run_forever(app: App) -> None:
@@ -262,6 +378,9 @@ def run_forever(app: App) -> None:
     wake = threading.Event()
     stop = threading.Event()
     work = threading.Lock()  # the worker's turn, or an SFTP poll recording a file: never both
+    runtime = Runtime()
+    for inbox in everything:
+        runtime.add_channel(inbox.channel.name, inbox.profile.id, inbox.rescan_seconds or 60.0)
 
     def on_signal(signum, _frame) -> None:
         logger.info("signal {} received: finishing the message in hand, then stopping", signum)
@@ -269,17 +388,21 @@ def run_forever(app: App) -> None:
         stop.set()
         wake.set()
 
+    reload_asked = threading.Event()
+
+    def on_reload(_signum, _frame) -> None:
+        reload_asked.set()
+        wake.set()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_reload)
 
     scheduler = BackgroundScheduler()
     for inbox in inboxes:
         scheduler.add_job(wake.set, "interval", seconds=inbox.rescan_seconds, id=f"rescan {inbox.channel.name}")
     scheduler.add_job(wake.set, "interval", seconds=RETRY_CHECK_SECONDS, id="deliveries due")
-    for inbox in remotes:
-        scheduler.add_job(_poll_remote, _schedule(inbox, inbox.channel.settings), args=(app, inbox, work, wake),
-                          id=f"poll {inbox.channel.name}", max_instances=1, coalesce=True,
-                          next_run_time=datetime.now().astimezone())
+    _schedule_remotes(scheduler, remotes, app, work, wake, runtime)
     if any(p.purchasing.late_response or p.purchasing.late_asn or p.purchasing.late_invoice
            for p in app.profiles.values()):
         scheduler.add_job(_late_documents_job, IntervalTrigger(seconds=LATE_CHECK_SECONDS), args=(app, work),
@@ -291,22 +414,52 @@ def run_forever(app: App) -> None:
         scheduler.add_job(_send_documents_job, IntervalTrigger(seconds=every), args=(app, jobs, profile.id, work),
                           id=f"send documents {profile.id}", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
+    if app.settings.retention_days:
+        scheduler.add_job(_retention_job, IntervalTrigger(hours=24), args=(app, work), id="retention",
+                          max_instances=1, coalesce=True)
+    if app.settings.alerts is not None and app.settings.alerts.enabled:
+        from gateway.alerts import Alerter
+
+        alerter = Alerter(app.settings.alerts, app.store, runtime)
+        scheduler.add_job(_alerts_job, IntervalTrigger(seconds=app.settings.alerts.interval_seconds), args=(alerter,),
+                          id="alerts", max_instances=1, coalesce=True)
     scheduler.start()
+    web = _serve_http(app, runtime)
     observers = [inbox.channel.watch(wake.set) for inbox in inboxes]
     logger.info("edigw running: {} inbox(es), {} SFTP channel(s), store {}", len(inboxes), len(remotes),
                 app.settings.store_url.split("://")[0])
-    notify_systemd("READY=1")
+    status = f"STATUS=running: {len(inboxes)} inbox(es), {len(remotes)} SFTP channel(s)"
+    notify_systemd(f"READY=1\n{status}")
+    watchdog, pinged = _watchdog_interval(), 0.0
     wake.set()  # files present at start-up count
     try:
         while not stop.is_set():
-            wake.wait(timeout=1.0)
+            wake.wait(timeout=min(1.0, watchdog or 1.0))
             wake.clear()
+            if watchdog and time.monotonic() - pinged >= watchdog:
+                notify_systemd("WATCHDOG=1")  # from the worker's loop: a stuck worker is restarted
+                pinged = time.monotonic()
             if stop.is_set():
                 break
             with work:
-                _work(app, inboxes, stop, wake)
+                if reload_asked.is_set():
+                    reload_asked.clear()
+                    notify_systemd("RELOADING=1\nSTATUS=reloading partner profiles and templates")
+                    if reload_profiles(app):
+                        inboxes, remotes, observers = _rebuild_inboxes(
+                            app, scheduler, observers, remotes, work, wake, runtime)
+                        status = f"STATUS=running: {len(inboxes)} inbox(es), {len(remotes)} SFTP channel(s)"
+                        notify_systemd(f"READY=1\n{status}")
+                    else:
+                        notify_systemd(f"READY=1\n{status}; the last reload was refused (see the log)")
+                started = time.monotonic()
+                _work(app, inboxes, stop, wake, runtime)
+                if time.monotonic() - started > 5:  # a long turn is worth a line in `systemctl status`
+                    notify_systemd(f"{status}; last long turn {time.monotonic() - started:.0f} s")
     finally:
         notify_systemd("STOPPING=1")
+        if web is not None:
+            web.stop()
         scheduler.shutdown(wait=False)
         for observer in observers:
             observer.stop()

@@ -12,9 +12,7 @@ from typing import Any, Iterator
 
 from sqlalchemy import select
 
-from gateway import formats, order_threads
-from gateway.formats.model import Message as ParsedMessage
-from gateway.formats.model import UnreadableFile
+from gateway import order_threads
 from gateway.store.archive import Archive, ArchiveMismatch
 from gateway.store.db import Store
 from gateway.store.models import AuditEvent, Exchange, Interchange, Message
@@ -47,21 +45,55 @@ def _summary(message: Message, exchange: Exchange) -> dict[str, Any]:
     }
 
 
+# Every state a message takes (DESIGN.md "States"; outbound ones after `duplicate`): `--state` is one of these.
+MESSAGE_STATES = ("received", "parsed", "translated", "delivered", "acknowledged", "rejected", "held", "retrying",
+                  "dead", "duplicate", "superseded", "pending", "rendered", "sent", "overdue")
+
+
+def _messages_where(query, partner: str | None, state: str | None, since: datetime | None,
+                    until: datetime | None, direction: str | None):
+    if partner:
+        query = query.where(Message.partner == partner)
+    if state:
+        query = query.where(Message.state == state)
+    if direction:
+        query = query.where(Message.direction == direction)
+    # The store keeps naive UTC times.
+    if since:
+        query = query.where(Exchange.received_at >= _naive_utc(since))
+    if until:
+        query = query.where(Exchange.received_at < _naive_utc(until))
+    return query
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    from datetime import timezone
+
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def list_messages(store: Store, *, partner: str | None = None, state: str | None = None,
-                  since: datetime | None = None, direction: str | None = None,
-                  limit: int = 200) -> list[dict[str, Any]]:
+                  since: datetime | None = None, until: datetime | None = None, direction: str | None = None,
+                  limit: int | None = 200) -> list[dict[str, Any]]:
+    """Messages, newest first; `limit` None (or 0) for all."""
     with store.session() as session:
-        query = select(Message, Exchange).join(Exchange, Exchange.id == Message.exchange_id)
-        if partner:
-            query = query.where(Message.partner == partner)
-        if state:
-            query = query.where(Message.state == state)
-        if direction:
-            query = query.where(Message.direction == direction)
-        if since:
-            query = query.where(Exchange.received_at >= since.replace(tzinfo=None))
-        query = query.order_by(Message.id.desc()).limit(limit)
+        query = _messages_where(select(Message, Exchange).join(Exchange, Exchange.id == Message.exchange_id),
+                                partner, state, since, until, direction).order_by(Message.id.desc())
+        if limit:
+            query = query.limit(limit)
         return [_summary(message, exchange) for message, exchange in session.execute(query)]
+
+
+def count_messages(store: Store, *, partner: str | None = None, state: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None,
+                   direction: str | None = None) -> int:
+    """How many messages `list_messages` would find with no limit (for "200 of 3,812 shown")."""
+    from sqlalchemy import func
+
+    with store.session() as session:
+        query = _messages_where(select(func.count()).select_from(Message).join(
+            Exchange, Exchange.id == Message.exchange_id), partner, state, since, until, direction)
+        return session.execute(query).scalar()
 
 
 def status(store: Store) -> dict[str, Any]:
@@ -146,6 +178,11 @@ def show_message(store: Store, archive: Archive, message_id: int, *, with_tree: 
 def _tree_text(archive: Archive, exchange: Exchange, position: int) -> str | None:
     """The message's parsed tree, parsed again from the archive (trees are not stored)."""
     from lxml import etree
+
+    # The parsers are imported here, not above: listing messages needs none of them.
+    from gateway import formats
+    from gateway.formats.model import Message as ParsedMessage
+    from gateway.formats.model import UnreadableFile
 
     data = archive.read(exchange.sha256)
     if formats.sniff(data) is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from gateway.odoo.sandbox import start
 from gateway_fixtures import age, drop_samples, make_gateway
@@ -16,11 +17,29 @@ def test_log_json_writes_one_json_object_per_line_with_each_state_change(tmp_pat
     for path in drop_samples(gateway):
         age(path)
     done = gateway.run("run", "--once", "--log-json")
-    records = [json.loads(line)["record"] for line in done.stderr.decode().splitlines() if line.strip()]
+    records = [json.loads(line) for line in done.stderr.decode().splitlines() if line.strip()]
     messages = [record["message"] for record in records]
     assert sum(": translated" in text for text in messages) == 5
     assert any("ORDERS_4500012.edi" in text and "received" in text for text in messages)
-    assert {record["level"]["name"] for record in records} <= {"INFO", "WARNING", "DEBUG"}
+    assert {record["level"] for record in records} <= {"INFO", "WARNING", "DEBUG"}
+    # flat objects, times in UTC: the fields a log system filters on are fields, not words in the text
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["ts"]) for record in records)
+    assert all(not isinstance(value, (dict, list)) for record in records for value in record.values())
+    translated = [record for record in records if record.get("event") == "translated"]
+    assert {(record["partner"], record["message_id"]) for record in translated} == {
+        (message["partner"], message["id"]) for message in gateway.messages()}
+    received = next(record for record in records if "ORDERS_4500012.edi from" in record["message"])
+    assert (received["partner"], received["event"], type(received["exchange_id"])) == ("acme-retail", "received", int)
+    claimed = next(record for record in records if record["message"].startswith("claimed ORDERS_4500012.edi"))
+    assert (claimed["partner"], claimed["channel"]) == ("acme-retail", "acme-retail/inbox")
+
+
+def test_text_logs_say_their_times_are_utc(tmp_path):
+    gateway = make_gateway(tmp_path)
+    for path in drop_samples(gateway):
+        age(path)
+    lines = gateway.run("run", "--once").stderr.decode().splitlines()
+    assert lines and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC ", line) for line in lines), lines[:3]
 
 
 def test_the_odoo_password_never_reaches_the_logs_the_store_or_messages_show(tmp_path, monkeypatch):

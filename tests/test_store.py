@@ -98,3 +98,70 @@ def test_the_archive_refuses_a_name_that_is_not_a_sha256(tmp_path):
     archive = Archive(tmp_path / "archive")
     with pytest.raises(ValueError):
         archive.path("../../etc/passwd")
+
+
+# --- upgrades: never silent --------------------------------------------------------------------
+
+
+def _store_at(url: str, revision: str) -> None:
+    """A store as an older edigw left it: migrated up to `revision` only."""
+    from alembic import command
+    from alembic.config import Config
+
+    from gateway.store.db import MIGRATIONS_DIR, Store
+
+    store = Store(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    store.close()
+
+
+def test_the_head_read_from_the_migration_files_is_alembics_own():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from gateway.store.db import MIGRATIONS_DIR, head_revision
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_an_older_store_is_refused_until_upgraded_and_says_how(tmp_path):
+    from gateway.store.db import StoreNeedsUpgrade, head_revision
+
+    url = f"sqlite:///{tmp_path / 'edigw.db'}"
+    _store_at(url, "0003")
+    with pytest.raises(StoreNeedsUpgrade, match=r"revision 0003.*edigw db upgrade"):
+        open_store(url)
+    store = open_store(url, upgrade=True)
+    assert store.revision() == head_revision()
+    store.close()
+
+
+def test_edigw_db_upgrade_dry_run_then_upgrade_and_the_daemon_refusing_meanwhile(tmp_path):
+    import subprocess
+    import sys
+
+    from gateway.store.db import head_revision
+
+    (tmp_path / "gateway.toml").write_text('state_dir = "state"\n', encoding="utf-8")
+    _store_at(f"sqlite:///{tmp_path / 'state' / 'edigw.db'}", "0002")
+
+    def edigw(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "gateway", "--config", str(tmp_path / "gateway.toml"), *args],
+                              capture_output=True, text=True, timeout=120)
+
+    refused = edigw("run", "--once")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "schema revision 0002" in refused.stderr and "edigw db upgrade" in refused.stderr
+    dry = edigw("db", "upgrade", "--dry-run")
+    assert dry.returncode == 0 and f"would bring it to {head_revision()}" in dry.stdout
+    assert edigw("messages", "list").returncode == 1  # still refused: the dry run changed nothing
+    done = edigw("db", "upgrade")
+    assert done.returncode == 0 and f"now at {head_revision()}" in done.stdout
+    assert edigw("messages", "list").stdout.strip() == "no messages"
+    assert "nothing to upgrade" in edigw("db", "upgrade").stdout

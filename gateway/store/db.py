@@ -11,14 +11,13 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,6 +59,10 @@ class Store:
         On PostgreSQL nodes starting together take turns (an advisory lock held by the migrating
         transaction): the first migrates, the others then find the schema up to date.
         """
+        # Alembic is imported only to migrate: a store already at the head opens without it.
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         with self.engine.begin() as connection:
@@ -106,6 +109,13 @@ class Store:
                     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                     connection.commit()
 
+    def revision(self) -> str | None:
+        """The store's schema revision (Alembic's `alembic_version`), None for a store never migrated."""
+        with self.engine.connect() as connection:
+            if not self.engine.dialect.has_table(connection, "alembic_version"):
+                return None
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -115,10 +125,52 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"edigw {name}".encode()).digest()[:8], "big", signed=True)
 
 
-def open_store(url: str) -> Store:
+
+def head_revision() -> str:
+    """The newest migration shipped with this edigw, read from the migration files' `revision`
+    and `down_revision` lines (the one no other migration names as its parent); reading them
+    this way spares every command Alembic's import, and tests/test_store.py checks it against
+    Alembic's own answer."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", source, re.M)
+        parent = re.search(r"^down_revision\s*=\s*['\"]([^'\"]+)['\"]", source, re.M)
+        if revision:
+            revisions.add(revision.group(1))
+        if parent:
+            parents.add(parent.group(1))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"the store's migrations have {len(heads)} heads ({', '.join(sorted(heads))}), not one")
+    return heads.pop()
+
+
+class StoreNeedsUpgrade(Exception):
+    """The store was made by an older edigw: its schema must be upgraded before use."""
+
+
+def open_store(url: str, upgrade: bool = False) -> Store:
+    """Open the store. A new, empty store is created at the newest schema; an older one is
+    upgraded only when `upgrade` is asked (`edigw db upgrade`, `edigw run --upgrade`), never
+    silently, so that an operator backs it up first."""
     store = Store(url)
-    store.migrate()
-    return store
+    current = store.revision()
+    if current == head_revision():
+        return store
+    if current is None or upgrade:
+        store.migrate()
+        return store
+    store.close()
+    raise StoreNeedsUpgrade(
+        f"the store {_safe_url(url)} is at schema revision {current}; this edigw needs {head_revision()}: "
+        "back it up (edigw backup DEST), then run `edigw db upgrade` (or start with `edigw run --upgrade`)")
+
+
+def _safe_url(url: str) -> str:
+    """A store URL without its password, fit for a message."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

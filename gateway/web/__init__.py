@@ -1,0 +1,1 @@
+"""The daemon's web side on its `[http]` port: health, metrics (and the support console)."""

@@ -39,6 +39,7 @@ def _summary(message: Message, exchange: Exchange) -> dict[str, Any]:
         "document_type": message.document_type,
         "document_number": message.document_number,
         "order": message.order_ref,
+        "record_name": message.record_name,
         "state": message.state,
         "reason": message.reason,
         "file": exchange.original_name,

@@ -89,22 +89,28 @@ def _get(session, name: str) -> User:
 
 def sign_in(store: Store, name: str, password: str) -> Account:
     """The account if the password is right; else UserError saying only what a stranger may know."""
-    with store.session() as session:
+    refused = "wrong user name or password"
+    with store.session() as session:  # a wrong password is counted: the session commits before we refuse
         user = session.scalar(select(User).where(User.name == name))
         now = utcnow()
         if user is None:
             _hasher.hash(password)  # the same work as for a real user: timing tells no names
-            raise UserError("wrong user name or password")
-        if user.locked_until and user.locked_until > now:
-            raise UserError(f"too many wrong passwords: try again after {user.locked_until:%H:%M} UTC")
-        try:
-            _hasher.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
+        elif user.locked_until and user.locked_until > now:
+            refused = f"too many wrong passwords: try again after {user.locked_until:%H:%M} UTC"
+        elif not _verify(user.password_hash, password):
             user.failed_logins += 1
             if user.failed_logins >= FAILED_LIMIT:
                 user.failed_logins, user.locked_until = 0, now + timedelta(minutes=LOCK_MINUTES)
-            raise UserError("wrong user name or password") from None
-        user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
-        if _hasher.check_needs_rehash(user.password_hash):
-            user.password_hash = _hasher.hash(password)
-        return Account(user.name, user.role, now)
+        else:
+            user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+            if _hasher.check_needs_rehash(user.password_hash):
+                user.password_hash = _hasher.hash(password)
+            return Account(user.name, user.role, now)
+    raise UserError(refused)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False

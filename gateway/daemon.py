@@ -246,6 +246,19 @@ def _schedule(inbox: Inbox, settings: SftpChannelSettings):
     return IntervalTrigger(seconds=inbox.rescan_seconds or 60.0)
 
 
+def _serve_http(app: App):
+    """The console (and the HTTP endpoints) on `[http] port`, in the daemon's process; None without a port."""
+    if app.settings.http.port is None:
+        return None
+    from gateway.web.app import create_app
+    from gateway.web.server import WebServer
+
+    server = WebServer()
+    server.start(create_app(app.settings), app.settings.http.host, int(app.settings.http.port))
+    logger.info("console on http://{}:{}/", server.host, server.port)
+    return server
+
+
 def run_forever(app: App) -> None:
     # Open the store and the rest before any signal can arrive: the handler must only set flags
     # (opening the store from inside it, while the main thread holds SQLite's write lock, would wait
@@ -287,6 +300,7 @@ def run_forever(app: App) -> None:
                           id=f"send documents {profile.id}", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
     scheduler.start()
+    web = _serve_http(app)
     observers = [inbox.channel.watch(wake.set) for inbox in inboxes]
     logger.info("edigw running: {} inbox(es), {} SFTP channel(s), store {}", len(inboxes), len(remotes),
                 app.settings.store_url.split("://")[0])
@@ -303,6 +317,8 @@ def run_forever(app: App) -> None:
     finally:
         notify_systemd("STOPPING=1")
         scheduler.shutdown(wait=False)
+        if web is not None:
+            web.stop()
         for observer in observers:
             observer.stop()
         for observer in observers:

@@ -259,3 +259,20 @@ def test_messages_find_takes_numbers_with_leading_zeros_control_numbers_files_an
     assert paged["total"] == 2 and paged["pages"] == 2 and len(paged["messages"]) == 1
     assert found("4500012", "--state", "rejected")["total"] == 0
     assert found("nothing-like-this")["total"] == 0
+
+
+def test_the_daemon_serves_the_console_on_its_http_port(tmp_path):
+    import socket
+
+    gateway = make_gateway(tmp_path, partners=("acme-retail",))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with gateway.config.open("a", encoding="utf-8") as config:
+        config.write(f"[http]\nport = {port}\n")
+    daemon = gateway.start()
+    page = urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10)
+    assert page.status == 200 and "Sign in to the support console" in page.read().decode()
+    assert f"console on http://127.0.0.1:{port}/" in gateway.daemon_log()
+    daemon.terminate()
+    assert daemon.wait(timeout=30) == 0, gateway.daemon_log()

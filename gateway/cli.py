@@ -193,7 +193,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from gateway.outbound_jobs import OutboundJobs
+    from gateway.outbound_jobs import replay_and_send
 
     app = _app(args)
     try:
@@ -204,14 +204,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 since = datetime.fromisoformat(args.since)
             except ValueError:
                 raise CommandError(f"--since {args.since!r} is not an ISO date or time (e.g. 2026-11-01T08:00)")
-        from gateway.odoo.client import OdooClient
-
-        # Replay needs no Odoo: it sends the segments kept in the store, in a new envelope.
-        client = OdooClient(app.settings.odoo) if app.settings.odoo.url else None
-        jobs = OutboundJobs(app.store, app.profiles, app.pipeline.outbound, client, app.settings.templates_dir)
-        replayed = jobs.replay(profile.id, since=since, document_type=args.document)
-        sent = {s.exchange_id for s in replayed if s.exchange_state == "rendered" and app.pipeline.outbound.send(
-            s.exchange_id)}
+        replayed, sent = replay_and_send(app, profile.id, since=since, document_type=args.document)
     finally:
         app.close()
     if args.json:

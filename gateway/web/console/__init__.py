@@ -415,3 +415,24 @@ def resolve(exception_id: int):
             return flask.redirect(flask.url_for("console.message", message_id=entry["message_id"]))
         return flask.redirect(flask.url_for("console.exceptions"))
     return flask.render_template("resolve.html", e=entry)
+
+
+@blueprint.route("/partners/<partner>/replay", methods=["GET", "POST"])
+@guard.requires("operator")
+def replay(partner: str):
+    from gateway import outbound_jobs
+
+    gateway = _gateway()
+    if partner not in gateway.profiles:
+        flask.abort(404, f"no partner {partner}")
+    document = flask.request.values.get("document") or None
+    since = _date(flask.request.values.get("since"))
+    if flask.request.method == "POST":
+        replayed, sent = outbound_jobs.replay_and_send(gateway, partner, since=since, document_type=document,
+                                                       actor=_actor())
+        flask.flash(f"{len(sent)} of {len(replayed)} document(s) sent again to {partner}",
+                    None if len(sent) == len(replayed) else "problem")
+        return flask.redirect(flask.url_for("console.files", partner=partner))
+    would = outbound_jobs.replayable(gateway.store, partner, since=since, document_type=document)
+    return flask.render_template("replay.html", partner=partner, would=would, document=document or "",
+                                 since=flask.request.values.get("since") or "")

@@ -73,8 +73,10 @@ def _console(home: Path, gateway: Gateway, env: dict, servers: list):
     env["EDIGW_TEST_ODOO_PASSWORD"] = password
     with gateway.config.open("a", encoding="utf-8") as config:
         config.write(f'[odoo]\nurl = "{url}"\ndb = "{db}"\nuser = "{login}"\npassword_env = "EDIGW_TEST_ODOO_PASSWORD"\n')
-    shutil.copyfile(ROOT / "samples" / "inbox" / "acme-retail" / "ORDERS_4500012.edi",
-                    gateway.inbox("acme-retail") / "ORDERS_4500012.edi")
+    sample = ROOT / "samples" / "inbox" / "acme-retail" / "ORDERS_4500012.edi"
+    shutil.copyfile(sample, gateway.inbox("acme-retail") / "ORDERS_4500012.edi")
+    shutil.copyfile(sample, gateway.inbox("acme-retail") / "ORDERS_4500012-again.edi")  # sent twice: a duplicate
+    (gateway.inbox("acme-retail") / "broken-4500099.edi").write_bytes(broken(sample.read_bytes()))
     run(gateway, env, "run", "--once")
     for name, role in ROLES.items():
         run(gateway, {**env, "NEW_PASSWORD": PASSWORDS[name]}, "users", "add", name, "--role", role,
@@ -84,6 +86,16 @@ def _console(home: Path, gateway: Gateway, env: dict, servers: list):
     rpc = odoorpc.ODOO("127.0.0.1", port=int(port), timeout=60)
     rpc.login(db, login, password)
     yield {"gateway": gateway, "env": env, "url": found.group(1), "rpc": rpc}
+
+
+def broken(sample: bytes) -> bytes:
+    """The ACME sample renumbered (orders 4500099 and 4500098, interchange ACME000118), its first message
+    with an impossible date (DTM+2, segment 4) and a wrong segment count in UNT: rejected with two findings."""
+    for old, new in ((b"4500012", b"4500099"), (b"4500013", b"4500098"), (b"ACME000117", b"ACME000118"),
+                     (b"UNT+23+1", b"UNT+21+1"), (b"DTM+2:20261127:102", b"DTM+2:20261340:102")):
+        assert old in sample
+        sample = sample.replace(old, new)
+    return sample
 
 
 def run(gateway: Gateway, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -259,6 +271,29 @@ def test_messages_find_takes_numbers_with_leading_zeros_control_numbers_files_an
     assert paged["total"] == 2 and paged["pages"] == 2 and len(paged["messages"]) == 1
     assert found("4500012", "--state", "rejected")["total"] == 0
     assert found("nothing-like-this")["total"] == 0
+
+
+def test_a_rejected_message_shows_each_finding_on_its_segment_and_files_show_the_duplicate(console, browser):
+    from selenium.webdriver.common.by import By
+
+    url = console["url"]
+    sign_in(browser, url, "vic")
+    browser.get(url + "/messages?q=4500099")
+    browser.find_element(By.LINK_TEXT, "4500099").click()
+    assert "rejected" in browser.find_element(By.CSS_SELECTOR, ".status .now").text
+    findings = browser.find_element(By.CSS_SELECTOR, "ul.findings").text
+    assert "segment 4 DTM, element 1.2: DTM01.2 (2380, date/time) '20261340' is not a valid date" in findings, findings
+    assert "segment 23 UNT: UNT says 21 segments but the message has 23" in findings, findings
+    marked = {li.find_element(By.TAG_NAME, "code").text: li.text
+              for li in browser.find_elements(By.CSS_SELECTOR, "ol.raw li.finding")}
+    assert set(marked) == {"DTM+2:20261340:102'", "UNT+21+1'"}, marked
+    assert "in element 1.2" in marked["DTM+2:20261340:102'"]
+    acknowledgment = browser.find_element(By.XPATH, "//section[h2='Acknowledgment']").text
+    assert "rejected" in acknowledgment
+
+    browser.get(url + "/files?state=duplicate")
+    [row] = browser.find_elements(By.CSS_SELECTOR, "table.list tbody tr")
+    assert "duplicate" in row.text and "ORDERS_4500012" in row.text and "duplicate of file" in row.text
 
 
 def test_the_daemon_serves_the_console_on_its_http_port(tmp_path):

@@ -406,7 +406,7 @@ def cmd_messages_find(args: argparse.Namespace) -> int:
     shown = len(result["messages"])
     print(f"{result['total']} message(s) found" + (f"; {shown} shown (page {result['page']} of {result['pages']}, "
                                                       f"--page N for more)" if shown < result["total"] else ""))
-    return 0 if result["total"] else 1
+    return 0
 
 
 def cmd_web(args: argparse.Namespace) -> int:

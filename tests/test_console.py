@@ -311,3 +311,12 @@ def test_the_daemon_serves_the_console_on_its_http_port(tmp_path):
     assert f"console on http://127.0.0.1:{port}/" in gateway.daemon_log()
     daemon.terminate()
     assert daemon.wait(timeout=30) == 0, gateway.daemon_log()
+
+
+def test_a_search_result_exports_as_csv(console):
+    opener, _ = _session(console["url"], "vic")
+    export = opener.open(console["url"] + "/messages?q=ACME000117&format=csv")
+    assert export.headers["Content-Type"].startswith("text/csv")
+    rows = export.read().decode().splitlines()
+    assert rows[0].startswith("id,partner,direction,type,document_type,document_number,order,record_name")
+    assert sorted(row.split(",")[5] for row in rows[1:]) == ["4500012", "4500013"]

@@ -187,17 +187,23 @@ def message(message_id: int):
 
     gateway = _gateway()
     try:
-        detail = queries.show_message(gateway.store, gateway.archive, message_id, with_tree=True)
+        try:
+            detail = queries.show_message(gateway.store, gateway.archive, message_id, with_tree=True)
+        except OSError:  # the tree is parsed from the archived file; said below where the file is shown
+            detail = queries.show_message(gateway.store, gateway.archive, message_id)
     except LookupError as error:
         flask.abort(404, str(error))
-    data = gateway.archive.read(detail["exchange"]["sha256"])
     with gateway.store.session() as session:
         from gateway.store.models import Message
 
         position = session.get(Message, message_id).position
-    segments = rawview.segments(data, position, detail["errors"])
+    try:
+        segments = rawview.segments(gateway.archive.read(detail["exchange"]["sha256"]), position, detail["errors"])
+        missing = None
+    except OSError as error:  # the page still tells the rest of the story
+        segments, missing = [], f"the archived file cannot be read: {error.strerror} ({error.filename})"
     return flask.render_template("message.html", m=detail, segments=segments, document=_readable(detail["document"]),
-                                 stages=STAGES)
+                                 stages=STAGES, missing=missing)
 
 
 @blueprint.route("/messages/<int:message_id>/raw")

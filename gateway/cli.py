@@ -256,7 +256,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from gateway.outbound_jobs import OutboundJobs
+    from gateway.outbound_jobs import replay_and_send
 
     app = _app(args)
     try:
@@ -267,14 +267,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 since = datetime.fromisoformat(args.since)
             except ValueError:
                 raise CommandError(f"--since {args.since!r} is not an ISO date or time (e.g. 2026-11-01T08:00)")
-        from gateway.odoo.client import OdooClient
-
-        # Replay needs no Odoo: it sends the segments kept in the store, in a new envelope.
-        client = OdooClient(app.settings.odoo) if app.settings.odoo.url else None
-        jobs = OutboundJobs(app.store, app.profiles, app.pipeline.outbound, client, app.settings.templates)
-        replayed = jobs.replay(profile.id, since=since, document_type=args.document)
-        sent = {s.exchange_id for s in replayed if s.exchange_state == "rendered" and app.pipeline.outbound.send(
-            s.exchange_id)}
+        replayed, sent = replay_and_send(app, profile.id, since=since, document_type=args.document)
     finally:
         app.close()
     if args.json:
@@ -355,7 +348,7 @@ def cmd_partners_test(args: argparse.Namespace) -> int:
     profile = _profile(app, args.partner)
     report = inspection.inspect_file(Path(args.file), profile, app.templates)
     report["dry_run"] = True
-    held = _preview_in_odoo(app, profile, report)
+    held = inspection.preview_in_odoo(app.deliverer, profile, report)
     if args.json:
         _print_json(report)
     else:
@@ -365,57 +358,8 @@ def cmd_partners_test(args: argparse.Namespace) -> int:
         else:
             print("dry run: nothing was stored or written; in Odoo it would come to:")
             for entry in report["odoo"]:
-                print("  " + _describe_preview(entry))
+                print("  " + inspection.describe_preview(entry))
     return 0 if inspection.all_accepted(report) and not held else 1
-
-
-def _preview_in_odoo(app, profile, report: dict[str, Any]) -> bool:
-    """Put what each translated document would make in Odoo under report["odoo"]; True if any would be held."""
-    if app.deliverer is None:
-        report["odoo"] = "no deliverer is configured ([odoo] url in gateway.toml): nothing would be written to Odoo"
-        return False
-    from gateway.odoo.client import OdooError
-    from gateway.pipeline import TransientFailure
-
-    previews = []
-    for interchange in report["interchanges"]:
-        for message in interchange["messages"]:
-            document = message.get("document")
-            if document is None:
-                continue
-            try:
-                preview = app.deliverer.preview(profile, message["document_type"] or "Order", document)
-            except (TransientFailure, OdooError) as error:
-                report["odoo"] = f"Odoo could not be asked: {error}"
-                return True
-            previews.append({"document_number": document.get("document_number"), **preview})
-    report["odoo"] = previews
-    return any(entry["action"] == "hold" for entry in previews)
-
-
-def _describe_preview(entry: dict[str, Any]) -> str:
-    number = entry.get("document_number")
-    if entry["action"] == "hold":
-        return f"{number}: would be held: " + "; ".join(entry["problems"])
-    if "differences" in entry:  # a supplier's document, compared with its purchase order
-        record = entry.get("record") or {}
-        if entry["action"] == "exists":
-            return f"{number}: already in Odoo as {record.get('name')}; nothing would be made"
-        lines = [f"{number}: reconciled with {record.get('name') or 'its record'}"
-                 + (f" ({'; '.join(entry['notes'])})" if entry["notes"] else "")]
-        lines.extend(f"    {'would apply' if d['applied'] else 'exception'}: {d['text']}" for d in entry["differences"])
-        if not entry["differences"]:
-            lines.append("    no differences")
-        return "\n".join(lines)
-    if entry["action"] == "exists":
-        existing = entry["existing"]
-        return f"{number}: already in Odoo as {existing['name']} ({existing['state']}); nothing would be created"
-    lines = [f"{number}: {entry['action']} a sale order for {entry['customer']['name']}"]
-    for line in entry["lines"]:
-        lines.append(f"    line {line['line']}: {line['quantity']} {line['unit']} of {line['product']} "
-                     f"at {line['price_unit']}")
-    lines.extend(f"    note: {note}" for note in entry["notes"])
-    return "\n".join(lines)
 
 
 def cmd_partners_test_connection(args: argparse.Namespace) -> int:
@@ -567,6 +511,101 @@ def cmd_odoo_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- the support console -----------------------------------------------------------------
+
+
+def cmd_messages_find(args: argparse.Namespace) -> int:
+    from gateway import search
+
+    app = _app(args)
+    try:
+        filters = search.Filters(partner=args.partner, direction=args.direction, state=args.state,
+                                 document_type=args.type,
+                                 since=datetime.fromisoformat(args.since) if args.since else None,
+                                 until=datetime.fromisoformat(args.until) if args.until else None)
+    except ValueError as error:
+        raise CommandError(f"--since/--until: {error} (e.g. 2026-11-20 or 2026-11-20T08:00)")
+    result = search.find(app.store, args.text, filters, page=args.page, per_page=args.limit)
+    if args.json:
+        _print_json(result)
+        return 0
+    if args.csv:
+        sys.stdout.write(search.csv_text(result["messages"]))
+        return 0
+    for row in result["messages"]:
+        print(f"{row['id']:>6}  {row['partner']:<16.16} {row['direction']:<3} {row['type'] or '':<7.7} "
+              f"{row['document_number'] or row['ref'] or '':<16.16} {row['record_name'] or '':<14.14} "
+              f"{row['state']:<11} {row['file']}")
+    shown = len(result["messages"])
+    print(f"{result['total']} message(s) found" + (f"; {shown} shown (page {result['page']} of {result['pages']}, "
+                                                      f"--page N for more)" if shown < result["total"] else ""))
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from gateway.web.app import create_app
+    from gateway.web.server import WebServer
+
+    app = _app(args)
+    server = WebServer()
+    server.start(create_app(app.settings), args.host, args.port)
+    print(f"edigw console on http://{server.host}:{server.port}/ (Ctrl-C stops it)", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        app.close()
+    return 0
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    import getpass
+    import os
+
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if not password:
+            raise CommandError(f"the environment variable {args.password_env} is not set")
+        return password
+    password = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != password:
+        raise CommandError("the two passwords differ")
+    return password
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from gateway.web import users
+
+    app = _app(args)
+    app.store.migrate()
+    try:
+        if args.action == "add":
+            users.add(app.store, args.name, args.role, _new_password(args))
+            print(f"user {args.name} added as {args.role}")
+        elif args.action == "passwd":
+            users.set_password(app.store, args.name, _new_password(args))
+            print(f"password of {args.name} changed")
+        elif args.action == "remove":
+            users.remove(app.store, args.name)
+            print(f"user {args.name} removed")
+        else:
+            rows = [{"name": a.name, "role": a.role, "last_login_at": a.last_login_at} for a in users.accounts(app.store)]
+            if args.json:
+                _print_json(rows)
+            for row in [] if args.json else rows:
+                print(f"{row['name']:<24} {row['role']:<9} last signed in {row['last_login_at'] or 'never'}")
+    except users.UserError as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
 # --- the parser --------------------------------------------------------------------------
 
 
@@ -608,6 +647,22 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument("--raw", action="store_true", help="the archived bytes of its file, byte for byte")
     form.add_argument("--json", action="store_true")
     show.set_defaults(handler=cmd_messages_show)
+
+    find = messages.add_parser("find", help="the console's search: a document or order number (with or without "
+                               "leading zeros), an Odoo record's name, a control number, a file name, a sha256 prefix")
+    find.add_argument("text", nargs="?", default="", help="what to look for (empty: every message)")
+    find.add_argument("--partner")
+    find.add_argument("--direction", choices=("in", "out"))
+    find.add_argument("--state")
+    find.add_argument("--type", help="document type or message type: Order, 850, DESADV, …")
+    find.add_argument("--since", help="received at or after this ISO date or time")
+    find.add_argument("--until", help="received before the end of this ISO date, or before this time")
+    find.add_argument("--page", type=int, default=1)
+    find.add_argument("--limit", type=int, default=50, help="messages per page (at most 1000)")
+    form = find.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="{query, total, page, per_page, pages, messages}")
+    form.add_argument("--csv", action="store_true", help="the page as CSV")
+    find.set_defaults(handler=cmd_messages_find)
 
     exceptions = commands.add_parser("exceptions", help="where partners' documents and Odoo disagree, and late "
                                      "documents: what waits for a person").add_subparsers(
@@ -707,6 +762,27 @@ def build_parser() -> argparse.ArgumentParser:
                             "(back it up first: edigw backup DEST)")
     upgrade.add_argument("--dry-run", action="store_true", help="say which revision it is at and would go to")
     upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    web = commands.add_parser("web", help="the support console: find, explain and fix any message in a browser")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    web.add_argument("--port", type=int, default=8080)
+    web.set_defaults(handler=cmd_web)
+
+    people = commands.add_parser("users", help="who may sign in to the console, with which role").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    for action, text in (("add", "add a user"), ("passwd", "set a user's password"), ("remove", "remove a user")):
+        one = people.add_parser(action, help=text)
+        one.add_argument("name")
+        if action == "add":
+            one.add_argument("--role", required=True, choices=("viewer", "operator", "admin"),
+                             help="viewer reads; operator also reprocesses and resolves; admin also manages users")
+        if action != "remove":
+            one.add_argument("--password-env", metavar="VAR", help="take the password from this environment "
+                             "variable (else it is asked for)")
+        one.set_defaults(handler=cmd_users)
+    ulist = people.add_parser("list", help="the users and their roles")
+    ulist.add_argument("--json", action="store_true")
+    ulist.set_defaults(handler=cmd_users)
 
     audit = commands.add_parser("audit", help="the audit trail").add_subparsers(
         dest="action", required=True, metavar="ACTION")

@@ -55,6 +55,10 @@ def _secret(path: Path | None, variable: str | None) -> str | None:
 class HttpSettings:
     host: str = "127.0.0.1"
     port: int | None = None  # no health/metrics endpoint unless a port is set
+    # The console: a header a reverse proxy sets to the signed-in person's user name (single
+    # sign-on; off unless named), and cookies sent over HTTPS only (behind a TLS proxy).
+    trusted_user_header: str | None = None
+    secure_cookies: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,9 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
             api_key_file=resolve(odoo.get("api_key_file"), None) if odoo.get("api_key_file") else None,
             api_key_env=odoo.get("api_key_env"),
         ),
-        http=HttpSettings(host=http.get("host", "127.0.0.1"), port=http.get("port")),
+        http=HttpSettings(host=http.get("host", "127.0.0.1"), port=http.get("port"),
+                          trusted_user_header=http.get("trusted_user_header") or None,
+                          secure_cookies=bool(http.get("secure_cookies", False))),
         identity=_identity(section("identity"), where),
     )
     retention = section("retention")

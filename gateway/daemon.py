@@ -318,7 +318,7 @@ def _rebuild_inboxes(app: App, scheduler, observers: list, remotes: list[Inbox],
 
 
 def _serve_http(app: App, runtime: Runtime):
-    """Health and metrics on `[http] port` (none when no port is set); the WebServer, or None."""
+    """Health, metrics and the console on `[http] port` (none when no port is set); the WebServer, or None."""
     if app.settings.http.port is None:
         return None
     from gateway.web.app import create_app
@@ -326,7 +326,8 @@ def _serve_http(app: App, runtime: Runtime):
 
     web = WebServer()
     web.start(create_app(app.settings, runtime), app.settings.http.host, int(app.settings.http.port))
-    logger.info("health and metrics on http://{}:{}/ (healthz, readyz, metrics)", app.settings.http.host, web.port)
+    logger.info("console, health and metrics on http://{}:{}/ (healthz, readyz, metrics)", app.settings.http.host,
+                web.port)
     return web
 
 
@@ -461,6 +462,8 @@ def run_forever(app: App) -> None:
         if web is not None:
             web.stop()
         scheduler.shutdown(wait=False)
+        if web is not None:
+            web.stop()
         for observer in observers:
             observer.stop()
         for observer in observers:

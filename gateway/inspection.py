@@ -93,3 +93,55 @@ def _issue(issue: dict[str, Any]) -> str:
     where = f"segment {issue['position']} {issue['tag'] or ''}: " if issue.get("position") else (
         f"{issue['tag']}: " if issue.get("tag") else "")
     return f"{issue['severity']}: {where}{issue['reason']}"
+
+
+def preview_in_odoo(deliverer, profile: Profile, report: dict[str, Any]) -> bool:
+    """Put what each translated document would make in Odoo under report["odoo"]; True if any would be held.
+
+    The dry run of `partners test` and of the console's reprocess: Odoo is asked, nothing is written.
+    """
+    if deliverer is None:
+        report["odoo"] = "no deliverer is configured ([odoo] url in gateway.toml): nothing would be written to Odoo"
+        return False
+    from gateway.odoo.client import OdooError
+    from gateway.pipeline import TransientFailure
+
+    previews = []
+    for interchange in report["interchanges"]:
+        for message in interchange["messages"]:
+            document = message.get("document")
+            if document is None:
+                continue
+            try:
+                preview = deliverer.preview(profile, message["document_type"] or "Order", document)
+            except (TransientFailure, OdooError) as error:
+                report["odoo"] = f"Odoo could not be asked: {error}"
+                return True
+            previews.append({"document_number": document.get("document_number"), **preview})
+    report["odoo"] = previews
+    return any(entry["action"] == "hold" for entry in previews)
+
+
+def describe_preview(entry: dict[str, Any]) -> str:
+    number = entry.get("document_number")
+    if entry["action"] == "hold":
+        return f"{number}: would be held: " + "; ".join(entry["problems"])
+    if "differences" in entry:  # a supplier's document, compared with its purchase order
+        record = entry.get("record") or {}
+        if entry["action"] == "exists":
+            return f"{number}: already in Odoo as {record.get('name')}; nothing would be made"
+        lines = [f"{number}: reconciled with {record.get('name') or 'its record'}"
+                 + (f" ({'; '.join(entry['notes'])})" if entry["notes"] else "")]
+        lines.extend(f"    {'would apply' if d['applied'] else 'exception'}: {d['text']}" for d in entry["differences"])
+        if not entry["differences"]:
+            lines.append("    no differences")
+        return "\n".join(lines)
+    if entry["action"] == "exists":
+        existing = entry["existing"]
+        return f"{number}: already in Odoo as {existing['name']} ({existing['state']}); nothing would be created"
+    lines = [f"{number}: {entry['action']} a sale order for {entry['customer']['name']}"]
+    for line in entry["lines"]:
+        lines.append(f"    line {line['line']}: {line['quantity']} {line['unit']} of {line['product']} "
+                     f"at {line['price_unit']}")
+    lines.extend(f"    note: {note}" for note in entry["notes"])
+    return "\n".join(lines)

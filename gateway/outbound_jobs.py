@@ -37,7 +37,7 @@ from gateway.order_threads import Difference, open_exception, order_ref, raise_e
 from gateway.outbound import Outbound, OutboundMessage
 from gateway.pipeline import TransientFailure
 from gateway.profiles import Profile, SendRule
-from gateway.store.db import Store
+from gateway.store.db import Store, record_event
 from gateway.store.models import Message, OutboundCursor, SentRecord, utcnow
 
 ACTOR = "outbound documents"
@@ -240,7 +240,8 @@ class OutboundJobs:
 
     # --- replay ------------------------------------------------------------------------------
 
-    def replay(self, partner: str, since: datetime | None = None, document_type: str | None = None) -> list[Sent]:
+    def replay(self, partner: str, since: datetime | None = None, document_type: str | None = None,
+               actor: str | None = None) -> list[Sent]:
         """Record again, with new control numbers, the documents sent to a partner (since a time, of a type).
 
         The segments are the ones sent before, from the store: the partner gets the same
@@ -251,14 +252,7 @@ class OutboundJobs:
         if profile is None:
             raise LookupError(f"no partner profile {partner!r}")
         replayed: list[Sent] = []
-        with self.store.session() as session:
-            query = select(SentRecord.id).where(SentRecord.partner == partner)
-            if since is not None:
-                query = query.where(SentRecord.sent_at >= _utc(since))
-            if document_type is not None:
-                query = query.where(SentRecord.document_type == document_type)
-            ids = list(session.scalars(query.order_by(SentRecord.sent_at, SentRecord.id)))
-        for sent_id in ids:
+        for sent_id in [row["id"] for row in replayable(self.store, partner, since, document_type)]:
             with self.store.session() as session:
                 row = session.get(SentRecord, sent_id)
                 earlier = list(session.scalars(select(Message).where(
@@ -274,6 +268,9 @@ class OutboundJobs:
                                                 file_name=rule.file_name if rule else None, session=session)
                 row.exchange_id = recorded.exchange_id
                 row.replays += 1
+                if actor is not None:  # who asked for it, on the new exchange's trail
+                    record_event(session, "exchange", recorded.exchange_id, recorded.state, recorded.state, actor,
+                                 f"replay of {row.document_type} {row.document_number}")
                 sent = Sent(partner, row.document_type, row.document_number, row.model, row.record_id, row.state,
                             recorded.exchange_id, recorded.state, recorded.control_ref, recorded.file_name)
             logger.info("replayed {}", sent.describe())
@@ -373,3 +370,30 @@ def jobs_for(app: Any) -> OutboundJobs | None:
         return None
     return OutboundJobs(app.store, app.profiles, app.pipeline.outbound, OdooClient(app.settings.odoo),
                         app.settings.templates)
+
+
+def replayable(store: Store, partner: str, since: datetime | None = None,
+               document_type: str | None = None) -> list[dict[str, Any]]:
+    """What `replay` would send again to a partner, oldest first: the records sent (since, of a type)."""
+    with store.session() as session:
+        query = select(SentRecord).where(SentRecord.partner == partner)
+        if since is not None:
+            query = query.where(SentRecord.sent_at >= _utc(since))
+        if document_type is not None:
+            query = query.where(SentRecord.document_type == document_type)
+        return [{"id": row.id, "document_type": row.document_type, "document_number": row.document_number,
+                 "model": row.model, "record_id": row.record_id, "state": row.state, "exchange_id": row.exchange_id,
+                 "sent_at": row.sent_at.isoformat() + "Z", "replays": row.replays}
+                for row in session.scalars(query.order_by(SentRecord.sent_at, SentRecord.id))]
+
+
+def replay_and_send(app, partner: str, since: datetime | None = None, document_type: str | None = None,
+                    actor: str | None = None) -> tuple[list[Sent], set[int]]:
+    """`edigw replay` and the console's: record the documents again in new envelopes and send them; returns
+    what was replayed and the ids of the exchanges sent. Needs no Odoo: the segments come from the store."""
+    client = OdooClient(app.settings.odoo) if app.settings.odoo.url else None
+    jobs = OutboundJobs(app.store, app.profiles, app.pipeline.outbound, client, app.settings.templates)
+    replayed = jobs.replay(partner, since=since, document_type=document_type, actor=actor)
+    sent = {s.exchange_id for s in replayed if s.exchange_state == "rendered" and app.pipeline.outbound.send(
+        s.exchange_id)}
+    return replayed, sent

@@ -538,7 +538,9 @@ class Pipeline:
                                             "once it is fixed")
         with self.store.session() as session:
             row = session.get(Message, message_id)
-            row.result = json.dumps(result.record) if result.record is not None else row.result
+            if result.record is not None:
+                row.result = json.dumps(result.record)
+                row.record_name = str(result.record["name"])[:100] if result.record.get("name") else row.record_name
             row.next_attempt_at = None
             transition(session, row, result.state, actor, result.reason)
             self._record_differences(session, row, result, actor)

@@ -37,6 +37,7 @@ def _summary(message: Message, exchange: Exchange) -> dict[str, Any]:
         "document_type": message.document_type,
         "document_number": message.document_number,
         "order": message.order_ref,
+        "record_name": message.record_name,
         "state": message.state,
         "reason": message.reason,
         "file": exchange.original_name,
@@ -293,3 +294,56 @@ def verify_archive(store: Store, archive: Archive) -> tuple[int, list[tuple[int,
         if checked[sha256]:
             problems.append((exchange_id, checked[sha256]))
     return len(checked), problems
+
+
+def list_exchanges(store: Store, *, partner: str | None = None, state: str | None = None,
+                   direction: str | None = None, page: int = 1, per_page: int = 50) -> dict[str, Any]:
+    """Files in and out, newest first, duplicates and rejected files among them: one page and the total."""
+    from sqlalchemy import func
+
+    query = select(Exchange)
+    if partner:
+        query = query.where(Exchange.partner == partner)
+    if state:
+        query = query.where(Exchange.state == state)
+    if direction:
+        query = query.where(Exchange.direction == direction)
+    with store.session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(query.order_by(Exchange.id.desc()).limit(per_page).offset((max(page, 1) - 1) * per_page))
+        found = [{"id": e.id, "partner": e.partner, "channel": e.channel, "direction": e.direction,
+                  "file": e.original_name, "size": e.size, "sha256": e.sha256, "state": e.state, "reason": e.reason,
+                  "standard": e.standard, "duplicate_of": e.duplicate_of, "received_at": _iso(e.received_at),
+                  "messages": [m for m in session.scalars(select(Message.id).where(Message.exchange_id == e.id))]}
+                 for e in rows]
+    return {"total": total, "page": max(page, 1), "per_page": per_page, "pages": max(1, -(-total // per_page)),
+            "exchanges": found}
+
+
+def partners_overview(store: Store) -> dict[str, dict[str, Any]]:
+    """Per partner: when we last received and sent a file, messages per direction and state, open exceptions."""
+    from sqlalchemy import func
+
+    counts = status(store)
+    with store.session() as session:
+        last = {(partner, direction): at for partner, direction, at in session.execute(
+            select(Exchange.partner, Exchange.direction, func.max(Exchange.received_at)).group_by(
+                Exchange.partner, Exchange.direction))}
+    partners = {partner for partner, _ in last} | set(counts["messages"]) | set(counts["open_exceptions"])
+    return {partner: {"last_received": _iso(last.get((partner, "in"))), "last_sent": _iso(last.get((partner, "out"))),
+                      "messages": counts["messages"].get(partner, {}),
+                      "open_exceptions": counts["open_exceptions"].get(partner, {})} for partner in sorted(partners)}
+
+
+def last_hour(store: Store) -> dict[str, int]:
+    """Files received and sent in the last hour."""
+    from datetime import timedelta
+
+    from sqlalchemy import func
+
+    from gateway.store.models import utcnow
+
+    with store.session() as session:
+        return {direction: count for direction, count in session.execute(
+            select(Exchange.direction, func.count()).where(Exchange.received_at >= utcnow() - timedelta(hours=1))
+            .group_by(Exchange.direction))}

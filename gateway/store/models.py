@@ -29,10 +29,10 @@ class Exchange(Base):
     partner: Mapped[str] = mapped_column(String(100), index=True)
     channel: Mapped[str] = mapped_column(String(100))
     direction: Mapped[str] = mapped_column(String(3))  # "in" or "out"
-    original_name: Mapped[str] = mapped_column(String(500))
+    original_name: Mapped[str] = mapped_column(String(500), index=True)
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     state: Mapped[str] = mapped_column(String(20), index=True)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     standard: Mapped[str | None] = mapped_column(String(10), default=None)
@@ -81,9 +81,9 @@ class Message(Base):
     standard: Mapped[str] = mapped_column(String(10))
     type: Mapped[str | None] = mapped_column(String(20), default=None)
     version: Mapped[str | None] = mapped_column(String(30), default=None)
-    ref: Mapped[str | None] = mapped_column(String(50), default=None)
-    interchange_ref: Mapped[str | None] = mapped_column(String(50), default=None)
-    group_ref: Mapped[str | None] = mapped_column(String(50), default=None)
+    ref: Mapped[str | None] = mapped_column(String(50), default=None, index=True)
+    interchange_ref: Mapped[str | None] = mapped_column(String(50), default=None, index=True)
+    group_ref: Mapped[str | None] = mapped_column(String(50), default=None, index=True)
     document_type: Mapped[str | None] = mapped_column(String(30), default=None)
     document_number: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     # The order the message concerns (an order's own number, else the order it answers): the
@@ -91,6 +91,9 @@ class Message(Base):
     order_ref: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     state: Mapped[str] = mapped_column(String(20), index=True)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # The name of the Odoo record delivery made or found (S00012, INV/2026/00007): what support
+    # searches by (`messages find`, the console).
+    record_name: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     errors: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of issues
     document: Mapped[str | None] = mapped_column(Text, default=None)  # JSON
     result: Mapped[str | None] = mapped_column(Text, default=None)  # JSON: what delivery did
@@ -210,3 +213,23 @@ class OrderException(Base):
     note: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class User(Base):
+    """A person who signs in to the support console, with a role: viewer, operator or admin.
+
+    `password_hash` is argon2's encoded hash (salt and parameters inside it). `failed_logins`
+    counts wrong passwords since the last good one; past the limit the account waits until
+    `locked_until`.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(10))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

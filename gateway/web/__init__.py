@@ -1,1 +1,1 @@
-"""The daemon's web side on its `[http]` port: health, metrics (and the support console)."""
+"""The gateway's web side on the `[http]` port: health, readiness, metrics and the support console, one Flask app."""

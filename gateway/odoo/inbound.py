@@ -127,6 +127,9 @@ class OdooDeliverer:
         from gateway.odoo.purchasing import Purchasing  # it builds on this module's look-ups
 
         self.purchasing = Purchasing(self.client)
+        from gateway.odoo.changes import OrderChanges
+
+        self.changes = OrderChanges(self.client)
 
     # --- the Deliverer protocol ------------------------------------------------------------
 
@@ -134,6 +137,8 @@ class OdooDeliverer:
                 thread: Sequence[Earlier] = ()) -> DeliveryResult:
         if document_type in self.purchasing.TYPES:
             return self.purchasing.deliver(profile, document_type, document, thread)
+        if document_type in self.changes.TYPES:
+            return self.changes.deliver(profile, document_type, document, thread)
         if document_type != "Order":
             return DeliveryResult("held", f"{document_type} documents are not delivered to Odoo yet")
         try:
@@ -151,6 +156,8 @@ class OdooDeliverer:
         """What `deliver` would do, with nothing written: values, problems, notes."""
         if document_type in self.purchasing.TYPES:
             return self.purchasing.preview(profile, document_type, document)
+        if document_type in self.changes.TYPES:
+            return self.changes.preview(profile, document_type, document)
         if document_type != "Order":
             return {"model": None, "action": "hold",
                     "problems": [f"{document_type} documents are not delivered to Odoo yet"]}

@@ -1,0 +1,243 @@
+"""A customer's order changes end to end: the 850 and then its 860 dropped into the customer's
+watched folder, `edigw run --once`, and what a salesperson sees: the sale order and its delivery
+in Odoo (over odoorpc), the notes in its chatter, `edigw exceptions list` and the order's thread.
+
+The Odoo is the sandbox over real HTTP, and a real Odoo 18 when EDIGW_ODOO_URL, EDIGW_ODOO_DB,
+EDIGW_ODOO_USER and EDIGW_ODOO_PASSWORD are set (skipped, saying so, otherwise). Master data is
+made per test under a unique tag, so the tests can run against a shared Odoo.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import textwrap
+import uuid
+from dataclasses import dataclass, field
+
+import odoorpc
+import pytest
+
+from conftest import live_odoo
+from gateway.config import OdooSettings
+from gateway.odoo.client import OdooClient
+from gateway.odoo.sandbox import start
+from gateway_fixtures import Gateway, age, make_gateway
+import test_procure_to_pay as procure
+from test_procure_to_pay import gtin
+
+PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
+CONTROLS = itertools.count(501)
+
+
+@dataclass
+class Odoo(procure.Odoo):
+    """The Odoo the test talks to, with a customer and three products of its own (unique per test)."""
+
+    barcodes: dict[str, str] = field(default_factory=dict)
+
+    def sale_order(self, reference: str) -> dict:
+        [order] = self.call("sale.order", "search_read", [("client_order_ref", "=", reference),
+                                                          ("partner_id.ref", "=", f"BUYER-{self.tag}")],
+                            fields=["name", "state", "picking_ids"])
+        order["lines"] = {self._code(line["product_id"][0]): line for line in self.call(
+            "sale.order.line", "search_read", [("order_id", "=", order["id"])],
+            fields=["product_id", "product_uom_qty", "price_unit", "qty_delivered"])}
+        order["moves"] = {self._code(move["product_id"][0]): move for move in self.call(
+            "stock.move", "search_read", [("picking_id", "in", order["picking_ids"])],
+            fields=["product_id", "product_uom_qty", "state"])}
+        return order
+
+    def _code(self, product_id: int) -> str:
+        [row] = self.call("product.product", "read", [product_id], fields=["default_code"])
+        return row["default_code"].split("-")[0]
+
+    def notes(self, order: dict) -> str:
+        rows = self.call("mail.message", "search_read", [("model", "=", "sale.order"), ("res_id", "=", order["id"]),
+                                                         ("message_type", "=", "comment")], fields=["body"])
+        return "\n".join(" ".join(re.sub(r"<[^>]+>", " ", row["body"] or "").replace("&gt;", ">").split())
+                         for row in rows)
+
+
+@pytest.fixture(params=["sandbox", "live"])
+def odoo(request, monkeypatch, tmp_path):
+    tag = uuid.uuid4().hex[:8].upper()
+    running = None
+    if request.param == "live":
+        url, db, user, password = live_odoo("order changes")
+    else:
+        running = start(state_file=tmp_path / "odoo-state.json")
+        url, db, user, password = running.url, "edi", "admin", "admin"
+    monkeypatch.setenv(PASSWORD_ENV, password)
+    probe = OdooClient(OdooSettings(url=url, db=db, user=user, password_env=PASSWORD_ENV))
+    rpc = odoorpc.ODOO(probe.host, protocol=probe.protocol, port=probe.port, timeout=60)
+    rpc.login(db, user, password)
+    odoo = Odoo(url, db, user, rpc, tag, running)
+    odoo.call("res.partner", "create", {"name": f"Buyer Co {tag}", "is_company": True, "customer_rank": 1,
+                                        "ref": f"BUYER-{tag}"})
+    unit = odoo.call("uom.uom", "search", [("name", "=", "Units")])[0]
+    digits = str(int(tag, 16) % 10 ** 8).zfill(8)
+    for number in (1, 2, 3):
+        odoo.barcodes[f"P{number}"] = gtin(f"21{digits}0{number}")
+        odoo.call("product.product", "create", {
+            "name": f"Widget {number} {tag}", "default_code": f"P{number}-{tag}", "barcode": odoo.barcodes[f"P{number}"],
+            "list_price": 5.0, "uom_id": unit, "uom_po_id": unit, **probe.storable_product_values()})
+    yield odoo
+    if running is not None:
+        running.stop()
+
+
+def customer(tmp_path, odoo: Odoo, confirm: bool = False, changes: str = "") -> Gateway:
+    gateway = make_gateway(tmp_path / "gw", partners=())
+    (gateway.partners / "buyer-co.yaml").write_text(textwrap.dedent(f"""\
+        name: Buyer Co
+        odoo_partner: {{ref: BUYER-{odoo.tag}}}
+        identifiers:
+          x12: {{id: BUYERCO, qualifier: ZZ, gs_id: BUYERCO}}
+        channels:
+          edi: {{type: folder, inbox: inbox/buyer-co, outbox: outbox/buyer-co, after: move, settle_seconds: 0.2}}
+        receive:
+          "850": {{template: x12/850_004010}}
+          "860": {{template: x12/860_004010}}
+        delivery: {{confirm: {str(confirm).lower()}}}
+        """) + textwrap.dedent(changes), encoding="utf-8")
+    with gateway.config.open("a", encoding="utf-8") as config:
+        config.write(textwrap.dedent(f"""
+            [identity.x12]
+            id = "DISTRIBUTOR"
+            qualifier = "ZZ"
+            gs_id = "DISTRIBUTOR"
+            [odoo]
+            url = "{odoo.url}"
+            db = "{odoo.db}"
+            user = "{odoo.user}"
+            password_env = "{PASSWORD_ENV}"
+            """))
+    return gateway
+
+
+def drop(gateway: Gateway, functional_id: str, segments: list[str], run: bool = True) -> None:
+    """An interchange as the customer's EDI writes it, dropped into the watched folder."""
+    control = next(CONTROLS)
+    body = [f"ST*{segments[0]}*0001"] + segments[1:]
+    text = "~".join([
+        f"ISA*00*          *00*          *ZZ*{'BUYERCO':<15}*ZZ*{'DISTRIBUTOR':<15}*261201*0900*U*00401*"
+        f"{control:09d}*0*T*>",
+        f"GS*{functional_id}*BUYERCO*DISTRIBUTOR*20261201*0900*{control}*X*004010",
+        *body, f"SE*{len(body) + 1}*0001", f"GE*1*{control}", f"IEA*1*{control:09d}"]) + "~"
+    target = gateway.inbox("buyer-co") / f"{functional_id}-{control}.x12"
+    target.write_text(text)
+    age(target)
+    if run:
+        gateway.run("run", "--once")
+
+
+def order(gateway: Gateway, odoo: Odoo, number: str, run: bool = True) -> None:
+    """The customer orders 10 × P1 at 5.00 and 4 × P2 at 2.50."""
+    drop(gateway, "PO", ["850", f"BEG*00*SA*{number}**20261120", "N1*BY*Buyer Co",
+                         f"PO1*1*10*EA*5.00**UP*{odoo.barcodes['P1']}", f"PO1*2*4*EA*2.50**UP*{odoo.barcodes['P2']}",
+                         "CTT*2"], run)
+
+
+def change(gateway: Gateway, odoo: Odoo, number: str, *lines: str, purpose: str = "04", run: bool = True) -> None:
+    drop(gateway, "PC", ["860", f"BCH*{purpose}*SA*{number}**1*20261120****20261201", *lines,
+                         f"CTT*{len(lines)}"], run)
+
+
+def up(odoo: Odoo, product: str) -> str:
+    return f"UP*{odoo.barcodes[product]}"
+
+
+def exceptions(gateway: Gateway, number: str) -> list[dict]:
+    return gateway.json("exceptions", "list", "--order", number)
+
+
+def test_a_quotation_is_changed_in_place_and_the_same_change_again_changes_nothing(tmp_path, odoo):
+    gateway = customer(tmp_path, odoo, changes="""\
+        changes: {apply: [quantity_increase, quantity_decrease, date, price, add_line, cancel_line]}
+        """)
+    number = f"PO-{odoo.tag}-A"
+    order(gateway, odoo, number)
+    change(gateway, odoo, number, f"POC*1*QI*15*15*EA*5.00**{up(odoo, 'P1')}",
+           f"POC*2*DI*0*0*EA***{up(odoo, 'P2')}", f"POC*3*AI*3*3*EA*7.25**{up(odoo, 'P3')}")
+    sale = odoo.sale_order(number)
+    assert sale["state"] == "draft"
+    assert {code: line["product_uom_qty"] for code, line in sale["lines"].items()} == {"P1": 15.0, "P3": 3.0}
+    assert sale["lines"]["P3"]["price_unit"] == 7.25
+    assert "quantity 10 → 15" in odoo.notes(sale) and "line 3 added: 3 ×" in odoo.notes(sale)
+    [message] = [m for m in gateway.messages() if m["document_type"] == "OrderChange"]
+    assert message["state"] == "delivered"
+
+    gateway.run("reprocess", str(message["id"]), "--from", "deliver")
+    again = odoo.sale_order(number)
+    assert {code: line["product_uom_qty"] for code, line in again["lines"].items()} == {"P1": 15.0, "P3": 3.0}
+    assert odoo.notes(again) == odoo.notes(sale)  # nothing applied twice, nothing posted twice
+
+
+def test_a_confirmed_order_is_changed_as_odoo_does_it_and_its_delivery_follows(tmp_path, odoo):
+    gateway = customer(tmp_path, odoo, confirm=True, changes="""\
+        changes: {apply: [quantity_increase, quantity_decrease, cancel_line], on_confirmed: apply}
+        """)
+    number = f"PO-{odoo.tag}-B"
+    order(gateway, odoo, number)
+    assert odoo.sale_order(number)["moves"]["P1"]["product_uom_qty"] == 10.0
+    change(gateway, odoo, number, f"POC*1*QD*6*6*EA*5.00**{up(odoo, 'P1')}", f"POC*2*DI*0*0*EA***{up(odoo, 'P2')}")
+    sale = odoo.sale_order(number)
+    assert sale["state"] == "sale"
+    assert sale["lines"]["P1"]["product_uom_qty"] == 6.0 and sale["moves"]["P1"]["product_uom_qty"] == 6.0
+    assert sale["lines"]["P2"]["product_uom_qty"] == 0.0
+    assert sale["moves"]["P2"]["product_uom_qty"] == 0.0 or sale["moves"]["P2"]["state"] == "cancel"
+    assert {(e["kind"], e["state"]) for e in exceptions(gateway, number)} == {
+        ("quantity_decrease", "applied"), ("cancel_line", "applied")}
+
+
+def test_what_the_profile_does_not_allow_is_an_exception_answered_as_rejected(tmp_path, odoo):
+    gateway = customer(tmp_path, odoo, confirm=True, changes="""\
+        changes: {apply: [quantity_increase, price], on_confirmed: apply, price_tolerance: 5}
+        """)
+    number = f"PO-{odoo.tag}-C"
+    order(gateway, odoo, number)
+    change(gateway, odoo, number, f"POC*1*PC*10*10*EA*4.00**{up(odoo, 'P1')}",
+           f"POC*2*QD*2*2*EA*2.50**{up(odoo, 'P2')}", f"POC*3*AI*1*1*EA*1.00**{up(odoo, 'P3')}")
+    sale = odoo.sale_order(number)
+    assert sale["lines"]["P1"]["price_unit"] == 5.0 and sale["lines"]["P2"]["product_uom_qty"] == 4.0
+    assert set(sale["lines"]) == {"P1", "P2"}
+    found = {e["kind"]: e for e in exceptions(gateway, number)}
+    assert {kind: e["state"] for kind, e in found.items()} == {
+        "price": "open", "quantity_decrease": "open", "add_line": "open"}
+    assert "more than the 5% the profile allows" in found["price"]["text"]
+    assert "not applied, for a person" in odoo.notes(sale)
+    [message] = [m for m in gateway.messages() if m["document_type"] == "OrderChange"]
+    shown = gateway.json("messages", "show", str(message["id"]))
+    answer = {(a["line"], a["status"], a.get("reason")) for a in shown["result"]["answer"]}
+    assert answer == {("1", "rejected", "price_tolerance"), ("2", "rejected", "not_allowed"),
+                      ("3", "rejected", "not_allowed")}
+
+
+def test_a_change_before_its_order_waits_and_is_applied_after_the_order(tmp_path, odoo):
+    gateway = customer(tmp_path, odoo, changes="""\
+        changes: {apply: [quantity_increase]}
+        """)
+    number = f"PO-{odoo.tag}-D"
+    change(gateway, odoo, number, f"POC*1*QI*12*12*EA*5.00**{up(odoo, 'P1')}")
+    [held] = gateway.messages()
+    assert held["state"] == "held" and "does not have" in held["reason"] and "waits" in held["reason"]
+    order(gateway, odoo, number)
+    assert odoo.sale_order(number)["lines"]["P1"]["product_uom_qty"] == 12.0
+    assert {m["document_type"]: m["state"] for m in gateway.messages()} == {"Order": "delivered",
+                                                                           "OrderChange": "delivered"}
+    assert [m["document_type"] for m in gateway.json("messages", "list", "--order", number)].count("OrderChange") == 1
+
+
+def test_a_cancellation_cancels_the_order_when_the_profile_allows_and_is_refused_on_a_cancelled_one(tmp_path, odoo):
+    gateway = customer(tmp_path, odoo, confirm=True, changes="""\
+        changes: {apply: [cancel_order], on_confirmed: apply}
+        """)
+    number = f"PO-{odoo.tag}-E"
+    order(gateway, odoo, number)
+    change(gateway, odoo, number, purpose="01")
+    assert odoo.sale_order(number)["state"] == "cancel"
+    change(gateway, odoo, number, f"POC*1*QI*12*12*EA*5.00**{up(odoo, 'P1')}")
+    [late] = [e for e in exceptions(gateway, number) if e["state"] == "open"]
+    assert "is cancelled in Odoo" in late["text"]

@@ -87,6 +87,7 @@ class ResponseLine(Item):
     substitute_gtin: str | None = None
     substitute_supplier_item: str | None = None
     substitute_description: str | None = None
+    change_code: str | None = None  # answering a customer's change: its code as the change said it (POC02)
 
 
 @dataclass(frozen=True)

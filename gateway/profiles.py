@@ -30,6 +30,7 @@ the line, so `edigw partners validate` can list them all at once.
       Invoice: {template: outbound/edifact/INVOIC_D96A, overrides: {…},         # posted invoices, credit notes
                 file_name: "{document}_{number}_{control}.{ext}"}
       # Order: {template: outbound/x12/850_004010}                 # confirmed purchase orders, to a supplier
+      # OrderChangeResponse: {template: outbound/x12/865_004010}   # answers to the customer's changes (or ORDRSP)
     changes:                    # a customer's changes to its orders (860, ORDCHG)
       apply: [quantity_increase, quantity_decrease, date, price, add_line, cancel_line, cancel_order]
       on_confirmed: apply       # apply: change a confirmed order too (its delivery follows); exception
@@ -91,7 +92,7 @@ RECEIVE_KEYS = {"template", "overrides", "versions"}
 ACK_KEYS = {"send", "kind", "ta1", "expect", "overdue_after", "channel", "file_name"}
 ACK_FILE_FIELDS = {"type", "control", "partner", "ext", "standard"}
 SEND_KEYS = {"template", "overrides", "schedule", "file_name", "batch"}
-SEND_DOCUMENTS = ("OrderResponse", "DespatchAdvice", "Invoice", "Order")
+SEND_DOCUMENTS = ("OrderResponse", "DespatchAdvice", "Invoice", "Order", "OrderChangeResponse")
 SEND_FILE_FIELDS = ACK_FILE_FIELDS | {"document", "number", "timestamp"}
 SEND_FILE_NAME = "{type}_{number}_{control}.{ext}"
 SEND_SCHEDULE_SECONDS = 300.0
@@ -568,7 +569,7 @@ def _check_send_template(templates_dir: Path, template: str, overrides: dict, do
     except (TemplateError, ValueError) as error:
         problem(f"send.{document_type}: {error}", "overrides" if overrides else "template")
         return
-    if loaded.document_type != document_type:
+    if loaded.document_type != ("OrderResponse" if document_type == "OrderChangeResponse" else document_type):
         problem(f"send.{document_type}: template {template!r} writes {loaded.document_type} documents, "
                 f"not {document_type}")
     elif not (identifiers.get(loaded.standard) or {}).get("id"):

@@ -101,6 +101,8 @@ def customer(tmp_path, odoo: Odoo, confirm: bool = False, changes: str = "") -> 
           "850": {{template: x12/850_004010}}
           "860": {{template: x12/860_004010}}
         delivery: {{confirm: {str(confirm).lower()}}}
+        send:
+          OrderChangeResponse: {{template: outbound/x12/865_004010}}
         """) + textwrap.dedent(changes), encoding="utf-8")
     with gateway.config.open("a", encoding="utf-8") as config:
         config.write(textwrap.dedent(f"""
@@ -149,6 +151,25 @@ def up(odoo: Odoo, product: str) -> str:
     return f"UP*{odoo.barcodes[product]}"
 
 
+def answers(gateway: Gateway) -> list[list[list]]:
+    """The 865s in the customer's outbox, each as its segments (what the customer's EDI reads)."""
+    found = []
+    for path in sorted((gateway.state / "outbox" / "buyer-co").glob("*")):
+        for interchange in gateway.json("inspect", str(path))["interchanges"]:
+            found += [message["segments"] for message in interchange["messages"] if message["type"] == "865"]
+    return found
+
+
+def acks(segments: list[list]) -> list[tuple]:
+    """Per POC of an 865: its line, its change code, the ACK status and the reason code."""
+    result = []
+    for index, segment in enumerate(segments):
+        if segment[0] == "POC":
+            ack = next(s for s in segments[index + 1:] if s[0] == "ACK")
+            result.append((segment[1], segment[2], ack[1], ack[29] if len(ack) > 29 else None))
+    return result
+
+
 def exceptions(gateway: Gateway, number: str) -> list[dict]:
     return gateway.json("exceptions", "list", "--order", number)
 
@@ -169,10 +190,16 @@ def test_a_quotation_is_changed_in_place_and_the_same_change_again_changes_nothi
     [message] = [m for m in gateway.messages() if m["document_type"] == "OrderChange"]
     assert message["state"] == "delivered"
 
+    [answer] = answers(gateway)
+    assert [s for s in answer if s[0] == "BCA"][0][1:4] == ["00", "AD", number]
+    assert acks(answer) == [("1", "QI", "IA", None), ("2", "DI", "IA", None), ("3", "AI", "IA", None)]
+
     gateway.run("reprocess", str(message["id"]), "--from", "deliver")
+    gateway.run("run", "--once")
     again = odoo.sale_order(number)
     assert {code: line["product_uom_qty"] for code, line in again["lines"].items()} == {"P1": 15.0, "P3": 3.0}
     assert odoo.notes(again) == odoo.notes(sale)  # nothing applied twice, nothing posted twice
+    assert len(answers(gateway)) == 1  # and answered once
 
 
 def test_a_confirmed_order_is_changed_as_odoo_does_it_and_its_delivery_follows(tmp_path, odoo):
@@ -213,6 +240,10 @@ def test_what_the_profile_does_not_allow_is_an_exception_answered_as_rejected(tm
     answer = {(a["line"], a["status"], a.get("reason")) for a in shown["result"]["answer"]}
     assert answer == {("1", "rejected", "price_tolerance"), ("2", "rejected", "not_allowed"),
                       ("3", "rejected", "not_allowed")}
+    [sent] = answers(gateway)
+    assert [s for s in sent if s[0] == "BCA"][0][2] == "RJ"
+    assert acks(sent) == [("1", "PC", "IR", "price_tolerance"), ("2", "QD", "IR", "not_allowed"),
+                          ("3", "AI", "IR", "not_allowed")]
 
 
 def test_a_change_before_its_order_waits_and_is_applied_after_the_order(tmp_path, odoo):

@@ -22,6 +22,7 @@ rejected, reason code, text): what an 865 / ORDRSP to the customer says.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any, Sequence
 
@@ -29,6 +30,7 @@ from gateway.odoo.client import OdooClient, OdooError
 from gateway.odoo.inbound import barcode_forms, held_for, odoo_datetime
 from gateway.odoo.outbound import many2one_id, present_fields
 from gateway.odoo.purchasing import number, profile_partner, shown
+from gateway.documents import OrderResponse, Party, ResponseLine
 from gateway.order_threads import Difference
 from gateway.pipeline import DeliveryResult, Earlier
 from gateway.profiles import ChangePolicy, Profile
@@ -335,3 +337,35 @@ class _Applying:
     def _post(self, lines: list[str]) -> None:
         if len(lines) > 1 and not self.dry_run:
             self.client.call(SALE_ORDER, "message_post", [[self.order["id"]]], {"body": "\n".join(lines), **NOTE})
+
+
+def change_answer(change: dict[str, Any], result: dict[str, Any], today: str | None = None) -> OrderResponse:
+    """Our answer to a customer's change (865 / ORDRSP), from the change and what delivering it did.
+
+    A line is accepted when everything its change asked was applied (or was so already), else
+    rejected with the first reason code; the whole answer is accepted, rejected, or changed (part
+    of it rejected).
+    """
+    entries = result.get("answer") or []
+    lines = []
+    for position, asked in enumerate(change.get("lines") or [], start=1):
+        label = asked.get("line_number") or str(position)
+        refused = [entry for entry in entries if entry["line"] == label and entry["status"] == "rejected"]
+        cancelled = asked.get("change") == "cancel"
+        lines.append(ResponseLine(
+            line_number=label, gtin=asked.get("gtin"), upc=asked.get("upc"), buyer_item=asked.get("buyer_item"),
+            supplier_item=asked.get("supplier_item"), status="rejected" if refused else "accepted",
+            change_code=asked.get("change_code") or "CA", quantity=asked.get("quantity"),
+            confirmed_quantity=None if refused else ("0" if cancelled else asked.get("quantity")),
+            uom=asked.get("uom"), unit_price=asked.get("unit_price"),
+            reason=refused[0].get("reason") if refused else None))
+    statuses = {entry["status"] for entry in entries} or {"accepted"}
+    status = statuses.pop() if len(statuses) == 1 else "changed"
+    return OrderResponse(
+        document_number=change.get("document_number"), document_date=today or dt.date.today().isoformat(),
+        order_number=change.get("order_number"), order_date=change.get("order_date"), status=status,
+        buyer=_party(change.get("buyer")), supplier=_party(change.get("supplier")), lines=lines)
+
+
+def _party(value: dict[str, Any] | None) -> Party | None:
+    return Party(**value) if value else None

@@ -194,6 +194,9 @@ def test_a_quotation_is_changed_in_place_and_the_same_change_again_changes_nothi
     assert [s for s in answer if s[0] == "BCA"][0][1:4] == ["00", "AD", number]
     assert acks(answer) == [("1", "QI", "IA", None), ("2", "DI", "IA", None), ("3", "AI", "IA", None)]
 
+    thread = gateway.json("messages", "list", "--order", number)
+    assert [(m["direction"], m["type"]) for m in thread] == [("in", "850"), ("in", "860"), ("out", "865")]
+
     gateway.run("reprocess", str(message["id"]), "--from", "deliver")
     gateway.run("run", "--once")
     again = odoo.sale_order(number)
@@ -272,3 +275,20 @@ def test_a_cancellation_cancels_the_order_when_the_profile_allows_and_is_refused
     change(gateway, odoo, number, f"POC*1*QI*12*12*EA*5.00**{up(odoo, 'P1')}")
     [late] = [e for e in exceptions(gateway, number) if e["state"] == "open"]
     assert "is cancelled in Odoo" in late["text"]
+
+
+def test_partners_test_shows_what_odoo_would_get_and_what_would_be_answered_and_writes_nothing(tmp_path, odoo):
+    gateway = customer(tmp_path, odoo, changes="""\
+        changes: {apply: [quantity_increase]}
+        """)
+    number = f"PO-{odoo.tag}-F"
+    order(gateway, odoo, number)
+    change(gateway, odoo, number, f"POC*1*QI*20*20*EA*5.00**{up(odoo, 'P1')}",
+           f"POC*2*DI*0*0*EA***{up(odoo, 'P2')}", run=False)
+    [dropped] = gateway.inbox("buyer-co").glob("PC-*")
+    done = gateway.run("partners", "test", "buyer-co", str(dropped))
+    text = done.stdout.decode()
+    assert "Odoo would get: sale.order.line write" in text and "'product_uom_qty': 20.0" in text
+    assert "answered rejected (not_allowed): line 2" in text
+    sale = odoo.sale_order(number)
+    assert sale["lines"]["P1"]["product_uom_qty"] == 10.0 and odoo.notes(sale) == ""

@@ -313,7 +313,8 @@ class _Applying:
         return {NOT_ALLOWED: "the profile does not apply this kind of change by itself (changes.apply)",
                 BELOW_DELIVERED: f"{shown(delivered)} were delivered already; a return comes first",
                 SHIPPED: "the line is shipped",
-                PRICE: f"more than the {self.policy.price_tolerance:g}% the profile allows (changes.price_tolerance)",
+                PRICE: f"more than the {self.policy.price_tolerance or 0:g}% the profile allows "
+                       "(changes.price_tolerance)",
                 INVOICED: "the line is invoiced",
                 UNKNOWN_PRODUCT: "Odoo has no product with that number"}.get(code, code)
 

@@ -24,6 +24,7 @@ from gateway.config import OdooSettings
 from gateway.odoo.client import OdooClient
 from gateway.odoo.sandbox import start
 from gateway_fixtures import Gateway, age, make_gateway
+from odoo_actions import validate_picking
 import test_procure_to_pay as procure
 from test_procure_to_pay import gtin
 
@@ -292,3 +293,24 @@ def test_partners_test_shows_what_odoo_would_get_and_what_would_be_answered_and_
     assert "answered rejected (not_allowed): line 2" in text
     sale = odoo.sale_order(number)
     assert sale["lines"]["P1"]["product_uom_qty"] == 10.0 and odoo.notes(sale) == ""
+
+
+def test_a_decrease_below_what_was_delivered_and_a_change_to_a_shipped_line_are_rejected(tmp_path, odoo):
+    gateway = customer(tmp_path, odoo, confirm=True, changes="""\
+        changes: {apply: [quantity_increase, quantity_decrease, cancel_line], on_confirmed: apply}
+        """)
+    number = f"PO-{odoo.tag}-G"
+    order(gateway, odoo, number)
+    sale = odoo.sale_order(number)
+    # The warehouse ships 6 of P1 and all 4 of P2, the rest of P1 on a backorder.
+    [picking] = sale["picking_ids"]
+    for code, done in (("P1", 6.0), ("P2", 4.0)):
+        odoo.call("stock.move", "write", [sale["moves"][code]["id"]], {"quantity": done})
+    validate_picking(odoo.rpc, picking)
+    change(gateway, odoo, number, f"POC*1*QD*4*4*EA*5.00**{up(odoo, 'P1')}", f"POC*2*DI*0*0*EA***{up(odoo, 'P2')}")
+    after = odoo.sale_order(number)
+    assert after["lines"]["P1"]["product_uom_qty"] == 10.0 and after["lines"]["P2"]["product_uom_qty"] == 4.0
+    texts = {e["line"]: e["text"] for e in exceptions(gateway, number) if e["state"] == "open"}
+    assert "asks 4 instead of 10: 6 were delivered already" in texts["1"]
+    assert "the line is shipped" in texts["2"]
+    assert acks(answers(gateway)[0]) == [("1", "QD", "IR", "below_delivered"), ("2", "DI", "IR", "line_shipped")]

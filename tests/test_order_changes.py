@@ -123,3 +123,41 @@ def test_an_ordchg_d96a_gives_per_line_its_1229_action_and_new_values():
         ("1", "change", "15"), ("2", "cancel", "0"), ("3", "add", "4")]
     assert document["lines"][0]["delivery_date"] == "2026-12-20"
     assert (document["lines"][2]["supplier_item"], document["lines"][2]["unit_price"]) == ("WW-300", "3.10")
+
+
+# --- the answer and the profile ----------------------------------------------------------------
+
+ANSWERED = {"answer": [
+    {"line": "1", "change": "quantity_increase", "status": "accepted", "text": "line 1: quantity 10 → 15"},
+    {"line": "2", "change": "cancel_line", "status": "rejected", "reason": "line_shipped", "text": "shipped"}]}
+
+
+def test_a_change_answered_as_an_ordrsp_reads_back_line_by_line_as_accepted_and_rejected():
+    from test_outbound_templates import written
+
+    from gateway.odoo.changes import change_answer
+
+    [document] = documents(inspect_bytes(EDIFACT_CHANGE.encode(), "change.edi", None, TEMPLATES))
+    answer = change_answer(document, ANSWERED, today="2026-12-02")
+    assert (answer.status, answer.order_number) == ("changed", "PO-77002")
+    _, segments = written("outbound/edifact/ORDRSP_D96A", answer)
+    lines = [segment for segment in segments if segment[0] == "LIN"]
+    assert [(line[1], line[2]) for line in lines] == [("1", "5"), ("2", "7"), ("3", "5")]  # 1229 accepted / not
+
+
+def test_a_profile_with_an_unknown_kind_of_change_is_refused_naming_the_line(tmp_path):
+    import pytest
+
+    from gateway.profiles import ProfileError, load_profile
+
+    path = tmp_path / "buyer.yaml"
+    path.write_text("name: Buyer\nodoo_partner: {ref: B}\nchanges:\n  apply: [quantity_increase, colour]\n"
+                    "  on_confirmed: sometimes\n", encoding="utf-8")
+    with pytest.raises(ProfileError) as raised:
+        load_profile(path, tmp_path, ROOT / "templates")
+    problems = [str(problem) for problem in raised.value.problems]
+    assert any("buyer.yaml:4" in p and "changes.apply must be a list of" in p for p in problems), problems
+    assert any("buyer.yaml:5" in p and "on_confirmed must be apply or exception" in p for p in problems), problems
+    good = tmp_path / "good.yaml"
+    good.write_text("name: Buyer\nodoo_partner: {ref: B}\nchanges: {apply: [price], on_confirmed: apply}\n")
+    assert load_profile(good, tmp_path, ROOT / "templates").changes.apply == ("price",)

@@ -314,3 +314,18 @@ def test_a_decrease_below_what_was_delivered_and_a_change_to_a_shipped_line_are_
     assert "asks 4 instead of 10: 6 were delivered already" in texts["1"]
     assert "the line is shipped" in texts["2"]
     assert acks(answers(gateway)[0]) == [("1", "QD", "IR", "below_delivered"), ("2", "DI", "IR", "line_shipped")]
+
+
+def test_a_confirmed_order_is_left_alone_when_the_profile_applies_changes_to_quotations_only(tmp_path, odoo):
+    gateway = customer(tmp_path, odoo, confirm=True, changes="""\
+        changes: {apply: [quantity_increase, date]}
+        """)
+    number = f"PO-{odoo.tag}-H"
+    order(gateway, odoo, number)
+    change(gateway, odoo, number, "DTM*002*20261224", f"POC*1*QI*12*12*EA*5.00**{up(odoo, 'P1')}")
+    sale = odoo.sale_order(number)
+    assert sale["lines"]["P1"]["product_uom_qty"] == 10.0
+    found = exceptions(gateway, number)
+    assert {(e["kind"], e["state"]) for e in found} == {("date", "open"), ("quantity_increase", "open")}
+    assert all("changes.on_confirmed: exception" in e["text"] for e in found)
+    assert acks(answers(gateway)[0]) == [("1", "QI", "IR", "order_confirmed")]

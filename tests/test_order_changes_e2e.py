@@ -249,6 +249,10 @@ def test_what_the_profile_does_not_allow_is_an_exception_answered_as_rejected(tm
     assert acks(sent) == [("1", "PC", "IR", "price_tolerance"), ("2", "QD", "IR", "not_allowed"),
                           ("3", "AI", "IR", "not_allowed")]
 
+    gateway.run("reprocess", str(message["id"]), "--from", "deliver")
+    assert odoo.notes(odoo.sale_order(number)) == odoo.notes(sale)  # the exceptions are not posted twice
+    assert len([e for e in exceptions(gateway, number) if e["state"] == "open"]) == 3
+
 
 def test_a_change_before_its_order_waits_and_is_applied_after_the_order(tmp_path, odoo):
     gateway = customer(tmp_path, odoo, changes="""\

@@ -336,8 +336,15 @@ class _Applying:
             self.client.call(model, method, args, kwargs or {})
 
     def _post(self, lines: list[str]) -> None:
-        if len(lines) > 1 and not self.dry_run:
-            self.client.call(SALE_ORDER, "message_post", [[self.order["id"]]], {"body": "\n".join(lines), **NOTE})
+        """A note in the order's chatter, once: a change delivered again does not say it twice."""
+        if len(lines) < 2 or self.dry_run:
+            return
+        body = "\n".join(lines)
+        said = self.client.search_read("mail.message", [("model", "=", SALE_ORDER), ("res_id", "=", self.order["id"]),
+                                                        ("body", "ilike", lines[0])], ["body"])
+        if any(body.splitlines()[-1] in (row.get("body") or "") for row in said):
+            return
+        self.client.call(SALE_ORDER, "message_post", [[self.order["id"]]], {"body": body, **NOTE})
 
 
 def change_answer(change: dict[str, Any], result: dict[str, Any], today: str | None = None) -> OrderResponse:

@@ -89,24 +89,39 @@ def odoo(request, monkeypatch, tmp_path):
         running.stop()
 
 
-def customer(tmp_path, odoo: Odoo, confirm: bool = False, changes: str = "") -> Gateway:
+EDIFACT_RULES = """\
+    receive:
+      ORDERS: {template: edifact/ORDERS_D96A}
+      ORDCHG: {template: edifact/ORDCHG_D96A}
+    send:
+      OrderChangeResponse: {template: outbound/edifact/ORDRSP_D96A}
+    """
+X12_RULES = """\
+    receive:
+      "850": {template: x12/850_004010}
+      "860": {template: x12/860_004010}
+    send:
+      OrderChangeResponse: {template: outbound/x12/865_004010}
+    """
+
+
+def customer(tmp_path, odoo: Odoo, confirm: bool = False, changes: str = "", rules: str = X12_RULES) -> Gateway:
     gateway = make_gateway(tmp_path / "gw", partners=())
     (gateway.partners / "buyer-co.yaml").write_text(textwrap.dedent(f"""\
         name: Buyer Co
         odoo_partner: {{ref: BUYER-{odoo.tag}}}
         identifiers:
           x12: {{id: BUYERCO, qualifier: ZZ, gs_id: BUYERCO}}
+          edifact: {{id: "5790000000099", qualifier: "14"}}
         channels:
           edi: {{type: folder, inbox: inbox/buyer-co, outbox: outbox/buyer-co, after: move, settle_seconds: 0.2}}
-        receive:
-          "850": {{template: x12/850_004010}}
-          "860": {{template: x12/860_004010}}
         delivery: {{confirm: {str(confirm).lower()}}}
-        send:
-          OrderChangeResponse: {{template: outbound/x12/865_004010}}
-        """) + textwrap.dedent(changes), encoding="utf-8")
+        """) + textwrap.dedent(rules) + textwrap.dedent(changes), encoding="utf-8")
     with gateway.config.open("a", encoding="utf-8") as config:
         config.write(textwrap.dedent(f"""
+            [identity.edifact]
+            id = "5790000000006"
+            qualifier = "14"
             [identity.x12]
             id = "DISTRIBUTOR"
             qualifier = "ZZ"
@@ -333,3 +348,36 @@ def test_a_confirmed_order_is_left_alone_when_the_profile_applies_changes_to_quo
     assert {(e["kind"], e["state"]) for e in found} == {("date", "open"), ("quantity_increase", "open")}
     assert all("changes.on_confirmed: exception" in e["text"] for e in found)
     assert acks(answers(gateway)[0]) == [("1", "QI", "IR", "order_confirmed")]
+
+
+def drop_edifact(gateway: Gateway, message: str, segments: list[str]) -> None:
+    control = next(CONTROLS)
+    body = [f"UNH+1+{message}:D:96A:UN:EAN008"] + segments
+    text = "'".join([f"UNB+UNOC:3+5790000000099:14+5790000000006:14+261201:0900+{control}", *body,
+                     f"UNT+{len(body) + 1}+1", f"UNZ+1+{control}"]) + "'"
+    target = gateway.inbox("buyer-co") / f"{message}-{control}.edi"
+    target.write_text(text)
+    age(target)
+    gateway.run("run", "--once")
+
+
+def test_an_ordchg_changes_the_order_and_is_answered_with_an_ordrsp(tmp_path, odoo):
+    gateway = customer(tmp_path, odoo, rules=EDIFACT_RULES, changes="""\
+        changes: {apply: [quantity_increase]}
+        """)
+    number = f"PO-{odoo.tag}-E1"
+    drop_edifact(gateway, "ORDERS", [f"BGM+220+{number}+9", "DTM+137:20261120:102", "NAD+BY+5790000000099::9",
+                                     f"LIN+1++{odoo.barcodes['P1']}:EN", "QTY+21:10:PCE", "PRI+AAA:5.00",
+                                     f"LIN+2++{odoo.barcodes['P2']}:EN", "QTY+21:4:PCE", "PRI+AAA:2.50", "UNS+S"])
+    drop_edifact(gateway, "ORDCHG", ["BGM+230+CHG-1+4", "DTM+137:20261201:102", f"RFF+ON:{number}",
+                                     "NAD+BY+5790000000099::9",
+                                     f"LIN+1+3+{odoo.barcodes['P1']}:EN", "QTY+21:14:PCE",
+                                     f"LIN+2+2+{odoo.barcodes['P2']}:EN", "QTY+21:0:PCE", "UNS+S"])
+    sale = odoo.sale_order(number)
+    assert sale["lines"]["P1"]["product_uom_qty"] == 14.0 and sale["lines"]["P2"]["product_uom_qty"] == 4.0
+    [path] = (gateway.state / "outbox" / "buyer-co").glob("*")
+    [message] = gateway.json("inspect", str(path))["interchanges"][0]["messages"]
+    assert message["type"] == "ORDRSP" and message["status"] == "accepted"
+    assert message["document"]["order_number"] == number
+    assert [(line["line_number"], line["status"]) for line in message["document"]["lines"]] == [
+        ("1", "accepted"), ("2", "rejected")]

@@ -10,6 +10,12 @@ from gateway.pipeline import TemplateSet
 TEMPLATES = TemplateSet(ROOT / "templates")
 
 
+def report_problems(path) -> list[str]:
+    report = inspect_file(path, None, TEMPLATES)
+    return [problem for interchange in report["interchanges"] for message in interchange["messages"]
+            for problem in message["problems"]]
+
+
 def documents(report: dict) -> list[dict]:
     return [message["document"] for interchange in report["interchanges"] for message in interchange["messages"]]
 
@@ -41,6 +47,8 @@ def test_the_corpus_ordchg_d20b_is_a_cancellation_of_the_order_its_rff_on_names(
         assert document["purpose"] == "cancel"  # BGM 1225 = 1
         assert document["order_number"] == "GENERATED00001"
         assert document["buyer"] == {"gln": "1234567890128"}  # NAD MS, the message sender
+        assert document["document_date"] == "2025-04-01"  # DTM 137 in format 303, with a zone
+        assert report_problems(CORPUS / "edifact/ORDCHG" / name) == []
 
 
 X12_CHANGE = (

@@ -183,7 +183,7 @@ def test_the_base_outbound_templates_are_all_there():
         "outbound/edifact/DESADV_D96A", "outbound/edifact/INVOIC_D96A", "outbound/edifact/ORDERS_D96A",
         "outbound/edifact/ORDRSP_D96A",
         *[f"outbound/x12/{m}_{v}" for m in ("810", "850", "855", "856") for v in ("004010", "005010")],
-        "outbound/x12/865_004010",
+        "outbound/x12/865_004010", "outbound/x12/865_005010",
     ]
 
 

@@ -381,3 +381,25 @@ def test_an_ordchg_changes_the_order_and_is_answered_with_an_ordrsp(tmp_path, od
     assert message["document"]["order_number"] == number
     assert [(line["line_number"], line["status"]) for line in message["document"]["lines"]] == [
         ("1", "accepted"), ("2", "rejected")]
+
+
+def test_a_change_to_an_invoiced_order_is_an_exception_answered_order_invoiced(tmp_path, odoo):
+    gateway = customer(tmp_path, odoo, confirm=True, changes="""\
+        changes: {apply: [quantity_increase, price], on_confirmed: apply}
+        """)
+    number = f"PO-{odoo.tag}-I"
+    order(gateway, odoo, number)
+    sale = odoo.sale_order(number)
+    for move in sale["moves"].values():
+        odoo.call("stock.move", "write", [move["id"]], {"quantity": move["product_uom_qty"]})
+    validate_picking(odoo.rpc, sale["picking_ids"][0])
+    context = {"active_model": "sale.order", "active_ids": [sale["id"]], "active_id": sale["id"]}
+    wizard = odoo.rpc.execute_kw("sale.advance.payment.inv", "create", [{
+        "advance_payment_method": "delivered", "sale_order_ids": [[6, 0, [sale["id"]]]]}], {"context": context})
+    action = odoo.rpc.execute_kw("sale.advance.payment.inv", "create_invoices", [[wizard]], {"context": context})
+    odoo.call("account.move", "action_post", [action["res_id"]])
+    change(gateway, odoo, number, f"POC*1*QI*12*12*EA*5.00**{up(odoo, 'P1')}")
+    assert odoo.sale_order(number)["lines"]["P1"]["product_uom_qty"] == 10.0
+    [found] = exceptions(gateway, number)
+    assert found["state"] == "open" and "is fully invoiced" in found["text"]
+    assert acks(answers(gateway)[0]) == [("1", "QI", "IR", "order_invoiced")]

@@ -87,6 +87,7 @@ class ResponseLine(Item):
     substitute_gtin: str | None = None
     substitute_supplier_item: str | None = None
     substitute_description: str | None = None
+    change_code: str | None = None  # answering a customer's change: its code as the change said it (POC02)
 
 
 @dataclass(frozen=True)
@@ -187,9 +188,44 @@ class Invoice:
     total_amount: str | None = None
 
 
+@dataclass(frozen=True)
+class ChangeLine(Item):
+    """One line of a customer's order change: what to do to the ordered line, and its new values."""
+
+    # add | cancel | quantity_increase | quantity_decrease | price | date | change | replace |
+    # no_change: POC02 / LIN 1229 through codelists/change_type_*; "change" says only that some
+    # value differs, the values say which.
+    change: str | None = None
+    change_code: str | None = None  # the code as the message says it (POC02 QI, LIN 1229 3)
+    quantity: str | None = None  # the new quantity ordered
+    quantity_left: str | None = None  # what is left to ship, as the customer counts it (POC04)
+    uom: str | None = None
+    unit_price: str | None = None  # the new price
+    delivery_date: str | None = None  # the new requested date of this line
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """A customer's change to an order it sent (ORDCHG / 860): change, cancel or replace it."""
+
+    document_number: str | None = None  # the change's own number or sequence
+    document_date: str | None = None
+    order_number: str | None = None  # the order it changes (the customer's number)
+    order_date: str | None = None
+    purpose: str | None = None  # change | cancel | replace (BCH01 / BGM 1225)
+    requested_delivery_date: str | None = None  # a new date for the whole order
+    currency: str | None = None
+    note: str | None = None
+    buyer: Party | None = None
+    supplier: Party | None = None
+    ship_to: Party | None = None
+    lines: list[ChangeLine] = field(default_factory=list)
+
+
 # Document type name (as templates and the store call it) → (class, nested classes by field).
 DOCUMENT_TYPES: dict[str, type] = {"Order": Order, "OrderResponse": OrderResponse,
-                                    "DespatchAdvice": DespatchAdvice, "Invoice": Invoice}
+                                    "DespatchAdvice": DespatchAdvice, "Invoice": Invoice,
+                                    "OrderChange": OrderChange}
 NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Order", "buyer"): Party,
     ("Order", "supplier"): Party,
@@ -197,7 +233,8 @@ NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Order", "invoice_to"): Party,
     ("Order", "lines"): OrderLine,
     **{(name, item.name): Party for name, cls in (("OrderResponse", OrderResponse),
-                                                 ("DespatchAdvice", DespatchAdvice), ("Invoice", Invoice))
+                                                 ("DespatchAdvice", DespatchAdvice), ("Invoice", Invoice),
+                                                 ("OrderChange", OrderChange))
        for item in fields(cls) if item.type == "Party | None"},
     ("OrderResponse", "lines"): ResponseLine,
     ("DespatchAdvice", "packages"): Package,
@@ -205,4 +242,5 @@ NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Package", "lines"): DespatchLine,
     ("Invoice", "lines"): InvoiceLine,
     ("Invoice", "taxes"): TaxLine,
+    ("OrderChange", "lines"): ChangeLine,
 }

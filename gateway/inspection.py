@@ -126,6 +126,12 @@ def describe_preview(entry: dict[str, Any]) -> str:
     number = entry.get("document_number")
     if entry["action"] == "hold":
         return f"{number}: would be held: " + "; ".join(entry["problems"])
+    if "answer" in entry:  # a customer's change to its order
+        lines = [f"{number}: a change to {(entry.get('record') or {}).get('name')}"]
+        lines.extend(f"    Odoo would get: {write['model']} {write['method']} {write['args']}" for write in entry["writes"])
+        lines.extend(f"    answered {a['status']}{' (' + a['reason'] + ')' if a.get('reason') else ''}: {a['text']}"
+                     for a in entry["answer"])
+        return "\n".join(lines)
     if "differences" in entry:  # a supplier's document, compared with its purchase order
         record = entry.get("record") or {}
         if entry["action"] == "exists":

@@ -41,6 +41,8 @@ from gateway.store.db import Store, record_event
 from gateway.store.models import Message, OutboundCursor, SentRecord, utcnow
 
 ACTOR = "outbound documents"
+CHANGE_ANSWER = "OrderChangeResponse"  # our answer to a customer's order change, made from the store
+CHANGE_MODEL = "edigw.message"  # what a change answer is sent for: the change's message, not an Odoo record
 PAGE_SIZE = 100
 
 
@@ -116,7 +118,9 @@ class OutboundJobs:
                     continue
                 try:
                     with self.store.exclusive(f"documents {profile.id} {rule.document_type}") as ours:
-                        if ours:  # on PostgreSQL another node may be reading these right now
+                        if ours and rule.document_type == CHANGE_ANSWER:
+                            self.answer_changes(profile, rule, report)
+                        elif ours:  # on PostgreSQL another node may be reading these right now
                             self.run_rule(profile, rule, report)
                 except (OdooError, TransientFailure, LookupError) as error:
                     logger.warning("{}: {} documents not read from Odoo this time: {}", profile.id,
@@ -149,6 +153,30 @@ class OutboundJobs:
             if batch:
                 report.sent += self._record(profile, rule, template, source.model, batch)
             self._save_cursor(profile.id, rule.document_type, cursor)
+
+    def answer_changes(self, profile: Profile, rule: SendRule, report: Report) -> None:
+        """Each change of this customer's orders delivered to Odoo is answered once (865 / ORDRSP)."""
+        from gateway.odoo.changes import change_answer
+
+        template = self.template(rule)
+        with self.store.session() as session:
+            answered = select(SentRecord.record_id).where(
+                SentRecord.partner == profile.id, SentRecord.document_type == CHANGE_ANSWER,
+                SentRecord.model == CHANGE_MODEL)
+            changes = session.execute(select(Message.id, Message.document, Message.result).where(
+                Message.partner == profile.id, Message.direction == "in", Message.document_type == "OrderChange",
+                Message.state.in_(("delivered", "acknowledged")), Message.id.not_in(answered)
+            ).order_by(Message.id)).all()
+        for message_id, document, result in changes:
+            answer = change_answer(json.loads(document or "{}"), json.loads(result or "{}"))
+            try:
+                segments = template.render(answer)
+            except DocumentError as error:
+                report.not_written.append(f"{profile.id} {CHANGE_ANSWER} {answer.order_number}: {error}")
+                self._not_sent(profile, CHANGE_ANSWER, answer, answer.order_number or "", str(error))
+                continue
+            report.sent += self._record(profile, rule, template, CHANGE_MODEL,
+                                        [Rendered(message_id, "answered", answer, segments)])
 
     def _render_page(self, profile: Profile, rule: SendRule, template: OutboundTemplate, source: Source,
                      ids: list[int], report: Report) -> list[Rendered]:

@@ -521,6 +521,7 @@ class Pipeline:
             profile = self.profiles.get(row.partner)
             document_type, document = row.document_type, json.loads(row.document or "null")
             thread = self._thread(session, row)
+            order = row.order_ref
             first = self._delivered_before(session, row)
             if first is not None:
                 transition(session, row, "duplicate", actor, first)
@@ -547,7 +548,18 @@ class Pipeline:
         log = logger.info if result.state == "delivered" else logger.warning
         log("message {} {} {}: {}{}", message_id, profile.id, document.get("document_number"), result.state,
             f" ({result.reason})" if result.reason else "")
+        if result.state == "delivered" and document_type == "Order" and order:
+            self._deliver_waiting_changes(profile.id, order, actor)
         return result.state
+
+    def _deliver_waiting_changes(self, partner: str, order: str, actor: str) -> None:
+        """Changes to an order that came before the order (held) are applied now that it is there."""
+        with self.store.session() as session:
+            waiting = list(session.scalars(select(Message.id).where(
+                Message.partner == partner, Message.order_ref == order, Message.direction == "in",
+                Message.document_type == "OrderChange", Message.state == "held").order_by(Message.id)))
+        for message_id in waiting:
+            self.deliver(message_id, actor, only_if=("held",))
 
     @staticmethod
     def _delivered_before(session: Session, row: Message) -> str | None:

@@ -30,6 +30,11 @@ the line, so `edigw partners validate` can list them all at once.
       Invoice: {template: outbound/edifact/INVOIC_D96A, overrides: {…},         # posted invoices, credit notes
                 file_name: "{document}_{number}_{control}.{ext}"}
       # Order: {template: outbound/x12/850_004010}                 # confirmed purchase orders, to a supplier
+      # OrderChangeResponse: {template: outbound/x12/865_004010}   # answers to the customer's changes (or ORDRSP)
+    changes:                    # a customer's changes to its orders (860, ORDCHG)
+      apply: [quantity_increase, quantity_decrease, date, price, add_line, cancel_line, cancel_order]
+      on_confirmed: apply       # apply: change a confirmed order too (its delivery follows); exception
+      price_tolerance: 5        # percent a new price may differ from the order's (absent: any)
     purchasing:                 # a supplier's answers to our purchase orders (855, 856, 810)
       apply:                    # differences the gateway applies by itself; the rest wait for a person
         later_date_days: 7      # a later confirmed date, up to this many days after the planned one
@@ -73,7 +78,8 @@ from gateway.channels.secrets import SecretRef
 
 PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 PROFILE_KEYS = {"name", "odoo_partner", "identifiers", "channels", "receive", "send",
-                "acknowledgments", "test", "description", "delivery", "validation", "purchasing"}
+                "acknowledgments", "test", "description", "delivery", "validation", "purchasing",
+                "changes"}
 VALIDATION_KEYS = {"strict", "check_digits", "segment_order"}
 CHANNEL_KEYS = {"type", "inbox", "outbox", "processed", "failed", "after", "settle_seconds",
                 "rescan_seconds", "patterns"}
@@ -88,7 +94,7 @@ RECEIVE_KEYS = {"template", "overrides", "versions"}
 ACK_KEYS = {"send", "kind", "ta1", "expect", "overdue_after", "channel", "file_name"}
 ACK_FILE_FIELDS = {"type", "control", "partner", "ext", "standard"}
 SEND_KEYS = {"template", "overrides", "schedule", "file_name", "batch"}
-SEND_DOCUMENTS = ("OrderResponse", "DespatchAdvice", "Invoice", "Order")
+SEND_DOCUMENTS = ("OrderResponse", "DespatchAdvice", "Invoice", "Order", "OrderChangeResponse")
 SEND_FILE_FIELDS = ACK_FILE_FIELDS | {"document", "number", "timestamp"}
 SEND_FILE_NAME = "{type}_{number}_{control}.{ext}"
 SEND_SCHEDULE_SECONDS = 300.0
@@ -232,6 +238,26 @@ class PurchasingPolicy:
     late_invoice: float | None = None
 
 
+CHANGE_KINDS = ("quantity_increase", "quantity_decrease", "date", "price", "add_line", "cancel_line",
+                "cancel_order")
+CHANGES_KEYS = {"apply", "on_confirmed", "price_tolerance"}
+
+
+@dataclass(frozen=True)
+class ChangePolicy:
+    """How a customer's changes to its orders (860 / ORDCHG) are applied (`changes:` in the profile).
+
+    `apply` lists the kinds of change the gateway applies by itself (CHANGE_KINDS); any other is
+    an exception, answered as rejected. `on_confirmed`: apply also changes a confirmed order
+    (its delivery follows), or make every change to it an exception. `price_tolerance`: percent a
+    new price may differ from the order's.
+    """
+
+    apply: tuple[str, ...] = ()
+    on_confirmed: str = "exception"
+    price_tolerance: float | None = None
+
+
 @dataclass(frozen=True)
 class AckPolicy:
     """The `acknowledgments:` section: what we send back, and what we expect of the partner."""
@@ -264,6 +290,7 @@ class Profile:
     validation: Options = field(default_factory=Options)
     send: tuple[SendRule, ...] = ()
     purchasing: PurchasingPolicy = field(default_factory=PurchasingPolicy)
+    changes: ChangePolicy = field(default_factory=ChangePolicy)
 
     def send_rule(self, document_type: str) -> SendRule | None:
         return next((rule for rule in self.send if rule.document_type == document_type), None)
@@ -410,6 +437,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
                                   {c.name.split("/", 1)[1] for c in channels if c.outbox})
     delivery = _delivery_policy(data, problem)
     purchasing = _purchasing_policy(data, problem)
+    changes = _change_policy(data, problem)
     validation = _validation_options(data, problem)
     send = _send_rules(data, problem, templates_dir, identifiers if isinstance(identifiers, dict) else {},
                        any(c.outbox for c in channels))
@@ -430,6 +458,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
         validation=validation,
         send=send,
         purchasing=purchasing,
+        changes=changes,
     )
 
 
@@ -546,7 +575,7 @@ def _check_send_template(templates_dir: Path, template: str, overrides: dict, do
     except (TemplateError, ValueError) as error:
         problem(f"send.{document_type}: {error}", "overrides" if overrides else "template")
         return
-    if loaded.document_type != document_type:
+    if loaded.document_type != ("OrderResponse" if document_type == "OrderChangeResponse" else document_type):
         problem(f"send.{document_type}: template {template!r} writes {loaded.document_type} documents, "
                 f"not {document_type}")
     elif not (identifiers.get(loaded.standard) or {}).get("id"):
@@ -672,6 +701,27 @@ def _purchasing_policy(data: dict, problem: Any) -> PurchasingPolicy:
         price_tolerance=number(bills, "price_tolerance", "purchasing.bills"),
         bill_quantity=choice(bills, "quantity", "purchasing.bills", ("received", "shipped")),
         late_response=windows["response"], late_asn=windows["asn"], late_invoice=windows["invoice"])
+
+
+def _change_policy(data: dict, problem: Any) -> ChangePolicy:
+    """The `changes:` section, checked; problems are reported through `problem(line, reason)`."""
+    raw = _section(data, "changes", CHANGES_KEYS, problem, "changes")
+    apply = raw.get("apply", [])
+    if not isinstance(apply, list) or any(kind not in CHANGE_KINDS for kind in apply):
+        problem(_line(raw, "apply"), f"changes.apply must be a list of {', '.join(CHANGE_KINDS)}, not {apply!r}")
+        apply = [kind for kind in apply if kind in CHANGE_KINDS] if isinstance(apply, list) else []
+    on_confirmed = raw.get("on_confirmed", "exception")
+    if on_confirmed not in ("apply", "exception"):
+        problem(_line(raw, "on_confirmed"), f"changes.on_confirmed must be apply or exception, not {on_confirmed!r}")
+        on_confirmed = "exception"
+    tolerance = raw.get("price_tolerance")
+    if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
+                                  or tolerance < 0):
+        problem(_line(raw, "price_tolerance"), f"changes.price_tolerance must be a percent of 0 or more, "
+                                               f"not {tolerance!r}")
+        tolerance = None
+    return ChangePolicy(apply=tuple(apply), on_confirmed=on_confirmed,
+                        price_tolerance=float(tolerance) if tolerance is not None else None)
 
 
 def _sftp_channel(name: str, channel_name: str, settings: dict, base: Path, problem) -> SftpChannelSettings | None:

@@ -67,6 +67,20 @@ def order_response() -> OrderResponse:
     )
 
 
+def change_answer() -> OrderResponse:
+    """Our answer to a customer's 860 (as gateway.odoo.changes.change_answer makes it)."""
+    return OrderResponse(
+        document_number="3", document_date="2026-03-02", order_number="PO-4500012", order_date="2026-03-01",
+        status="changed", buyer=BUYER, supplier=US,
+        lines=[
+            ResponseLine(line_number="1", gtin="4006381333931", change_code="QI", status="accepted", quantity="12",
+                         confirmed_quantity="12", uom="Units", unit_price="9.50"),
+            ResponseLine(line_number="2", gtin="4006381333948", change_code="QD", status="rejected", quantity="2",
+                         uom="Units", reason="below_delivered"),
+        ],
+    )
+
+
 def despatch_advice() -> DespatchAdvice:
     return DespatchAdvice(
         document_number="WH-OUT-00077", document_date="2026-03-05T14:30", despatch_date="2026-03-05",
@@ -108,7 +122,7 @@ def invoice(document_type: str = "invoice") -> Invoice:
 
 DOCUMENTS = {
     "ORDERS": purchase_order, "850": purchase_order, "ORDRSP": order_response, "855": order_response,
-    "DESADV": despatch_advice, "856": despatch_advice, "INVOIC": invoice, "810": invoice,
+    "DESADV": despatch_advice, "856": despatch_advice, "INVOIC": invoice, "810": invoice, "865": change_answer,
 }
 
 
@@ -169,6 +183,7 @@ def test_the_base_outbound_templates_are_all_there():
         "outbound/edifact/DESADV_D96A", "outbound/edifact/INVOIC_D96A", "outbound/edifact/ORDERS_D96A",
         "outbound/edifact/ORDRSP_D96A",
         *[f"outbound/x12/{m}_{v}" for m in ("810", "850", "855", "856") for v in ("004010", "005010")],
+        "outbound/x12/865_004010", "outbound/x12/865_005010",
     ]
 
 

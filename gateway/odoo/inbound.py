@@ -93,6 +93,9 @@ class OdooDeliverer:
         self.units = TTLCache(cache_seconds)
         self.countries = TTLCache(cache_seconds)
         self.purchasing = Purchasing(self.client)
+        from gateway.odoo.changes import OrderChanges
+
+        self.changes = OrderChanges(self.client)
 
     # --- the Deliverer protocol ------------------------------------------------------------
 
@@ -100,6 +103,8 @@ class OdooDeliverer:
                 thread: Sequence[Earlier] = ()) -> DeliveryResult:
         if document_type in self.purchasing.TYPES:
             return self.purchasing.deliver(profile, document_type, document, thread)
+        if document_type in self.changes.TYPES:
+            return self.changes.deliver(profile, document_type, document, thread)
         if document_type != "Order":
             return DeliveryResult("held", f"{document_type} documents are not delivered to Odoo yet")
         try:
@@ -117,6 +122,8 @@ class OdooDeliverer:
         """What `deliver` would do, with nothing written: values, problems, notes."""
         if document_type in self.purchasing.TYPES:
             return self.purchasing.preview(profile, document_type, document)
+        if document_type in self.changes.TYPES:
+            return self.changes.preview(profile, document_type, document)
         if document_type != "Order":
             return {"model": None, "action": "hold",
                     "problems": [f"{document_type} documents are not delivered to Odoo yet"]}

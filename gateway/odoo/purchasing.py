@@ -150,6 +150,19 @@ class OrderLines:
                            str(self.position(line)))]
 
 
+def profile_partner(client: OdooClient, profile: Profile) -> dict[str, Any] | DeliveryResult:
+    """The Odoo partner the profile names (`odoo_partner`), or the held result that says why not."""
+    partner = profile.odoo_partner
+    domain = [("id", "=", int(partner["id"]))] if partner.get("id") is not None else \
+        [("ref", "=", str(partner.get("ref"))), ("parent_id", "=", False)]
+    rows = client.search_read("res.partner", domain, ["name", "ref"], limit=2)
+    if len(rows) != 1:
+        what = f"id {partner['id']}" if partner.get("id") is not None else f"ref {partner.get('ref')}"
+        return DeliveryResult("held", f"{'no' if not rows else 'more than one'} Odoo partner with {what} "
+                                      f"(odoo_partner in {profile.file.name}); fix it and reprocess from deliver")
+    return rows[0]
+
+
 class Purchasing:
     """Reconciles a supplier's documents with Odoo's purchase orders (see the module docstring)."""
 
@@ -195,15 +208,7 @@ class Purchasing:
     # --- look-ups --------------------------------------------------------------------------
 
     def _vendor(self, profile: Profile) -> dict[str, Any] | DeliveryResult:
-        partner = profile.odoo_partner
-        domain = [("id", "=", int(partner["id"]))] if partner.get("id") is not None else \
-            [("ref", "=", str(partner.get("ref"))), ("parent_id", "=", False)]
-        rows = self.client.search_read("res.partner", domain, ["name", "ref"], limit=2)
-        if len(rows) != 1:
-            what = f"id {partner['id']}" if partner.get("id") is not None else f"ref {partner.get('ref')}"
-            return DeliveryResult("held", f"{'no' if not rows else 'more than one'} Odoo partner with {what} "
-                                          f"(odoo_partner in {profile.file.name}); fix it and reprocess from deliver")
-        return rows[0]
+        return profile_partner(self.client, profile)
 
     def _order(self, profile: Profile, vendor: dict[str, Any], document_type: str,
                document: dict[str, Any]) -> OrderLines | DeliveryResult:

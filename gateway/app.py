@@ -71,6 +71,9 @@ def _json_line(message) -> None:
     if found["partner"] is None and found["channel"]:
         found["partner"] = found["channel"].split("/", 1)[0]  # channels are named partner/name
     line.update({key: value for key, value in found.items() if value is not None})
+    # what a call named besides (file=..., reason=...) is a field too, when it is a plain value
+    line.update({key: value for key, value in extra.items()
+                 if key not in line and key not in found and isinstance(value, (str, int, float, bool))})
     if record["exception"] is not None:
         import traceback
 

@@ -308,7 +308,7 @@ def test_the_daemon_serves_the_console_on_its_http_port(tmp_path):
     daemon = gateway.start()
     page = urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10)
     assert page.status == 200 and "Sign in to the support console" in page.read().decode()
-    assert f"console on http://127.0.0.1:{port}/" in gateway.daemon_log()
+    assert f"console, health and metrics on http://127.0.0.1:{port}/" in gateway.daemon_log()
     daemon.terminate()
     assert daemon.wait(timeout=30) == 0, gateway.daemon_log()
 

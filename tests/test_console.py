@@ -6,15 +6,18 @@ through a watched folder by `edigw run --once` and delivered to an Odoo sandbox
 held. The console is `edigw web`, users are made with `edigw users add`. Support then finds the
 order as the customer says it ("04500012"), reads why it is held, creates the product in Odoo
 (odoorpc), reprocesses it from the page and sees it delivered, with its name in the audit trail.
-The screenshots in docs/ (README) are taken here.
+The screenshots in docs/ (README) are taken here: with EDIGW_SCREENSHOTS=docs they are written there,
+otherwise into a temporary folder, so a test run leaves the checkout as it was.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,7 +34,7 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 PASSWORDS = {"ann": "ann-operator-pw", "vic": "vic-viewer-pw", "ada": "ada-admin-pw"}
 ROLES = {"ann": "operator", "vic": "viewer", "ada": "admin"}
 HANDLE_BARCODE = "5790000012352"  # line 2 of the ACME sample: the product Odoo lacks at first
-DOCS = ROOT / "docs"
+DOCS = ROOT / "docs" if os.environ.get("EDIGW_SCREENSHOTS") == "docs" else Path(tempfile.mkdtemp(prefix="edigw-shots-"))
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="Debian's chromium and chromium-driver are needed (.ci/run installs them)")

@@ -261,13 +261,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     app = _app(args)
     try:
         profile = _profile(app, args.partner)
-        since = None
-        if args.since:
-            try:
-                since = datetime.fromisoformat(args.since)
-            except ValueError:
-                raise CommandError(f"--since {args.since!r} is not an ISO date or time (e.g. 2026-11-01T08:00)")
-        replayed, sent = replay_and_send(app, profile.id, since=since, document_type=args.document)
+        replayed, sent = replay_and_send(app, profile.id, since=args.since, document_type=args.document)
     finally:
         app.close()
     if args.json:
@@ -518,13 +512,8 @@ def cmd_messages_find(args: argparse.Namespace) -> int:
     from gateway import search
 
     app = _app(args)
-    try:
-        filters = search.Filters(partner=args.partner, direction=args.direction, state=args.state,
-                                 document_type=args.type,
-                                 since=datetime.fromisoformat(args.since) if args.since else None,
-                                 until=datetime.fromisoformat(args.until) if args.until else None)
-    except ValueError as error:
-        raise CommandError(f"--since/--until: {error} (e.g. 2026-11-20 or 2026-11-20T08:00)")
+    filters = search.Filters(partner=args.partner, direction=args.direction, state=args.state,
+                             document_type=args.type, since=args.since, until=args.until)
     result = search.find(app.store, args.text, filters, page=args.page, per_page=args.limit)
     if args.json:
         _print_json(result)
@@ -655,8 +644,8 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--direction", choices=("in", "out"))
     find.add_argument("--state")
     find.add_argument("--type", help="document type or message type: Order, 850, DESADV, …")
-    find.add_argument("--since", help="received at or after this ISO date or time")
-    find.add_argument("--until", help="received before the end of this ISO date, or before this time")
+    find.add_argument("--since", type=_when, help="received at or after: a date or time in UTC, yesterday, 2h, 7d")
+    find.add_argument("--until", type=_when, help="received before the end of this date, or before this time")
     find.add_argument("--page", type=int, default=1)
     find.add_argument("--limit", type=int, default=50, help="messages per page (at most 1000)")
     form = find.add_mutually_exclusive_group()
@@ -692,7 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="send again, with new control numbers, the documents sent to a "
                                  "partner from Odoo (order responses, despatch advices, invoices, orders)")
     replay.add_argument("--partner", required=True)
-    replay.add_argument("--since", help="only what was first sent at or after this ISO date or time (UTC)")
+    replay.add_argument("--since", type=_when,
+                        help="only what was first sent at or after: a date or time in UTC, yesterday, 2h, 7d")
     replay.add_argument("--document", choices=("OrderResponse", "DespatchAdvice", "Invoice", "Order"),
                         help="only this document type")
     replay.add_argument("--json", action="store_true")

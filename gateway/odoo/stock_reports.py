@@ -306,7 +306,7 @@ class InventoryReports:
             adjust = policy.apply == "adjust" and kind == "on_hand" and _within(policy, reported - ours, ours)
             if adjust:
                 counts[product["id"]] = at_stock.get(product["id"], Decimal(0)) + (reported - ours)
-            differences.append(Difference("stock", text + ("; adjusted in Odoo" if adjust else ""), label,
+            differences.append(Difference("stock", text + (("; would be adjusted" if self.dry_run else "; adjusted in Odoo") if adjust else ""), label,
                                           applied=adjust))
         if (document.get("mode") or "full") == "full":
             for product, quantity in sorted(on_hand.items()):

@@ -115,8 +115,8 @@ def gateway_for(tmp_path, odoo: Odoo, partner: str, profile: str) -> Gateway:
     return gateway
 
 
-def drop_846(gateway: Gateway, partner: str, sender: str, number: str, *lines: str) -> None:
-    """A stock report as the partner's EDI writes it (846 004010), dropped into the watched folder."""
+def write_846(path, sender: str, number: str, *lines: str) -> None:
+    """A stock report as the partner's EDI writes it (846 004010)."""
     control = next(CONTROLS)
     body = [f"ST*846*0001", f"BIA*00*MM*{number}*20261205*0700", f"N1*WH*Antwerp DC*92*ANTW1", *lines,
             f"CTT*{sum(1 for line in lines if line.startswith('LIN'))}"]
@@ -125,8 +125,13 @@ def drop_846(gateway: Gateway, partner: str, sender: str, number: str, *lines: s
         f"{control:09d}*0*T*>",
         f"GS*IB*{sender}*DISTRIBUTOR*20261205*0700*{control}*X*004010",
         *body, f"SE*{len(body) + 1}*0001", f"GE*1*{control}", f"IEA*1*{control:09d}"]) + "~"
-    target = gateway.inbox(partner) / f"846-{control}.x12"
-    target.write_text(text)
+    path.write_text(text)
+
+
+def drop_846(gateway: Gateway, partner: str, sender: str, number: str, *lines: str) -> None:
+    """The stock report dropped into the partner's watched folder, and the gateway run once."""
+    target = gateway.inbox(partner) / f"846-{number}.x12"
+    write_846(target, sender, number, *lines)
     age(target)
     gateway.run("run", "--once")
 
@@ -220,13 +225,20 @@ def test_a_3pl_count_is_compared_with_our_quants_and_small_differences_are_adjus
     gateway = gateway_for(tmp_path, odoo, "antwerp-3pl",
                           THREE_PL.format(tag=odoo.tag, warehouse=odoo.warehouse["code"]))
     number = f"CNT-{odoo.tag}"
-    drop_846(gateway, "antwerp-3pl", "ANTW3PL", number,
-             f"LIN**EN*{odoo.barcodes['P1']}", "QTY*17*8*EA",
-             f"LIN**VN*{odoo.codes['P2']}", "QTY*17*4*EA",
+    lines = (f"LIN**EN*{odoo.barcodes['P1']}", "QTY*17*8*EA", f"LIN**VN*{odoo.codes['P2']}", "QTY*17*4*EA",
              "LIN**VN*NOT-OURS-1", "QTY*17*3*EA")
+    write_846(tmp_path / "count.x12", "ANTW3PL", number, *lines)
+    dry = gateway.run("partners", "test", "antwerp-3pl", str(tmp_path / "count.x12"), check=False).stdout.decode()
+    assert f"compared with Odoo's stock at {odoo.warehouse['code']}" in dry
+    assert "would adjust" in dry and "exception" in dry and "NOT-OURS-1" in dry
+    assert odoo.on_hand("P1") == 7  # a dry run writes nothing
 
+    drop_846(gateway, "antwerp-3pl", "ANTW3PL", number, *lines)
     [message] = gateway.messages(partner="antwerp-3pl")
     assert message["state"] == "delivered"
+    found = gateway.json("messages", "find", number)["messages"]
+    assert [(row["id"], row["type"], row["record_name"]) for row in found] == [
+        (message["id"], "846", odoo.warehouse["code"])]
     assert odoo.on_hand("P1") == 8  # 1 more than Odoo had: within 2, adjusted
     assert odoo.on_hand("P2") == 10  # 6 fewer: beyond the tolerance, a person decides
     moves = odoo.call("stock.move", "search_read", [("product_id", "=", odoo.products["P1"]),

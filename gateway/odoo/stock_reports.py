@@ -280,7 +280,7 @@ class InventoryReports:
             label = _label(line, position)
             if product is None:
                 differences.append(Difference("unknown_product", f"{label}: no Odoo product with these numbers; "
-                                                                 f"{where} reports {line.get('quantity')} of it", label))
+                                                                 f"{profile.name} reports {line.get('quantity')} of it", label))
                 continue
             reported = number(line.get("quantity"))
             seen.add(product["id"])

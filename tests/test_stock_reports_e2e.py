@@ -190,6 +190,33 @@ def test_a_customer_gets_the_free_stock_of_what_it_ordered_and_then_only_what_mo
     gateway.run("run", "--once")
     assert stock_reports(gateway, "buyer-co")[1:] == [{odoo.barcodes["P1"]: ("33", "9")}]
 
+    replayed = gateway.json("replay", "--partner", "buyer-co", "--document", "InventoryReport")
+    assert len(replayed) == 2  # both reports again, as they were sent, in new envelopes
+    assert stock_reports(gateway, "buyer-co")[2:] == stock_reports(gateway, "buyer-co")[:2]
+
+
+def test_a_customer_on_edifact_gets_an_invrpt_of_the_stock_on_hand_of_every_product(tmp_path, odoo):
+    odoo.count("P1", 5)
+    odoo.count("P3", 2)
+    profile = CUSTOMER.format(tag=odoo.tag, warehouse=odoo.warehouse["code"]).replace(
+        "x12: {id: BUYERCO, qualifier: ZZ, gs_id: BUYERCO}", 'edifact: {id: "5790000000099", qualifier: "14"}').replace(
+        "outbound/x12/846_004010", "outbound/edifact/INVRPT_D96A").replace(
+        "quantity: free, products: ordered, mode: changes", "quantity: on_hand, products: all, mode: full")
+    gateway = gateway_for(tmp_path, odoo, "buyer-co", profile)
+    with gateway.config.open("a", encoding="utf-8") as config:
+        config.write('[identity.edifact]\nid = "5790000000006"\nqualifier = "14"\n')
+    gateway.run("run", "--once")
+
+    [path] = (gateway.state / "outbox" / "buyer-co").glob("*")
+    [interchange] = gateway.json("inspect", str(path))["interchanges"]
+    [message] = interchange["messages"]
+    assert (message["type"], message["status"], message["document_type"]) == ("INVRPT", "accepted", "InventoryReport")
+    ours = {line["gtin"]: (line["quantity"], line["quantity_type"], line["quantity_code"])
+            for line in message["document"]["lines"] if line.get("gtin") in odoo.barcodes.values()}
+    assert ours == {odoo.barcodes["P1"]: ("5", "on_hand", "17"), odoo.barcodes["P2"]: ("0", "on_hand", "17"),
+                    odoo.barcodes["P3"]: ("2", "on_hand", "17")}
+    assert message["document"]["location"] == odoo.warehouse["code"]
+
 
 def test_a_stock_report_is_not_sent_before_its_schedule_comes_round(tmp_path, odoo):
     odoo.count("P1", 4)

@@ -531,6 +531,25 @@ def cmd_messages_find(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stock_availability(args: argparse.Namespace) -> int:
+    from gateway.stock_queries import as_csv, availability
+
+    rows = availability(_app(args).store, partner=args.partner, product=args.product)
+    if args.json:
+        _print_json(rows)
+    elif args.csv:
+        sys.stdout.write(as_csv(rows))
+    elif not rows:
+        print("no supplier has reported its stock" + (f" of {args.product}" if args.product else ""))
+    else:
+        print(f"{'PARTNER':<16} {'PRODUCT':<20} {'THEIR ITEM':<16} {'QUANTITY':>10} {'ON ORDER':>10} {'AVAILABLE':<10} REPORT")
+        for row in rows:
+            print(f"{row['partner']:<16.16} {row['product'] or '':<20.20} {row['their_item'] or '':<16.16} "
+                  f"{row['quantity'] or '':>10} {row['on_order'] or '':>10} {row['available_date'] or '':<10} "
+                  f"{row['report']} ({row['report_date'] or ''})")
+    return 0
+
+
 def cmd_web(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -683,7 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--partner", required=True)
     replay.add_argument("--since", type=_when,
                         help="only what was first sent at or after: a date or time in UTC, yesterday, 2h, 7d")
-    replay.add_argument("--document", choices=("OrderResponse", "DespatchAdvice", "Invoice", "Order"),
+    replay.add_argument("--document",
+                        choices=("OrderResponse", "DespatchAdvice", "Invoice", "Order", "InventoryReport"),
                         help="only this document type")
     replay.add_argument("--json", action="store_true")
     replay.set_defaults(handler=cmd_replay)
@@ -721,6 +741,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the shipped samples through the gateway into an Odoo sandbox, then "
                                              "the sale orders made")
     demo.set_defaults(handler=cmd_demo)
+
+    stock = commands.add_parser("stock", help="stock reports partners sent us").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    savail = stock.add_parser("availability", help="suppliers' availability: the products of each supplier's "
+                              "newest stock report (846 / INVRPT)")
+    savail.add_argument("--partner", help="one supplier (profile id)")
+    savail.add_argument("--product", help="one product: our code or the supplier's item number")
+    sformat = savail.add_mutually_exclusive_group()
+    sformat.add_argument("--json", action="store_true")
+    sformat.add_argument("--csv", action="store_true", help="a header row and a row per product, for a spreadsheet")
+    savail.set_defaults(handler=cmd_stock_availability)
 
     odoo = commands.add_parser("odoo-sandbox", help="a local emulator of Odoo 18's external API, for trials and tests")
     odoo.add_argument("--host", default="127.0.0.1")

@@ -222,10 +222,41 @@ class OrderChange:
     lines: list[ChangeLine] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class InventoryLine(Item):
+    """One product of an inventory report: how many of it there are, of which kind, where."""
+
+    quantity: str | None = None
+    quantity_type: str | None = None  # on_hand | free | forecast (X12 QTY01 / EDIFACT 6063 through a code list)
+    quantity_code: str | None = None  # the qualifier as the message says it (QTY01 17, QTY+145)
+    uom: str | None = None
+    on_order: str | None = None  # what the sender has on order or in transit for it, when it says so
+    available_date: str | None = None  # when what is on order becomes available
+    unit_price: str | None = None
+
+
+@dataclass(frozen=True)
+class InventoryReport:
+    """Stock per product (INVRPT / 846): ours to a customer, or a 3PL's or a supplier's to us."""
+
+    document_number: str | None = None
+    document_date: str | None = None
+    report_date: str | None = None  # when the quantities were counted (the report's "as of")
+    warehouse: str | None = None  # our warehouse the quantities are of (its code), outbound
+    location: str | None = None  # the sender's own name for the place (N1 WH / LOC+18), inbound
+    mode: str | None = None  # full | changes: every product, or only what moved since the last report
+    currency: str | None = None
+    note: str | None = None
+    buyer: Party | None = None
+    supplier: Party | None = None
+    ship_from: Party | None = None  # the warehouse whose stock it is
+    lines: list[InventoryLine] = field(default_factory=list)
+
+
 # Document type name (as templates and the store call it) → (class, nested classes by field).
 DOCUMENT_TYPES: dict[str, type] = {"Order": Order, "OrderResponse": OrderResponse,
                                     "DespatchAdvice": DespatchAdvice, "Invoice": Invoice,
-                                    "OrderChange": OrderChange}
+                                    "OrderChange": OrderChange, "InventoryReport": InventoryReport}
 NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Order", "buyer"): Party,
     ("Order", "supplier"): Party,
@@ -234,7 +265,7 @@ NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Order", "lines"): OrderLine,
     **{(name, item.name): Party for name, cls in (("OrderResponse", OrderResponse),
                                                  ("DespatchAdvice", DespatchAdvice), ("Invoice", Invoice),
-                                                 ("OrderChange", OrderChange))
+                                                 ("OrderChange", OrderChange), ("InventoryReport", InventoryReport))
        for item in fields(cls) if item.type == "Party | None"},
     ("OrderResponse", "lines"): ResponseLine,
     ("DespatchAdvice", "packages"): Package,
@@ -243,4 +274,5 @@ NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Invoice", "lines"): InvoiceLine,
     ("Invoice", "taxes"): TaxLine,
     ("OrderChange", "lines"): ChangeLine,
+    ("InventoryReport", "lines"): InventoryLine,
 }

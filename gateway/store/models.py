@@ -186,6 +186,26 @@ class SentRecord(Base):
     replays: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class StockLevelSent(Base):
+    """The quantity of a product last reported to a customer in a stock report (846 / INVRPT).
+
+    A report in `changes` mode sends the products whose quantity differs from this. Written in the
+    transaction that records the report's exchange, like `SentRecord`; one row per partner and
+    product, updated in place.
+    """
+
+    __tablename__ = "stock_levels_sent"
+    __table_args__ = (UniqueConstraint("partner", "product_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(100))
+    product_id: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[str] = mapped_column(String(40))
+    document_number: Mapped[str] = mapped_column(String(100))
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class OrderException(Base):
     """An exception: where a partner's document and Odoo disagree, or a document is late.
 

@@ -46,6 +46,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from gateway.odoo.sandbox import flows  # registers the business behaviours
+from gateway.odoo.sandbox import pricing  # noqa: F401  (registers vendors' prices and pricelist rules)
 from gateway.odoo.sandbox.orm import (
     BEHAVIOURS,
     AccessDenied,

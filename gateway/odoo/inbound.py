@@ -96,6 +96,9 @@ class OdooDeliverer:
         from gateway.odoo.changes import OrderChanges
 
         self.changes = OrderChanges(self.client)
+        from gateway.odoo.catalogs import Catalogs
+
+        self.catalogs = Catalogs(self.client)
 
     # --- the Deliverer protocol ------------------------------------------------------------
 
@@ -105,6 +108,8 @@ class OdooDeliverer:
             return self.purchasing.deliver(profile, document_type, document, thread)
         if document_type in self.changes.TYPES:
             return self.changes.deliver(profile, document_type, document, thread)
+        if document_type in self.catalogs.TYPES:
+            return self.catalogs.deliver(profile, document_type, document, thread)
         if document_type != "Order":
             return DeliveryResult("held", f"{document_type} documents are not delivered to Odoo yet")
         try:
@@ -124,6 +129,8 @@ class OdooDeliverer:
             return self.purchasing.preview(profile, document_type, document)
         if document_type in self.changes.TYPES:
             return self.changes.preview(profile, document_type, document)
+        if document_type in self.catalogs.TYPES:
+            return self.catalogs.preview(profile, document_type, document)
         if document_type != "Order":
             return {"model": None, "action": "hold",
                     "problems": [f"{document_type} documents are not delivered to Odoo yet"]}

@@ -10,7 +10,7 @@ from conftest import CORPUS, ROOT
 from test_outbound_templates import catalog, envelope, read_back, tagged
 
 from gateway import formats
-from gateway.documents import Catalog, CatalogLine
+from gateway.documents import Catalog, CatalogLine, Party
 from gateway.formats import render
 from gateway.formats.model import Message
 from gateway.mapping import load_template
@@ -88,3 +88,13 @@ def test_a_changes_catalog_says_so_and_marks_each_item() -> None:
 
     assert tagged(segments, "BGM") == [["BGM", "9", "CAT-20260302-7", "4"]]
     assert [s[2] for s in tagged(segments, "LIN")] == ["3", "2"]
+
+
+@pytest.mark.parametrize("outbound", ["outbound/edifact/PRICAT_D96A", "outbound/x12/832_004010"])
+def test_a_party_known_by_name_only_is_written_without_an_identifier(outbound) -> None:
+    nameless = dataclasses.replace(catalog(), supplier=Party(name="My Company", country="US"))
+    template = load_outbound_template(TEMPLATES, outbound)
+    segments = render.body_segments(read_back(envelope(template, template.render(nameless))).tree)
+
+    party = [s for s in segments if s[0] in ("N1", "NAD") and s[1] == "SU"]
+    assert party and "My Company" in str(party[0]) and "91" not in party[0]

@@ -693,7 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "partner from Odoo (order responses, despatch advices, invoices, orders)")
     replay.add_argument("--partner", required=True)
     replay.add_argument("--since", help="only what was first sent at or after this ISO date or time (UTC)")
-    replay.add_argument("--document", choices=("OrderResponse", "DespatchAdvice", "Invoice", "Order"),
+    replay.add_argument("--document", choices=("OrderResponse", "DespatchAdvice", "Invoice", "Order", "Catalog"),
                         help="only this document type")
     replay.add_argument("--json", action="store_true")
     replay.set_defaults(handler=cmd_replay)

@@ -164,6 +164,10 @@ def test_a_supplier_catalog_updates_our_vendor_prices_within_tolerance_and_lists
     assert len(shown["result"]["unknown_items"]) == 59
     # Nothing was created for the items we do not carry.
     assert odoo.call("product.product", "search_count", [("barcode", "=", "1641100101045")]) == 0
+    # Support finds the catalog by its number, and its thread shows it with the exceptions it raised.
+    assert [m["id"] for m in gateway.json("messages", "find", "267789")["messages"]] == [message["id"]]
+    [entry] = gateway.json("messages", "list", "--order", "267789")
+    assert entry["document_type"] == "Catalog" and len(entry["exceptions"]) == 3
 
 
 def test_the_same_catalog_again_writes_nothing(tmp_path, odoo):
@@ -281,3 +285,27 @@ def test_a_customer_gets_its_catalog_then_only_what_changed_and_nothing_when_not
     assert len(sent_catalogs(gateway)) == 2  # nothing changed: nothing sent
     sent = gateway.messages(direction="out")
     assert [m["document_type"] for m in sent] == ["Catalog", "Catalog"]
+
+
+def test_the_console_shows_a_supplier_catalog_its_items_and_its_thread(tmp_path, odoo, monkeypatch):
+    from test_console import PASSWORDS, _session, _started
+
+    supplier(odoo)
+    gateway = supplier_gateway(tmp_path, odoo)
+    drop(gateway, SAP_PRICAT)
+    [message] = gateway.messages()
+    monkeypatch.setenv("NEW_PASSWORD", PASSWORDS["vic"])
+    gateway.run("users", "add", "vic", "--role", "viewer", "--password-env", "NEW_PASSWORD")
+    web, found = _started(gateway.command("web", "--port", "0"), gateway.env(), gateway.home,
+                          r"on (http://[\d.]+:\d+)/")
+    try:
+        opener, _ = _session(found.group(1), "vic")
+        page = opener.open(f"{found.group(1)}/messages/{message['id']}").read().decode()
+        thread = opener.open(f"{found.group(1)}/orders/267789").read().decode()
+    finally:
+        web.terminate()
+        web.wait(timeout=20)
+    document = page[page.index("<h2>The document</h2>"):page.index("<h2>Findings</h2>")]
+    assert "PRICAT 267789" in page and "1641100101014" in document and "REFERENCE ARTICLE" in document
+    assert "retail price" in document  # the items' columns
+    assert "not products of ours" in thread

@@ -11,6 +11,7 @@ the test's own vendor, so no barcode is fixed.
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 import time
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import odoorpc
 import pytest
 
-from conftest import CORPUS, live_odoo
+from conftest import CORPUS, ROOT, live_odoo
 from gateway.config import OdooSettings
 from gateway.odoo.client import OdooClient
 from gateway.odoo.sandbox import start
@@ -309,3 +310,32 @@ def test_the_console_shows_a_supplier_catalog_its_items_and_its_thread(tmp_path,
     assert "PRICAT 267789" in page and "1641100101014" in document and "REFERENCE ARTICLE" in document
     assert "retail price" in document  # the items' columns
     assert "not products of ours" in thread
+
+
+def test_the_shipped_supplier_catalog_sample_dry_run_then_applied_to_the_seeded_sandbox(tmp_path, monkeypatch):
+    """samples/catalogs/832_NP-2026-12.x12 with partners/nordic-parts.yaml and samples/odoo-seed.yaml:
+    what `partners test` says it would do, then what `run` does (the sandbox only: the seed is its own)."""
+    monkeypatch.setenv(PASSWORD_ENV, "admin")
+    running = start(data=ROOT / "samples" / "odoo-seed.yaml", state_file=tmp_path / "odoo-state.json")
+    try:
+        probe = OdooClient(OdooSettings(url=running.url, db="edi", user="admin"))
+        rpc = odoorpc.ODOO(probe.host, protocol=probe.protocol, port=probe.port, timeout=60)
+        rpc.login("edi", "admin", "admin")
+        odoo = Odoo(running.url, "edi", "admin", rpc, "SEED")
+        gateway = make_gateway(tmp_path / "gw", partners=("nordic-parts",))
+        with gateway.config.open("a", encoding="utf-8") as config:
+            config.write(f'[odoo]\nurl = "{running.url}"\ndb = "edi"\nuser = "admin"\npassword_env = "{PASSWORD_ENV}"\n')
+        sample = ROOT / "samples" / "catalogs" / "832_NP-2026-12.x12"
+        [vendor] = odoo.call("res.partner", "search", [("ref", "=", "NORDIC-PARTS")])
+
+        dry = gateway.json("partners", "test", "nordic-parts", str(sample))
+        assert odoo.vendor_prices(vendor) == {}  # a dry run writes nothing
+        assert "Cabinet lock" in json.dumps(dry) and "not products of ours" in json.dumps(dry)
+
+        target = gateway.inbox("nordic-parts") / sample.name
+        shutil.copyfile(sample, target)
+        age(target)
+        gateway.run("run", "--once")
+        assert odoo.vendor_prices(vendor) == {("NP-H100", 0.0): 2.95, ("NP-S430", 500.0): 0.38}
+    finally:
+        running.stop()

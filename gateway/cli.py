@@ -703,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", type=_when,
                         help="only what was first sent at or after: a date or time in UTC, yesterday, 2h, 7d")
     replay.add_argument("--document",
-                        choices=("OrderResponse", "DespatchAdvice", "Invoice", "Order", "InventoryReport"),
+                        choices=("OrderResponse", "DespatchAdvice", "Invoice", "Order", "InventoryReport", "Catalog"),
                         help="only this document type")
     replay.add_argument("--json", action="store_true")
     replay.set_defaults(handler=cmd_replay)

@@ -253,10 +253,42 @@ class InventoryReport:
     lines: list[InventoryLine] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class CatalogLine(Item):
+    """One item of a price/sales catalog: how it is named, sold and priced, and from when to when."""
+
+    action: str | None = None  # add | change | delete | no_change (LIN 1229 / catalog_action_*); absent: as listed
+    uom: str | None = None  # the unit the price is for
+    unit_price: str | None = None  # the net price (the buyer pays); for a supplier's catalog, our purchase price
+    retail_price: str | None = None  # a suggested or retail price the catalog also gives
+    minimum_quantity: str | None = None  # the price holds from this quantity on
+    pack_quantity: str | None = None  # units in the unit the item is sold in (a case of 12)
+    currency: str | None = None  # when the line's differs from the catalog's
+    valid_from: str | None = None
+    valid_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A price/sales catalog (PRICAT / 832): ours to a customer from its pricelist, or a supplier's to us."""
+
+    document_number: str | None = None  # the catalog's number (BGM 1004 / BCT02)
+    document_date: str | None = None
+    purpose: str | None = None  # full (the whole catalog, replaces the last) | changes (only what changed)
+    currency: str | None = None
+    valid_from: str | None = None
+    valid_to: str | None = None
+    note: str | None = None
+    buyer: Party | None = None
+    supplier: Party | None = None
+    lines: list[CatalogLine] = field(default_factory=list)
+
+
 # Document type name (as templates and the store call it) → (class, nested classes by field).
 DOCUMENT_TYPES: dict[str, type] = {"Order": Order, "OrderResponse": OrderResponse,
                                     "DespatchAdvice": DespatchAdvice, "Invoice": Invoice,
-                                    "OrderChange": OrderChange, "InventoryReport": InventoryReport}
+                                    "OrderChange": OrderChange, "InventoryReport": InventoryReport,
+                                    "Catalog": Catalog}
 NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Order", "buyer"): Party,
     ("Order", "supplier"): Party,
@@ -265,7 +297,8 @@ NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Order", "lines"): OrderLine,
     **{(name, item.name): Party for name, cls in (("OrderResponse", OrderResponse),
                                                  ("DespatchAdvice", DespatchAdvice), ("Invoice", Invoice),
-                                                 ("OrderChange", OrderChange), ("InventoryReport", InventoryReport))
+                                                 ("OrderChange", OrderChange), ("InventoryReport", InventoryReport),
+                                                 ("Catalog", Catalog))
        for item in fields(cls) if item.type == "Party | None"},
     ("OrderResponse", "lines"): ResponseLine,
     ("DespatchAdvice", "packages"): Package,
@@ -275,4 +308,5 @@ NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Invoice", "taxes"): TaxLine,
     ("OrderChange", "lines"): ChangeLine,
     ("InventoryReport", "lines"): InventoryLine,
+    ("Catalog", "lines"): CatalogLine,
 }

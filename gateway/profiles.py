@@ -37,10 +37,15 @@ the line, so `edigw partners validate` can list them all at once.
       warehouse: WH2            # the Odoo warehouse (code) this partner keeps: a 3PL; absent: a supplier
       apply: adjust             # adjust: Odoo's count follows the 3PL's within the tolerance; none (default)
       tolerance: 2              # units a count may differ and still be adjusted ("5%": percent of Odoo's)
+      # Catalog: {template: outbound/edifact/PRICAT_D96A, schedule: 1d, mode: changes,  # our prices (PRICAT, 832)
+      #           products: pricelist}   # pricelist | ordered | all; pricelist: <id or name> (default: the customer's)
     changes:                    # a customer's changes to its orders (860, ORDCHG)
       apply: [quantity_increase, quantity_decrease, date, price, add_line, cancel_line, cancel_order]
       on_confirmed: apply       # apply: change a confirmed order too (its delivery follows); exception
       price_tolerance: 5        # percent a new price may differ from the order's (absent: any)
+    catalogs:                   # a supplier's catalogs (832, PRICAT): its prices for what we buy
+      apply: prices             # prices: update product.supplierinfo; none: compare and report only
+      price_tolerance: 10       # percent a price may change by itself; beyond it, an exception
     purchasing:                 # a supplier's answers to our purchase orders (855, 856, 810)
       apply:                    # differences the gateway applies by itself; the rest wait for a person
         later_date_days: 7      # a later confirmed date, up to this many days after the planned one
@@ -85,7 +90,7 @@ from gateway.channels.secrets import SecretRef
 PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 PROFILE_KEYS = {"name", "odoo_partner", "identifiers", "channels", "receive", "send",
                 "acknowledgments", "test", "description", "delivery", "validation", "purchasing",
-                "changes", "inventory"}
+                "changes", "inventory", "catalogs"}
 VALIDATION_KEYS = {"strict", "check_digits", "segment_order"}
 CHANNEL_KEYS = {"type", "inbox", "outbox", "processed", "failed", "after", "settle_seconds",
                 "rescan_seconds", "patterns"}
@@ -101,7 +106,12 @@ ACK_KEYS = {"send", "kind", "ta1", "expect", "overdue_after", "channel", "file_n
 ACK_FILE_FIELDS = {"type", "control", "partner", "ext", "standard"}
 SEND_KEYS = {"template", "overrides", "schedule", "file_name", "batch"}
 INVENTORY_SEND_KEYS = {"warehouses", "quantity", "products", "mode"}  # send.InventoryReport only
-SEND_DOCUMENTS = ("OrderResponse", "DespatchAdvice", "Invoice", "Order", "OrderChangeResponse", "InventoryReport")
+SEND_DOCUMENTS = ("OrderResponse", "DespatchAdvice", "Invoice", "Order", "OrderChangeResponse", "InventoryReport",
+                  "Catalog")
+SEND_KEYS |= {"mode", "products", "pricelist"}  # Catalog
+CATALOG_MODES = ("full", "changes")
+CATALOG_PRODUCTS = ("pricelist", "ordered", "all")
+CATALOGS_KEYS = {"apply", "price_tolerance"}
 SEND_FILE_FIELDS = ACK_FILE_FIELDS | {"document", "number", "timestamp"}
 SEND_FILE_NAME = "{type}_{number}_{control}.{ext}"
 SEND_SCHEDULE_SECONDS = 300.0
@@ -202,6 +212,11 @@ class SendRule:
     file_name: str = SEND_FILE_NAME
     batch: bool = False
     inventory: "InventorySend | None" = None  # what a stock report holds (send.InventoryReport)
+    # Catalog: the whole catalog or only what changed since the last one sent; which products; the
+    # pricelist (id or name) when not the customer's own.
+    mode: str = "full"
+    products: str = "pricelist"
+    pricelist: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +282,20 @@ class ChangePolicy:
 
 
 @dataclass(frozen=True)
+class CatalogPolicy:
+    """What a supplier's catalogs (832 / PRICAT) do to our purchase prices (`catalogs:` in the profile).
+
+    `apply`: `prices` writes the supplier's prices, minimum quantities, validity and item codes to
+    Odoo's vendor prices (product.supplierinfo); `none` only compares and reports. `price_tolerance`:
+    percent a price may move by itself; a larger change waits for a person as an exception (None:
+    any change is applied). Items we do not carry are listed, never created.
+    """
+
+    apply: str = "none"
+    price_tolerance: float | None = None
+
+
+@dataclass(frozen=True)
 class AckPolicy:
     """The `acknowledgments:` section: what we send back, and what we expect of the partner."""
 
@@ -300,6 +329,7 @@ class Profile:
     purchasing: PurchasingPolicy = field(default_factory=PurchasingPolicy)
     changes: ChangePolicy = field(default_factory=ChangePolicy)
     inventory: "InventoryPolicy" = field(default_factory=lambda: InventoryPolicy())
+    catalogs: CatalogPolicy = field(default_factory=CatalogPolicy)
 
     def send_rule(self, document_type: str) -> SendRule | None:
         return next((rule for rule in self.send if rule.document_type == document_type), None)
@@ -448,6 +478,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
     purchasing = _purchasing_policy(data, problem)
     changes = _change_policy(data, problem)
     inventory = _inventory_policy(data, problem)
+    catalogs = _catalog_policy(data, problem)
     validation = _validation_options(data, problem)
     send = _send_rules(data, problem, templates_dir, identifiers if isinstance(identifiers, dict) else {},
                        any(c.outbox for c in channels))
@@ -470,6 +501,7 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
         purchasing=purchasing,
         changes=changes,
         inventory=inventory,
+        catalogs=catalogs,
     )
 
 
@@ -570,7 +602,8 @@ def _send_rules(data: dict, problem: Any, templates_dir: Path | None, identifier
                                  lambda reason, key="template": problem(_line(rule, key), reason))
         inventory = _inventory_send(rule, problem) if document_type == "InventoryReport" else None
         rules.append(SendRule(document_type=str(document_type), template=template, overrides=overrides,
-                              schedule_seconds=schedule, file_name=file_name, batch=batch, inventory=inventory))
+                              schedule_seconds=schedule, file_name=file_name, batch=batch, inventory=inventory,
+                              **_catalog_send_options(rule, str(document_type), problem)))
     return tuple(rules)
 
 
@@ -726,14 +759,49 @@ def _change_policy(data: dict, problem: Any) -> ChangePolicy:
     if on_confirmed not in ("apply", "exception"):
         problem(_line(raw, "on_confirmed"), f"changes.on_confirmed must be apply or exception, not {on_confirmed!r}")
         on_confirmed = "exception"
-    tolerance = raw.get("price_tolerance")
-    if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
-                                  or tolerance < 0):
-        problem(_line(raw, "price_tolerance"), f"changes.price_tolerance must be a percent of 0 or more, "
-                                               f"not {tolerance!r}")
-        tolerance = None
     return ChangePolicy(apply=tuple(apply), on_confirmed=on_confirmed,
-                        price_tolerance=float(tolerance) if tolerance is not None else None)
+                        price_tolerance=_percent(raw, "price_tolerance", "changes", problem))
+
+
+def _percent(raw: dict, key: str, where: str, problem: Any) -> float | None:
+    """An optional percent of 0 or more (a tolerance); None when absent or wrong (reported)."""
+    value = raw.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+        problem(_line(raw, key), f"{where}.{key} must be a percent of 0 or more, not {value!r}")
+        return None
+    return float(value) if value is not None else None
+
+
+def _catalog_send_options(rule: dict, document_type: str, problem: Any) -> dict[str, Any]:
+    """send.Catalog's own keys (mode, products, pricelist), checked; other documents may not have them."""
+    options: dict[str, Any] = {}
+    for key, choices in (("mode", CATALOG_MODES), ("products", CATALOG_PRODUCTS)):
+        if key not in rule or document_type == "InventoryReport":  # a stock report's own (_inventory_send)
+            continue
+        if document_type != "Catalog":
+            problem(_line(rule, key), f"send.{document_type}.{key}: only a Catalog has it")
+        elif rule[key] not in choices:
+            problem(_line(rule, key), f"send.Catalog.{key} must be {' or '.join(choices)}, not {rule[key]!r}")
+        else:
+            options[key] = rule[key]
+    if "pricelist" in rule:
+        value = rule["pricelist"]
+        if document_type != "Catalog" or isinstance(value, bool) or not isinstance(value, (int, str)) or value == "":
+            problem(_line(rule, "pricelist"), f"send.{document_type}.pricelist must be a Catalog's Odoo pricelist "
+                                              f"(its id or name), not {value!r}")
+        else:
+            options["pricelist"] = value
+    return options
+
+
+def _catalog_policy(data: dict, problem: Any) -> CatalogPolicy:
+    """The `catalogs:` section (a supplier's catalogs), checked."""
+    raw = _section(data, "catalogs", CATALOGS_KEYS, problem, "catalogs")
+    apply = raw.get("apply", "none")
+    if apply not in ("prices", "none"):
+        problem(_line(raw, "apply"), f"catalogs.apply must be prices or none, not {apply!r}")
+        apply = "none"
+    return CatalogPolicy(apply=apply, price_tolerance=_percent(raw, "price_tolerance", "catalogs", problem))
 
 
 def _sftp_channel(name: str, channel_name: str, settings: dict, base: Path, problem) -> SftpChannelSettings | None:

@@ -10,8 +10,8 @@ from conftest import ROOT
 
 from gateway import formats
 from gateway.documents import (
-    DespatchAdvice, DespatchLine, InventoryLine, InventoryReport, Invoice, InvoiceLine, Order, OrderLine,
-    OrderResponse, Package, Party, ResponseLine, TaxLine,
+    Catalog, CatalogLine, DespatchAdvice, DespatchLine, InventoryLine, InventoryReport, Invoice, InvoiceLine, Order,
+    OrderLine, OrderResponse, Package, Party, ResponseLine, TaxLine,
 )
 from gateway.formats import render
 from gateway.formats.model import Interchange, Message
@@ -133,10 +133,27 @@ def inventory_report() -> InventoryReport:
     )
 
 
+def catalog() -> Catalog:
+    return Catalog(
+        document_number="CAT-20260302-7", document_date="2026-03-02", purpose="full", currency="EUR",
+        valid_from="2026-03-02", note="Prices for ACME Retail",
+        buyer=dataclasses.replace(BUYER, vat=None), supplier=dataclasses.replace(US, vat=None),
+        lines=[
+            CatalogLine(line_number="1", gtin="4006381333931", supplier_item="WID-100", buyer_item="A-77",
+                        description="Widget, blue", uom="Units", unit_price="12.5", minimum_quantity="1",
+                        valid_from="2026-03-02", valid_to="2026-12-31", retail_price="19.99"),
+            CatalogLine(line_number="2", supplier_item="WID-100", description="Widget, blue", uom="Units",
+                        unit_price="11.75", minimum_quantity="100", valid_from="2026-03-02"),
+            CatalogLine(line_number="3", upc="012345678905", supplier_item="GAD-7", description="Gadget",
+                        uom="Dozens", unit_price="40"),
+        ])
+
+
 DOCUMENTS = {
     "ORDERS": purchase_order, "850": purchase_order, "ORDRSP": order_response, "855": order_response,
     "DESADV": despatch_advice, "856": despatch_advice, "INVOIC": invoice, "810": invoice, "865": change_answer,
     "INVRPT": inventory_report, "846": inventory_report,
+    "PRICAT": catalog, "832": catalog,
 }
 
 
@@ -195,8 +212,8 @@ def test_every_template_writes_a_message_valid_against_its_definition(name):
 def test_the_base_outbound_templates_are_all_there():
     assert outbound_template_names(TEMPLATES) == [
         "outbound/edifact/DESADV_D96A", "outbound/edifact/INVOIC_D96A", "outbound/edifact/INVRPT_D96A",
-        "outbound/edifact/ORDERS_D96A", "outbound/edifact/ORDRSP_D96A",
-        "outbound/x12/810_004010", "outbound/x12/810_005010", "outbound/x12/846_004010",
+        "outbound/edifact/ORDERS_D96A", "outbound/edifact/ORDRSP_D96A", "outbound/edifact/PRICAT_D96A",
+        "outbound/x12/810_004010", "outbound/x12/810_005010", "outbound/x12/832_004010", "outbound/x12/846_004010",
         *[f"outbound/x12/{m}_{v}" for m in ("850", "855", "856") for v in ("004010", "005010")],
         "outbound/x12/865_004010", "outbound/x12/865_005010",
     ]

@@ -93,12 +93,13 @@ class OdooDeliverer:
         self.units = TTLCache(cache_seconds)
         self.countries = TTLCache(cache_seconds)
         self.purchasing = Purchasing(self.client)
+        from gateway.odoo.catalogs import Catalogs
         from gateway.odoo.changes import OrderChanges
-
-        self.changes = OrderChanges(self.client)
         from gateway.odoo.stock_reports import InventoryReports
 
+        self.changes = OrderChanges(self.client)
         self.stock = InventoryReports(self.client)
+        self.catalogs = Catalogs(self.client)
 
     # --- the Deliverer protocol ------------------------------------------------------------
 
@@ -110,6 +111,8 @@ class OdooDeliverer:
             return self.changes.deliver(profile, document_type, document, thread)
         if document_type in self.stock.TYPES:
             return self.stock.deliver(profile, document_type, document, thread)
+        if document_type in self.catalogs.TYPES:
+            return self.catalogs.deliver(profile, document_type, document, thread)
         if document_type != "Order":
             return DeliveryResult("held", f"{document_type} documents are not delivered to Odoo yet")
         try:
@@ -131,6 +134,8 @@ class OdooDeliverer:
             return self.changes.preview(profile, document_type, document)
         if document_type in self.stock.TYPES:
             return self.stock.preview(profile, document_type, document)
+        if document_type in self.catalogs.TYPES:
+            return self.catalogs.preview(profile, document_type, document)
         if document_type != "Order":
             return {"model": None, "action": "hold",
                     "problems": [f"{document_type} documents are not delivered to Odoo yet"]}

@@ -206,6 +206,23 @@ class StockLevelSent(Base):
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CatalogItem(Base):
+    """One item of the last catalog sent to a customer, as sent: what the next `changes` catalog is
+    compared with. `key` names the item (product and minimum quantity), `fingerprint` its values;
+    `line` is the CatalogLine sent (JSON), kept to write its deletion when it leaves the catalog."""
+
+    __tablename__ = "catalog_items"
+    __table_args__ = (UniqueConstraint("partner", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(100), index=True)
+    key: Mapped[str] = mapped_column(String(120))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    line: Mapped[str] = mapped_column(Text)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class OrderException(Base):
     """An exception: where a partner's document and Odoo disagree, or a document is late.
 

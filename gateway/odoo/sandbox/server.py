@@ -47,6 +47,7 @@ import yaml
 
 from gateway.odoo.sandbox import flows  # registers the business behaviours
 from gateway.odoo.sandbox import stock_levels  # noqa: F401  stock per warehouse, on top of flows
+from gateway.odoo.sandbox import pricing  # noqa: F401  (registers vendors' prices and pricelist rules)
 from gateway.odoo.sandbox.orm import (
     BEHAVIOURS,
     AccessDenied,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import subprocess
 import textwrap
 import uuid
 
@@ -141,6 +142,37 @@ def test_a_forecasting_tool_gets_the_new_signals_once_each_over_its_channel(tmp_
     drop(gateway, "retailer", "852.x12", X12_852.read_bytes())
     files = feed_files(gateway)
     assert len(files) == 2 and [row["partner_item"] for row in files[1]] == ["54-P96A", "54-P99A", "54-P99A"]
+
+
+def test_the_console_shows_a_sales_report_line_by_line_with_its_locations(tmp_path):
+    import http.cookiejar
+    import re
+    import urllib.parse
+    import urllib.request
+
+    from test_console import _started
+
+    gateway = gateway_with(tmp_path)
+    drop(gateway, "retailer", "852.x12", X12_852.read_bytes())
+    [report] = gateway.messages(partner="retailer")
+    env = {**gateway.env(), "NEW_PASSWORD": "planner-pw-1"}
+    subprocess.run(gateway.command("users", "add", "pia", "--role", "viewer", "--password-env", "NEW_PASSWORD"),
+                   env=env, cwd=gateway.home, check=True, capture_output=True, timeout=60)
+    web, found = _started(gateway.command("web", "--port", "0"), env, gateway.home, r"on (http://[\d.]+:\d+)/")
+    try:
+        url = found.group(1)
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        token = re.search(r'name="csrf_token" value="([^"]+)"', opener.open(url + "/login").read().decode()).group(1)
+        opener.open(url + "/login", urllib.parse.urlencode(
+            {"name": "pia", "password": "planner-pw-1", "csrf_token": token}).encode())
+        page = opener.open(f"{url}/messages/{report['id']}").read().decode()
+    finally:
+        web.terminate()
+        web.wait(timeout=20)
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<t[dh]>(.*?)</t[dh]>", page, re.S)]
+    assert "location" in cells and "quantity on hand" in cells and "quantity on order" in cells
+    assert cells.count("007061617") == 2 and cells.count("007061618") == 1
+    assert "54-P96A" in cells and "P96A" in cells
 
 
 # --- with Odoo ----------------------------------------------------------------------------

@@ -171,3 +171,22 @@ def test_signals_and_replenishment_sections_are_checked_naming_the_line(tmp_path
                                   "replenishment: {apply: orderpoints, warehouse: WH}\n", "good")
     assert (good.signals.format, good.signals.schedule_seconds, good.signals.partners) == ("parquet", 3600.0, ("bigbox",))
     assert (good.replenishment.apply, good.replenishment.warehouse) == ("orderpoints", "WH")
+
+
+def test_the_shipped_samples_read_with_the_shipped_profiles(tmp_path):
+    report = inspect_file(ROOT / "samples/demand/bigbox-stores/852_W48-2026.x12", None, TEMPLATES)
+    columbus, dayton = (message["document"] for message in messages(report))
+    assert [message["status"] for message in messages(report)] == ["accepted", "accepted"]
+    assert (columbus["document_number"], columbus["period_start"], columbus["period_end"]) == (
+        "W48-2026-114", "2026-11-23", "2026-11-29")
+    assert [(line["location"]["id"], line["supplier_item"], line["quantity_sold"], line["quantity_on_hand"])
+            for line in columbus["lines"] + dayton["lines"]] == [
+        ("114", "AX-100", "36", "140"), ("114", "AX-310", "1250", "800"), ("207", "AX-100", "12", "20")]
+    assert dayton["lines"][0]["quantity_returned"] == "2"
+    tool = load_profile(ROOT / "partners/forecaster.yaml", tmp_path, ROOT / "templates")
+    assert (tool.signals.partners, tool.replenishment.apply) == (("bigbox-stores",), "rfq")
+    sample = ROOT / "samples/demand/forecaster/recommendations-2026-W49.csv"
+    [message] = messages(inspect_bytes(sample.read_bytes(), sample.name, tool, TEMPLATES))
+    assert [(line["line_number"], line["product"], line["quantity"], line["supplier"], line["minimum"])
+            for line in message["document"]["lines"]] == [("2", "AX-100", "200", "NORDIC-PARTS", "60"),
+                                                          ("3", "AX-310", "5000", "NORDIC-PARTS", "1500")]

@@ -236,6 +236,11 @@ def test_a_sales_report_names_our_product_reference_in_the_signals(tmp_path, odo
             f"LIN+1++{barcode(odoo, 'P1')}:EN'PRI+NTP:27::RTP'QTY+153:12:PCE'QTY+145:40:PCE'"
             f"LIN+2++{unknown}:EN'QTY+153:3:PCE'"
             "UNT+14+1'UNZ+1+9001'")
+    trial = tmp_path / "week48.edi"
+    trial.write_text(text)
+    said = gateway.run("partners", "test", "retailer", str(trial)).stdout.decode()
+    assert "kept as demand signals, nothing written to Odoo; 1 of 2 items are our products" in said, said
+    assert f"gtin:{barcode(odoo, 'P1')} is our {code(odoo, 'P1')}" in said and f"not a product in Odoo: gtin:{unknown}" in said
     drop(gateway, "retailer", "week48.edi", text.encode())
 
     [report] = gateway.messages(partner="retailer")
@@ -261,6 +266,15 @@ def recommendations(odoo: procure.Odoo, extra: str = "") -> bytes:
 def test_recommendations_become_draft_rfqs_per_supplier_and_unknowns_are_held_per_line(tmp_path, odoo):
     vendor_of(odoo, "P1", odoo.vendor)
     gateway = gateway_with(tmp_path, odoo=odoo)
+    trial = tmp_path / "recs-w49.csv"
+    trial.write_bytes(recommendations(odoo))
+    dry = gateway.run("partners", "test", "forecaster", str(trial), check=False)
+    said = dry.stdout.decode()
+    assert dry.returncode == 1, said  # some lines would be held
+    assert "would draft RFQs for 2 recommendations (nothing confirmed)" in said, said
+    assert f"line 2: 120 × " in said and f"held: line 5: no product with reference NOSUCH-{odoo.tag}" in said
+    assert rfqs(odoo) == []  # a dry run writes nothing
+
     drop(gateway, "forecaster", "recs-w49.csv", recommendations(odoo))
 
     [message] = gateway.messages(partner="forecaster")

@@ -62,8 +62,11 @@ class SalesReports:
 
     def preview(self, profile: Profile, document_type: str, document: dict[str, Any]) -> dict[str, Any]:
         known, unknown = self.products(profile, document.get("lines") or [])
+        said = [f"kept as demand signals, nothing written to Odoo; {len(known)} of {len(known) + len(unknown)} items "
+                "are our products"]
+        said += [f"{key} is our {ref}" for key, ref in known.items()] + [f"not a product in Odoo: {key}" for key in unknown]
         return {"model": None, "action": "record", "values": {"products": known}, "lines": [],
-                "problems": [], "notes": [f"not a product in Odoo: {key}" for key in unknown]}
+                "problems": [], "notes": [f"not a product in Odoo: {key}" for key in unknown], "said": said}
 
     def products(self, profile: Profile, lines: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
         """Our reference (default_code, else the product's name) per item key, and the keys Odoo lacks."""
@@ -127,10 +130,19 @@ class Replenishments:
         planned = self.plan(profile, document)
         model = ORDERPOINT if profile.replenishment.apply == "orderpoints" else PURCHASE_ORDER
         problems = [f"line {p.line}: {'; '.join(p.held)}" for p in planned if p.held]
+        ready = [p for p in planned if not p.held]
+        if model == ORDERPOINT:
+            said = [f"would set {len(ready)} reordering rules (min/max)"] + [
+                f"line {p.line}: {p.product['display_name']} in {p.warehouse['code']}: min {p.values['min']}, "
+                f"max {p.values['max']}" for p in ready]
+        else:
+            said = [f"would draft RFQs for {len(ready)} recommendations (nothing confirmed)"] + [
+                f"line {p.line}: {p.values['quantity']} × {p.product['display_name']} from {p.supplier_name} "
+                f"to {p.warehouse['code']}" + (f" by {p.values['date']}" if p.values.get("date") else "") for p in ready]
+        said += [f"held: {problem}" for problem in problems]
         return {"model": model, "action": "hold" if problems else "create", "problems": problems, "notes": [],
-                "lines": [{"line": p.line, "product": p.product and p.product["display_name"],
-                           "warehouse": p.warehouse and p.warehouse["code"], "supplier": p.supplier_name,
-                           **p.values} for p in planned if not p.held], "values": {}}
+                "lines": [{"line": p.line, "product": p.product["display_name"], "warehouse": p.warehouse["code"],
+                           "supplier": p.supplier_name, **p.values} for p in ready], "values": {}, "said": said}
 
     # --- planning (reads only) -----------------------------------------------------------
 

@@ -144,6 +144,20 @@ def test_a_forecasting_tool_gets_the_new_signals_once_each_over_its_channel(tmp_
     assert len(files) == 2 and [row["partner_item"] for row in files[1]] == ["54-P96A", "54-P99A", "54-P99A"]
 
 
+def test_the_daemon_delivers_the_feed_on_the_profile_schedule(tmp_path):
+    gateway = gateway_with(tmp_path, "signals: {format: csv, schedule: 1s}\n")
+    daemon = gateway.start()
+    try:
+        drop(gateway, "retailer", "852.x12", X12_852.read_bytes(), run=False)
+        assert gateway.wait_for(lambda: feed_files(gateway), timeout=30), gateway.daemon_log()
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+    [rows] = feed_files(gateway)
+    assert [(row["location"], row["partner_item"]) for row in rows] == [
+        ("007061617", "54-P96A"), ("007061617", "54-P99A"), ("007061618", "54-P99A")]
+
+
 def test_the_console_shows_a_sales_report_line_by_line_with_its_locations(tmp_path):
     import http.cookiejar
     import re

@@ -190,3 +190,13 @@ def test_the_shipped_samples_read_with_the_shipped_profiles(tmp_path):
     assert [(line["line_number"], line["product"], line["quantity"], line["supplier"], line["minimum"])
             for line in message["document"]["lines"]] == [("2", "AX-100", "200", "NORDIC-PARTS", "60"),
                                                           ("3", "AX-310", "5000", "NORDIC-PARTS", "1500")]
+
+
+def test_a_recommendation_that_is_not_a_number_or_a_date_holds_the_file_naming_line_and_value(tmp_path):
+    tool = profile_with(tmp_path, "name: Forecast\nodoo_partner: {ref: F}\nreceive:\n"
+                                  "  REPLENISHMENT: {template: csv/replenishment}\n", "forecast")
+    data = b"product,warehouse,quantity,date\nHINGE-100,WH,lots,2026-12-14\nSCREW-440,WH,25,next week\n"
+    [message] = messages(inspect_bytes(data, "recs.csv", tool, TEMPLATES))
+    problems = message["problems"]
+    assert any("lines[1].quantity" in p and "not a number" in p and "lots" in p for p in problems), problems
+    assert any("lines[2].date" in p and "next week" in p for p in problems), problems

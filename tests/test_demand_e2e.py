@@ -144,6 +144,17 @@ def test_a_forecasting_tool_gets_the_new_signals_once_each_over_its_channel(tmp_
     assert len(files) == 2 and [row["partner_item"] for row in files[1]] == ["54-P96A", "54-P99A", "54-P99A"]
 
 
+def test_a_malformed_recommendations_file_is_held_with_the_line_and_value_and_kept(tmp_path):
+    gateway = gateway_with(tmp_path)
+    data = b"product,warehouse,quantity,date\nHINGE-100,WH,lots,2026-12-14\n"
+    drop(gateway, "forecaster", "recs-bad.csv", data)
+    [message] = gateway.messages(partner="forecaster")
+    assert message["state"] == "held"
+    shown = gateway.json("messages", "show", str(message["id"]))
+    assert "lines[1].quantity" in shown["reason"] and "'lots'" in shown["reason"] and "not a number" in shown["reason"]
+    assert gateway.run("messages", "show", str(message["id"]), "--raw").stdout == data  # its bytes archived
+
+
 def test_the_daemon_delivers_the_feed_on_the_profile_schedule(tmp_path):
     gateway = gateway_with(tmp_path, "signals: {format: csv, schedule: 1s}\n")
     daemon = gateway.start()

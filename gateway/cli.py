@@ -491,6 +491,34 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_signals_export(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from gateway.signals import SignalsError, render, signals
+
+    try:
+        since = date.fromisoformat(args.since[:10]) if args.since else None
+    except ValueError:
+        raise CommandError(f"--since {args.since!r} is not a date (YYYY-MM-DD)") from None
+    if args.format == "parquet" and not args.output:
+        raise CommandError("--format parquet is binary: give --output FILE")
+    app = _app(args)
+    try:
+        rows = signals(app.store, since=since, partners=args.partner or ())
+    finally:
+        app.close()
+    try:
+        data = render(rows, args.format)
+    except SignalsError as error:
+        raise CommandError(str(error)) from None
+    if args.output:
+        Path(args.output).write_bytes(data)
+        print(f"{len(rows)} demand signals written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
@@ -737,6 +765,16 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--partner", help="read it with this partner's templates (default: base templates)")
     inspect.add_argument("--json", action="store_true")
     inspect.set_defaults(handler=cmd_inspect)
+
+    demand = commands.add_parser("signals", help="demand signals (retailers' sell-through) for forecasting tools"
+                                 ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = demand.add_parser("export", help="one row per period, retailer, location and product: units sold, "
+                               "returned, on hand, on order (from 852 / SLSRPT sales reports)")
+    export.add_argument("--since", help="periods ending on or after this date (YYYY-MM-DD)")
+    export.add_argument("--partner", action="append", help="only this retailer (repeatable)")
+    export.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    export.add_argument("--output", "-o", help="write to this file (default: standard output, CSV only)")
+    export.set_defaults(handler=cmd_signals_export)
 
     demo = commands.add_parser("demo", help="the shipped samples through the gateway into an Odoo sandbox, then "
                                              "the sale orders made")

@@ -173,6 +173,28 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
         send_documents(app, jobs)
     if not app.pipeline.stopping:
         look_for_late_documents(app)
+    for profile in app.profiles.values():
+        if profile.signals is not None and not app.pipeline.stopping:
+            send_signals(app, profile.id)
+
+
+def send_signals(app: App, partner: str) -> None:
+    """A forecasting tool's demand-signal feed: a file of what came in since the last one, sent; never raises."""
+    from gateway.signals import record_feed
+
+    try:
+        with app.store.exclusive(f"signals {partner}") as ours:
+            if ours:
+                record_feed(app.store, app.archive, app.pipeline.outbound, app.profiles[partner])
+        app.pipeline.outbound.send_pending()
+    except Exception:
+        logger.exception("{}: the demand-signal feed failed; it is tried again at the next scheduled turn", partner)
+
+
+def _signals_job(app: App, partner: str, work: threading.Lock) -> None:
+    if not app.pipeline.stopping:
+        with work:
+            send_signals(app, partner)
 
 
 def look_for_late_documents(app: App) -> None:
@@ -415,6 +437,10 @@ def run_forever(app: App) -> None:
         scheduler.add_job(_send_documents_job, IntervalTrigger(seconds=every), args=(app, jobs, profile.id, work),
                           id=f"send documents {profile.id}", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
+    for profile in app.profiles.values():
+        if profile.signals is not None:
+            scheduler.add_job(_signals_job, IntervalTrigger(seconds=profile.signals.schedule_seconds),
+                              args=(app, profile.id, work), id=f"signals {profile.id}", max_instances=1, coalesce=True)
     if app.settings.retention_days:
         scheduler.add_job(_retention_job, IntervalTrigger(hours=24), args=(app, work), id="retention",
                           max_instances=1, coalesce=True)

@@ -284,11 +284,70 @@ class Catalog:
     lines: list[CatalogLine] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SalesLine(Item):
+    """One product at one location in a retailer's sales report: what sold, what is left."""
+
+    location: Party | None = None  # the store or warehouse the figures are for (LOC 162, N1*RL)
+    period_start: str | None = None  # the period the figures cover, when the line says its own
+    period_end: str | None = None
+    quantity_sold: str | None = None  # net of returns: a negative value is more returned than sold
+    quantity_returned: str | None = None
+    quantity_on_hand: str | None = None
+    quantity_on_order: str | None = None
+    uom: str | None = None
+    unit_price: str | None = None  # the retail price the units sold at
+    sales_amount: str | None = None
+
+
+@dataclass(frozen=True)
+class SalesReport:
+    """A retailer's sell-through (SLSRPT / 852): per location and period, units sold and stock."""
+
+    document_number: str | None = None
+    document_date: str | None = None
+    period_start: str | None = None
+    period_end: str | None = None
+    currency: str | None = None
+    note: str | None = None
+    buyer: Party | None = None  # the retailer
+    supplier: Party | None = None  # us, as the retailer names us
+    lines: list[SalesLine] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One line of a forecasting tool's replenishment file: buy or keep this much of a product."""
+
+    line_number: str | None = None  # the file's line, so every draft in Odoo names where it came from
+    product: str | None = None  # our internal reference (default_code)
+    gtin: str | None = None
+    description: str | None = None
+    warehouse: str | None = None  # the Odoo warehouse's short name (code)
+    quantity: str | None = None
+    uom: str | None = None
+    date: str | None = None  # when the goods are needed
+    supplier: str | None = None  # the supplier's reference in Odoo, when the tool chose one
+    minimum: str | None = None  # for reordering rules: the min and max to set
+    maximum: str | None = None
+
+
+@dataclass(frozen=True)
+class Replenishment:
+    """A forecasting tool's recommendations (a CSV): draft RFQs or reordering rules, per profile."""
+
+    document_number: str | None = None  # the run or file the tool names, else the file's own
+    document_date: str | None = None
+    note: str | None = None
+    lines: list[Recommendation] = field(default_factory=list)
+
+
 # Document type name (as templates and the store call it) → (class, nested classes by field).
 DOCUMENT_TYPES: dict[str, type] = {"Order": Order, "OrderResponse": OrderResponse,
                                     "DespatchAdvice": DespatchAdvice, "Invoice": Invoice,
                                     "OrderChange": OrderChange, "InventoryReport": InventoryReport,
-                                    "Catalog": Catalog}
+                                    "Catalog": Catalog, "SalesReport": SalesReport,
+                                    "Replenishment": Replenishment}
 NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Order", "buyer"): Party,
     ("Order", "supplier"): Party,
@@ -309,4 +368,9 @@ NESTED_TYPES: dict[tuple[str, str], type] = {
     ("OrderChange", "lines"): ChangeLine,
     ("InventoryReport", "lines"): InventoryLine,
     ("Catalog", "lines"): CatalogLine,
+    ("SalesReport", "buyer"): Party,
+    ("SalesReport", "supplier"): Party,
+    ("SalesReport", "lines"): SalesLine,
+    ("SalesLine", "location"): Party,
+    ("Replenishment", "lines"): Recommendation,
 }

@@ -124,6 +124,8 @@ def preview_in_odoo(deliverer, profile: Profile, report: dict[str, Any]) -> bool
 
 def describe_preview(entry: dict[str, Any]) -> str:
     number = entry.get("document_number")
+    if "said" in entry:  # a writer that words its own dry run (sales reports, recommendations)
+        return "\n".join([f"{number or 'the document'}: {entry['said'][0]}", *(f"    {s}" for s in entry["said"][1:])])
     if entry["action"] == "hold":
         return f"{number}: would be held: " + "; ".join(entry["problems"])
     if "answer" in entry:  # a customer's change to its order

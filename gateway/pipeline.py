@@ -85,8 +85,11 @@ class Earlier:
 
 
 class Deliverer(Protocol):
+    """Writes a document to the target system; documents of SOURCED_TYPES also get `source=`
+    ({"file", "message_id"}: where they came from)."""
+
     def deliver(self, profile: Profile, document_type: str, document: dict[str, Any],
-                thread: Sequence[Earlier] = ()) -> DeliveryResult: ...
+                thread: Sequence[Earlier] = (), source: dict[str, Any] | None = None) -> DeliveryResult: ...
 
 
 @dataclass
@@ -99,6 +102,9 @@ class Outcome:
     document: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
 
+
+# Documents whose deliverer is told the file and message they came from (`source=`).
+SOURCED_TYPES = ("Replenishment",)
 
 # The states only a delivery to Odoo reaches.
 DELIVERY_STATES = ("delivered", "acknowledged", "retrying", "dead", "duplicate")
@@ -521,6 +527,8 @@ class Pipeline:
             profile = self.profiles.get(row.partner)
             document_type, document = row.document_type, json.loads(row.document or "null")
             thread = self._thread(session, row)
+            # Where the document came from, for writers that trace Odoo records to a file and line.
+            source = {"file": session.get(Exchange, row.exchange_id).original_name, "message_id": row.id}
             order = row.order_ref
             first = self._delivered_before(session, row)
             if first is not None:
@@ -530,7 +538,8 @@ class Pipeline:
         if profile is None or document is None:
             raise LookupError(f"message {message_id} has no partner profile or no document to deliver")
         try:
-            result = self.deliverer.deliver(profile, document_type, document, thread)
+            result = (self.deliverer.deliver(profile, document_type, document, thread, source=source)
+                      if document_type in SOURCED_TYPES else self.deliverer.deliver(profile, document_type, document, thread))
         except TransientFailure as failure:
             return self._retry_later(message_id, actor, str(failure))
         except Exception as error:  # a bug of ours must hold one message, not stop the daemon

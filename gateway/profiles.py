@@ -90,7 +90,7 @@ from gateway.channels.secrets import SecretRef
 PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 PROFILE_KEYS = {"name", "odoo_partner", "identifiers", "channels", "receive", "send",
                 "acknowledgments", "test", "description", "delivery", "validation", "purchasing",
-                "changes", "inventory", "catalogs"}
+                "changes", "inventory", "catalogs", "signals", "replenishment"}
 VALIDATION_KEYS = {"strict", "check_digits", "segment_order"}
 CHANNEL_KEYS = {"type", "inbox", "outbox", "processed", "failed", "after", "settle_seconds",
                 "rescan_seconds", "patterns"}
@@ -311,6 +311,42 @@ class AckPolicy:
         return getattr(self, key, default)
 
 
+SIGNALS_KEYS = {"format", "schedule", "partners", "channel", "file_name"}
+SIGNAL_FORMATS = ("csv", "parquet")
+REPLENISHMENT_KEYS = {"apply", "warehouse"}
+REPLENISHMENT_MODES = ("rfq", "orderpoints")
+
+
+@dataclass(frozen=True)
+class SignalsFeed:
+    """The demand-signal feed this partner (a forecasting tool) gets (`signals:` in the profile).
+
+    Every `schedule` the sell-through that came in since the last file (from the retailers in
+    `partners`, or all) is written as one file (`format` csv or parquet) to the outbox of
+    `channel` (default: the first channel with an outbox), named by `file_name` ({partner}
+    {timestamp} {ext}).
+    """
+
+    format: str = "csv"
+    schedule_seconds: float = 86400.0
+    partners: tuple[str, ...] = ()
+    channel: str | None = None
+    file_name: str = "demand-signals_{timestamp}.{ext}"
+
+
+@dataclass(frozen=True)
+class ReplenishmentPolicy:
+    """What a forecasting tool's recommendations become in Odoo (`replenishment:` in the profile).
+
+    apply: `rfq` — draft requests for quotation, one per supplier and warehouse; `orderpoints` —
+      the min/max of the product's reordering rule in the warehouse (created when it has none).
+    warehouse: the Odoo warehouse (short name) of lines that name none.
+    """
+
+    apply: str = "rfq"
+    warehouse: str | None = None
+
+
 @dataclass(frozen=True)
 class Profile:
     id: str
@@ -330,6 +366,8 @@ class Profile:
     changes: ChangePolicy = field(default_factory=ChangePolicy)
     inventory: "InventoryPolicy" = field(default_factory=lambda: InventoryPolicy())
     catalogs: CatalogPolicy = field(default_factory=CatalogPolicy)
+    signals: SignalsFeed | None = None
+    replenishment: ReplenishmentPolicy = field(default_factory=ReplenishmentPolicy)
 
     def send_rule(self, document_type: str) -> SendRule | None:
         return next((rule for rule in self.send if rule.document_type == document_type), None)
@@ -479,6 +517,8 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
     changes = _change_policy(data, problem)
     inventory = _inventory_policy(data, problem)
     catalogs = _catalog_policy(data, problem)
+    signals = _signals_feed(data, problem, {c.name.split("/", 1)[1] for c in channels if c.outbox})
+    replenishment = _replenishment_policy(data, problem)
     validation = _validation_options(data, problem)
     send = _send_rules(data, problem, templates_dir, identifiers if isinstance(identifiers, dict) else {},
                        any(c.outbox for c in channels))
@@ -502,6 +542,8 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
         changes=changes,
         inventory=inventory,
         catalogs=catalogs,
+        signals=signals,
+        replenishment=replenishment,
     )
 
 
@@ -802,6 +844,44 @@ def _catalog_policy(data: dict, problem: Any) -> CatalogPolicy:
         problem(_line(raw, "apply"), f"catalogs.apply must be prices or none, not {apply!r}")
         apply = "none"
     return CatalogPolicy(apply=apply, price_tolerance=_percent(raw, "price_tolerance", "catalogs", problem))
+
+
+def _signals_feed(data: dict, problem: Any, outboxes: set[str]) -> SignalsFeed | None:
+    """The `signals:` section, checked; None when the profile has none."""
+    if "signals" not in data:
+        return None
+    raw = _section(data, "signals", SIGNALS_KEYS, problem, "signals")
+    fmt = raw.get("format", "csv")
+    if fmt not in SIGNAL_FORMATS:
+        problem(_line(raw, "format"), f"signals.format must be csv or parquet, not {fmt!r}")
+        fmt = "csv"
+    schedule = parse_duration(raw.get("schedule", "1d"))
+    if schedule is None or schedule <= 0:
+        problem(_line(raw, "schedule"), f"signals.schedule must be a duration (s, m, h, d), not {raw.get('schedule')!r}")
+        schedule = 86400.0
+    partners = raw.get("partners", [])
+    if not isinstance(partners, list) or not all(isinstance(p, str) for p in partners):
+        problem(_line(raw, "partners"), f"signals.partners must be a list of partner ids, not {partners!r}")
+        partners = []
+    channel = raw.get("channel")
+    if channel is not None and channel not in outboxes:
+        problem(_line(raw, "channel"), f"signals.channel {channel!r} is not a channel of this profile with an outbox")
+    elif not outboxes:
+        problem(_line(data, "signals"), "signals: the profile has no channel with an outbox to deliver the feed to")
+    return SignalsFeed(format=fmt, schedule_seconds=schedule, partners=tuple(partners),
+                       channel=channel if channel in outboxes else None,
+                       file_name=str(raw.get("file_name", SignalsFeed.file_name)))
+
+
+def _replenishment_policy(data: dict, problem: Any) -> ReplenishmentPolicy:
+    """The `replenishment:` section, checked; problems are reported through `problem(line, reason)`."""
+    raw = _section(data, "replenishment", REPLENISHMENT_KEYS, problem, "replenishment")
+    apply = raw.get("apply", "rfq")
+    if apply not in REPLENISHMENT_MODES:
+        problem(_line(raw, "apply"), f"replenishment.apply must be rfq or orderpoints, not {apply!r}")
+        apply = "rfq"
+    warehouse = raw.get("warehouse")
+    return ReplenishmentPolicy(apply=apply, warehouse=str(warehouse) if warehouse is not None else None)
 
 
 def _sftp_channel(name: str, channel_name: str, settings: dict, base: Path, problem) -> SftpChannelSettings | None:

@@ -95,16 +95,23 @@ class OdooDeliverer:
         self.purchasing = Purchasing(self.client)
         from gateway.odoo.catalogs import Catalogs
         from gateway.odoo.changes import OrderChanges
+        from gateway.odoo.replenishment import Replenishments, SalesReports
         from gateway.odoo.stock_reports import InventoryReports
 
         self.changes = OrderChanges(self.client)
         self.stock = InventoryReports(self.client)
         self.catalogs = Catalogs(self.client)
+        self.sales_reports = SalesReports(self)
+        self.replenishments = Replenishments(self.client)
 
     # --- the Deliverer protocol ------------------------------------------------------------
 
     def deliver(self, profile: Profile, document_type: str, document: dict[str, Any],
-                thread: Sequence[Earlier] = ()) -> DeliveryResult:
+                thread: Sequence[Earlier] = (), source: dict[str, Any] | None = None) -> DeliveryResult:
+        if document_type in self.sales_reports.TYPES:
+            return self.sales_reports.deliver(profile, document_type, document, thread)
+        if document_type in self.replenishments.TYPES:
+            return self.replenishments.deliver(profile, document_type, document, thread, source)
         if document_type in self.purchasing.TYPES:
             return self.purchasing.deliver(profile, document_type, document, thread)
         if document_type in self.changes.TYPES:
@@ -136,6 +143,9 @@ class OdooDeliverer:
             return self.stock.preview(profile, document_type, document)
         if document_type in self.catalogs.TYPES:
             return self.catalogs.preview(profile, document_type, document)
+        for writer in (self.sales_reports, self.replenishments):
+            if document_type in writer.TYPES:
+                return writer.preview(profile, document_type, document)
         if document_type != "Order":
             return {"model": None, "action": "hold",
                     "problems": [f"{document_type} documents are not delivered to Odoo yet"]}

@@ -1795,3 +1795,19 @@ for _model in THREAD_MODELS:
         "mail.message", [("model", "=", m), ("res_id", "=", rid)]))(_model)
 behaviour("mail.message").defaults = lambda db, vals, ctx: {
     "date": now_string(), "author_id": val(db, "res.users", db.uid, "partner_id")}
+
+
+# --------------------------------------------------------------------------- reordering rules
+def _orderpoint_before_create(db: Database, vals: dict, context: dict) -> None:
+    """Odoo names a rule from its sequence and puts it in the warehouse's stock location."""
+    if not vals.get("name"):
+        vals["name"] = f"OP/{db.next_sequence('stock.orderpoint'):05d}"
+    if not vals.get("location_id") and vals.get("warehouse_id"):
+        vals["location_id"] = val(db, "stock.warehouse", vals["warehouse_id"], "lot_stock_id")
+    if vals.get("product_id"):
+        vals["product_tmpl_id"] = val(db, "product.product", vals["product_id"], "product_tmpl_id")
+
+
+orderpoint = behaviour("stock.warehouse.orderpoint")
+orderpoint.defaults = lambda db, vals, ctx: {"company_id": COMPANY}
+orderpoint.before_create = _orderpoint_before_create

@@ -227,6 +227,9 @@ def _readable(document: dict | None) -> dict[str, Any] | None:
     parties = {k: {key: value for key, value in v.items() if value not in (None, "")}
                for k, v in document.items() if isinstance(v, dict)}
     lines = document.get("lines") if isinstance(document.get("lines"), list) else []
+    # A party inside a line (a sales report's store) shows as one cell: its identifiers and name.
+    lines = [{k: " ".join(str(x) for x in v.values() if x not in (None, "")) if isinstance(v, dict) else v
+              for k, v in line.items()} for line in lines]
     columns = [key for key in ("line_number", "gtin", "upc", "buyer_item", "supplier_item", "description",
                                "quantity", "uom", "unit_price") if any(line.get(key) for line in lines)]
     columns += sorted({k for line in lines for k, v in line.items()

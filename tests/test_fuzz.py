@@ -183,3 +183,44 @@ def test_thousands_of_mutated_partner_files_each_end_in_a_readable_state(fuzz_ga
             failures.append(f"{partner}: files left in the inbox: {left[:5]}")
     print(f"fuzz: {MUTATIONS} mutations, seed {SEED}, {elapsed:.1f} s")
     assert not failures, f"seed {SEED} (EDIGW_FUZZ_SEED), {len(failures)} failures:\n" + "\n".join(failures[:30])
+
+
+def test_the_running_daemon_takes_a_burst_of_mutated_files_and_stays_up(tmp_path):
+    """A sample of the same mutations on a real `edigw run`: it stays up, every file ends final."""
+    gateway = make_gateway(tmp_path, settle_seconds=0.2)
+    (gateway.partners / "anyone.yaml").write_text(ANYONE, encoding="utf-8")
+    chance = random.Random(SEED + 1)
+    originals = sources()
+    daemon = gateway.start()
+    names = {}
+    for number in range(120):
+        source = chance.choice(originals)
+        data, how = mutate(source.data, chance)
+        name = f"{number:05d}-{source.name}"
+        (gateway.inbox(source.partner) / name).write_bytes(data)
+        names[name] = how
+
+    def settled() -> dict[str, tuple[str, str]] | None:
+        found = gateway_rows(gateway)
+        done = {name: row for name, row in found.items() if row[0] in FINAL}
+        return found if len(done) == len(names) else None
+
+    found = gateway.wait_for(settled, timeout=300, interval=1)
+    assert daemon.poll() is None, f"seed {SEED + 1}: the daemon stopped:\n{gateway.daemon_log()[-3000:]}"
+    found = found or gateway_rows(gateway)
+    unfinished = {name: found.get(name) for name in names if found.get(name, ("",))[0] not in FINAL}
+    assert not unfinished, f"seed {SEED + 1}: " + "\n".join(
+        f"{name} ({names[name]}): {row}" for name, row in unfinished.items())
+    assert all(reason for state, reason in found.values() if state == "rejected")
+
+
+def gateway_rows(gateway) -> dict[str, tuple[str, str]]:
+    engine = sqlalchemy.create_engine(f"sqlite:///{gateway.state / 'edigw.db'}")
+    try:
+        with engine.connect() as db:
+            return {name: (state, reason) for name, state, reason in db.execute(sqlalchemy.text(
+                "SELECT original_name, state, reason FROM exchanges WHERE direction = 'in'"))}
+    except sqlalchemy.exc.OperationalError:
+        return {}  # the daemon has not made the store yet
+    finally:
+        engine.dispose()

@@ -49,6 +49,14 @@ Partner overrides (from the partner profile) change a base template without copy
     codelists:
       units: {ST: Units}                                            # add or change entries
 
+Keyed look-ups: `edi:key(PATH, KEY_PATH, VALUE)` is XSLT's `key()` for templates: the nodes
+PATH selects from the message (evaluated once per message, relative to `<message>`) whose
+KEY_PATH has the string value VALUE (a string, or the first node of a node-set). It finds an
+X12 HL loop's children in constant time where comparing every loop with every other one
+would take time growing with the square of the message:
+
+    lines: {each: "edi:key(\"HL_loop[HL/HL03='I']\", 'HL/HL02', HL/HL01)", mapping: item}
+
 A dotted name walks fields and nested fields; an override of `buyer.gln` changes the buyer
 only, not the other parties sharing the `party` mapping. `extends:` merges the same way:
 fields named in the extending template change only the keys they give.
@@ -60,6 +68,7 @@ Translation never raises on message content: it returns the document and a list 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -130,9 +139,44 @@ class Problem:
         return f"{self.field}:{found}{at}{pos}: {self.reason}"
 
 
+EDI_NAMESPACE = "urn:edigw:templates"
+_keys = threading.local()  # the message being translated and its key indexes, per thread
+
+
+def _string_value(value: Any) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    if isinstance(value, etree._Element):
+        return "".join(value.itertext())
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _key(context: Any, path: Any, key_path: Any, value: Any) -> list:
+    """`edi:key(PATH, KEY_PATH, VALUE)`: see the module text; each index is built once per message."""
+    message = getattr(_keys, "message", None)
+    if message is None:
+        return []
+    indexes = _keys.indexes
+    name = (str(path), str(key_path))
+    index = indexes.get(name)
+    if index is None:
+        index = {}
+        select, key_of = _xpath(name[0]), _xpath(f"string({name[1]})")
+        for node in select(message):
+            if isinstance(node, etree._Element):
+                index.setdefault(str(key_of(node)), []).append(node)
+        indexes[name] = index
+    return index.get(_string_value(value), [])
+
+
+etree.FunctionNamespace(EDI_NAMESPACE)["key"] = _key
+
+
 @lru_cache(maxsize=4096)
 def _xpath(path: str) -> etree.XPath:
-    return etree.XPath(path, smart_strings=True)
+    return etree.XPath(path, smart_strings=True, namespaces={"edi": EDI_NAMESPACE})
 
 
 _PROBE = etree.Element("message")
@@ -204,7 +248,11 @@ class Template:
             tree = tree.getroot()
         root = tree.getroottree().getroot()
         reader = _Reader(root.get("decimal_mark") or ".", root.get("standard"))
-        document = reader.build(tree, self.rules, DOCUMENT_TYPES[self.document], "")
+        _keys.message, _keys.indexes = tree, {}
+        try:
+            document = reader.build(tree, self.rules, DOCUMENT_TYPES[self.document], "")
+        finally:
+            _keys.message, _keys.indexes = None, {}
         return document, reader.problems
 
 

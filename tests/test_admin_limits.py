@@ -69,3 +69,36 @@ def test_anchors_and_merge_keys_of_ordinary_size_still_work(tmp_path):
     assert '"name": "ACME Retail GmbH"' in done.stdout.decode()
     done = gateway.run("partners", "validate", check=False)
     assert done.returncode == 0, done.stdout.decode()
+
+
+NESTED_COUNT = "count(//*[count(//*[count(//*) > 0]) > 0])"
+
+
+def test_an_xpath_override_that_nests_whole_message_scans_is_refused_by_validate(tmp_path):
+    gateway = make_gateway(tmp_path)
+    with_overrides(gateway, "acme-retail", f'    overrides:\n      fields:\n        note: "{NESTED_COUNT}"\n')
+    done = gateway.run("partners", "validate", check=False)
+    assert done.returncode == 1
+    output = done.stdout.decode()
+    assert "acme-retail.yaml" in output and "square of the message" in output and NESTED_COUNT in output
+
+
+def test_a_whole_message_scan_in_every_line_is_refused_too(tmp_path):
+    gateway = make_gateway(tmp_path)
+    with_overrides(gateway, "acme-retail", '    overrides:\n      fields:\n        lines.description: "//IMD[1]"\n')
+    done = gateway.run("partners", "validate", check=False)
+    assert done.returncode == 1 and "once per item of a list" in done.stdout.decode()
+
+
+def test_run_once_holds_the_message_with_the_reason_instead_of_hanging(tmp_path):
+    from gateway_fixtures import SAMPLE_INBOX, age
+
+    gateway = make_gateway(tmp_path)
+    with_overrides(gateway, "acme-retail", f'    overrides:\n      fields:\n        note: "{NESTED_COUNT}"\n')
+    path = gateway.inbox("acme-retail") / "orders.edi"
+    path.write_bytes((SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes() * 1)
+    age(path)
+    gateway.run("run", "--once", timeout=120)
+    messages = gateway.messages()
+    assert messages and all(m["state"] == "held" for m in messages)
+    assert all("square of the message" in m["reason"] for m in messages)

@@ -27,7 +27,8 @@ def setup_logging(settings: Settings, json_lines: bool = False) -> None:
 
     Times are UTC and say so. JSON lines are flat objects: `ts` (UTC, ending in Z), `level`,
     `message`, and, when the event concerns them, `partner`, `channel`, `exchange_id`,
-    `message_id`, `event` (the state reached) and `exception` (a traceback's text).
+    `message_id`, `event` (the state reached), `file` (a partner's file name, as it is) and
+    `exception` (a traceback's text).
     """
     logger.remove()
     logger.configure(patcher=_escape_control_characters)
@@ -61,6 +62,7 @@ def _json_line(message) -> None:
     found = {
         "partner": extra.get("partner") or (partner.group("partner") if partner else None),
         "channel": extra.get("channel"),
+        "file": extra.get("file"),  # a partner's file name: a field of its own, whatever it holds
         "exchange_id": extra.get("exchange") or (int(subject.group("id")) if subject and subject.group("kind") ==
                                                   "exchange" else None),
         "message_id": extra.get("message") or (int(subject.group("id")) if subject and subject.group("kind") ==
@@ -71,9 +73,6 @@ def _json_line(message) -> None:
     if found["partner"] is None and found["channel"]:
         found["partner"] = found["channel"].split("/", 1)[0]  # channels are named partner/name
     line.update({key: value for key, value in found.items() if value is not None})
-    # what a call named besides (file=..., reason=...) is a field too, when it is a plain value
-    line.update({key: value for key, value in extra.items()
-                 if key not in line and key not in found and isinstance(value, (str, int, float, bool))})
     if record["exception"] is not None:
         import traceback
 

@@ -96,6 +96,7 @@ class Settings:
     partners_dir: Path
     templates_dir: Path
     max_file_size: int = 256 * 1024 * 1024
+    file_seconds: float = 120.0  # `[limits] file_seconds`: a file still being parsed after this is held (0: no limit)
     rescan_seconds: float = 30.0
     delivery_attempts: int = 48  # with back-off up to an hour: about two days of Odoo outage
     log_format: str = "text"
@@ -171,6 +172,7 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
         partners_dir=resolve(data.get("partners_dir"), partners_default),
         templates_dir=resolve(data.get("templates_dir"), templates_default),
         max_file_size=int(limits.get("max_file_size", 256 * 1024 * 1024)),
+        file_seconds=float(limits.get("file_seconds", 120.0)),
         rescan_seconds=float(data.get("rescan_seconds", 30.0)),
         delivery_attempts=int(data.get("delivery_attempts", 48)),
         log_format=str(log.get("format", "text")),

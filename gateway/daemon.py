@@ -53,17 +53,35 @@ class SourceUnreadable(Exception):
     """The partner's file could not be read (the archive was not touched)."""
 
 
-class _SourceStream:
-    """A read-only stream that tells a failure to read the source from a failure to archive."""
+class StillBeingWritten(Exception):
+    """The partner was still writing the file when it was read: nothing recorded, the file put back."""
 
-    def __init__(self, stream) -> None:
+
+class _SourceStream:
+    """A read-only stream that tells a failure to read the source from a failure to archive.
+
+    At the end of the stream the channel is asked whether what was read is the whole file; if
+    not, StillBeingWritten is raised before the archive or the store have recorded anything.
+    """
+
+    def __init__(self, stream, channel=None, claimed: ClaimedFile | None = None) -> None:
         self.stream = stream
+        self.channel = channel
+        self.claimed = claimed
+        self.size = 0
 
     def read(self, size: int = -1) -> bytes:
         try:
-            return self.stream.read(size)
+            chunk = self.stream.read(size)
+            why = None
+            if not chunk and size != 0 and self.channel is not None:
+                why = self.channel.still_written(self.claimed, self.stream, self.size)
         except OSError as error:
             raise SourceUnreadable(str(error)) from error
+        if why is not None:
+            raise StillBeingWritten(why)
+        self.size += len(chunk)
+        return chunk
 
 
 def build_inboxes(app: App) -> list[Inbox]:
@@ -90,7 +108,12 @@ def take(app: App, inbox: Inbox, claimed: ClaimedFile, recovered: bool,
     """Archive and record one claimed file (under `guard`, when given), then let the channel settle it."""
     try:
         with inbox.channel.open(claimed) as stream, guard or contextlib.nullcontext():
-            app.pipeline.intake(inbox.profile, claimed, _SourceStream(stream), recovered=recovered)
+            app.pipeline.intake(inbox.profile, claimed, _SourceStream(stream, inbox.channel, claimed),
+                                recovered=recovered)
+    except StillBeingWritten as why:
+        logger.warning("{}: {file!r} was not taken: {}", inbox.channel.name, why, file=claimed.original_name)
+        inbox.channel.put_back(claimed)
+        return
     except (SourceUnreadable, OSError) as error:
         if isinstance(error, SourceUnreadable) or not _archive_error(error, app):
             logger.warning("{}: {file!r} cannot be read: {}", inbox.channel.name, error, file=claimed.original_name)

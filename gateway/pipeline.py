@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -48,6 +49,33 @@ DOCUMENT_VALUES = ("document_type", "document_number", "order_ref")
 
 RETRY_FIRST_SECONDS = 30
 RETRY_MAX_SECONDS = 3600
+
+
+class OverBudget(Exception):
+    """A file took longer to parse and translate than `[limits] file_seconds`: held, the others go on."""
+
+
+def within_budget(events: Iterator, seconds: float, what: str) -> Iterator:
+    """The parse events of one file, until `seconds` have passed since the first was asked for.
+
+    The time is checked between messages (each is parsed and translated while the consumer
+    holds it), so one slow file is stopped after about its budget: the messages recorded so far
+    stay, the rest of the file is not read, and the other partners' files go on.
+    """
+    if not seconds:
+        yield from events
+        return
+    started = time.monotonic()
+    count = 0
+    for event in events:
+        elapsed = time.monotonic() - started
+        if elapsed > seconds:
+            raise OverBudget(
+                f"{what} was still being processed after {elapsed:.0f} s, over the per-file budget of {seconds:g} s "
+                f"([limits] file_seconds in gateway.toml); {count} message(s) and envelope(s) before it were recorded, "
+                "the rest was not read. Split the file, or raise the budget, and reprocess it")
+        count += 1
+        yield event
 
 
 class TransientFailure(Exception):
@@ -351,12 +379,13 @@ class Pipeline:
         try:
             data = self.archive.read(exchange.sha256)
             standard, events = parse_for(data, profile, self.templates)
+            events = within_budget(events, self.settings.file_seconds, f"the file ({len(data)} bytes)")
             self._record_events(exchange, profile, standard, events, done)
             stranger = not_from_partner(data, profile)
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
             return
-        except ArchiveMismatch as error:
+        except (ArchiveMismatch, OverBudget) as error:
             self._finish_exchange(exchange_id, "held", str(error))
             return
         except Exception as error:  # our own bug must not stop the daemon nor lose the file

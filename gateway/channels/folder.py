@@ -10,6 +10,7 @@ never overwritten.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import stat
@@ -184,6 +185,37 @@ class FolderChannel(Channel):
         except OSError as err:
             raise ChannelError(f"channel {self.name}: cannot read {claimed.path}: {err.strerror}") from err
         return os.fdopen(descriptor, "rb")
+
+    def still_written(self, claimed: ClaimedFile, stream: BinaryIO, size_read: int) -> str | None:
+        """Whether the file changed since its claim, or another process still has it open for writing.
+
+        A partner's tool that pauses longer than the settle time keeps writing to the same file
+        after we renamed it: what we read would be cut short. Its size and modification time
+        must still be those seen at the claim and the size read; on Linux a read lease (which
+        the kernel grants only while nobody has the file open for writing) is tried as well.
+        """
+        status = os.fstat(stream.fileno())
+        if status.st_size != size_read or status.st_size != claimed.size or status.st_mtime != claimed.mtime:
+            return (f"it changed while it was read ({claimed.size} bytes at the claim, {size_read} read, "
+                    f"{status.st_size} now)")
+        if _open_for_writing(stream.fileno()):
+            return "another program still has it open for writing"
+        return None
+
+    def put_back(self, claimed: ClaimedFile) -> None:
+        """Rename the claim back to the partner's name; it must then settle again before a later scan takes it."""
+        original = self.inbox / claimed.original_name
+        if os.path.lexists(original):
+            return  # the partner wrote a new file of that name meanwhile; this claim is recovered at restart
+        try:
+            os.rename(claimed.path, original)
+        except OSError as err:
+            raise ChannelError(f"channel {self.name}: cannot put {claimed.path} back: {err.strerror}") from err
+        with self._lock:
+            status = os.lstat(original)
+            self._seen[claimed.original_name] = _Sighting(status.st_size, status.st_mtime_ns, time.monotonic())
+        self._log.warning("{file!r} was still being written; put back, taken again whole once it settles",
+                          file=claimed.original_name)
 
     def done(self, claimed: ClaimedFile) -> Path | None:
         """Archived and recorded: move the file to processed/ under its own name (or delete it)."""
@@ -517,6 +549,23 @@ def _kind(entry: os.DirEntry[str]) -> str | None:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "device"
     return None
+
+
+def _open_for_writing(descriptor: int) -> bool:
+    """True when the kernel refuses a read lease because the file is open for writing elsewhere.
+
+    Where leases cannot be had (not Linux, not the file's owner, a network file system) this
+    says False and the size and time comparison stands alone.
+    """
+    lease = getattr(fcntl, "F_SETLEASE", None)
+    if lease is None:
+        return False
+    try:
+        fcntl.fcntl(descriptor, lease, fcntl.F_RDLCK)
+    except OSError as err:
+        return err.errno in (errno.EAGAIN, errno.EBUSY)
+    fcntl.fcntl(descriptor, lease, fcntl.F_UNLCK)
+    return False
 
 
 def _same_file(first: Path, second: Path) -> bool:

@@ -210,8 +210,10 @@ def _send_documents_job(app: App, jobs: OutboundJobs, partner: str, work: thread
 
 def _work(app: App, inboxes: list[Inbox], stop: threading.Event, wake: threading.Event,
           runtime: Runtime | None = None) -> None:
-    """One turn of the worker: pending messages, then every watched folder."""
-    app.pipeline.process_pending()
+    """One turn of the worker: every watched folder, each followed by what it brought, then anything pending.
+
+    The folders come first: a file just dropped is taken before older work is looked for."""
+    processed = False
     for inbox in inboxes:
         if stop.is_set():
             break
@@ -226,8 +228,11 @@ def _work(app: App, inboxes: list[Inbox], stop: threading.Event, wake: threading
                 runtime.polled(inbox.channel.name)
             if taken:
                 app.pipeline.process_pending()
+                processed = True
         if inbox.channel.waiting():
             threading.Timer(inbox.channel.settle_seconds, wake.set).start()
+    if not processed and not stop.is_set():
+        app.pipeline.process_pending()  # left from before, and deliveries whose retry time has come
 
 
 def notify_systemd(state: str) -> None:

@@ -173,3 +173,15 @@ def test_two_nodes_with_no_shared_archive_folder_share_the_work_and_the_archive_
             assert gateway.run("messages", "show", str(first), "--raw").stdout == (
                 inbox / "processed" / name).read_bytes()
             assert b"every one matches its sha256" in gateway.run("audit", "verify").stdout
+
+
+def test_archive_url_store_means_the_store_database_and_dir_stays_the_default(tmp_path):
+    from gateway.config import ConfigError, settings_from
+
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/edigw"
+    assert settings_from({"store": {"url": url}, "archive": {"url": "store"}}, tmp_path).archive_url == url
+    assert settings_from({"archive": {"url": url + "_archive"}}, tmp_path).archive_url == url + "_archive"
+    default = settings_from({}, tmp_path)
+    assert default.archive_url is None and default.archive_dir == tmp_path / "state" / "archive"
+    with pytest.raises(ConfigError, match="dir .* or url .*not both"):
+        settings_from({"archive": {"url": "store", "dir": "elsewhere"}}, tmp_path)

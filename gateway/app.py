@@ -104,9 +104,9 @@ class App:
 
     @cached_property
     def archive(self) -> Archive:
-        from gateway.store.archive import Archive
+        from gateway.store.archive import open_archive
 
-        return Archive(self.settings.archive_dir)
+        return open_archive(self.settings)
 
     @cached_property
     def templates(self) -> TemplateSet:

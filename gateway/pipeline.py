@@ -42,6 +42,7 @@ from gateway.store.models import Exchange, Interchange, Message, utcnow
 
 ACTOR = "pipeline"
 BATCH = 200  # messages recorded per transaction
+CLAIM_BATCH = 10  # received exchanges a node claims at a time (several nodes share the rest)
 STAGES = ("parse", "translate", "deliver")
 # A message's values that come from the partner's file, cut to their columns (clip_to_columns).
 PARTNER_VALUES = ("type", "version", "ref", "interchange_ref", "group_ref")
@@ -341,13 +342,22 @@ class Pipeline:
                 Exchange.state == "received", Exchange.direction == "in").order_by(Exchange.id)))
 
     def process_pending(self) -> int:
-        """Every received exchange, then every delivery due (new, or a retry whose time has come)."""
-        count = 0
-        for exchange_id in self.pending_exchanges():
-            if self.stopping:
-                break
-            self.process(exchange_id)
-            count += 1
+        """Every received exchange, then every delivery due (new, or a retry whose time has come).
+
+        Exchanges are claimed a few at a time (`Store.claim_received`): on PostgreSQL several nodes
+        share the work exchange by exchange, each going on while any is left; returns how many this
+        one processed."""
+        count = last = 0
+        while not self.stopping:
+            with self.store.claim_received(CLAIM_BATCH, after=last) as claimed:
+                if not claimed:
+                    break
+                for exchange_id in claimed:
+                    if self.stopping:
+                        break
+                    self._process(exchange_id)  # claimed: no other node processes it meanwhile
+                    last = exchange_id
+                    count += 1
         if not self.stopping:
             self.deliver_pending()
         if not self.stopping:

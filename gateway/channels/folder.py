@@ -1,7 +1,10 @@
 """The folder channel: a local or mounted folder partners drop files into, watched with watchdog.
 
-A file is claimed only once it has settled (its size and modification time unchanged for
-`settle_seconds`), by renaming it to `<name>.processing` in the same folder: the rename is
+A file is claimed only once it is complete: at once when the watch saw it closed after writing
+or renamed into the inbox (watchdog's close-write and move events) and it has not changed since;
+otherwise once it has settled (its size and modification time unchanged for `settle_seconds`),
+so a file still growing waits. It is claimed by renaming it to `<name>.processing` in the same
+folder: the rename is
 atomic, so of two scanners on one inbox exactly one gets each file. Settled files go to
 processed/ (or are deleted), unreadable ones to failed/ with a reason file; names there are
 never overwritten.
@@ -25,6 +28,7 @@ from typing import BinaryIO, Literal
 
 from loguru import logger
 from watchdog.events import (
+    EVENT_TYPE_CLOSED,
     EVENT_TYPE_CLOSED_NO_WRITE,
     EVENT_TYPE_DELETED,
     EVENT_TYPE_MOVED,
@@ -94,6 +98,8 @@ class FolderChannel(Channel):
         self.max_size = max_size
         self.outbox = Path(outbox) if outbox is not None else None
         self._seen: dict[str, _Sighting] = {}
+        # Names the watch saw closed after writing or renamed in: (size, mtime_ns) then, and when.
+        self._complete: dict[str, tuple[int, int, float]] = {}
         self._refused: list[tuple[str, str]] = []
         self._reported: set[str] = set()  # names refused or warned about once in this process
         self._lock = threading.RLock()  # scans refuse entries while holding it
@@ -331,6 +337,9 @@ class FolderChannel(Channel):
                     if kind is not None:
                         self._set_aside(entry, f"a {kind}, not a regular file: never read, moved to failed/")
                     continue
+                if self._complete.get(entry.name, ())[:2] == (status.st_size, status.st_mtime_ns):
+                    settled.append((status.st_mtime_ns, entry.name))  # closed or renamed in, unchanged since
+                    continue
                 previous = self._seen.get(entry.name)
                 unchanged = previous is not None and (previous.size, previous.mtime_ns) == (
                     status.st_size,
@@ -350,7 +359,20 @@ class FolderChannel(Channel):
                 else:
                     self._log.debug("{file!r} not settled yet ({size} bytes)", file=entry.name, size=status.st_size)
             self._seen = seen
+            present = {name for _, name in settled} | set(seen)
+            self._complete = {name: mark for name, mark in self._complete.items() if name in present or mark[2] >= now}
             return [name for _, name in sorted(settled)]
+
+    def mark_complete(self, name: str) -> None:
+        """The watch saw `name` closed after writing, or renamed into the inbox: the next scan takes
+        it without waiting for it to settle, unless its size or mtime change before then."""
+        try:
+            status = os.lstat(self.inbox / name)
+        except OSError:
+            return
+        if stat.S_ISREG(status.st_mode):
+            with self._lock:
+                self._complete[name] = (status.st_size, status.st_mtime_ns, time.monotonic())
 
     def _claim(self, name: str) -> ClaimedFile | None:
         """Rename `name` to `name.processing`; None when another scanner got there first."""
@@ -365,6 +387,7 @@ class FolderChannel(Channel):
                 return None
         with self._lock:
             self._seen.pop(name, None)
+            self._complete.pop(name, None)
         if os.path.lexists(target):
             # An earlier file of the same name is still in hand; renaming would replace it.
             self._log.debug("{file!r} waits: an earlier file of that name is still being processed", file=name)
@@ -476,7 +499,14 @@ class _InboxEvents(FileSystemEventHandler):
         if event.is_directory or event.event_type in (EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE, EVENT_TYPE_DELETED):
             return
         path = event.dest_path if event.event_type == EVENT_TYPE_MOVED else event.src_path
-        if not is_inbound_name(os.path.basename(os.fsdecode(path)), self._channel.patterns):
+        name = os.path.basename(os.fsdecode(path))
+        if not is_inbound_name(name, self._channel.patterns) or os.path.dirname(os.fsdecode(path)) != str(
+                self._channel.inbox):
+            return
+        if event.event_type in (EVENT_TYPE_CLOSED, EVENT_TYPE_MOVED):
+            # Closed after writing, or renamed in whole: taken at once if it does not change.
+            self._channel.mark_complete(name)
+            self._notify()
             return
         self._notify()
         self._rearm()
@@ -510,7 +540,10 @@ class _InboxObserver(Observer):  # type: ignore[misc, valid-type]
     """A watchdog observer that also silences its handler's pending settle callback on stop()."""
 
     def __init__(self, handler: _InboxEvents) -> None:
-        super().__init__()
+        try:  # a file renamed in from outside the inbox is a move event too, not a creation
+            super().__init__(generate_full_events=True)
+        except TypeError:  # observers other than inotify's
+            super().__init__()
         self._handler = handler
 
     def stop(self) -> None:

@@ -34,6 +34,7 @@ SALE_ORDER = "sale.order"
 ORDER_FIELDS = ["id", "name", "state", "amount_total", "order_line"]
 PARTNER_FIELDS = ["id", "name", "ref", "barcode", "parent_id", "type"]
 PRODUCT_FIELDS = ["id", "display_name", "barcode", "default_code", "uom_id", "lst_price"]
+PRICELIST = "property_product_pricelist"  # the customer's pricelist: it decides the sale order's currency
 CACHE_SECONDS = 60.0
 
 
@@ -92,6 +93,7 @@ class OdooDeliverer:
         self.products = TTLCache(cache_seconds)
         self.units = TTLCache(cache_seconds)
         self.countries = TTLCache(cache_seconds)
+        self.pricing = TTLCache(cache_seconds)
         self.purchasing = Purchasing(self.client)
         from gateway.odoo.changes import OrderChanges
 
@@ -152,7 +154,7 @@ class OdooDeliverer:
 
     def forget(self) -> None:
         """Drop every cached look-up (after Odoo refused something, or before a fresh plan)."""
-        for cache in (self.customers, self.products, self.units, self.countries):
+        for cache in (self.customers, self.products, self.units, self.countries, self.pricing):
             cache.clear()
 
     def _plan(self, profile: Profile, order: dict[str, Any]) -> Plan:
@@ -170,6 +172,9 @@ class OdooDeliverer:
             return plan
         policy = profile.delivery
         values: dict[str, Any] = {"partner_id": customer["id"], "client_order_ref": number}
+        pricelist = self._pricelist(profile, customer, order.get("currency"), plan)
+        if pricelist is not None:
+            values["pricelist_id"] = pricelist
         shipping = self._shipping_address(profile, customer, addresses, order.get("ship_to"), plan)
         if shipping is not None:
             values["partner_shipping_id"] = shipping
@@ -194,7 +199,8 @@ class OdooDeliverer:
             domain = ["|", ("id", "=", key[1]), ("parent_id", "=", key[1])]
         else:
             domain = ["|", ("ref", "=", key[1]), ("parent_id.ref", "=", key[1])]
-        rows = self.client.search_read("res.partner", domain, PARTNER_FIELDS, order="id")
+        fields = PARTNER_FIELDS + ([PRICELIST] if self.client.has_field("res.partner", PRICELIST) else [])
+        rows = self.client.search_read("res.partner", domain, fields, order="id")
         if key[0] == "id":
             found = [row for row in rows if row["id"] == key[1]]
         else:
@@ -215,6 +221,77 @@ class OdooDeliverer:
     def _existing_order(self, customer_id: int, number: str) -> dict[str, Any] | None:
         rows = self.client.search_read(SALE_ORDER, [("partner_id", "=", customer_id), ("client_order_ref", "=", number)],
                                        ORDER_FIELDS, order="id", limit=1)
+        return rows[0] if rows else None
+
+    # --- currency ------------------------------------------------------------------------
+
+    def _pricelist(self, profile: Profile, customer: dict[str, Any], currency: Any, plan: Plan) -> int | None:
+        """The pricelist that makes the sale order in the order's currency; None leaves Odoo's own choice.
+
+        Odoo takes a sale order's currency from its pricelist and ignores a `currency_id` given
+        (recorded in 16), so an order in EUR needs an EUR pricelist: the customer's own when it is
+        in that currency, else the one `delivery.pricelists` names for it; without either the
+        message is held, saying what to set up, rather than becoming an order in another currency.
+        """
+        code = str(currency or "").strip().upper()
+        if not code:
+            return None
+        where = profile.file.name
+        pricelists = self._pricelists()
+        named = profile.delivery.pricelists.get(code)
+        if named:
+            found = [p for p in pricelists.values() if str(p["id"]) == named or named in (p["name"], p["display_name"])]
+            if len(found) != 1:
+                plan.problems.append(f"delivery.pricelists in {where} names pricelist {named!r} for {code}, and Odoo has "
+                                     + (f"{len(found)} of that name" if found else "none of that name or id"))
+            elif found[0]["currency"] != code:
+                plan.problems.append(f"delivery.pricelists in {where} names pricelist {found[0]['display_name']} for "
+                                     f"{code}, but that pricelist is in {found[0]['currency']}")
+            else:
+                return found[0]["id"]
+            return None
+        own = pricelists.get((customer.get(PRICELIST) or [None])[0]) if customer.get(PRICELIST) else None
+        odoo_currency = own["currency"] if own else self._company_currency()
+        if odoo_currency == code:
+            return None
+        known = self._currency(code)
+        in_code = sorted(p["display_name"] for p in pricelists.values() if p["currency"] == code)
+        buys = f"pricelist {own['display_name']}" if own else "no pricelist"
+        if known is None:
+            plan.problems.append(f"the order is in {code}, a currency Odoo does not know (customer {customer['name']} "
+                                 f"buys in {odoo_currency})")
+        elif not known.get("active"):
+            plan.problems.append(f"the order is in {code}, which is not active in Odoo: activate it, give customer "
+                                 f"{customer['name']} a {code} pricelist or name one under delivery.pricelists in {where}")
+        else:
+            plan.problems.append(
+                f"the order is in {code}, but customer {customer['name']} buys in {odoo_currency} ({buys}): give the "
+                f"customer a {code} pricelist in Odoo or name one under delivery.pricelists in {where} ("
+                + (f"{code} pricelists in Odoo: {', '.join(in_code)})" if in_code else f"Odoo has no {code} pricelist)"))
+        return None
+
+    def _pricelists(self) -> dict[int, dict[str, Any]]:
+        """Odoo's active pricelists by id, each with its currency's code (a handful, read once per cache period)."""
+        found = self.pricing.get("pricelists")
+        if found is None:
+            rows = self.client.search_read("product.pricelist", [], ["id", "name", "display_name", "currency_id"],
+                                           order="id")
+            found = {row["id"]: {**row, "currency": (row.get("currency_id") or [None, None])[1]} for row in rows}
+            self.pricing.put("pricelists", found)
+        return found
+
+    def _company_currency(self) -> str | None:
+        """The currency of an order without a pricelist: the company's (the user's current company)."""
+        found = self.pricing.get("company")
+        if found is None:
+            rows = self.client.search_read("res.company", [], ["currency_id"], order="sequence, id", limit=1)
+            found = (rows[0]["currency_id"] or [None, None])[1] if rows else ""
+            self.pricing.put("company", found)
+        return found or None
+
+    def _currency(self, code: str) -> dict[str, Any] | None:
+        rows = self.client.call("res.currency", "search_read", [[("name", "=", code)]],
+                                {"fields": ["name", "active"], "limit": 1, "context": {"active_test": False}})
         return rows[0] if rows else None
 
     def _shipping_address(self, profile: Profile, customer: dict[str, Any], addresses: list[dict[str, Any]],

@@ -182,15 +182,17 @@ behaviour("res.currency.rate").computes.update(
     inverse_company_rate=lambda db, rid: 1.0 / (rec(db, "res.currency.rate", rid).get("rate") or 1.0))
 behaviour("res.currency.rate").defaults = lambda db, vals, ctx: {"company_id": COMPANY, "name": today_string()}
 def _currency_after_write(db: Database, ids: list[int], vals: dict, context: dict) -> None:
-    """Activating a second currency turns pricelists on, and the company gets its "Default" pricelist in its
-    own currency when it has none: a fresh database has no pricelist (04), the one 16 was recorded on, after
-    EUR was activated, has "Default (USD)"."""
-    if vals.get("active") and any(i != USD for i in ids) and not db.search(
-            "product.pricelist", [("company_id", "in", [COMPANY, False])], active_test=False):
+    """Activating (or adding) a second currency turns pricelists on, and the company gets its "Default"
+    pricelist in its own currency when it has none: a fresh database has no pricelist (04), the one 16 was
+    recorded on, after EUR was activated, has "Default (USD)"."""
+    if vals.get("active", True) and any(i != USD for i in ids) and not db.search(
+            "product.pricelist", [("company_id", "=", COMPANY), ("currency_id", "=", USD)], active_test=False):
         db.create("product.pricelist", [{"name": "Default", "currency_id": USD, "company_id": COMPANY}])
 
 
-behaviour("res.currency").after_write = _currency_after_write
+behaviour("res.currency").after_write = lambda db, ids, vals, ctx: "active" in vals and _currency_after_write(
+    db, ids, vals, ctx)
+behaviour("res.currency").after_create = lambda db, rid, vals, ctx: _currency_after_write(db, [rid], vals, ctx)
 behaviour("product.pricelist").display_name = lambda db, rid: "{} ({})".format(
     rec(db, "product.pricelist", rid).get("name"), val(db, "res.currency", rec(db, "product.pricelist", rid).get(
         "currency_id"), "name"))

@@ -134,6 +134,7 @@ class Outcome:
 
 # Documents whose deliverer is told the file and message they came from (`source=`).
 SOURCED_TYPES = ("Replenishment",)
+PREPARE_BATCH = 100  # messages whose documents the deliverer may look up at once before delivering them
 
 # The states only a delivery to Odoo reaches.
 DELIVERY_STATES = ("delivered", "acknowledged", "retrying", "dead", "duplicate")
@@ -538,11 +539,29 @@ class Pipeline:
             if exchange_id is not None:
                 query = query.where(Message.exchange_id == exchange_id)
             ids = list(session.scalars(query.order_by(Message.id)))
-        for message_id in ids:
-            if self.stopping:
-                break
-            self.deliver(message_id, ACTOR, only_if=("translated", "retrying"))
+        for start in range(0, len(ids), PREPARE_BATCH):
+            chunk = ids[start:start + PREPARE_BATCH]
+            self._prepare(chunk)
+            for message_id in chunk:
+                if self.stopping:
+                    break
+                self.deliver(message_id, ACTOR, only_if=("translated", "retrying"))
         return len(ids)
+
+    def _prepare(self, ids: list[int]) -> None:
+        """Tell a deliverer that can use it (`prepare`) what comes next, so it looks a batch up at once;
+        a failure only costs the batch look-up (each delivery then looks for itself)."""
+        prepare = getattr(self.deliverer, "prepare", None)
+        if prepare is None:
+            return
+        with self.store.session() as session:
+            rows = list(session.scalars(select(Message).where(Message.id.in_(ids))))
+            items = [(self.profiles[row.partner], row.document_type, json.loads(row.document))
+                     for row in rows if row.document and row.partner in self.profiles]
+        try:
+            prepare(items)
+        except Exception as error:  # noqa: BLE001 — an optimisation, never a reason to stop delivering
+            logger.debug("batch look-up before delivery failed: {!r}", error)
 
     def deliver(self, message_id: int, actor: str, only_if: tuple[str, ...] | None = None) -> str:
         """Deliver one message's document (if it is still in one of `only_if`'s states); its state after.

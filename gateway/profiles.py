@@ -119,7 +119,7 @@ PURCHASING_KEYS = {"apply", "bills", "late"}
 APPLY_KEYS = {"later_date_days", "earlier_date", "lower_price", "lower_quantity"}
 BILL_KEYS = {"post", "on_mismatch", "price_tolerance", "quantity"}
 LATE_KEYS = {"response", "asn", "invoice"}
-DELIVERY_KEYS = {"confirm", "price_tolerance", "price_decimals", "create_addresses", "item_xref", "units"}
+DELIVERY_KEYS = {"confirm", "price_tolerance", "price_decimals", "create_addresses", "item_xref", "units", "pricelists"}
 STANDARDS = ("edifact", "x12", "csv")
 
 
@@ -230,6 +230,8 @@ class DeliveryPolicy:
     create_addresses: create an unknown delivery address under the customer instead of holding.
     item_xref: the customer's item numbers → our `default_code` (products they order by their code).
     units: the document's unit → an Odoo unit name, over the shared code list.
+    pricelists: the order's currency (ISO 4217) → the Odoo pricelist (name or id) its sale order
+      takes when the customer's own pricelist is in another currency.
     """
 
     confirm: bool = False
@@ -238,6 +240,7 @@ class DeliveryPolicy:
     create_addresses: bool = False
     item_xref: dict[str, str] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
+    pricelists: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -721,6 +724,14 @@ def _delivery_policy(data: dict, problem: Any) -> DeliveryPolicy:
             problem(_line(raw, key), f"delivery.{key} must map codes to codes, e.g. {{\"8812\": AX-220}}")
             table = {}
         tables[key] = {str(k): str(v) for k, v in table.items()}
+    pricelists = raw.get("pricelists") or {}
+    if not isinstance(pricelists, dict) or not all(
+            isinstance(k, str) and len(k) == 3 and k.isalpha() and isinstance(v, (str, int)) and v != ""
+            for k, v in pricelists.items()):
+        problem(_line(raw, "pricelists"), "delivery.pricelists must map currency codes to Odoo pricelists (name "
+                                          "or id), e.g. {EUR: Euro wholesale}")
+        pricelists = {}
+    tables["pricelists"] = {k.upper(): str(v) for k, v in pricelists.items()}
     return DeliveryPolicy(confirm=raw.get("confirm") is True, price_tolerance=tolerance,
                           price_decimals=decimals if decimals in ("hold", "note") else "hold",
                           create_addresses=raw.get("create_addresses") is True, **tables)

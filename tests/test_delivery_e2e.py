@@ -39,6 +39,7 @@ delivery:
   price_decimals: note
   item_xref: {xref}
   units: {units}
+  pricelists: {pricelists}
 """
 
 
@@ -55,11 +56,13 @@ def call(rpc, model, method, *args, **kwargs):
     return rpc.execute_kw(model, method, list(args), kwargs)
 
 
-def corpus_gateway(tmp_path, sandbox, xref: dict[str, str] | None = None, units: dict[str, str] | None = None) -> Gateway:
+def corpus_gateway(tmp_path, sandbox, xref: dict[str, str] | None = None, units: dict[str, str] | None = None,
+                   pricelists: dict[str, str] | None = None) -> Gateway:
     gateway = Gateway(tmp_path)
-    gateway.partners.mkdir()
+    gateway.partners.mkdir(exist_ok=True)
     (gateway.partners / "corpus-customer.yaml").write_text(
-        PROFILE.replace("{xref}", json.dumps(xref or {})).replace("{units}", json.dumps(units or {})))
+        PROFILE.replace("{xref}", json.dumps(xref or {})).replace("{units}", json.dumps(units or {})).replace(
+            "{pricelists}", json.dumps(pricelists or {})))
     gateway.config.write_text(
         f'state_dir = "state"\npartners_dir = "partners"\ntemplates_dir = "{ROOT / "templates"}"\n'
         f'rescan_seconds = 1\n[odoo]\nurl = "{sandbox.url}"\ndb = "edi"\nuser = "admin"\n'
@@ -101,6 +104,21 @@ def seed_for(rpc, documents: list[dict]) -> dict[str, str]:
     return xref
 
 
+def pricelists_for(rpc, documents: list[dict]) -> dict[str, str]:
+    """A pricelist in every currency the orders are in, the currency made active (or added: the corpus has
+    guilders), as an admin would; the profile names them under delivery.pricelists (returned)."""
+    names = {}
+    for code in sorted({d["currency"] for d in documents if d.get("currency")}):
+        found = call(rpc, "res.currency", "search_read", [("name", "=", code)], fields=["active"],
+                     context={"active_test": False})
+        currency = found[0]["id"] if found else call(rpc, "res.currency", "create", {"name": code, "symbol": code})
+        if found and not found[0]["active"]:
+            call(rpc, "res.currency", "write", [currency], {"active": True})
+        names[code] = f"Corpus {code}"
+        call(rpc, "product.pricelist", "create", {"name": names[code], "currency_id": currency})
+    return names
+
+
 def identified(line: dict) -> bool:
     return any(line.get(key) for key in ("gtin", "upc", "supplier_item", "buyer_item"))
 
@@ -118,14 +136,15 @@ def must_be_held(document: dict) -> bool:
 
 
 def sale_orders(rpc) -> list[dict]:
-    return call(rpc, "sale.order", "search_read", [], fields=["client_order_ref", "partner_id", "order_line"])
+    return call(rpc, "sale.order", "search_read", [], fields=["client_order_ref", "partner_id", "order_line",
+                                                              "currency_id"])
 
 
 def test_every_corpus_order_becomes_one_sale_order_or_is_held_with_its_reason(tmp_path, odoo):
     sandbox, rpc = odoo
     documents = [d for relative in CORPUS_ORDERS for d in corpus_documents(relative)]
     xref = seed_for(rpc, documents)
-    gateway = corpus_gateway(tmp_path, sandbox, xref, unknown_units(rpc, documents))
+    gateway = corpus_gateway(tmp_path, sandbox, xref, unknown_units(rpc, documents), pricelists_for(rpc, documents))
     for relative in CORPUS_ORDERS:
         path = gateway.inbox("corpus-customer") / relative.replace("/", "_")
         path.write_bytes((CORPUS / relative).read_bytes())
@@ -155,6 +174,7 @@ def test_every_corpus_order_becomes_one_sale_order_or_is_held_with_its_reason(tm
         checked.add(document["document_number"])
         order = orders[document["document_number"]]
         assert order["partner_id"][1] == "Corpus customer"
+        assert order["currency_id"][1] == (document.get("currency") or "USD")  # the order's, never the company's
         lines = call(rpc, "sale.order.line", "read", order["order_line"],
                      fields=["product_uom_qty", "price_unit", "product_id"])
         assert [Decimal(str(line["product_uom_qty"])) for line in lines] == [
@@ -178,7 +198,9 @@ def test_a_daemon_killed_in_the_middle_of_delivery_makes_each_sale_order_once(tm
         path.write_bytes(data)
         age(path)
     report = inspect_file(gateway.inbox("corpus-customer") / "order-000.edi", None, TEMPLATES)
-    seed_for(rpc, documents + [m["document"] for i in report["interchanges"] for m in i["messages"]])
+    documents += [m["document"] for i in report["interchanges"] for m in i["messages"]]
+    seed_for(rpc, documents)
+    corpus_gateway(tmp_path, sandbox, pricelists=pricelists_for(rpc, documents))  # the sample is in EUR
     rng = random.Random(4500012)
     kills = 0
     for _ in range(8):

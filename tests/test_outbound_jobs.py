@@ -260,6 +260,7 @@ def test_an_x12_order_confirmed_shipped_and_invoiced_leaves_an_855_856_and_810_t
     assert (big[2], big[4]) == (invoice["name"], "PO-77812")
     assert [s[1] for s in tagged(by_type["810"], "TDS")] == [str(round(invoice["amount_total"] * 100))]
     assert [s[2] for s in tagged(by_type["810"], "IT1")] == ["24", "500"]
+    assert [s[2] for s in tagged(by_type["810"], "CUR")] == ["USD"]  # BigBox orders in USD (CUR*BY*USD)
 
     gateway.run("run", "--once")
     assert outbox(gateway, "bigbox-stores") == files
@@ -291,6 +292,8 @@ def test_an_edifact_order_leaves_an_ordrsp_desadv_and_invoic_that_agree_once(odo
     assert component(tagged(bill, "RFF", "ON")[0][1], 1) == "4500012"
     [total] = [s for s in tagged(bill, "MOA") if component(s[1]) == "77"]
     assert float(component(total[1], 1)) == pytest.approx(invoice["amount_total"])
+    # ACME orders in EUR: the sale orders and the invoice are in EUR, and so are the answers
+    assert [component(tagged(s, "CUX")[0][1], 1) for s in responses + [bill]] == ["EUR", "EUR", "EUR"]
     assert any(name.startswith("Invoice_") for name in files)  # the rule's own file name pattern
 
     gateway.run("run", "--once")

@@ -323,23 +323,31 @@ def notice(order: dict, number: str, shipped: dict[str, str], lots: bool = True)
             "tracking_reference": f"JD0146{number}", "packages": packages}
 
 
-def invoice(order: dict, number: str, billed: dict[str, tuple[str, str]], credit: bool = False) -> dict:
-    """An invoice: line number → (quantity, unit price)."""
-    lines, net = [], 0.0
+def invoice(order: dict, number: str, billed: dict[str, tuple[str, str]], credit: bool = False,
+            tax: str | None = "15") -> dict:
+    """An invoice: line number → (quantity, unit price), with its tax at `tax` percent (Odoo's
+    default purchase tax: 15 %) summed up and in the total, as a supplier states them; `tax=None`
+    for an invoice that states a total and no taxes."""
+    lines, net, taxed = [], 0.0, 0.0
     for line in order["lines"]:
         if line["line_number"] not in billed:
             continue
         quantity, price = billed[line["line_number"]]
         amount = float(quantity) * float(price)
         net += amount
+        taxed += round(amount * float(tax or 0) / 100 + 1e-9, 2)  # per line, as Odoo rounds
         lines.append({k: v for k, v in {
             "line_number": line["line_number"], "order_line_number": line["line_number"], "gtin": line.get("gtin"),
             "buyer_item": line.get("buyer_item"), "quantity": quantity, "uom": line.get("uom"), "unit_price": price,
             "net_amount": f"{amount:.2f}"}.items() if v is not None})
-    return {"document_number": number, "document_type": "credit_note" if credit else "invoice",
-            "document_date": "2026-11-26", "due_date": "2026-12-26", "currency": "USD",
-            "order_number": order["document_number"], "lines": lines, "total_net": f"{net:.2f}",
-            "total_amount": f"{net:.2f}"}
+    document = {"document_number": number, "document_type": "credit_note" if credit else "invoice",
+                "document_date": "2026-11-26", "due_date": "2026-12-26", "currency": "USD",
+                "order_number": order["document_number"], "lines": lines, "total_net": f"{net:.2f}",
+                "total_amount": f"{net + taxed:.2f}"}
+    if tax is not None:
+        document.update(total_tax=f"{taxed:.2f}",
+                        taxes=[{"rate": tax, "tax_amount": f"{taxed:.2f}", "taxable_amount": f"{net:.2f}"}])
+    return document
 
 
 def exceptions(gateway: Gateway, **filters) -> list[dict]:
@@ -610,6 +618,45 @@ def test_a_mismatching_invoice_is_held_without_a_bill_when_the_profile_says_hold
     [held] = gateway.messages(state="held")
     assert held["reason"].startswith(f"invoice INV-9001 does not match purchase order {order['name']}: ")
     assert "billed 40, received 0 (ordered 40)" in held["reason"]
+
+
+def test_an_invoice_for_more_than_was_ordered_is_a_difference_even_when_as_much_was_received(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo, purchasing="purchasing: {bills: {post: true}}\n")
+    supplier.send("DespatchAdvice", notice(sent, "ASN-001", {"1": "45", "2": "10"}))  # 5 more than ordered
+    odoo.receive(odoo.receipts(order)[0])
+    assert [line["qty_received"] for line in odoo.order(order["id"])["lines"]] == [45, 10]
+    supplier.send("Invoice", invoice(sent, "INV-9001", {"1": ("45", "1.80"), "2": ("10", "12.50")}))
+    [bill] = odoo.bills(order)
+    assert bill["state"] == "draft"
+    billed = [e["text"] for e in exceptions(gateway, order=order["name"]) if "billed" in e["text"]]
+    assert billed == [f"line 1 (PTP1-{odoo.tag} Steel hinge 100 mm): billed 45, ordered 40 (received 45)"]
+    assert billed[0] in odoo.notes("account.move", bill["id"])
+
+
+def test_an_invoice_stating_a_total_and_no_taxes_is_checked_against_the_total_odoo_computes(odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo, purchasing="purchasing: {bills: {post: true}}\n")
+    supplier.send("DespatchAdvice", notice(sent, "ASN-001", {"1": "40", "2": "10"}))
+    odoo.receive(odoo.receipts(order)[0])
+    supplier.send("Invoice", invoice(sent, "INV-9001", {"1": ("40", "1.80"), "2": ("10", "12.50")}, tax=None))
+    [bill] = odoo.bills(order)
+    assert bill["state"] == "draft" and bill["amount_total"] > 197  # Odoo added the products' purchase tax
+    [difference] = exceptions(gateway, order=order["name"])
+    assert difference["text"] == (f"the invoice's total is 197.00, the bill Odoo computed from its lines is "
+                                  f"{bill['amount_total']:.2f} (the invoice states no taxes; Odoo added its own)")
+    assert difference["text"] in odoo.notes("account.move", bill["id"])
+
+
+def test_a_total_odoo_computes_otherwise_holds_the_invoice_and_leaves_no_bill_when_the_profile_says_hold(
+        odoo, tmp_path):
+    gateway, supplier, order, sent = start_order(tmp_path, odoo, purchasing="purchasing: {bills: {on_mismatch: hold}}\n")
+    supplier.send("DespatchAdvice", notice(sent, "ASN-001", {"1": "40", "2": "10"}))
+    odoo.receive(odoo.receipts(order)[0])
+    supplier.send("Invoice", invoice(sent, "INV-9001", {"1": ("40", "1.80"), "2": ("10", "12.50")}, tax=None))
+    assert odoo.bills(order) == []
+    [held] = gateway.messages(state="held")
+    assert held["reason"].startswith(f"invoice INV-9001 does not match purchase order {order['name']}: "
+                                     "the invoice's total is 197.00, the bill Odoo computed from its lines is ")
+    assert "is held, not billed" in odoo.notes("purchase.order", order["id"])
 
 
 def test_a_duplicate_invoice_is_never_billed_twice_even_in_a_new_envelope(odoo, tmp_path):

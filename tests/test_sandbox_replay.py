@@ -60,9 +60,13 @@ NOT_YET = [
     ("15", r"messages|mail\.tracking\.value|unknown subtype",
      "Odoo's own chatter (\"Sales Order created\", tracked field changes in mail.tracking.value, unknown subtypes "
      "refused) is not emulated; the sandbox keeps the messages posted to it"),
-    ("16", r"EUR rates|EUR pricelist|customer('s| with the EUR) pricelist|SO EUR customer|SO USD customer, (pricelist_id "
-           r"EUR given|currency_id EUR given without pricelist: (header|lines))|SO CUR[15]",
-     "currencies besides USD, their rates, pricelist items and Odoo's price recomputation are not emulated"),
+    ("16", r"EUR rates|SO USD customer, currency_id EUR given without pricelist: (header|lines)",
+     "EUR was activated, and its rate and the 'Default (USD)' pricelist made, by an earlier run the recording does "
+     "not hold; the sandbox makes that pricelist when a currency is activated (test_sandbox_sales.py)"),
+    ("16", r"EUR pricelist with|customer's pricelist read back|SO EUR customer, .*: (header|lines)|SO USD customer, "
+           r"pricelist_id EUR given|SO CUR5: (lines|action_update)|SO CUR1: line after",
+     "pricelist items (fixed prices, pricelist_item_id, action_update_prices) are not emulated, so the recording's "
+     "EUR pricelist cannot be made and what follows from it differs"),
 ]
 # Calls whose lists may be shorter in the sandbox than in the recording, with the reason.
 SHORTER_LISTS = {

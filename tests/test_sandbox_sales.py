@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 
 import odoorpc
+
+from gateway.odoo.sandbox import start
 from test_sandbox_purchasing import call, odoo, read, rpc_error  # noqa: F401  (odoo: the two-Odoo fixture)
 
 MANDATORY = "The operation cannot be completed:\n- Create/update: a mandatory field is not set."
@@ -63,3 +65,79 @@ def test_cancelling_a_purchase_order_answers_nothing(odoo):
     order = call(odoo, "purchase.order", "create", {"partner_id": vendor})
     assert call(odoo, "purchase.order", "button_cancel", [order]) is None
     assert read(odoo, "purchase.order", order, "state")["state"] == "cancel"
+
+
+# --- currencies and pricelists (16) --------------------------------------------------------------
+
+
+def euro(odoo: odoorpc.ODOO) -> dict:
+    """EUR made active with a rate, as 16's probe left it: its id and its rate (EUR per unit of the company's)."""
+    [eur] = call(odoo, "res.currency", "search_read", [("name", "=", "EUR")], fields=["active"],
+                 context={"active_test": False})
+    if not eur["active"]:
+        call(odoo, "res.currency", "write", [eur["id"]], {"active": True})
+    if not call(odoo, "res.currency.rate", "search", [("currency_id", "=", eur["id"])]):
+        call(odoo, "res.currency.rate", "create", {"currency_id": eur["id"], "name": "2026-01-01", "rate": 0.9})
+    return read(odoo, "res.currency", eur["id"], "name", "rate")
+
+
+def product(odoo: odoorpc.ODOO, list_price: float, standard_price: float) -> int:
+    tag = uuid.uuid4().hex[:8]
+    return call(odoo, "product.product", "create", {"name": f"Priced {tag}", "default_code": f"PR-{tag}",
+                                                    "type": "consu", "list_price": list_price,
+                                                    "standard_price": standard_price})
+
+
+def test_a_sale_order_takes_its_currency_from_the_customers_pricelist_never_from_the_values(odoo):
+    eur = euro(odoo)
+    pricelist = call(odoo, "product.pricelist", "create", {"name": f"EUR {uuid.uuid4().hex[:6]}",
+                                                           "currency_id": eur["id"]})
+    buyer = customer(odoo, property_product_pricelist=pricelist)
+    assert read(odoo, "res.partner", buyer, "property_product_pricelist")["property_product_pricelist"][0] == pricelist
+    item = product(odoo, 20.0, 12.0)
+    order = call(odoo, "sale.order", "create", {"partner_id": buyer, "currency_id": 1, "order_line": [
+        [0, 0, {"product_id": item, "product_uom_qty": 1}], [0, 0, {"product_id": item, "product_uom_qty": 1,
+                                                                    "price_unit": 7.5}]]})
+    header = read(odoo, "sale.order", order, "currency_id", "pricelist_id")
+    assert (header["currency_id"][1], header["pricelist_id"][0]) == ("EUR", pricelist)  # the USD given is ignored
+    lines = call(odoo, "sale.order.line", "search_read", [("order_id", "=", order)], fields=["price_unit", "currency_id"],
+                 order="id")
+    assert [(line["price_unit"], line["currency_id"][1]) for line in lines] == [
+        (round(20.0 * eur["rate"], 2), "EUR"), (7.5, "EUR")]  # the list price converted; a given price kept
+    call(odoo, "sale.order", "write", [order], {"pricelist_id": False})
+    assert read(odoo, "sale.order", order, "currency_id")["currency_id"][1] == "USD"
+    assert call(odoo, "sale.order.line", "read", [lines[1]["id"]], fields=["price_unit"])[0]["price_unit"] == 7.5
+
+
+def test_a_customer_without_a_pricelist_orders_in_the_companys_currency_whatever_currency_is_given(odoo):
+    eur = euro(odoo)
+    order = call(odoo, "sale.order", "create", {"partner_id": customer(odoo), "currency_id": eur["id"]})
+    header = read(odoo, "sale.order", order, "currency_id", "pricelist_id")
+    assert header["currency_id"][1] == "USD"
+    assert header["pricelist_id"] and header["pricelist_id"][1].endswith("(USD)")  # the company's default
+
+
+def test_a_fresh_database_has_no_pricelist_until_a_second_currency_is_activated():
+    with start() as running:  # a fresh database (04: pricelist_id False), the sandbox's only
+        sandbox = odoorpc.ODOO(running.host, port=running.port, timeout=30)
+        sandbox.login("edi", "admin", "admin")
+        assert call(sandbox, "product.pricelist", "search", []) == []
+        order = call(sandbox, "sale.order", "create", {"partner_id": customer(sandbox)})
+        assert read(sandbox, "sale.order", order, "pricelist_id", "currency_id")["pricelist_id"] is False
+        euro(sandbox)
+        [default] = call(sandbox, "product.pricelist", "search_read", [], fields=["display_name"])
+        assert default["display_name"] == "Default (USD)"
+
+
+def test_a_purchase_order_keeps_the_currency_it_is_given_and_converts_the_cost(odoo):
+    eur = euro(odoo)
+    vendor = customer(odoo, supplier_rank=1)
+    item = product(odoo, 10.0, 6.0)
+    order = call(odoo, "purchase.order", "create", {"partner_id": vendor, "currency_id": eur["id"], "order_line": [
+        [0, 0, {"product_id": item, "product_qty": 1}], [0, 0, {"product_id": item, "product_qty": 1,
+                                                                "price_unit": 5.0}]]})
+    assert read(odoo, "purchase.order", order, "currency_id")["currency_id"][1] == "EUR"
+    lines = call(odoo, "purchase.order.line", "search_read", [("order_id", "=", order)],
+                 fields=["price_unit", "currency_id"], order="id")
+    assert [(line["price_unit"], line["currency_id"][1]) for line in lines] == [
+        (round(6.0 * eur["rate"], 2), "EUR"), (5.0, "EUR")]

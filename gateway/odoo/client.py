@@ -71,6 +71,7 @@ JSON2_RECORD_METHODS: dict[str, tuple[str, ...]] = {
     "write": ("vals",),
     "unlink": (),
     "exists": (),
+    "web_save": ("vals", "specification", "next_id"),
 }
 
 

@@ -8,9 +8,11 @@ one `create`. The business key (customer, `client_order_ref`) is looked up befor
 so a reprocess, or a crash between Odoo's commit and ours, finds the order instead of
 making a second one. `preview` is the same plan with nothing written (`partners test`).
 
-Calls per order once the connection and caches are warm: the order look-up, the products
-not seen in the last minute, the `create`, a `read` of its number and total, and
-`action_confirm` when the profile asks for it.
+Calls per order once the connection and caches are warm: the products not seen in the last
+minute, one `web_save` (the create that answers the order's number, state and total: Odoo 17
+and later; `create` and a `read` before), and `action_confirm` when the profile asks for it.
+The order look-up is made for a batch of orders in one `search_read` when the pipeline says
+what comes (`prepare`), else one per order.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ SALE_ORDER = "sale.order"
 ORDER_FIELDS = ["id", "name", "state", "amount_total", "order_line"]
 PARTNER_FIELDS = ["id", "name", "ref", "barcode", "parent_id", "type"]
 PRODUCT_FIELDS = ["id", "display_name", "barcode", "default_code", "uom_id", "lst_price"]
+PRICELIST = "property_product_pricelist"  # the customer's pricelist: it decides the sale order's currency
 CACHE_SECONDS = 60.0
+LOOKED_UP_SECONDS = 30.0  # how long a batch look-up stands for the orders it covered
+CREATED_FIELDS = ["name", "state", "amount_total"]
+BATCH_NUMBERS = 200  # order numbers per batch look-up
 
 
 class TTLCache:
@@ -77,6 +83,11 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
+def _no_such_method(error: OdooError) -> bool:
+    """Odoo's answer to a method it does not have (AttributeError over JSON-RPC, NotFound over JSON-2)."""
+    return error.kind in ("AttributeError", "NotFound") or "does not exist" in error.message
+
+
 def decimals_of(value: Decimal) -> int:
     exponent = value.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
@@ -92,6 +103,9 @@ class OdooDeliverer:
         self.products = TTLCache(cache_seconds)
         self.units = TTLCache(cache_seconds)
         self.countries = TTLCache(cache_seconds)
+        self.pricing = TTLCache(cache_seconds)
+        self.looked_up = TTLCache(LOOKED_UP_SECONDS)  # (customer id, number) -> (order or None,): one use each
+        self.web_save: bool | None = None  # whether Odoo answers web_save (17+); learned on the first create
         self.purchasing = Purchasing(self.client)
         from gateway.odoo.catalogs import Catalogs
         from gateway.odoo.changes import OrderChanges
@@ -105,6 +119,30 @@ class OdooDeliverer:
         self.replenishments = Replenishments(self.client)
 
     # --- the Deliverer protocol ------------------------------------------------------------
+
+    def prepare(self, items: Sequence[tuple[Profile, str, dict[str, Any]]]) -> None:
+        """Look the orders about to be delivered up in Odoo at once: one `search_read` per
+        BATCH_NUMBERS orders, instead of one per order. Each answer stands for one delivery, for
+        LOOKED_UP_SECONDS; an order not covered is looked up on its own as before."""
+        wanted: dict[int, set[str]] = {}
+        for profile, document_type, document in items:
+            number = document.get("document_number")
+            if document_type != "Order" or not number:
+                continue
+            customer, _ = self._customer(profile, Plan(number=str(number)))
+            if customer is not None:
+                wanted.setdefault(customer["id"], set()).add(str(number))
+        pairs = [(customer, number) for customer, numbers in wanted.items() for number in sorted(numbers)]
+        for start in range(0, len(pairs), BATCH_NUMBERS):
+            chunk = pairs[start:start + BATCH_NUMBERS]
+            rows = self.client.search_read(SALE_ORDER, [("partner_id", "in", sorted({c for c, _ in chunk})),
+                                                        ("client_order_ref", "in", sorted({n for _, n in chunk}))],
+                                           ORDER_FIELDS + ["partner_id", "client_order_ref"], order="id")
+            first: dict[tuple[int, str], dict[str, Any]] = {}
+            for row in rows:
+                first.setdefault(((row.get("partner_id") or [0])[0], row.get("client_order_ref")), row)
+            for key in chunk:
+                self.looked_up.put(key, (first.get(key),))
 
     def deliver(self, profile: Profile, document_type: str, document: dict[str, Any],
                 thread: Sequence[Earlier] = (), source: dict[str, Any] | None = None) -> DeliveryResult:
@@ -174,7 +212,7 @@ class OdooDeliverer:
 
     def forget(self) -> None:
         """Drop every cached look-up (after Odoo refused something, or before a fresh plan)."""
-        for cache in (self.customers, self.products, self.units, self.countries):
+        for cache in (self.customers, self.products, self.units, self.countries, self.pricing):
             cache.clear()
 
     def _plan(self, profile: Profile, order: dict[str, Any]) -> Plan:
@@ -192,6 +230,9 @@ class OdooDeliverer:
             return plan
         policy = profile.delivery
         values: dict[str, Any] = {"partner_id": customer["id"], "client_order_ref": number}
+        pricelist = self._pricelist(profile, customer, order.get("currency"), plan)
+        if pricelist is not None:
+            values["pricelist_id"] = pricelist
         shipping = self._shipping_address(profile, customer, addresses, order.get("ship_to"), plan)
         if shipping is not None:
             values["partner_shipping_id"] = shipping
@@ -216,7 +257,8 @@ class OdooDeliverer:
             domain = ["|", ("id", "=", key[1]), ("parent_id", "=", key[1])]
         else:
             domain = ["|", ("ref", "=", key[1]), ("parent_id.ref", "=", key[1])]
-        rows = self.client.search_read("res.partner", domain, PARTNER_FIELDS, order="id")
+        fields = PARTNER_FIELDS + ([PRICELIST] if self.client.has_field("res.partner", PRICELIST) else [])
+        rows = self.client.search_read("res.partner", domain, fields, order="id")
         if key[0] == "id":
             found = [row for row in rows if row["id"] == key[1]]
         else:
@@ -235,8 +277,85 @@ class OdooDeliverer:
         return customer, addresses
 
     def _existing_order(self, customer_id: int, number: str) -> dict[str, Any] | None:
+        known = self.looked_up.get((customer_id, number))
+        if known is not None:
+            self.looked_up.put((customer_id, number), None)  # one use: a second delivery looks again
+            if known[0] is not None:
+                return {key: known[0][key] for key in ORDER_FIELDS}
+            return None
         rows = self.client.search_read(SALE_ORDER, [("partner_id", "=", customer_id), ("client_order_ref", "=", number)],
                                        ORDER_FIELDS, order="id", limit=1)
+        return rows[0] if rows else None
+
+    # --- currency ------------------------------------------------------------------------
+
+    def _pricelist(self, profile: Profile, customer: dict[str, Any], currency: Any, plan: Plan) -> int | None:
+        """The pricelist that makes the sale order in the order's currency; None leaves Odoo's own choice.
+
+        Odoo takes a sale order's currency from its pricelist and ignores a `currency_id` given
+        (recorded in 16), so an order in EUR needs an EUR pricelist: the customer's own when it is
+        in that currency, else the one `delivery.pricelists` names for it; without either the
+        message is held, saying what to set up, rather than becoming an order in another currency.
+        """
+        code = str(currency or "").strip().upper()
+        if not code:
+            return None
+        where = profile.file.name
+        pricelists = self._pricelists()
+        named = profile.delivery.pricelists.get(code)
+        if named:
+            found = [p for p in pricelists.values() if str(p["id"]) == named or named in (p["name"], p["display_name"])]
+            if len(found) != 1:
+                plan.problems.append(f"delivery.pricelists in {where} names pricelist {named!r} for {code}, and Odoo has "
+                                     + (f"{len(found)} of that name" if found else "none of that name or id"))
+            elif found[0]["currency"] != code:
+                plan.problems.append(f"delivery.pricelists in {where} names pricelist {found[0]['display_name']} for "
+                                     f"{code}, but that pricelist is in {found[0]['currency']}")
+            else:
+                return found[0]["id"]
+            return None
+        own = pricelists.get((customer.get(PRICELIST) or [None])[0]) if customer.get(PRICELIST) else None
+        odoo_currency = own["currency"] if own else self._company_currency()
+        if odoo_currency == code:
+            return None
+        known = self._currency(code)
+        in_code = sorted(p["display_name"] for p in pricelists.values() if p["currency"] == code)
+        buys = f"pricelist {own['display_name']}" if own else "no pricelist"
+        if known is None:
+            plan.problems.append(f"the order is in {code}, a currency Odoo does not know (customer {customer['name']} "
+                                 f"buys in {odoo_currency})")
+        elif not known.get("active"):
+            plan.problems.append(f"the order is in {code}, which is not active in Odoo: activate it, give customer "
+                                 f"{customer['name']} a {code} pricelist or name one under delivery.pricelists in {where}")
+        else:
+            plan.problems.append(
+                f"the order is in {code}, but customer {customer['name']} buys in {odoo_currency} ({buys}): give the "
+                f"customer a {code} pricelist in Odoo or name one under delivery.pricelists in {where} ("
+                + (f"{code} pricelists in Odoo: {', '.join(in_code)})" if in_code else f"Odoo has no {code} pricelist)"))
+        return None
+
+    def _pricelists(self) -> dict[int, dict[str, Any]]:
+        """Odoo's active pricelists by id, each with its currency's code (a handful, read once per cache period)."""
+        found = self.pricing.get("pricelists")
+        if found is None:
+            rows = self.client.search_read("product.pricelist", [], ["id", "name", "display_name", "currency_id"],
+                                           order="id")
+            found = {row["id"]: {**row, "currency": (row.get("currency_id") or [None, None])[1]} for row in rows}
+            self.pricing.put("pricelists", found)
+        return found
+
+    def _company_currency(self) -> str | None:
+        """The currency of an order without a pricelist: the company's (the user's current company)."""
+        found = self.pricing.get("company")
+        if found is None:
+            rows = self.client.search_read("res.company", [], ["currency_id"], order="sequence, id", limit=1)
+            found = (rows[0]["currency_id"] or [None, None])[1] if rows else ""
+            self.pricing.put("company", found)
+        return found or None
+
+    def _currency(self, code: str) -> dict[str, Any] | None:
+        rows = self.client.call("res.currency", "search_read", [[("name", "=", code)]],
+                                {"fields": ["name", "active"], "limit": 1, "context": {"active_test": False}})
         return rows[0] if rows else None
 
     def _shipping_address(self, profile: Profile, customer: dict[str, Any], addresses: list[dict[str, Any]],
@@ -488,18 +607,36 @@ class OdooDeliverer:
                 address = self.client.create("res.partner", plan.new_address)
                 values["partner_shipping_id"] = address
                 self.customers.clear()
-            order_id = self.client.create(SALE_ORDER, values)
+            order = self._create_order(values)
         except OdooError as error:
             self.forget()
             return DeliveryResult("held", f"Odoo refused the sale order for {plan.number}: {error.kind}: {error.message}")
-        refused = self._confirm(order_id, plan.number) if profile.delivery.confirm else None
-        [order] = self.client.read(SALE_ORDER, [order_id], ["id", "name", "state", "amount_total"])
+        refused = self._confirm(order["id"], plan.number) if profile.delivery.confirm else None
+        if profile.delivery.confirm and not refused:
+            order["state"] = "sale"  # what action_confirm makes of a quotation; its total does not change
         record = self._record({**order, "order_line": values["order_line"]}, created=True)
         if refused:
             return DeliveryResult("held", refused, record)
         logger.info("sale order {} created for {} {} ({} lines)", order["name"], profile.id, plan.number,
                     record["lines"])
         return DeliveryResult("delivered", "; ".join(plan.notes) or None, record)
+
+    def _create_order(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Create the sale order and learn its number, state and total: one `web_save` where Odoo has
+        it (17 and later), else `create` and `read`."""
+        if self.web_save is not False:
+            try:
+                [order] = self.client.call(SALE_ORDER, "web_save", [[], values],
+                                           {"specification": {name: {} for name in CREATED_FIELDS}})
+                self.web_save = True
+                return order
+            except OdooError as error:
+                if self.web_save or not _no_such_method(error):
+                    raise
+                self.web_save = False  # Odoo 16: no web_save; nothing was created
+        order_id = self.client.create(SALE_ORDER, values)
+        [order] = self.client.read(SALE_ORDER, [order_id], ["id", *CREATED_FIELDS])
+        return order
 
     def _confirm(self, order_id: int, what: str | None) -> str | None:
         """Confirm a sale order; the reason when Odoo refuses (the order stays a quotation)."""

@@ -699,11 +699,7 @@ class Purchasing:
         if not invoice_lines:
             return DeliveryResult("held", f"{what} has no lines to bill", self._record(order))
         if differences and policy.on_mismatch == "hold":
-            self._post(PURCHASE, order["id"], [f"{what} from {vendor['name']} (EDI) is held, not billed:",
-                                               *(d.text for d in differences)])
-            return DeliveryResult("held", f"{what} does not match purchase order {order['name']}: "
-                                  + "; ".join(d.text for d in differences), self._record(order), tuple(differences),
-                                  settles=("late_invoice",))
+            return self._hold_bill(vendor, order, what, differences)
         move_type = "in_refund" if refund else "in_invoice"
         values = {"move_type": move_type, "partner_id": vendor["id"], "ref": document["document_number"],
                   "invoice_origin": order["name"], "invoice_line_ids": [[0, 0, line] for line in invoice_lines]}
@@ -717,7 +713,12 @@ class Purchasing:
                                   self._record(order), tuple(differences))
         bill_id = self.client.create("account.move", values, {"default_move_type": move_type})
         [bill] = self.client.read("account.move", [bill_id], ["name", "state", "amount_total", "amount_untaxed"])
-        differences += total_differences(document, bill)
+        totals = total_differences(document, bill)
+        if totals and policy.on_mismatch == "hold":
+            # only the bill Odoo computed knows its total: the draft made to learn it goes again
+            self.client.call("account.move", "unlink", [[bill_id]])
+            return self._hold_bill(vendor, order, what, differences + totals)
+        differences += totals
         post = policy.post_bills and not differences
         if post and not values.get("invoice_date"):
             differences.append(Difference("date", f"{what} carries no date; the bill is left as a draft to date it"))
@@ -736,6 +737,14 @@ class Purchasing:
                                "move_type": move_type, "purchase_order": order["name"], "created": True,
                                "amount_total": bill["amount_total"], "exceptions": len(differences)},
                               tuple(differences), settles=("late_invoice",))
+
+    def _hold_bill(self, vendor: dict[str, Any], order: dict[str, Any], what: str,
+                   differences: list[Difference]) -> DeliveryResult:
+        self._post(PURCHASE, order["id"], [f"{what} from {vendor['name']} (EDI) is held, not billed:",
+                                           *(d.text for d in differences)])
+        return DeliveryResult("held", f"{what} does not match purchase order {order['name']}: "
+                              + "; ".join(d.text for d in differences), self._record(order), tuple(differences),
+                              settles=("late_invoice",))
 
     @staticmethod
     def _match(found: OrderLines, line: dict[str, Any], quantity: Decimal, price: Decimal | None,
@@ -757,6 +766,11 @@ class Purchasing:
             before = f", {shown(billed)} billed before" if billed else ""
             found_differences.append(Difference("billed_quantity", f"{label}: billed {shown(quantity)}, "
                                                 f"{word} {shown(basis)} (ordered {shown(ordered)}{before})", position))
+        elif billed + quantity > ordered:
+            # more came than was ordered (an over-shipment): what was received does not make it billable
+            before = f", {shown(billed)} billed before" if billed else ""
+            found_differences.append(Difference("billed_quantity", f"{label}: billed {shown(quantity)}, "
+                                                f"ordered {shown(ordered)} ({word} {shown(basis)}{before})", position))
         ours = number(line.get("price_unit"))
         if price is not None and ours:
             off = abs(price - ours) / ours * 100
@@ -857,16 +871,18 @@ def shipped_quantities(thread: Sequence[Earlier], found: OrderLines) -> dict[int
 def total_differences(document: dict[str, Any], bill: dict[str, Any]) -> list[Difference]:
     """The invoice's own totals against the bill Odoo computed from the lines.
 
-    The total with taxes is compared only when the invoice states its taxes: Odoo adds the taxes
-    its products carry, which an invoice without tax lines says nothing about.
+    The stated total (TDS, MOA 77/86 …) is what the supplier asks to be paid, so it is compared
+    with the bill's total as Odoo computes it, taxes included, whether or not the invoice lists
+    its taxes: an invoice without tax lines whose products carry a purchase tax in Odoo would
+    otherwise be paid above what it states.
     """
     found = []
-    compared = [("total_net", "amount_untaxed", "net total")]
-    if document.get("total_tax") or document.get("taxes"):
-        compared.append(("total_amount", "amount_total", "total"))
-    for key, odoo_key, words in compared:
+    for key, odoo_key, words in (("total_net", "amount_untaxed", "net total"), ("total_amount", "amount_total", "total")):
         theirs, ours = number(document.get(key)), number(bill.get(odoo_key))
         if theirs is not None and ours is not None and abs(abs(theirs) - abs(ours)) > Decimal("0.01"):
+            untaxed = key == "total_amount" and not (document.get("total_tax") or document.get("taxes"))
             found.append(Difference("billed_total", f"the invoice's {words} is {money(theirs)}, the bill Odoo computed "
-                                    f"from its lines is {money(ours)}"))
+                                    f"from its lines is {money(ours)}"
+                                    + (" (the invoice states no taxes; Odoo added its own)" if untaxed and ours > theirs
+                                       else "")))
     return found

@@ -101,6 +101,8 @@ def _partner_name(db: Database, rid: int) -> str:
 def _partner_after_save(db: Database, ids: list[int], vals: dict, context: dict) -> None:
     for rid in ids:
         r = rec(db, "res.partner", rid)
+        if "property_product_pricelist" in vals:  # its inverse: the partner's own pricelist
+            r["specific_property_product_pricelist"] = vals["property_product_pricelist"] or False
         if "peppol_eas" not in vals and not r.get("peppol_eas") and r.get("country_id"):
             r["peppol_eas"] = COUNTRY_EAS.get(val(db, "res.country", r["country_id"], "code"), False)
 
@@ -133,6 +135,7 @@ partner.computes.update(
     property_account_payable_id=lambda db, rid: rec(db, "res.partner", rid).get(
         "property_account_payable_id") or ACC_PAYABLE,
     invoice_ids=lambda db, rid: db.search("account.move", [("partner_id", "=", rid)]),
+    property_product_pricelist=lambda db, rid: _partner_pricelist(db, rid),
 )
 partner.after_create = lambda db, rid, vals, ctx: _partner_after_save(db, [rid], vals, ctx)
 partner.after_write = _partner_after_save
@@ -143,6 +146,57 @@ behaviour("res.users").methods["context_get"] = lambda db, *a, context=None, **k
 behaviour("res.company").computes["country_id"] = lambda db, rid: val(
     db, "res.partner", rec(db, "res.company", rid).get("partner_id"), "country_id")
 behaviour("res.currency").computes["decimal_places"] = lambda db, rid: 2
+
+
+# --------------------------------------------------------------------------- currencies and pricelists
+def currency_rate(db: Database, currency: Any) -> float:
+    """``res.currency.rate``: units of `currency` per unit of the company's currency on its latest rate up to
+    today (1.0 for the company's own and for a currency without rates)."""
+    if not currency or currency == USD:
+        return 1.0
+    today = today_string()
+    rates = [r for r in db.records["res.currency.rate"].values()
+             if r.get("currency_id") == currency and (r.get("name") or "") <= today]
+    return float(max(rates, key=lambda r: (r.get("name") or "", r["id"]))["rate"] or 1.0) if rates else 1.0
+
+
+def to_currency(db: Database, amount: float, currency: Any) -> float:
+    """An amount in the company's currency (list and cost prices) in `currency`, as Odoo converts it."""
+    return money(amount * currency_rate(db, currency)) if currency and currency != USD else amount
+
+
+def _partner_pricelist(db: Database, rid: int) -> Any:
+    """``property_product_pricelist``: the partner's own, else the first active pricelist (Odoo's fallback
+    when no country group decides)."""
+    own = rec(db, "res.partner", rid).get("specific_property_product_pricelist")
+    if own and db.exists("product.pricelist", own):
+        return own
+    found = db.search("product.pricelist", [], limit=1)
+    return found[0] if found else False
+
+
+behaviour("res.currency").computes.update(
+    rate=currency_rate, inverse_rate=lambda db, rid: 1.0 / currency_rate(db, rid))
+behaviour("res.currency.rate").computes.update(
+    company_rate=lambda db, rid: rec(db, "res.currency.rate", rid).get("rate") or 1.0,
+    inverse_company_rate=lambda db, rid: 1.0 / (rec(db, "res.currency.rate", rid).get("rate") or 1.0))
+behaviour("res.currency.rate").defaults = lambda db, vals, ctx: {"company_id": COMPANY, "name": today_string()}
+def _currency_after_write(db: Database, ids: list[int], vals: dict, context: dict) -> None:
+    """Activating (or adding) a second currency turns pricelists on, and the company gets its "Default"
+    pricelist in its own currency when it has none: a fresh database has no pricelist (04), the one 16 was
+    recorded on, after EUR was activated, has "Default (USD)"."""
+    if vals.get("active", True) and any(i != USD for i in ids) and not db.search(
+            "product.pricelist", [("company_id", "=", COMPANY), ("currency_id", "=", USD)], active_test=False):
+        db.create("product.pricelist", [{"name": "Default", "currency_id": USD, "company_id": COMPANY}])
+
+
+behaviour("res.currency").after_write = lambda db, ids, vals, ctx: "active" in vals and _currency_after_write(
+    db, ids, vals, ctx)
+behaviour("res.currency").after_create = lambda db, rid, vals, ctx: _currency_after_write(db, [rid], vals, ctx)
+behaviour("product.pricelist").display_name = lambda db, rid: "{} ({})".format(
+    rec(db, "product.pricelist", rid).get("name"), val(db, "res.currency", rec(db, "product.pricelist", rid).get(
+        "currency_id"), "name"))
+behaviour("product.pricelist").defaults = lambda db, vals, ctx: {"currency_id": USD, "company_id": False}
 behaviour("ir.model.data").computes["complete_name"] = lambda db, rid: "{module}.{name}".format(
     **rec(db, "ir.model.data", rid))
 
@@ -814,7 +868,9 @@ def address_get(db: Database, partner: int, kind: str) -> int:
 
 def _sale_defaults(db: Database, vals: dict, context: dict) -> dict:
     customer = vals.get("partner_id")
-    return {"date_order": now_string(), "company_id": COMPANY, "currency_id": USD, "user_id": db.uid,
+    return {"date_order": now_string(), "company_id": COMPANY, "user_id": db.uid,
+            "pricelist_id": val(db, "res.partner", customer, "property_product_pricelist")
+            if customer and db.exists("res.partner", customer) else False,
             "warehouse_id": 1 if db.exists("stock.warehouse", 1) else False,
             "partner_invoice_id": address_get(db, customer, "invoice"),
             "partner_shipping_id": address_get(db, customer, "delivery")}
@@ -849,6 +905,9 @@ def _sale_line_defaults(db: Database, vals: dict, context: dict) -> dict:
     uom = vals.get("product_uom") or val(db, "product.product", prod, "uom_id")
     price = convert_price(db, val(db, "product.product", prod, "lst_price"),
                           val(db, "product.product", prod, "uom_id"), uom)
+    order = vals.get("order_id")
+    if order and db.exists("sale.order", order):  # the list price in the pricelist's currency
+        price = to_currency(db, price, val(db, "sale.order", order, "currency_id"))
     description = val(db, "product.product", prod, "description_sale")
     return {"product_uom": uom, "price_unit": price, "tax_id": list(val(db, "product.product", prod, "taxes_id")),
             "name": _product_name(db, prod) + (f"\n{description}" if description else ""),
@@ -1065,6 +1124,10 @@ sale.computes.update(
     invoice_ids=_sale_invoices,
     invoice_count=lambda db, rid: len(_sale_invoices(db, rid)),
     invoice_status=_sale_invoice_status,
+    # readonly, computed from the pricelist: a currency_id given at create is ignored, as in Odoo (16)
+    currency_id=lambda db, rid: val(db, "product.pricelist", rec(db, "sale.order", rid).get("pricelist_id"),
+                                    "currency_id") or USD,
+    currency_rate=lambda db, rid: currency_rate(db, val(db, "sale.order", rid, "currency_id")),
 )
 sale.methods.update(
     action_confirm=_sale_confirm,
@@ -1089,7 +1152,7 @@ sale_line.computes.update(
     qty_to_invoice=_sale_qty_to_invoice,
     invoice_status=_sale_line_invoice_status,
     state=lambda db, rid: val(db, "sale.order", rec(db, "sale.order.line", rid)["order_id"], "state"),
-    currency_id=lambda db, rid: USD,
+    currency_id=lambda db, rid: val(db, "sale.order", rec(db, "sale.order.line", rid)["order_id"], "currency_id"),
     company_id=lambda db, rid: COMPANY,
     order_partner_id=lambda db, rid: val(db, "sale.order", rec(db, "sale.order.line", rid)["order_id"],
                                          "partner_id"),
@@ -1140,7 +1203,7 @@ def _create_invoices(db: Database, ids: list[int], context: dict | None = None, 
             invoices += db.create("account.move", [{
                 "move_type": "out_invoice", "partner_id": order.get("partner_invoice_id"),
                 "partner_shipping_id": order.get("partner_shipping_id"), "ref": order.get("client_order_ref"),
-                "invoice_origin": order.get("name"), "currency_id": order.get("currency_id"),
+                "invoice_origin": order.get("name"), "currency_id": val(db, "sale.order", order["id"], "currency_id"),
                 "invoice_payment_term_id": order.get("payment_term_id"), "invoice_line_ids": lines}],
                 {"default_move_type": "out_invoice"})
     first = rec(db, "account.move", invoices[0]) if invoices else {}
@@ -1191,8 +1254,9 @@ def _purchase_line_defaults(db: Database, vals: dict, context: dict) -> dict:
     sellers = [s for s in db.records["product.supplierinfo"].values()
                if s.get("partner_id") == vendor and (s.get("product_id") == prod or s.get(
                    "product_tmpl_id") == val(db, "product.product", prod, "product_tmpl_id"))]
-    price = sellers[0].get("price") if sellers else convert_price(
-        db, val(db, "product.product", prod, "standard_price"), val(db, "product.product", prod, "uom_id"), uom)
+    price = sellers[0].get("price") if sellers else to_currency(db, convert_price(
+        db, val(db, "product.product", prod, "standard_price"), val(db, "product.product", prod, "uom_id"), uom),
+        val(db, "purchase.order", order, "currency_id"))
     out.update(product_uom=uom, price_unit=price, name=_product_name(db, prod),
                taxes_id=list(val(db, "product.product", prod, "supplier_taxes_id")))
     return out
@@ -1409,6 +1473,7 @@ purchase.computes.update(
     invoice_ids=_purchase_invoices,
     invoice_count=lambda db, rid: len(_purchase_invoices(db, rid)),
     invoice_status=_purchase_invoice_status,
+    currency_rate=lambda db, rid: currency_rate(db, rec(db, "purchase.order", rid).get("currency_id")),
 )
 purchase.methods.update(button_confirm=_purchase_confirm, button_cancel=_purchase_cancel,
                         button_draft=lambda db, ids, **k: [db._touch("purchase.order", i).update(state="draft")
@@ -1435,7 +1500,8 @@ purchase_line.computes.update(
     state=lambda db, rid: val(db, "purchase.order", rec(db, "purchase.order.line", rid)["order_id"], "state"),
     partner_id=lambda db, rid: val(db, "purchase.order", rec(db, "purchase.order.line", rid)["order_id"],
                                    "partner_id"),
-    currency_id=lambda db, rid: USD,
+    currency_id=lambda db, rid: val(db, "purchase.order", rec(db, "purchase.order.line", rid)["order_id"],
+                                    "currency_id"),
 )
 
 

@@ -294,8 +294,28 @@ class Sandbox:
         def exists(ids):
             return [i for i in as_ids(ids) if db.exists(model, i)]
 
+        def web_save(ids, vals, specification, next_id=None):
+            """The web client's save (Odoo 17+ ``web_save``): create (no ids) or write, then ``web_read`` of the
+            specification; a many2one without sub-fields reads as its id, with ``{fields: {display_name: {}}}``
+            as ``{id, display_name}``."""
+            ids = as_ids(ids)
+            if ids:
+                db.write(model, ids, vals, context)
+            else:
+                ids = db.create(model, [vals], context)
+            if next_id:
+                ids = [next_id]
+            rows = db.read(model, ids, [name for name in specification or {} if name != "id"])
+            for row in rows:
+                for name, spec in (specification or {}).items():
+                    if db.field(model, name).type == "many2one" and isinstance(row.get(name), list):
+                        row[name] = ({"id": row[name][0], "display_name": row[name][1]}
+                                     if (spec or {}).get("fields") else row[name][0])
+            return rows
+
         return {f.__name__: f for f in (search, search_count, search_read, read, create, write, unlink,
-                                        name_search, read_group, fields_get, default_get, exists)}.get(method)
+                                        name_search, read_group, fields_get, default_get, exists,
+                                        web_save)}.get(method)
 
     # -- JSON-RPC
     def handle(self, path: str, payload: dict[str, Any], session: str | None = None) -> tuple[dict, str | None]:

@@ -27,7 +27,8 @@ def setup_logging(settings: Settings, json_lines: bool = False) -> None:
 
     Times are UTC and say so. JSON lines are flat objects: `ts` (UTC, ending in Z), `level`,
     `message`, and, when the event concerns them, `partner`, `channel`, `exchange_id`,
-    `message_id`, `event` (the state reached) and `exception` (a traceback's text).
+    `message_id`, `event` (the state reached), `file` (a partner's file name, as it is) and
+    `exception` (a traceback's text).
     """
     logger.remove()
     logger.configure(patcher=_escape_control_characters)
@@ -61,6 +62,7 @@ def _json_line(message) -> None:
     found = {
         "partner": extra.get("partner") or (partner.group("partner") if partner else None),
         "channel": extra.get("channel"),
+        "file": extra.get("file"),  # a partner's file name: a field of its own, whatever it holds
         "exchange_id": extra.get("exchange") or (int(subject.group("id")) if subject and subject.group("kind") ==
                                                   "exchange" else None),
         "message_id": extra.get("message") or (int(subject.group("id")) if subject and subject.group("kind") ==
@@ -102,9 +104,9 @@ class App:
 
     @cached_property
     def archive(self) -> Archive:
-        from gateway.store.archive import Archive
+        from gateway.store.archive import open_archive
 
-        return Archive(self.settings.archive_dir)
+        return open_archive(self.settings)
 
     @cached_property
     def templates(self) -> TemplateSet:

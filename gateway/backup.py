@@ -49,7 +49,10 @@ def backup(settings: Settings, destination: Path) -> dict:
         manifest["note"] = "PostgreSQL: back the store up with pg_dump -Fc (README, Operations)"
         names = set()
     files = 0
-    if settings.archive_dir.is_dir():
+    if settings.archive_url:  # the archive is rows of a database: backed up with it (pg_dump)
+        manifest["archive"] = "in the database of [archive] url: back it up with that database"
+        names = set()
+    elif settings.archive_dir.is_dir():
         shutil.copytree(settings.archive_dir, destination / "archive", dirs_exist_ok=True)
         files = sum(1 for path in (destination / "archive").rglob("*") if path.is_file())
     missing = sorted(name for name in names

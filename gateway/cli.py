@@ -261,13 +261,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     app = _app(args)
     try:
         profile = _profile(app, args.partner)
-        since = None
-        if args.since:
-            try:
-                since = datetime.fromisoformat(args.since)
-            except ValueError:
-                raise CommandError(f"--since {args.since!r} is not an ISO date or time (e.g. 2026-11-01T08:00)")
-        replayed, sent = replay_and_send(app, profile.id, since=since, document_type=args.document)
+        replayed, sent = replay_and_send(app, profile.id, since=args.since, document_type=args.document)
     finally:
         app.close()
     if args.json:
@@ -541,13 +535,8 @@ def cmd_messages_find(args: argparse.Namespace) -> int:
     from gateway import search
 
     app = _app(args)
-    try:
-        filters = search.Filters(partner=args.partner, direction=args.direction, state=args.state,
-                                 document_type=args.type,
-                                 since=datetime.fromisoformat(args.since) if args.since else None,
-                                 until=datetime.fromisoformat(args.until) if args.until else None)
-    except ValueError as error:
-        raise CommandError(f"--since/--until: {error} (e.g. 2026-11-20 or 2026-11-20T08:00)")
+    filters = search.Filters(partner=args.partner, direction=args.direction, state=args.state,
+                             document_type=args.type, since=args.since, until=args.until)
     result = search.find(app.store, args.text, filters, page=args.page, per_page=args.limit)
     if args.json:
         _print_json(result)
@@ -562,6 +551,25 @@ def cmd_messages_find(args: argparse.Namespace) -> int:
     shown = len(result["messages"])
     print(f"{result['total']} message(s) found" + (f"; {shown} shown (page {result['page']} of {result['pages']}, "
                                                       f"--page N for more)" if shown < result["total"] else ""))
+    return 0
+
+
+def cmd_stock_availability(args: argparse.Namespace) -> int:
+    from gateway.stock_queries import as_csv, availability
+
+    rows = availability(_app(args).store, partner=args.partner, product=args.product)
+    if args.json:
+        _print_json(rows)
+    elif args.csv:
+        sys.stdout.write(as_csv(rows))
+    elif not rows:
+        print("no supplier has reported its stock" + (f" of {args.product}" if args.product else ""))
+    else:
+        print(f"{'PARTNER':<16} {'PRODUCT':<20} {'THEIR ITEM':<16} {'QUANTITY':>10} {'ON ORDER':>10} {'AVAILABLE':<10} REPORT")
+        for row in rows:
+            print(f"{row['partner']:<16.16} {row['product'] or '':<20.20} {row['their_item'] or '':<16.16} "
+                  f"{row['quantity'] or '':>10} {row['on_order'] or '':>10} {row['available_date'] or '':<10} "
+                  f"{row['report']} ({row['report_date'] or ''})")
     return 0
 
 
@@ -678,8 +686,8 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--direction", choices=("in", "out"))
     find.add_argument("--state")
     find.add_argument("--type", help="document type or message type: Order, 850, DESADV, …")
-    find.add_argument("--since", help="received at or after this ISO date or time")
-    find.add_argument("--until", help="received before the end of this ISO date, or before this time")
+    find.add_argument("--since", type=_when, help="received at or after: a date or time in UTC, yesterday, 2h, 7d")
+    find.add_argument("--until", type=_when, help="received before the end of this date, or before this time")
     find.add_argument("--page", type=int, default=1)
     find.add_argument("--limit", type=int, default=50, help="messages per page (at most 1000)")
     form = find.add_mutually_exclusive_group()
@@ -715,8 +723,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="send again, with new control numbers, the documents sent to a "
                                  "partner from Odoo (order responses, despatch advices, invoices, orders)")
     replay.add_argument("--partner", required=True)
-    replay.add_argument("--since", help="only what was first sent at or after this ISO date or time (UTC)")
-    replay.add_argument("--document", choices=("OrderResponse", "DespatchAdvice", "Invoice", "Order"),
+    replay.add_argument("--since", type=_when,
+                        help="only what was first sent at or after: a date or time in UTC, yesterday, 2h, 7d")
+    replay.add_argument("--document",
+                        choices=("OrderResponse", "DespatchAdvice", "Invoice", "Order", "InventoryReport", "Catalog"),
                         help="only this document type")
     replay.add_argument("--json", action="store_true")
     replay.set_defaults(handler=cmd_replay)
@@ -767,6 +777,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the shipped samples through the gateway into an Odoo sandbox, then "
                                              "the sale orders made")
     demo.set_defaults(handler=cmd_demo)
+
+    stock = commands.add_parser("stock", help="stock reports partners sent us").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    savail = stock.add_parser("availability", help="suppliers' availability: the products of each supplier's "
+                              "newest stock report (846 / INVRPT)")
+    savail.add_argument("--partner", help="one supplier (profile id)")
+    savail.add_argument("--product", help="one product: our code or the supplier's item number")
+    sformat = savail.add_mutually_exclusive_group()
+    sformat.add_argument("--json", action="store_true")
+    sformat.add_argument("--csv", action="store_true", help="a header row and a row per product, for a spreadsheet")
+    savail.set_defaults(handler=cmd_stock_availability)
 
     odoo = commands.add_parser("odoo-sandbox", help="a local emulator of Odoo 18's external API, for trials and tests")
     odoo.add_argument("--host", default="127.0.0.1")

@@ -96,6 +96,7 @@ class Settings:
     partners_dir: Path
     templates_dir: Path
     max_file_size: int = 256 * 1024 * 1024
+    file_seconds: float = 120.0  # `[limits] file_seconds`: a file still being parsed after this is held (0: no limit)
     rescan_seconds: float = 30.0
     delivery_attempts: int = 48  # with back-off up to an hour: about two days of Odoo outage
     log_format: str = "text"
@@ -105,6 +106,7 @@ class Settings:
     identity: Identity = field(default_factory=Identity)
     alerts: Any = None  # gateway.alerts.AlertSettings when `[alerts]` is present
     retention_days: float | None = None  # `[retention] days`: purge what is older and no longer needed
+    archive_url: str | None = None  # `[archive] url`: the archive in a database (the PostgreSQL store) instead of dir
 
     @property
     def templates(self) -> TemplateDirs:
@@ -168,9 +170,11 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
         state_dir=state_dir,
         store_url=store_url,
         archive_dir=resolve(archive.get("dir"), state_dir / "archive"),
+        archive_url=_archive_url(archive, store_url, where),
         partners_dir=resolve(data.get("partners_dir"), partners_default),
         templates_dir=resolve(data.get("templates_dir"), templates_default),
         max_file_size=int(limits.get("max_file_size", 256 * 1024 * 1024)),
+        file_seconds=float(limits.get("file_seconds", 120.0)),
         rescan_seconds=float(data.get("rescan_seconds", 30.0)),
         delivery_attempts=int(data.get("delivery_attempts", 48)),
         log_format=str(log.get("format", "text")),
@@ -236,3 +240,15 @@ def _identity(data: dict[str, Any], where: str) -> Identity:
             raise ConfigError(f"{where}: [identity.{standard}] has unknown key(s) {', '.join(sorted(unknown))}")
         found[standard] = {key: str(value) for key, value in ids.items()}
     return Identity(edifact=found.get("edifact", {}), x12=found.get("x12", {}))
+
+
+def _archive_url(archive: dict[str, Any], store_url: str, where: str) -> str | None:
+    """`[archive] url`: a database URL, or "store" for the store's own; None keeps the folder (`dir`)."""
+    url = archive.get("url")
+    if url is None:
+        return None
+    if not isinstance(url, str) or not url:
+        raise ConfigError(f"{where}: [archive] url must be a database URL, or \"store\" for the store's own")
+    if archive.get("dir"):
+        raise ConfigError(f"{where}: [archive] takes dir (a folder) or url (a database), not both")
+    return store_url if url == "store" else url

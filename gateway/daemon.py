@@ -53,17 +53,35 @@ class SourceUnreadable(Exception):
     """The partner's file could not be read (the archive was not touched)."""
 
 
-class _SourceStream:
-    """A read-only stream that tells a failure to read the source from a failure to archive."""
+class StillBeingWritten(Exception):
+    """The partner was still writing the file when it was read: nothing recorded, the file put back."""
 
-    def __init__(self, stream) -> None:
+
+class _SourceStream:
+    """A read-only stream that tells a failure to read the source from a failure to archive.
+
+    At the end of the stream the channel is asked whether what was read is the whole file; if
+    not, StillBeingWritten is raised before the archive or the store have recorded anything.
+    """
+
+    def __init__(self, stream, channel=None, claimed: ClaimedFile | None = None) -> None:
         self.stream = stream
+        self.channel = channel
+        self.claimed = claimed
+        self.size = 0
 
     def read(self, size: int = -1) -> bytes:
         try:
-            return self.stream.read(size)
+            chunk = self.stream.read(size)
+            why = None
+            if not chunk and size != 0 and self.channel is not None:
+                why = self.channel.still_written(self.claimed, self.stream, self.size)
         except OSError as error:
             raise SourceUnreadable(str(error)) from error
+        if why is not None:
+            raise StillBeingWritten(why)
+        self.size += len(chunk)
+        return chunk
 
 
 def build_inboxes(app: App) -> list[Inbox]:
@@ -90,7 +108,12 @@ def take(app: App, inbox: Inbox, claimed: ClaimedFile, recovered: bool,
     """Archive and record one claimed file (under `guard`, when given), then let the channel settle it."""
     try:
         with inbox.channel.open(claimed) as stream, guard or contextlib.nullcontext():
-            app.pipeline.intake(inbox.profile, claimed, _SourceStream(stream), recovered=recovered)
+            app.pipeline.intake(inbox.profile, claimed, _SourceStream(stream, inbox.channel, claimed),
+                                recovered=recovered)
+    except StillBeingWritten as why:
+        logger.warning("{}: {file!r} was not taken: {}", inbox.channel.name, why, file=claimed.original_name)
+        inbox.channel.put_back(claimed)
+        return
     except (SourceUnreadable, OSError) as error:
         if isinstance(error, SourceUnreadable) or not _archive_error(error, app):
             logger.warning("{}: {file!r} cannot be read: {}", inbox.channel.name, error, file=claimed.original_name)
@@ -108,8 +131,12 @@ def _archive_error(error: OSError, app: App) -> bool:
     return bool(filename) and str(filename).startswith(str(app.settings.archive_dir))
 
 
-def poll(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None = None) -> int:
-    """Take every settled file of one inbox; returns how many were taken.
+INTAKE_BATCH = 20  # files of a folder taken at a time before they are processed (nodes share the rest)
+
+
+def poll(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None = None,
+         limit: int | None = None) -> int:
+    """Take every settled file of one inbox (at most `limit`); returns how many were taken.
 
     An SFTP channel is polled over one connection (none while it backs off after failures);
     its ChannelError is logged by the channel and raised to the caller. On PostgreSQL a channel
@@ -128,10 +155,10 @@ def poll(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None
         if remote:
             with inbox.channel.polling():
                 return _take_all(app, inbox, guard)
-        return _take_all(app, inbox, guard)
+        return _take_all(app, inbox, guard, limit)
 
 
-def _take_all(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None) -> int:
+def _take_all(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None, limit: int | None = None) -> int:
     taken = 0
     if not inbox.recovered:
         for claimed in inbox.channel.recover():
@@ -143,6 +170,8 @@ def _take_all(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager |
             break
         take(app, inbox, claimed, recovered=False, guard=guard)
         taken += 1
+        if limit is not None and taken >= limit:
+            break  # the rest is claimed at the next poll (a generator: nothing more was claimed)
     for name, reason in inbox.channel.refusals():
         with guard or contextlib.nullcontext():
             app.pipeline.refuse(inbox.profile, inbox.channel.name, name, reason)
@@ -161,10 +190,14 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
                 pass  # the channel logged what failed; the other partners go on
             app.pipeline.process_pending()
             continue
-        deadline = time.monotonic() + inbox.channel.settle_seconds * 3 + 2
+        patience = inbox.channel.settle_seconds * 3 + 2
+        deadline = time.monotonic() + patience
         while not app.pipeline.stopping:
-            poll(app, inbox)
-            app.pipeline.process_pending()
+            # A batch at a time, processed before the next: other nodes take and process the rest.
+            taken = poll(app, inbox, limit=INTAKE_BATCH)
+            if app.pipeline.process_pending() or taken:
+                deadline = time.monotonic() + patience  # work is going on: wait while files remain
+                continue
             if not inbox.channel.waiting() or time.monotonic() > deadline:
                 break
             time.sleep(min(0.2, inbox.channel.settle_seconds))
@@ -232,24 +265,31 @@ def _send_documents_job(app: App, jobs: OutboundJobs, partner: str, work: thread
 
 def _work(app: App, inboxes: list[Inbox], stop: threading.Event, wake: threading.Event,
           runtime: Runtime | None = None) -> None:
-    """One turn of the worker: pending messages, then every watched folder."""
-    app.pipeline.process_pending()
+    """One turn of the worker: every watched folder, each followed by what it brought, then anything pending.
+
+    The folders come first: a file just dropped is taken before older work is looked for."""
+    processed = False
     for inbox in inboxes:
         if stop.is_set():
             break
-        try:
-            taken = poll(app, inbox)
-        except Exception as error:  # a partner's file or a full disk must not end the daemon
-            logger.exception("{}: poll failed; retrying at the next rescan", inbox.channel.name)
-            if runtime is not None:
-                runtime.polled(inbox.channel.name, str(error))
-        else:
+        taken = INTAKE_BATCH
+        while taken >= INTAKE_BATCH and not stop.is_set():  # a batch at a time, each processed before the next
+            try:
+                taken = poll(app, inbox, limit=INTAKE_BATCH)
+            except Exception as error:  # a partner's file or a full disk must not end the daemon
+                logger.exception("{}: poll failed; retrying at the next rescan", inbox.channel.name)
+                if runtime is not None:
+                    runtime.polled(inbox.channel.name, str(error))
+                break
             if runtime is not None:
                 runtime.polled(inbox.channel.name)
             if taken:
                 app.pipeline.process_pending()
+                processed = True
         if inbox.channel.waiting():
             threading.Timer(inbox.channel.settle_seconds, wake.set).start()
+    if not processed and not stop.is_set():
+        app.pipeline.process_pending()  # left from before, and deliveries whose retry time has come
 
 
 def notify_systemd(state: str) -> None:

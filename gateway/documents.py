@@ -223,6 +223,68 @@ class OrderChange:
 
 
 @dataclass(frozen=True)
+class InventoryLine(Item):
+    """One product of an inventory report: how many of it there are, of which kind, where."""
+
+    quantity: str | None = None
+    quantity_type: str | None = None  # on_hand | free | forecast (X12 QTY01 / EDIFACT 6063 through a code list)
+    quantity_code: str | None = None  # the qualifier as the message says it (QTY01 17, QTY+145)
+    uom: str | None = None
+    on_order: str | None = None  # what the sender has on order or in transit for it, when it says so
+    available_date: str | None = None  # when what is on order becomes available
+    unit_price: str | None = None
+
+
+@dataclass(frozen=True)
+class InventoryReport:
+    """Stock per product (INVRPT / 846): ours to a customer, or a 3PL's or a supplier's to us."""
+
+    document_number: str | None = None
+    document_date: str | None = None
+    report_date: str | None = None  # when the quantities were counted (the report's "as of")
+    warehouse: str | None = None  # our warehouse the quantities are of (its code), outbound
+    location: str | None = None  # the sender's own name for the place (N1 WH / LOC+18), inbound
+    mode: str | None = None  # full | changes: every product, or only what moved since the last report
+    currency: str | None = None
+    note: str | None = None
+    buyer: Party | None = None
+    supplier: Party | None = None
+    ship_from: Party | None = None  # the warehouse whose stock it is
+    lines: list[InventoryLine] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CatalogLine(Item):
+    """One item of a price/sales catalog: how it is named, sold and priced, and from when to when."""
+
+    action: str | None = None  # add | change | delete | no_change (LIN 1229 / catalog_action_*); absent: as listed
+    uom: str | None = None  # the unit the price is for
+    unit_price: str | None = None  # the net price (the buyer pays); for a supplier's catalog, our purchase price
+    retail_price: str | None = None  # a suggested or retail price the catalog also gives
+    minimum_quantity: str | None = None  # the price holds from this quantity on
+    pack_quantity: str | None = None  # units in the unit the item is sold in (a case of 12)
+    currency: str | None = None  # when the line's differs from the catalog's
+    valid_from: str | None = None
+    valid_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A price/sales catalog (PRICAT / 832): ours to a customer from its pricelist, or a supplier's to us."""
+
+    document_number: str | None = None  # the catalog's number (BGM 1004 / BCT02)
+    document_date: str | None = None
+    purpose: str | None = None  # full (the whole catalog, replaces the last) | changes (only what changed)
+    currency: str | None = None
+    valid_from: str | None = None
+    valid_to: str | None = None
+    note: str | None = None
+    buyer: Party | None = None
+    supplier: Party | None = None
+    lines: list[CatalogLine] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class SalesLine(Item):
     """One product at one location in a retailer's sales report: what sold, what is left."""
 
@@ -283,7 +345,8 @@ class Replenishment:
 # Document type name (as templates and the store call it) → (class, nested classes by field).
 DOCUMENT_TYPES: dict[str, type] = {"Order": Order, "OrderResponse": OrderResponse,
                                     "DespatchAdvice": DespatchAdvice, "Invoice": Invoice,
-                                    "OrderChange": OrderChange, "SalesReport": SalesReport,
+                                    "OrderChange": OrderChange, "InventoryReport": InventoryReport,
+                                    "Catalog": Catalog, "SalesReport": SalesReport,
                                     "Replenishment": Replenishment}
 NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Order", "buyer"): Party,
@@ -293,7 +356,8 @@ NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Order", "lines"): OrderLine,
     **{(name, item.name): Party for name, cls in (("OrderResponse", OrderResponse),
                                                  ("DespatchAdvice", DespatchAdvice), ("Invoice", Invoice),
-                                                 ("OrderChange", OrderChange))
+                                                 ("OrderChange", OrderChange), ("InventoryReport", InventoryReport),
+                                                 ("Catalog", Catalog))
        for item in fields(cls) if item.type == "Party | None"},
     ("OrderResponse", "lines"): ResponseLine,
     ("DespatchAdvice", "packages"): Package,
@@ -302,6 +366,8 @@ NESTED_TYPES: dict[tuple[str, str], type] = {
     ("Invoice", "lines"): InvoiceLine,
     ("Invoice", "taxes"): TaxLine,
     ("OrderChange", "lines"): ChangeLine,
+    ("InventoryReport", "lines"): InventoryLine,
+    ("Catalog", "lines"): CatalogLine,
     ("SalesReport", "buyer"): Party,
     ("SalesReport", "supplier"): Party,
     ("SalesReport", "lines"): SalesLine,

@@ -134,6 +134,18 @@ def describe_preview(entry: dict[str, Any]) -> str:
         lines.extend(f"    answered {a['status']}{' (' + a['reason'] + ')' if a.get('reason') else ''}: {a['text']}"
                      for a in entry["answer"])
         return "\n".join(lines)
+    if entry["action"] == "compare":  # a stock report: a 3PL's count, or a supplier's availability
+        record = entry.get("record") or {}
+        if "availability" in record:
+            lines = [f"{number}: {len(record['availability'])} products kept as {record.get('name')}'s availability;"
+                     " nothing written to Odoo"]
+            lines.extend(f"    not carried: {label}" for label in record.get("not_carried", []))
+            return "\n".join(lines)
+        lines = [f"{number}: compared with Odoo's stock at {record.get('name')}"]
+        lines.extend(f"    {'would adjust' if d['applied'] else 'exception'}: {d['text']}" for d in entry["differences"])
+        if not entry["differences"]:
+            lines.append("    no differences")
+        return "\n".join(lines)
     if "differences" in entry:  # a supplier's document, compared with its purchase order
         record = entry.get("record") or {}
         if entry["action"] == "exists":

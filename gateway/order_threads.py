@@ -43,11 +43,15 @@ class Difference:
     applied: bool = False
 
 
+# Documents that are their own thread, under their own number (a catalog answers no order).
+OWN_THREAD = ("Order", "Catalog")
+
+
 def order_ref(document_type: str | None, document: dict[str, Any] | None) -> str | None:
     """The order a document concerns: an order's own number, or the order it answers."""
     if not document:
         return None
-    key = "document_number" if document_type == "Order" else "order_number"
+    key = "document_number" if document_type in OWN_THREAD else "order_number"
     value = document.get(key)
     return str(value) if value not in (None, "") else None
 

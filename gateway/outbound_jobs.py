@@ -120,6 +120,14 @@ class OutboundJobs:
                     with self.store.exclusive(f"documents {profile.id} {rule.document_type}") as ours:
                         if ours and rule.document_type == CHANGE_ANSWER:
                             self.answer_changes(profile, rule, report)
+                        elif ours and rule.document_type == "InventoryReport":  # our stock, on its own schedule
+                            from gateway.stock_jobs import send_stock_report
+
+                            send_stock_report(self, profile, rule, report)
+                        elif ours and rule.document_type == "Catalog":
+                            from gateway.catalog_jobs import send_catalog
+
+                            send_catalog(self, profile, rule, report)
                         elif ours:  # on PostgreSQL another node may be reading these right now
                             self.run_rule(profile, rule, report)
                 except (OdooError, TransientFailure, LookupError) as error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +42,7 @@ from gateway.store.models import Exchange, Interchange, Message, utcnow
 
 ACTOR = "pipeline"
 BATCH = 200  # messages recorded per transaction
+CLAIM_BATCH = 10  # received exchanges a node claims at a time (several nodes share the rest)
 STAGES = ("parse", "translate", "deliver")
 # A message's values that come from the partner's file, cut to their columns (clip_to_columns).
 PARTNER_VALUES = ("type", "version", "ref", "interchange_ref", "group_ref")
@@ -48,6 +50,33 @@ DOCUMENT_VALUES = ("document_type", "document_number", "order_ref")
 
 RETRY_FIRST_SECONDS = 30
 RETRY_MAX_SECONDS = 3600
+
+
+class OverBudget(Exception):
+    """A file took longer to parse and translate than `[limits] file_seconds`: held, the others go on."""
+
+
+def within_budget(events: Iterator, seconds: float, what: str) -> Iterator:
+    """The parse events of one file, until `seconds` have passed since the first was asked for.
+
+    The time is checked between messages (each is parsed and translated while the consumer
+    holds it), so one slow file is stopped after about its budget: the messages recorded so far
+    stay, the rest of the file is not read, and the other partners' files go on.
+    """
+    if not seconds:
+        yield from events
+        return
+    started = time.monotonic()
+    count = 0
+    for event in events:
+        elapsed = time.monotonic() - started
+        if elapsed > seconds:
+            raise OverBudget(
+                f"{what} was still being processed after {elapsed:.0f} s, over the per-file budget of {seconds:g} s "
+                f"([limits] file_seconds in gateway.toml); {count} message(s) and envelope(s) before it were recorded, "
+                "the rest was not read. Split the file, or raise the budget, and reprocess it")
+        count += 1
+        yield event
 
 
 class TransientFailure(Exception):
@@ -313,13 +342,22 @@ class Pipeline:
                 Exchange.state == "received", Exchange.direction == "in").order_by(Exchange.id)))
 
     def process_pending(self) -> int:
-        """Every received exchange, then every delivery due (new, or a retry whose time has come)."""
-        count = 0
-        for exchange_id in self.pending_exchanges():
-            if self.stopping:
-                break
-            self.process(exchange_id)
-            count += 1
+        """Every received exchange, then every delivery due (new, or a retry whose time has come).
+
+        Exchanges are claimed a few at a time (`Store.claim_received`): on PostgreSQL several nodes
+        share the work exchange by exchange, each going on while any is left; returns how many this
+        one processed."""
+        count = last = 0
+        while not self.stopping:
+            with self.store.claim_received(CLAIM_BATCH, after=last) as claimed:
+                if not claimed:
+                    break
+                for exchange_id in claimed:
+                    if self.stopping:
+                        break
+                    self._process(exchange_id)  # claimed: no other node processes it meanwhile
+                    last = exchange_id
+                    count += 1
         if not self.stopping:
             self.deliver_pending()
         if not self.stopping:
@@ -351,12 +389,13 @@ class Pipeline:
         try:
             data = self.archive.read(exchange.sha256)
             standard, events = parse_for(data, profile, self.templates)
+            events = within_budget(events, self.settings.file_seconds, f"the file ({len(data)} bytes)")
             self._record_events(exchange, profile, standard, events, done)
             stranger = not_from_partner(data, profile)
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
             return
-        except ArchiveMismatch as error:
+        except (ArchiveMismatch, OverBudget) as error:
             self._finish_exchange(exchange_id, "held", str(error))
             return
         except Exception as error:  # our own bug must not stop the daemon nor lose the file

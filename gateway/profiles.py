@@ -31,10 +31,21 @@ the line, so `edigw partners validate` can list them all at once.
                 file_name: "{document}_{number}_{control}.{ext}"}
       # Order: {template: outbound/x12/850_004010}                 # confirmed purchase orders, to a supplier
       # OrderChangeResponse: {template: outbound/x12/865_004010}   # answers to the customer's changes (or ORDRSP)
+      # InventoryReport: {template: outbound/x12/846_004010, schedule: 15m, warehouses: [WH],
+      #                   quantity: free, products: ordered, mode: changes}   # our stock (846 / INVRPT)
+    inventory:                  # a 3PL's or a supplier's stock reports (846, INVRPT) to us
+      warehouse: WH2            # the Odoo warehouse (code) this partner keeps: a 3PL; absent: a supplier
+      apply: adjust             # adjust: Odoo's count follows the 3PL's within the tolerance; none (default)
+      tolerance: 2              # units a count may differ and still be adjusted ("5%": percent of Odoo's)
+      # Catalog: {template: outbound/edifact/PRICAT_D96A, schedule: 1d, mode: changes,  # our prices (PRICAT, 832)
+      #           products: pricelist}   # pricelist | ordered | all; pricelist: <id or name> (default: the customer's)
     changes:                    # a customer's changes to its orders (860, ORDCHG)
       apply: [quantity_increase, quantity_decrease, date, price, add_line, cancel_line, cancel_order]
       on_confirmed: apply       # apply: change a confirmed order too (its delivery follows); exception
       price_tolerance: 5        # percent a new price may differ from the order's (absent: any)
+    catalogs:                   # a supplier's catalogs (832, PRICAT): its prices for what we buy
+      apply: prices             # prices: update product.supplierinfo; none: compare and report only
+      price_tolerance: 10       # percent a price may change by itself; beyond it, an exception
     purchasing:                 # a supplier's answers to our purchase orders (855, 856, 810)
       apply:                    # differences the gateway applies by itself; the rest wait for a person
         later_date_days: 7      # a later confirmed date, up to this many days after the planned one
@@ -79,7 +90,7 @@ from gateway.channels.secrets import SecretRef
 PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 PROFILE_KEYS = {"name", "odoo_partner", "identifiers", "channels", "receive", "send",
                 "acknowledgments", "test", "description", "delivery", "validation", "purchasing",
-                "changes", "signals", "replenishment"}
+                "changes", "inventory", "catalogs", "signals", "replenishment"}
 VALIDATION_KEYS = {"strict", "check_digits", "segment_order"}
 CHANNEL_KEYS = {"type", "inbox", "outbox", "processed", "failed", "after", "settle_seconds",
                 "rescan_seconds", "patterns"}
@@ -94,7 +105,13 @@ RECEIVE_KEYS = {"template", "overrides", "versions"}
 ACK_KEYS = {"send", "kind", "ta1", "expect", "overdue_after", "channel", "file_name"}
 ACK_FILE_FIELDS = {"type", "control", "partner", "ext", "standard"}
 SEND_KEYS = {"template", "overrides", "schedule", "file_name", "batch"}
-SEND_DOCUMENTS = ("OrderResponse", "DespatchAdvice", "Invoice", "Order", "OrderChangeResponse")
+INVENTORY_SEND_KEYS = {"warehouses", "quantity", "products", "mode"}  # send.InventoryReport only
+SEND_DOCUMENTS = ("OrderResponse", "DespatchAdvice", "Invoice", "Order", "OrderChangeResponse", "InventoryReport",
+                  "Catalog")
+SEND_KEYS |= {"mode", "products", "pricelist"}  # Catalog
+CATALOG_MODES = ("full", "changes")
+CATALOG_PRODUCTS = ("pricelist", "ordered", "all")
+CATALOGS_KEYS = {"apply", "price_tolerance"}
 SEND_FILE_FIELDS = ACK_FILE_FIELDS | {"document", "number", "timestamp"}
 SEND_FILE_NAME = "{type}_{number}_{control}.{ext}"
 SEND_SCHEDULE_SECONDS = 300.0
@@ -194,6 +211,12 @@ class SendRule:
     schedule_seconds: float = SEND_SCHEDULE_SECONDS
     file_name: str = SEND_FILE_NAME
     batch: bool = False
+    inventory: "InventorySend | None" = None  # what a stock report holds (send.InventoryReport)
+    # Catalog: the whole catalog or only what changed since the last one sent; which products; the
+    # pricelist (id or name) when not the customer's own.
+    mode: str = "full"
+    products: str = "pricelist"
+    pricelist: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -255,6 +278,20 @@ class ChangePolicy:
 
     apply: tuple[str, ...] = ()
     on_confirmed: str = "exception"
+    price_tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class CatalogPolicy:
+    """What a supplier's catalogs (832 / PRICAT) do to our purchase prices (`catalogs:` in the profile).
+
+    `apply`: `prices` writes the supplier's prices, minimum quantities, validity and item codes to
+    Odoo's vendor prices (product.supplierinfo); `none` only compares and reports. `price_tolerance`:
+    percent a price may move by itself; a larger change waits for a person as an exception (None:
+    any change is applied). Items we do not carry are listed, never created.
+    """
+
+    apply: str = "none"
     price_tolerance: float | None = None
 
 
@@ -327,6 +364,8 @@ class Profile:
     send: tuple[SendRule, ...] = ()
     purchasing: PurchasingPolicy = field(default_factory=PurchasingPolicy)
     changes: ChangePolicy = field(default_factory=ChangePolicy)
+    inventory: "InventoryPolicy" = field(default_factory=lambda: InventoryPolicy())
+    catalogs: CatalogPolicy = field(default_factory=CatalogPolicy)
     signals: SignalsFeed | None = None
     replenishment: ReplenishmentPolicy = field(default_factory=ReplenishmentPolicy)
 
@@ -476,6 +515,8 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
     delivery = _delivery_policy(data, problem)
     purchasing = _purchasing_policy(data, problem)
     changes = _change_policy(data, problem)
+    inventory = _inventory_policy(data, problem)
+    catalogs = _catalog_policy(data, problem)
     signals = _signals_feed(data, problem, {c.name.split("/", 1)[1] for c in channels if c.outbox})
     replenishment = _replenishment_policy(data, problem)
     validation = _validation_options(data, problem)
@@ -499,6 +540,8 @@ def load_profile(path: Path, state_dir: Path, templates_dir: Path | None = None)
         send=send,
         purchasing=purchasing,
         changes=changes,
+        inventory=inventory,
+        catalogs=catalogs,
         signals=signals,
         replenishment=replenishment,
     )
@@ -578,7 +621,7 @@ def _send_rules(data: dict, problem: Any, templates_dir: Path | None, identifier
             problem(line, f"send.{document_type}: a 'template' is required, e.g. {{template: outbound/x12/810_004010}}")
             continue
         for key in rule:
-            if key not in SEND_KEYS:
+            if key not in SEND_KEYS and not (document_type == "InventoryReport" and key in INVENTORY_SEND_KEYS):
                 problem(_line(rule, key), f"unknown key {key!r} in send.{document_type} "
                                           f"(known: {', '.join(sorted(SEND_KEYS))})")
         schedule = parse_duration(rule.get("schedule", SEND_SCHEDULE_SECONDS))
@@ -599,8 +642,10 @@ def _send_rules(data: dict, problem: Any, templates_dir: Path | None, identifier
         if templates_dir is not None:
             _check_send_template(templates_dir, template, overrides, document_type, identifiers,
                                  lambda reason, key="template": problem(_line(rule, key), reason))
+        inventory = _inventory_send(rule, problem) if document_type == "InventoryReport" else None
         rules.append(SendRule(document_type=str(document_type), template=template, overrides=overrides,
-                              schedule_seconds=schedule, file_name=file_name, batch=batch))
+                              schedule_seconds=schedule, file_name=file_name, batch=batch, inventory=inventory,
+                              **_catalog_send_options(rule, str(document_type), problem)))
     return tuple(rules)
 
 
@@ -756,14 +801,49 @@ def _change_policy(data: dict, problem: Any) -> ChangePolicy:
     if on_confirmed not in ("apply", "exception"):
         problem(_line(raw, "on_confirmed"), f"changes.on_confirmed must be apply or exception, not {on_confirmed!r}")
         on_confirmed = "exception"
-    tolerance = raw.get("price_tolerance")
-    if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
-                                  or tolerance < 0):
-        problem(_line(raw, "price_tolerance"), f"changes.price_tolerance must be a percent of 0 or more, "
-                                               f"not {tolerance!r}")
-        tolerance = None
     return ChangePolicy(apply=tuple(apply), on_confirmed=on_confirmed,
-                        price_tolerance=float(tolerance) if tolerance is not None else None)
+                        price_tolerance=_percent(raw, "price_tolerance", "changes", problem))
+
+
+def _percent(raw: dict, key: str, where: str, problem: Any) -> float | None:
+    """An optional percent of 0 or more (a tolerance); None when absent or wrong (reported)."""
+    value = raw.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+        problem(_line(raw, key), f"{where}.{key} must be a percent of 0 or more, not {value!r}")
+        return None
+    return float(value) if value is not None else None
+
+
+def _catalog_send_options(rule: dict, document_type: str, problem: Any) -> dict[str, Any]:
+    """send.Catalog's own keys (mode, products, pricelist), checked; other documents may not have them."""
+    options: dict[str, Any] = {}
+    for key, choices in (("mode", CATALOG_MODES), ("products", CATALOG_PRODUCTS)):
+        if key not in rule or document_type == "InventoryReport":  # a stock report's own (_inventory_send)
+            continue
+        if document_type != "Catalog":
+            problem(_line(rule, key), f"send.{document_type}.{key}: only a Catalog has it")
+        elif rule[key] not in choices:
+            problem(_line(rule, key), f"send.Catalog.{key} must be {' or '.join(choices)}, not {rule[key]!r}")
+        else:
+            options[key] = rule[key]
+    if "pricelist" in rule:
+        value = rule["pricelist"]
+        if document_type != "Catalog" or isinstance(value, bool) or not isinstance(value, (int, str)) or value == "":
+            problem(_line(rule, "pricelist"), f"send.{document_type}.pricelist must be a Catalog's Odoo pricelist "
+                                              f"(its id or name), not {value!r}")
+        else:
+            options["pricelist"] = value
+    return options
+
+
+def _catalog_policy(data: dict, problem: Any) -> CatalogPolicy:
+    """The `catalogs:` section (a supplier's catalogs), checked."""
+    raw = _section(data, "catalogs", CATALOGS_KEYS, problem, "catalogs")
+    apply = raw.get("apply", "none")
+    if apply not in ("prices", "none"):
+        problem(_line(raw, "apply"), f"catalogs.apply must be prices or none, not {apply!r}")
+        apply = "none"
+    return CatalogPolicy(apply=apply, price_tolerance=_percent(raw, "price_tolerance", "catalogs", problem))
 
 
 def _signals_feed(data: dict, problem: Any, outboxes: set[str]) -> SignalsFeed | None:
@@ -930,3 +1010,100 @@ def load_profiles(partners_dir: Path, state_dir: Path, templates_dir: Path | Non
     if problems:
         raise ProfileError(problems)
     return profiles
+
+
+# --- stock reports (846 / INVRPT) --------------------------------------------------------------
+
+INVENTORY_QUANTITIES = ("free", "on_hand", "forecast")
+INVENTORY_PRODUCTS = ("ordered", "pricelist", "all")
+INVENTORY_MODES = ("full", "changes")
+INVENTORY_KEYS = {"warehouse", "apply", "tolerance"}
+
+
+@dataclass(frozen=True)
+class InventorySend:
+    """What our stock report to a customer holds (`send.InventoryReport`).
+
+    `warehouses`: the Odoo warehouses (codes) whose stock is added up (absent: every warehouse);
+    `quantity`: free (on hand less reserved), on_hand, or forecast (Odoo's forecasted quantity);
+    `products`: ordered (what the customer ever ordered), pricelist (on its pricelist), all
+    (every storable product); `mode`: full (every product each time) or changes (only the
+    products whose quantity moved since the last report sent).
+    """
+
+    warehouses: tuple[str, ...] = ()
+    quantity: str = "free"
+    products: str = "ordered"
+    mode: str = "full"
+
+
+@dataclass(frozen=True)
+class InventoryPolicy:
+    """What a partner's stock reports to us mean (`inventory:` in the profile).
+
+    With `warehouse` the partner is a 3PL keeping that Odoo warehouse: its counts are compared with
+    Odoo's quants there, every difference an exception; `apply: adjust` makes Odoo's count follow
+    the 3PL's (an inventory adjustment) when the difference is within `tolerance` units (or
+    `tolerance_percent` of Odoo's quantity). Without it the partner is a supplier, and its report
+    is kept as its availability, nothing written to Odoo.
+    """
+
+    warehouse: str | None = None
+    apply: str = "none"
+    tolerance: float | None = None
+    tolerance_percent: float | None = None
+
+
+def _choice(rule: dict, key: str, choices: tuple[str, ...], default: str, where: str, problem: Any) -> str:
+    value = rule.get(key, default)
+    if value not in choices:
+        problem(_line(rule, key), f"{where}.{key} must be one of {', '.join(choices)}, not {value!r}")
+        return default
+    return str(value)
+
+
+def _inventory_send(rule: dict, problem: Any) -> InventorySend:
+    """The stock report keys of `send.InventoryReport`, checked."""
+    warehouses = rule.get("warehouses", [])
+    if isinstance(warehouses, str):
+        warehouses = [warehouses]
+    if not isinstance(warehouses, list) or not all(isinstance(w, (str, int)) for w in warehouses):
+        problem(_line(rule, "warehouses"), f"send.InventoryReport.warehouses must be a list of Odoo warehouse "
+                                           f"codes, e.g. [WH], not {warehouses!r}")
+        warehouses = []
+    where = "send.InventoryReport"
+    return InventorySend(warehouses=tuple(str(w) for w in warehouses),
+                         quantity=_choice(rule, "quantity", INVENTORY_QUANTITIES, "free", where, problem),
+                         products=_choice(rule, "products", INVENTORY_PRODUCTS, "ordered", where, problem),
+                         mode=_choice(rule, "mode", INVENTORY_MODES, "full", where, problem))
+
+
+def _inventory_policy(data: dict, problem: Any) -> InventoryPolicy:
+    """The `inventory:` section, checked; problems are reported through `problem(line, reason)`."""
+    raw = _section(data, "inventory", INVENTORY_KEYS, problem, "inventory")
+    warehouse = raw.get("warehouse")
+    if warehouse is not None and not isinstance(warehouse, (str, int)):
+        problem(_line(raw, "warehouse"), f"inventory.warehouse must be an Odoo warehouse code, not {warehouse!r}")
+        warehouse = None
+    apply = _choice(raw, "apply", ("none", "adjust"), "none", "inventory", problem)
+    if apply == "adjust" and warehouse is None:
+        problem(_line(raw, "apply"), "inventory.apply: adjust needs inventory.warehouse (the 3PL's Odoo "
+                                     "warehouse); a supplier's stock is never written to Odoo")
+        apply = "none"
+    tolerance = raw.get("tolerance")
+    units = percent = None
+    if tolerance is not None:
+        text = str(tolerance).strip()
+        try:
+            value = float(text[:-1] if text.endswith("%") else text)
+        except ValueError:
+            value = -1.0
+        if isinstance(tolerance, bool) or value < 0:
+            problem(_line(raw, "tolerance"), f"inventory.tolerance must be units (2) or a percent (\"5%\") of 0 or "
+                                             f"more, not {tolerance!r}")
+        elif text.endswith("%"):
+            percent = value
+        else:
+            units = value
+    return InventoryPolicy(warehouse=str(warehouse) if warehouse is not None else None, apply=apply,
+                           tolerance=units, tolerance_percent=percent)

@@ -68,7 +68,7 @@ def purge(store, archive, days: float, dry_run: bool = False, now: datetime | No
         hashes = {old[eid].sha256: old[eid].size for eid in candidates}
         still_used = {sha for sha, in session.execute(select(Exchange.sha256).where(
             Exchange.sha256.in_(hashes), Exchange.id.not_in(candidates)))} if hashes else set()
-        files = {sha: size for sha, size in hashes.items() if sha not in still_used and archive.path(sha).exists()}
+        files = {sha: size for sha, size in hashes.items() if sha not in still_used and archive.exists(sha)}
         result = Purge(len(candidates), len(removed_messages), len(files), sum(files.values()),
                        len(old) - len(candidates))
         if dry_run or not candidates:
@@ -81,6 +81,6 @@ def purge(store, archive, days: float, dry_run: bool = False, now: datetime | No
         session.execute(delete(Interchange).where(Interchange.exchange_id.in_(candidates)))
         session.execute(delete(Exchange).where(Exchange.id.in_(candidates)))
     for sha in files:  # after the rows are gone for good: a crash here leaves bytes, never rows without bytes
-        archive.path(sha).unlink(missing_ok=True)
+        archive.remove(sha)
     logger.info("retention: {}", result.describe(dry_run=False))
     return result

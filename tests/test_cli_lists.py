@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import datetime, timezone
 
@@ -83,6 +84,22 @@ def test_bad_values_are_usage_errors_not_tracebacks(gateway, args, complaint):
     stderr = done.stderr.decode()
     assert done.returncode == 2 and complaint in stderr and stderr.startswith("usage:")
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("command", [("messages", "find", "4500012"), ("replay", "--partner", "acme-retail")])
+def test_find_and_replay_take_the_same_times_as_list(gateway, command):
+    done = gateway.run(*command, "--since", "bogus", check=False)
+    assert done.returncode == 2 and "argument --since: 'bogus' is not a time" in done.stderr.decode()
+    assert gateway.run(*command, "--since", "7d", "--json").returncode == 0
+
+
+def test_messages_find_counts_back_from_now(gateway):
+    def found(*args):
+        done = gateway.run("messages", "find", "4500012", *args, "--json")
+        return [message["id"] for message in json.loads(done.stdout)["messages"]]
+
+    assert found() and found("--since", "2h") == found()
+    assert found("--until", "7d") == []
 
 
 def test_csv_lists_the_same_messages_as_json(gateway):

@@ -6,15 +6,18 @@ through a watched folder by `edigw run --once` and delivered to an Odoo sandbox
 held. The console is `edigw web`, users are made with `edigw users add`. Support then finds the
 order as the customer says it ("04500012"), reads why it is held, creates the product in Odoo
 (odoorpc), reprocesses it from the page and sees it delivered, with its name in the audit trail.
-The screenshots in docs/ (README) are taken here.
+The screenshots in docs/ (README) are taken here: with EDIGW_SCREENSHOTS=docs they are written there,
+otherwise into a temporary folder, so a test run leaves the checkout as it was.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,7 +34,7 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 PASSWORDS = {"ann": "ann-operator-pw", "vic": "vic-viewer-pw", "ada": "ada-admin-pw"}
 ROLES = {"ann": "operator", "vic": "viewer", "ada": "admin"}
 HANDLE_BARCODE = "5790000012352"  # line 2 of the ACME sample: the product Odoo lacks at first
-DOCS = ROOT / "docs"
+DOCS = ROOT / "docs" if os.environ.get("EDIGW_SCREENSHOTS") == "docs" else Path(tempfile.mkdtemp(prefix="edigw-shots-"))
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="Debian's chromium and chromium-driver are needed (.ci/run installs them)")
@@ -135,12 +138,31 @@ def text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def wait_for(driver, words: str) -> str:
+    """The page's text once it says `words`: a click or Enter loads the next page while the old one is still shown."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def says(driver):
+        try:
+            return words in text(driver)
+        except StaleElementReferenceException:
+            return False
+
+    try:
+        WebDriverWait(driver, 15).until(says)
+    except TimeoutException:
+        raise AssertionError(f"the page never said {words!r}:\n{text(driver)}") from None
+    return text(driver)
+
+
 def test_support_finds_a_held_order_fixes_it_in_odoo_and_reprocesses_it_from_the_page(console, browser):
     from selenium.webdriver.common.by import By
 
     url, rpc = console["url"], console["rpc"]
     sign_in(browser, url, "ann")
     browser.find_element(By.CSS_SELECTOR, ".quick input").send_keys("04500012\n")  # as the customer says it
+    wait_for(browser, " found")
     rows = browser.find_elements(By.CSS_SELECTOR, "table.list tbody tr")
     assert "1 found" in text(browser) and len(rows) == 1 and "4500012" in rows[0].text and "held" in rows[0].text
     browser.save_screenshot(str(DOCS / "console-search.png"))
@@ -160,7 +182,7 @@ def test_support_finds_a_held_order_fixes_it_in_odoo_and_reprocesses_it_from_the
                                                   "barcode": HANDLE_BARCODE, "list_price": 11.9,
                                                   "uom_id": kg, "uom_po_id": kg}])
     browser.find_element(By.LINK_TEXT, "Reprocess from deliver…").click()
-    preview = text(browser)
+    preview = wait_for(browser, "nothing was written")
     assert "nothing was written" in preview and "create a sale order for ACME Retail GmbH" in preview, preview
     assert "12.5 kg of [AX-220] Door handle, brushed" in preview
     browser.find_element(By.CSS_SELECTOR, "form.confirm button").click()
@@ -176,7 +198,7 @@ def test_support_finds_a_held_order_fixes_it_in_odoo_and_reprocesses_it_from_the
     assert re.search(r"held delivered ann \(console\)", audit), audit
 
     browser.find_element(By.CSS_SELECTOR, ".status a[href*='/orders/']").click()
-    assert "Order 4500012" in text(browser) and "delivered" in text(browser)
+    assert "delivered" in wait_for(browser, "Order 4500012")
     browser.save_screenshot(str(DOCS / "console-thread.png"))
 
     # The same order by the Odoo record's name, from the command line.
@@ -209,7 +231,7 @@ def test_a_viewer_sees_no_action_buttons_and_its_post_to_an_action_is_refused(co
     sign_in(browser, url, "vic")
     browser.get(url + "/messages?q=4500013")
     browser.find_element(By.LINK_TEXT, "4500013").click()
-    assert "Audit trail" in text(browser)
+    wait_for(browser, "Audit trail")
     assert not browser.find_elements(By.PARTIAL_LINK_TEXT, "Reprocess")
     assert not browser.find_elements(By.CSS_SELECTOR, ".actions")
     message_id = browser.current_url.rsplit("/", 1)[1]
@@ -308,7 +330,7 @@ def test_the_daemon_serves_the_console_on_its_http_port(tmp_path):
     daemon = gateway.start()
     page = urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10)
     assert page.status == 200 and "Sign in to the support console" in page.read().decode()
-    assert f"console on http://127.0.0.1:{port}/" in gateway.daemon_log()
+    assert f"console, health and metrics on http://127.0.0.1:{port}/" in gateway.daemon_log()
     daemon.terminate()
     assert daemon.wait(timeout=30) == 0, gateway.daemon_log()
 

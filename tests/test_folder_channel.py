@@ -428,3 +428,92 @@ def test_done_after_a_crash_mid_move_leaves_one_file_in_processed(tmp_path):
     assert destination == tmp_path / "processed" / "po.edi"
     assert os.listdir(tmp_path / "processed") == ["po.edi"]
     assert os.listdir(inbox_channel.inbox) == []
+
+
+def _watched_scans(inbox_channel: FolderChannel) -> tuple[list[ClaimedFile], threading.Event, object]:
+    """A watch whose callback scans, as the daemon's worker does; (claims, claimed-something, observer)."""
+    claimed: list[ClaimedFile] = []
+    got = threading.Event()
+
+    def scan() -> None:
+        claimed.extend(inbox_channel.scan())
+        if claimed:
+            got.set()
+
+    return claimed, got, inbox_channel.watch(scan)
+
+
+def test_a_file_closed_after_writing_is_taken_at_once_not_after_the_settle_time(tmp_path):
+    inbox_channel = channel(tmp_path, settle_seconds=5)
+    claimed, got, observer = _watched_scans(inbox_channel)
+    try:
+        time.sleep(0.1)
+        started = time.monotonic()
+        (inbox_channel.inbox / "po.edi").write_bytes(b"UNB+UNOC:3+A+B'UNZ+0+1'")  # opened, written, closed
+        assert got.wait(2.0)
+        assert time.monotonic() - started < 2.0  # far below the 5 s settle time
+        assert names(claimed) == ["po.edi"]
+        assert claimed[0].path.read_bytes() == b"UNB+UNOC:3+A+B'UNZ+0+1'"
+    finally:
+        observer.stop()
+        observer.join()
+
+
+def test_a_file_renamed_into_the_inbox_from_elsewhere_is_taken_at_once(tmp_path):
+    inbox_channel = channel(tmp_path, settle_seconds=5)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    written = staging / "po.edi"
+    written.write_bytes(b"UNA:+.? 'UNB")
+    inside = inbox_channel.inbox / "po-2.edi.part"
+    inside.write_bytes(b"UNA:+.? 'UNB 2")
+    claimed, got, observer = _watched_scans(inbox_channel)
+    try:
+        time.sleep(0.1)
+        os.rename(written, inbox_channel.inbox / "po.edi")  # an upload tool's last step
+        os.rename(inside, inbox_channel.inbox / "po-2.edi")  # renamed from its in-transit name
+        deadline = time.monotonic() + 2.0
+        while len(claimed) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert names(claimed) == ["po-2.edi", "po.edi"]
+    finally:
+        observer.stop()
+        observer.join()
+
+
+def test_a_file_still_growing_is_not_taken_while_watched_until_it_settles(tmp_path):
+    inbox_channel = channel(tmp_path, settle_seconds=0.4)
+    claimed, got, observer = _watched_scans(inbox_channel)
+    parts = [b"UNB+UNOC:3+SENDER+RECEIVER'", b"UNH+1+ORDERS:D:96A:UN'", b"BGM+220+PO1'", b"UNT+3+1'", b"UNZ+1+1'"]
+    try:
+        time.sleep(0.1)
+        with open(inbox_channel.inbox / "slow.edi", "wb") as writer:
+            for part in parts:  # never closed while written, never pausing for the settle time
+                writer.write(part)
+                writer.flush()
+                time.sleep(0.15)
+                assert claimed == []
+        assert got.wait(2.0)
+        assert claimed[0].path.read_bytes() == b"".join(parts)
+    finally:
+        observer.stop()
+        observer.join()
+
+
+def test_a_file_changed_after_it_was_closed_waits_for_the_settle_time(tmp_path):
+    inbox_channel = channel(tmp_path, settle_seconds=0.6)
+    called = threading.Event()
+    observer = inbox_channel.watch(called.set)  # wakes only: scans are made here
+    path = inbox_channel.inbox / "po.edi"
+    try:
+        time.sleep(0.1)
+        path.write_bytes(b"UNB+first part'")
+        assert called.wait(1.0)
+        time.sleep(0.1)  # the close event has been seen
+        with open(path, "ab") as writer:  # the writer comes back for more
+            writer.write(b"UNZ+second part'")
+            writer.flush()
+            assert list(inbox_channel.scan()) == []  # changed since its close: it must settle now
+    finally:
+        observer.stop()
+        observer.join()

@@ -28,9 +28,10 @@ def test_log_json_writes_one_json_object_per_line_with_each_state_change(tmp_pat
     translated = [record for record in records if record.get("event") == "translated"]
     assert {(record["partner"], record["message_id"]) for record in translated} == {
         (message["partner"], message["id"]) for message in gateway.messages()}
-    received = next(record for record in records if "ORDERS_4500012.edi from" in record["message"])
+    received = next(record for record in records if "'ORDERS_4500012.edi' from" in record["message"])
+    assert received["file"] == "ORDERS_4500012.edi"  # quoted in the text, as it is in its own field
     assert (received["partner"], received["event"], type(received["exchange_id"])) == ("acme-retail", "received", int)
-    claimed = next(record for record in records if record["message"].startswith("claimed ORDERS_4500012.edi"))
+    claimed = next(record for record in records if record["message"].startswith("claimed 'ORDERS_4500012.edi'"))
     assert (claimed["partner"], claimed["channel"]) == ("acme-retail", "acme-retail/inbox")
 
 

@@ -10,8 +10,8 @@ from conftest import ROOT
 
 from gateway import formats
 from gateway.documents import (
-    DespatchAdvice, DespatchLine, Invoice, InvoiceLine, Order, OrderLine, OrderResponse, Package, Party,
-    ResponseLine, TaxLine,
+    Catalog, CatalogLine, DespatchAdvice, DespatchLine, InventoryLine, InventoryReport, Invoice, InvoiceLine, Order,
+    OrderLine, OrderResponse, Package, Party, ResponseLine, TaxLine,
 )
 from gateway.formats import render
 from gateway.formats.model import Interchange, Message
@@ -120,9 +120,40 @@ def invoice(document_type: str = "invoice") -> Invoice:
     )
 
 
+def inventory_report() -> InventoryReport:
+    return InventoryReport(
+        document_number="ST20260302093000", document_date="2026-03-02T09:30", report_date="2026-03-02T09:30",
+        warehouse="WH", buyer=BUYER, supplier=US, ship_from=Party(id="WH", name="Aarhus warehouse"),
+        lines=[
+            InventoryLine(line_number="1", gtin="4006381333931", supplier_item="AX-220", buyer_item="88-1042",
+                          description="Blue widget", quantity="120", quantity_type="free", uom="Units"),
+            InventoryLine(line_number="2", gtin="4006381333948", supplier_item="AX-221", description="Book",
+                          quantity="0", quantity_type="free", uom="Units"),
+        ],
+    )
+
+
+def catalog() -> Catalog:
+    return Catalog(
+        document_number="CAT-20260302-7", document_date="2026-03-02", purpose="full", currency="EUR",
+        valid_from="2026-03-02", note="Prices for ACME Retail",
+        buyer=dataclasses.replace(BUYER, vat=None), supplier=dataclasses.replace(US, vat=None),
+        lines=[
+            CatalogLine(line_number="1", gtin="4006381333931", supplier_item="WID-100", buyer_item="A-77",
+                        description="Widget, blue", uom="Units", unit_price="12.5", minimum_quantity="1",
+                        valid_from="2026-03-02", valid_to="2026-12-31", retail_price="19.99"),
+            CatalogLine(line_number="2", supplier_item="WID-100", description="Widget, blue", uom="Units",
+                        unit_price="11.75", minimum_quantity="100", valid_from="2026-03-02"),
+            CatalogLine(line_number="3", upc="012345678905", supplier_item="GAD-7", description="Gadget",
+                        uom="Dozens", unit_price="40"),
+        ])
+
+
 DOCUMENTS = {
     "ORDERS": purchase_order, "850": purchase_order, "ORDRSP": order_response, "855": order_response,
     "DESADV": despatch_advice, "856": despatch_advice, "INVOIC": invoice, "810": invoice, "865": change_answer,
+    "INVRPT": inventory_report, "846": inventory_report,
+    "PRICAT": catalog, "832": catalog,
 }
 
 
@@ -180,9 +211,10 @@ def test_every_template_writes_a_message_valid_against_its_definition(name):
 
 def test_the_base_outbound_templates_are_all_there():
     assert outbound_template_names(TEMPLATES) == [
-        "outbound/edifact/DESADV_D96A", "outbound/edifact/INVOIC_D96A", "outbound/edifact/ORDERS_D96A",
-        "outbound/edifact/ORDRSP_D96A",
-        *[f"outbound/x12/{m}_{v}" for m in ("810", "850", "855", "856") for v in ("004010", "005010")],
+        "outbound/edifact/DESADV_D96A", "outbound/edifact/INVOIC_D96A", "outbound/edifact/INVRPT_D96A",
+        "outbound/edifact/ORDERS_D96A", "outbound/edifact/ORDRSP_D96A", "outbound/edifact/PRICAT_D96A",
+        "outbound/x12/810_004010", "outbound/x12/810_005010", "outbound/x12/832_004010", "outbound/x12/846_004010",
+        *[f"outbound/x12/{m}_{v}" for m in ("850", "855", "856") for v in ("004010", "005010")],
         "outbound/x12/865_004010", "outbound/x12/865_005010",
     ]
 
@@ -327,6 +359,24 @@ def test_an_order_written_and_read_back_is_the_same_order(outbound, inbound, dec
     if outbound.startswith("outbound/x12"):
         expected = dataclasses.replace(expected, note=None)  # 850 notes go in N9/MSG, the inbound reads NTE
     assert back == expected
+
+
+@pytest.mark.parametrize("outbound, inbound, code", [
+    ("outbound/edifact/INVRPT_D96A", "edifact/INVRPT_D96A", "145"),
+    ("outbound/x12/846_004010", "x12/846_004010", "33"),
+])
+def test_a_stock_report_written_and_read_back_has_the_same_products_and_quantities(outbound, inbound, code):
+    report = inventory_report()
+    message, _ = written(outbound, report)
+    back, problems = load_template(TEMPLATES, inbound).translate(message.tree)
+
+    assert [p for p in problems if p.severity == "error"] == []
+    assert (back.document_number, back.document_date[:10], back.ship_from.id) == (
+        report.document_number, "2026-03-02", "WH")
+    assert [(line.gtin, line.supplier_item, line.buyer_item, line.quantity, line.quantity_type, line.quantity_code,
+             line.uom) for line in back.lines] == [
+        ("4006381333931", "AX-220", "88-1042", "120", "free", code, "Units"),
+        ("4006381333948", "AX-221", None, "0", "free", code, "Units")]
 
 
 def test_edifact_decimals_take_the_partners_decimal_mark():

@@ -7,6 +7,7 @@ changed, into a real folder inbox and runs the real CLI on a real SQLite store.
 from __future__ import annotations
 
 import json
+import time
 import pytest
 import sqlalchemy
 
@@ -222,8 +223,8 @@ def test_a_newline_in_a_partner_file_name_cannot_forge_a_log_line(gateway):
 
     drop(gateway, "acme-retail", name + " again", b"not EDI at all")
     lines = gateway.run("run", "--once", "--log-json").stderr.decode().splitlines()
-    records = [json.loads(line)["record"] for line in lines if line.strip()]
-    assert any(record["extra"].get("file") == name + " again" for record in records)
+    records = [json.loads(line) for line in lines if line.strip()]
+    assert any(record.get("file") == name + " again" for record in records)
 
 
 def _processed_samples(gateway):
@@ -270,3 +271,41 @@ def test_audit_verify_finds_an_event_edited_and_every_hash_after_it_recomputed(g
             previous = digest
     _verify_fails(gateway, "audit event 3: its content does not match its hash")
     assert oct((gateway.state / "audit.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_file_still_being_written_after_a_pause_is_taken_whole_by_the_daemon(gateway):
+    data = (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes()
+    daemon = gateway.start()
+    path = gateway.inbox("acme-retail") / "slow-writer.edi"
+    with path.open("wb") as writer:
+        writer.write(data[:200])
+        writer.flush()
+        time.sleep(2.5)  # far longer than settle_seconds (0.2): the daemon claims it meanwhile
+        writer.write(data[200:])
+    processed = gateway.inbox("acme-retail") / "processed" / "slow-writer.edi"
+    assert gateway.wait_for(lambda: [row for row in exchanges(gateway) if row[1] != "received"], timeout=30)
+    assert daemon.poll() is None
+    [(name, state, reason)] = exchanges(gateway)
+    assert (name, state) == ("slow-writer.edi", "processed"), reason
+    assert gateway.wait_for(processed.exists) and processed.read_bytes() == data
+    [message_id] = [m["id"] for m in gateway.messages() if m["document_number"] == "4500012"]
+    assert gateway.run("messages", "show", str(message_id), "--raw").stdout == data  # the archive holds it all
+    assert "still being written" in gateway.daemon_log()
+
+
+def test_a_file_over_the_time_budget_is_held_with_the_reason_and_the_other_partners_go_on(gateway):
+    with gateway.config.open("a", encoding="utf-8") as config:
+        config.write("[limits]\nfile_seconds = 1\n")
+    daemon = gateway.start()
+    # Thousands of interchange headers: each a broken interchange, recorded and checked one by one.
+    slow = b"".join(f"UNB+UNOC:3+4012345000009:14+5790000000006:14+261120:0815+{n}'\n".encode() for n in range(20000))
+    drop(gateway, "acme-retail", "headers.edi", slow)
+    time.sleep(0.5)
+    drop(gateway, "bigbox-stores", "850.x12", (SAMPLE_INBOX / "bigbox-stores" / "850_PO-77812.x12").read_bytes())
+    assert gateway.wait_for(lambda: {state for _, state, _ in exchanges(gateway)} <= {"held", "processed"} and len(
+        exchanges(gateway)) == 2, timeout=120)
+    assert daemon.poll() is None
+    states = {name: (state, reason) for name, state, reason in exchanges(gateway)}
+    assert states["850.x12"] == ("processed", None)
+    state, reason = states["headers.edi"]
+    assert state == "held" and "over the per-file budget of 1 s" in reason and "file_seconds" in reason

@@ -12,7 +12,8 @@ from gateway.profiles import ProfileError, load_profile, load_profiles
 
 def test_the_shipped_profiles_load_with_their_channels_and_templates(tmp_path):
     profiles = load_profiles(ROOT / "partners", tmp_path, ROOT / "templates")
-    assert set(profiles) == {"acme-retail", "bigbox-stores", "corner-shop", "nordic-parts", "forecaster"}
+    assert set(profiles) == {"acme-retail", "antwerp-3pl", "bigbox-stores", "corner-shop", "nordic-parts",
+                             "forecaster"}
     nordic = profiles["nordic-parts"].purchasing
     assert (nordic.later_date_days, nordic.post_bills, nordic.on_mismatch, nordic.price_tolerance) == (3, True, "draft", 0.5)
     assert (nordic.late_response, nordic.late_asn, nordic.late_invoice) == (2 * 86400, 86400, 14 * 86400)

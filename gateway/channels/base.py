@@ -143,6 +143,14 @@ class Channel(ABC):
     def send(self, name: str, data: bytes) -> PurePath:
         """Write an outbound file atomically under `name` (checked by `safe_file_name`); returns where."""
 
+    def still_written(self, claimed: ClaimedFile, stream: BinaryIO, size_read: int) -> str | None:
+        """Why the bytes just read from `stream` may not be the whole file (a partner is still
+        writing it), or None. Asked when the stream reached its end, before anything is recorded."""
+        return None
+
+    def put_back(self, claimed: ClaimedFile) -> None:
+        """Undo a claim whose file was still being written: a later scan takes it again, whole."""
+
     def watch(self, callback: Callable[[], None]) -> Stoppable | None:
         """Call `callback()` soon after files arrive; None when this channel can only be polled."""
         return None

@@ -1,7 +1,10 @@
 """The folder channel: a local or mounted folder partners drop files into, watched with watchdog.
 
-A file is claimed only once it has settled (its size and modification time unchanged for
-`settle_seconds`), by renaming it to `<name>.processing` in the same folder: the rename is
+A file is claimed only once it is complete: at once when the watch saw it closed after writing
+or renamed into the inbox (watchdog's close-write and move events) and it has not changed since;
+otherwise once it has settled (its size and modification time unchanged for `settle_seconds`),
+so a file still growing waits. It is claimed by renaming it to `<name>.processing` in the same
+folder: the rename is
 atomic, so of two scanners on one inbox exactly one gets each file. Settled files go to
 processed/ (or are deleted), unreadable ones to failed/ with a reason file; names there are
 never overwritten.
@@ -10,6 +13,7 @@ never overwritten.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import stat
@@ -24,6 +28,7 @@ from typing import BinaryIO, Literal
 
 from loguru import logger
 from watchdog.events import (
+    EVENT_TYPE_CLOSED,
     EVENT_TYPE_CLOSED_NO_WRITE,
     EVENT_TYPE_DELETED,
     EVENT_TYPE_MOVED,
@@ -93,6 +98,8 @@ class FolderChannel(Channel):
         self.max_size = max_size
         self.outbox = Path(outbox) if outbox is not None else None
         self._seen: dict[str, _Sighting] = {}
+        # Names the watch saw closed after writing or renamed in: (size, mtime_ns) then, and when.
+        self._complete: dict[str, tuple[int, int, float]] = {}
         self._refused: list[tuple[str, str]] = []
         self._reported: set[str] = set()  # names refused or warned about once in this process
         self._lock = threading.RLock()  # scans refuse entries while holding it
@@ -184,6 +191,37 @@ class FolderChannel(Channel):
         except OSError as err:
             raise ChannelError(f"channel {self.name}: cannot read {claimed.path}: {err.strerror}") from err
         return os.fdopen(descriptor, "rb")
+
+    def still_written(self, claimed: ClaimedFile, stream: BinaryIO, size_read: int) -> str | None:
+        """Whether the file changed since its claim, or another process still has it open for writing.
+
+        A partner's tool that pauses longer than the settle time keeps writing to the same file
+        after we renamed it: what we read would be cut short. Its size and modification time
+        must still be those seen at the claim and the size read; on Linux a read lease (which
+        the kernel grants only while nobody has the file open for writing) is tried as well.
+        """
+        status = os.fstat(stream.fileno())
+        if status.st_size != size_read or status.st_size != claimed.size or status.st_mtime != claimed.mtime:
+            return (f"it changed while it was read ({claimed.size} bytes at the claim, {size_read} read, "
+                    f"{status.st_size} now)")
+        if _open_for_writing(stream.fileno()):
+            return "another program still has it open for writing"
+        return None
+
+    def put_back(self, claimed: ClaimedFile) -> None:
+        """Rename the claim back to the partner's name; it must then settle again before a later scan takes it."""
+        original = self.inbox / claimed.original_name
+        if os.path.lexists(original):
+            return  # the partner wrote a new file of that name meanwhile; this claim is recovered at restart
+        try:
+            os.rename(claimed.path, original)
+        except OSError as err:
+            raise ChannelError(f"channel {self.name}: cannot put {claimed.path} back: {err.strerror}") from err
+        with self._lock:
+            status = os.lstat(original)
+            self._seen[claimed.original_name] = _Sighting(status.st_size, status.st_mtime_ns, time.monotonic())
+        self._log.warning("{file!r} was still being written; put back, taken again whole once it settles",
+                          file=claimed.original_name)
 
     def done(self, claimed: ClaimedFile) -> Path | None:
         """Archived and recorded: move the file to processed/ under its own name (or delete it)."""
@@ -299,6 +337,9 @@ class FolderChannel(Channel):
                     if kind is not None:
                         self._set_aside(entry, f"a {kind}, not a regular file: never read, moved to failed/")
                     continue
+                if self._complete.get(entry.name, ())[:2] == (status.st_size, status.st_mtime_ns):
+                    settled.append((status.st_mtime_ns, entry.name))  # closed or renamed in, unchanged since
+                    continue
                 previous = self._seen.get(entry.name)
                 unchanged = previous is not None and (previous.size, previous.mtime_ns) == (
                     status.st_size,
@@ -318,7 +359,20 @@ class FolderChannel(Channel):
                 else:
                     self._log.debug("{file!r} not settled yet ({size} bytes)", file=entry.name, size=status.st_size)
             self._seen = seen
+            present = {name for _, name in settled} | set(seen)
+            self._complete = {name: mark for name, mark in self._complete.items() if name in present or mark[2] >= now}
             return [name for _, name in sorted(settled)]
+
+    def mark_complete(self, name: str) -> None:
+        """The watch saw `name` closed after writing, or renamed into the inbox: the next scan takes
+        it without waiting for it to settle, unless its size or mtime change before then."""
+        try:
+            status = os.lstat(self.inbox / name)
+        except OSError:
+            return
+        if stat.S_ISREG(status.st_mode):
+            with self._lock:
+                self._complete[name] = (status.st_size, status.st_mtime_ns, time.monotonic())
 
     def _claim(self, name: str) -> ClaimedFile | None:
         """Rename `name` to `name.processing`; None when another scanner got there first."""
@@ -333,6 +387,7 @@ class FolderChannel(Channel):
                 return None
         with self._lock:
             self._seen.pop(name, None)
+            self._complete.pop(name, None)
         if os.path.lexists(target):
             # An earlier file of the same name is still in hand; renaming would replace it.
             self._log.debug("{file!r} waits: an earlier file of that name is still being processed", file=name)
@@ -444,7 +499,14 @@ class _InboxEvents(FileSystemEventHandler):
         if event.is_directory or event.event_type in (EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE, EVENT_TYPE_DELETED):
             return
         path = event.dest_path if event.event_type == EVENT_TYPE_MOVED else event.src_path
-        if not is_inbound_name(os.path.basename(os.fsdecode(path)), self._channel.patterns):
+        name = os.path.basename(os.fsdecode(path))
+        if not is_inbound_name(name, self._channel.patterns) or os.path.dirname(os.fsdecode(path)) != str(
+                self._channel.inbox):
+            return
+        if event.event_type in (EVENT_TYPE_CLOSED, EVENT_TYPE_MOVED):
+            # Closed after writing, or renamed in whole: taken at once if it does not change.
+            self._channel.mark_complete(name)
+            self._notify()
             return
         self._notify()
         self._rearm()
@@ -478,7 +540,10 @@ class _InboxObserver(Observer):  # type: ignore[misc, valid-type]
     """A watchdog observer that also silences its handler's pending settle callback on stop()."""
 
     def __init__(self, handler: _InboxEvents) -> None:
-        super().__init__()
+        try:  # a file renamed in from outside the inbox is a move event too, not a creation
+            super().__init__(generate_full_events=True)
+        except TypeError:  # observers other than inotify's
+            super().__init__()
         self._handler = handler
 
     def stop(self) -> None:
@@ -517,6 +582,23 @@ def _kind(entry: os.DirEntry[str]) -> str | None:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "device"
     return None
+
+
+def _open_for_writing(descriptor: int) -> bool:
+    """True when the kernel refuses a read lease because the file is open for writing elsewhere.
+
+    Where leases cannot be had (not Linux, not the file's owner, a network file system) this
+    says False and the size and time comparison stands alone.
+    """
+    lease = getattr(fcntl, "F_SETLEASE", None)
+    if lease is None:
+        return False
+    try:
+        fcntl.fcntl(descriptor, lease, fcntl.F_RDLCK)
+    except OSError as err:
+        return err.errno in (errno.EAGAIN, errno.EBUSY)
+    fcntl.fcntl(descriptor, lease, fcntl.F_UNLCK)
+    return False
 
 
 def _same_file(first: Path, second: Path) -> bool:

@@ -2,8 +2,10 @@
 
 One poll is one connection: settle what an earlier poll left unsettled, list the remote inbox
 twice (a file whose size or mtime changes between the listings is left for the next poll),
-download each settled file into a local spool under a temporary name, check its size against
-the listing, and only then hand it out. The remote file is deleted (or moved to the remote
+download the settled files into a local spool under temporary names, a batch at a time, on up
+to `max_connections` SFTP sessions of that connection at once (each file's reads pipelined, one
+byte past its listed end asked for in the same requests: a file grown since is left for the
+next poll), make the batch durable with one file-system sync, and only then hand its files out. The remote file is deleted (or moved to the remote
 processed/ folder) in `done()`, after the pipeline has archived and recorded it; a crash in
 between leaves the spool file, which `recover()` hands out again so the pipeline can see that
 it is already recorded.
@@ -15,9 +17,12 @@ are read from their reference when connecting and appear in no message.
 from __future__ import annotations
 
 import base64
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import os
+import queue
 import posixpath
 import random
 import socket
@@ -49,9 +54,10 @@ from gateway.profiles import SftpChannelSettings
 from gateway.files import candidate_names, fsync_folder, remove_quietly
 
 CHUNK = 256 * 1024
-WINDOW = 8 * 1024 * 1024  # bytes of one download requested at once: the memory a download holds
+WINDOW = 4 * 1024 * 1024  # bytes of one download requested at once: the memory a download holds
 BACKOFF_FIRST_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 900.0
+FETCH_BATCH = 64  # files downloaded before one sync makes them durable and they are handed out
 _DOWNLOAD_SUFFIX = ".download"
 _META_SUFFIX = ".remote"
 
@@ -98,6 +104,7 @@ class _Remote:
     size: int
     mtime: int
     unsettled: bool = False  # recorded, but the remote file could not yet be deleted or moved
+    sha256: str | None = None  # of the spooled bytes: a spool file a crash cut short is told from a whole one
 
 
 @dataclass
@@ -171,6 +178,7 @@ class SftpChannel(Channel):
         self._seen: dict[str, tuple[int, int]] = {}
         self._remotes: dict[str, _Remote] = {}
         self._refused_names: set[str] = set()
+        self._deferred: list[tuple[ClaimedFile, str | None]] | None = None  # done() during a scan's batch
         self.failures = 0
         self.retry_at = 0.0
         self.last_error: str | None = None
@@ -347,6 +355,15 @@ class SftpChannel(Channel):
             found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
         for _, name in sorted(found):
             remote = self._read_meta(name)
+            if remote is not None and not remote.unsettled and remote.sha256 and not _holds(
+                    self.spool_dir / name, remote.size, remote.sha256):
+                # Spooled, but the machine stopped before the batch's sync: never handed out, the remote
+                # file is still there and is fetched again.
+                self._log.info("{file!r} in the spool is not whole (the machine stopped before it was synced); "
+                               "fetched again at the next poll", file=name)
+                remove_quietly(self.spool_dir / name)
+                remove_quietly(self._meta_path(name))
+                continue
             if remote is not None:
                 self._remotes[name] = remote
             claimed = self._claimed(name)
@@ -355,13 +372,79 @@ class SftpChannel(Channel):
             yield claimed
 
     def scan(self) -> Iterator[ClaimedFile]:
-        """Settled remote files, each downloaded whole into the spool before it is handed out."""
+        """Settled remote files, each downloaded whole into the spool (and synced) before it is handed out."""
         with self.session() as sftp:
             self._settle_leftovers(sftp)
-            for name, size, mtime in self._settled(sftp):
-                claimed = self._download(sftp, name, size, mtime)
-                if claimed is not None:
-                    yield claimed
+            settled = self._settled(sftp)
+            if not settled:
+                return
+            with self._sessions(sftp, len(settled)) as sessions:
+                for start in range(0, len(settled), FETCH_BATCH):
+                    claims = self._fetch_batch(sessions, settled[start:start + FETCH_BATCH])
+                    self._deferred = []  # done() of this batch's files settles them below, all at once
+                    try:
+                        yield from claims
+                    finally:
+                        deferred, self._deferred = self._deferred, None
+                        self._settle_many(sessions, deferred)
+
+    def _settle_many(self, sessions: list[paramiko.SFTPClient], deferred: list[tuple[ClaimedFile, str | None]]) -> None:
+        """Settle the remote files of a batch's recorded files, on every session at once."""
+        if deferred:
+            _, errors = _on_sessions(sessions, deferred, lambda session, item: self._settle(*item, sftp=session))
+            if errors:
+                raise errors[0]
+
+    @contextmanager
+    def _sessions(self, sftp: paramiko.SFTPClient, files: int) -> Iterator[list[paramiko.SFTPClient]]:
+        """The poll's SFTP session and, for several files, more sessions on the same connection: up to
+        `max_connections` transfers at once, and never another login. A server that refuses more
+        sessions gets the downloads on the ones it gave."""
+        sessions = [sftp]
+        transport = self._connection.client.get_transport() if self._connection is not None else None
+        try:
+            while transport is not None and len(sessions) < min(self.settings.max_connections, files):
+                try:
+                    extra = paramiko.SFTPClient.from_transport(transport)
+                except (paramiko.SSHException, OSError, EOFError) as error:
+                    self._log.debug("{server} gave no further SFTP session ({error}); downloading on {count}",
+                                    server=self.settings.server, error=error, count=len(sessions))
+                    break
+                if extra is None:
+                    break
+                extra.get_channel().settimeout(self.settings.timeout)
+                sessions.append(extra)
+            yield sessions
+        finally:
+            for extra in sessions[1:]:
+                try:
+                    extra.close()
+                except (OSError, EOFError, paramiko.SSHException):
+                    pass
+
+    def _fetch_batch(self, sessions: list[paramiko.SFTPClient],
+                     batch: list[tuple[str, int, int]]) -> list[ClaimedFile]:
+        """Download a batch on every session at once, in listing order; sync the spool once; the claims.
+
+        A failure (the server gone) removes what this batch spooled, none of it handed out: the
+        remote files are all still there for the next poll."""
+        fetched, errors = _on_sessions(sessions, batch, lambda session, item: self._download(session, *item))
+        claims = [claimed for claimed in fetched if claimed is not None]
+        if errors:
+            for claimed in claims:
+                remove_quietly(claimed.path)
+                remove_quietly(self._meta_path(claimed.original_name))
+                self._remotes.pop(claimed.original_name, None)
+            raise errors[0]
+        if claims:
+            _sync_folder_files(self.spool_dir, [claimed.path for claimed in claims])
+        for claimed in claims:
+            self._log.info("fetched {file!r} ({size} bytes) from {server}", file=claimed.original_name,
+                           size=claimed.size, server=self.settings.server)
+            if self.max_size is not None and claimed.size > self.max_size:
+                self._log.warning("{file!r} is {size} bytes, over the limit of {limit}", file=claimed.original_name,
+                                  size=claimed.size, limit=self.max_size)
+        return claims
 
     def waiting(self) -> bool:
         """Always False: a file still changing is fetched by the next scheduled poll, not by waiting."""
@@ -377,10 +460,18 @@ class SftpChannel(Channel):
     def done(self, claimed: ClaimedFile) -> PurePosixPath | None:
         """Recorded: delete the remote file (or move it to the remote processed/), then the spool file.
 
+        Files of a scan under way are settled together when their batch ends (None is returned);
+        others at once (where the remote file went is returned).
+
         When the server cannot be reached now, the spool file stays, marked unsettled, and the
         next poll settles it before it lists the inbox; the file is not fetched a second time.
         """
         folder = self.settings.processed if self.settings.after == "move" else None
+        if self._deferred is not None and claimed.original_name in self._remotes:
+            # Handed out by the scan under way: settled with the rest of its batch (a crash before
+            # then leaves the spool file, which recover() hands out again, recorded once).
+            self._deferred.append((claimed, folder))
+            return None
         return self._settle(claimed, folder)
 
     def fail(self, claimed: ClaimedFile, reason: str) -> Path:
@@ -444,25 +535,27 @@ class SftpChannel(Channel):
         return found
 
     def _download(self, sftp: paramiko.SFTPClient, name: str, size: int, mtime: int) -> ClaimedFile | None:
-        """Stream one remote file into the spool; None when it changed size while we read it."""
+        """Stream one remote file into the spool (not yet synced); None when it changed size while we read it."""
         remote = posixpath.join(self.settings.inbox, name)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         temporary = self.spool_dir / f".{name}.{uuid.uuid4().hex[:8]}{_DOWNLOAD_SUFFIX}"
         received = 0
+        digest = hashlib.sha256()
         try:
             with self._remote("download", remote):
                 with sftp.open(remote, "rb") as reader, open(temporary, "xb") as writer:
-                    for start in range(0, size, WINDOW):
+                    for start in range(0, size + 1, WINDOW):
                         # readv asks for a whole window at once (pipelined), so memory holds one window.
                         chunks = [(offset, min(CHUNK, size - offset))
                                   for offset in range(start, min(size, start + WINDOW), CHUNK)]
+                        if start + WINDOW > size:
+                            # One byte past the listed end, asked for with the rest (its own request, so no
+                            # read waits on it alone): a file grown since the listing shows as a byte too many.
+                            chunks.append((size, 1))
                         for chunk in reader.readv(chunks):
                             received += len(chunk)
+                            digest.update(chunk)
                             writer.write(chunk)
-                    reader.seek(size)
-                    received += len(reader.read(1))  # grown since the listing: a byte past its end
-                    writer.flush()
-                    os.fsync(writer.fileno())
             if received != size:
                 self._seen.pop(name, None)
                 self._log.info("{file!r} changed while it was fetched ({listed} bytes listed, {got} read); "
@@ -470,17 +563,13 @@ class SftpChannel(Channel):
                 remove_quietly(temporary)
                 return None
             os.utime(temporary, (mtime, mtime))
-            remote_state = _Remote(remote, size, mtime)
-            self._write_meta(name, remote_state)
+            remote_state = _Remote(remote, size, mtime, sha256=digest.hexdigest())
+            self._write_meta(name, remote_state, sync=False)  # the batch's sync makes it durable
             os.rename(temporary, self.spool_dir / name)
-            fsync_folder(self.spool_dir)
         except BaseException:
             remove_quietly(temporary)
             raise
         self._remotes[name] = remote_state
-        self._log.info("fetched {file!r} ({size} bytes) from {server}", file=name, size=size, server=self.settings.server)
-        if self.max_size is not None and size > self.max_size:
-            self._log.warning("{file!r} is {size} bytes, over the limit of {limit}", file=name, size=size, limit=self.max_size)
         return self._claimed(name)
 
     def _claimed(self, name: str) -> ClaimedFile:
@@ -489,14 +578,18 @@ class SftpChannel(Channel):
         return ClaimedFile(path=path, original_name=name, size=status.st_size, channel=self.name,
                            mtime=status.st_mtime)
 
-    def _settle(self, claimed: ClaimedFile, folder: str | None, spool_gone: bool = False) -> PurePosixPath | None:
+    def _settle(self, claimed: ClaimedFile, folder: str | None, spool_gone: bool = False,
+                sftp: paramiko.SFTPClient | None = None) -> PurePosixPath | None:
         name = claimed.original_name
         remote = self._remotes.get(name) or self._read_meta(name)
         destination = None
         if remote is not None:
             try:
-                with self.session() as sftp:
+                if sftp is not None:
                     destination = self._settle_remote(sftp, remote, folder)
+                else:
+                    with self.session() as session:
+                        destination = self._settle_remote(session, remote, folder)
             except ChannelError as error:
                 if not spool_gone:
                     self._write_meta(name, _Remote(remote.path, remote.size, remote.mtime, unsettled=True))
@@ -567,13 +660,14 @@ class SftpChannel(Channel):
     def _meta_path(self, name: str) -> Path:
         return self.spool_dir / f".{name}{_META_SUFFIX}"
 
-    def _write_meta(self, name: str, remote: _Remote) -> None:
+    def _write_meta(self, name: str, remote: _Remote, sync: bool = True) -> None:
         path = self._meta_path(name)
         temporary = path.with_name(path.name + ".tmp")
         with open(temporary, "w", encoding="utf-8") as writer:
             json.dump(asdict(remote), writer)
             writer.flush()
-            os.fsync(writer.fileno())
+            if sync:
+                os.fsync(writer.fileno())
         os.replace(temporary, path)
 
     def _read_meta(self, name: str) -> _Remote | None:
@@ -683,6 +777,65 @@ class SftpChannel(Channel):
         return folder
 
 
+def _on_sessions(sessions: list[paramiko.SFTPClient], items: list, work) -> tuple[list, list[BaseException]]:
+    """`work(session, item)` for every item, each session in a thread of its own taking the next item:
+    (the results in the items' order, the errors raised; after an error no new item is started)."""
+    results: list = [None] * len(items)
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for index in range(len(items)):
+        todo.put(index)
+    errors: list[BaseException] = []
+
+    def worker(session: paramiko.SFTPClient) -> None:
+        while not errors:
+            try:
+                index = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results[index] = work(session, items[index])
+            except BaseException as error:  # handed to the caller's thread
+                errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(session,), name="sftp transfer", daemon=True)
+               for session in sessions[1:]]
+    for thread in threads:
+        thread.start()
+    worker(sessions[0])
+    for thread in threads:
+        thread.join()
+    return results, errors
 
 
+def _holds(path: Path, size: int, sha256: str) -> bool:
+    """Whether a spool file has exactly the bytes it was recorded with."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as reader:
+            while chunk := reader.read(CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return False
+    return os.path.getsize(path) == size and digest.hexdigest() == sha256
 
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if ctypes.util.find_library("c") else None
+
+
+def _sync_folder_files(folder: Path, files: list[Path]) -> None:
+    """Make a batch of files written in `folder` durable (their bytes, their spool records, their names).
+
+    On Linux one syncfs(2) of the folder's file system does it for the whole batch; elsewhere
+    each file is fsync'd. The folder itself is fsync'd last either way.
+    """
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        syncfs = getattr(_libc, "syncfs", None)
+        if syncfs is None or syncfs(descriptor) != 0:
+            for path in files:
+                for each in (path, path.with_name(f".{path.name}{_META_SUFFIX}")):
+                    with open(each, "rb") as handle:
+                        os.fsync(handle.fileno())
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -49,6 +49,14 @@ Partner overrides (from the partner profile) change a base template without copy
     codelists:
       units: {ST: Units}                                            # add or change entries
 
+Keyed look-ups: `edi:key(PATH, KEY_PATH, VALUE)` is XSLT's `key()` for templates: the nodes
+PATH selects from the message (evaluated once per message, relative to `<message>`) whose
+KEY_PATH has the string value VALUE (a string, or the first node of a node-set). It finds an
+X12 HL loop's children in constant time where comparing every loop with every other one
+would take time growing with the square of the message:
+
+    lines: {each: "edi:key(\"HL_loop[HL/HL03='I']\", 'HL/HL02', HL/HL01)", mapping: item}
+
 A dotted name walks fields and nested fields; an override of `buyer.gln` changes the buyer
 only, not the other parties sharing the `party` mapping. `extends:` merges the same way:
 fields named in the extending template change only the keys they give.
@@ -60,6 +68,7 @@ Translation never raises on message content: it returns the document and a list 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -130,17 +139,102 @@ class Problem:
         return f"{self.field}:{found}{at}{pos}: {self.reason}"
 
 
+EDI_NAMESPACE = "urn:edigw:templates"
+_keys = threading.local()  # the message being translated and its key indexes, per thread
+
+
+def _string_value(value: Any) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    if isinstance(value, etree._Element):
+        return "".join(value.itertext())
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _key(context: Any, path: Any, key_path: Any, value: Any) -> list:
+    """`edi:key(PATH, KEY_PATH, VALUE)`: see the module text; each index is built once per message."""
+    message = getattr(_keys, "message", None)
+    if message is None:
+        return []
+    indexes = _keys.indexes
+    name = (str(path), str(key_path))
+    index = indexes.get(name)
+    if index is None:
+        index = {}
+        select, key_of = _xpath(name[0]), _xpath(f"string({name[1]})")
+        for node in select(message):
+            if isinstance(node, etree._Element):
+                index.setdefault(str(key_of(node)), []).append(node)
+        indexes[name] = index
+    return index.get(_string_value(value), [])
+
+
+etree.FunctionNamespace(EDI_NAMESPACE)["key"] = _key
+
+
 @lru_cache(maxsize=4096)
 def _xpath(path: str) -> etree.XPath:
-    return etree.XPath(path, smart_strings=True)
+    return etree.XPath(path, smart_strings=True, namespaces={"edi": EDI_NAMESPACE})
 
 
 _PROBE = etree.Element("message")
 
 
-def _compile_path(path: Any, where: str) -> tuple[str, etree.XPath]:
+# Axes that may visit the whole message from any node (`//` is descendant-or-self).
+_WIDE_AXIS = re.compile(r"//|\b(?:descendant|descendant-or-self|preceding|following|ancestor|ancestor-or-self)\s*::")
+_KEY_CALL = re.compile(r"edi:key\s*\(\s*('[^']*'|\"[^\"]*\")?\s*,?\s*('[^']*'|\"[^\"]*\")?")
+_LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def wide_nesting(path: str) -> int:
+    """How deeply steps that may visit the whole message are nested in each other's predicates.
+
+    `//SG2[NAD]` is 1; `//*[count(//*)]` is 2 (every node visits every node: the square of the
+    message); the sibling and child axes never count. Function arguments are evaluated once per
+    node of the step that owns them, like predicates.
+    """
+    text = _LITERAL.sub(lambda found: " " * len(found.group()), path)
+    deepest = 0
+    frames = [[0, 0]]  # per bracket level: [depth carried in, deepest wide step of its path so far]
+    at = 0
+    while at < len(text):
+        wide = _WIDE_AXIS.match(text, at)
+        if wide:
+            frame = frames[-1]
+            frame[1] = max(frame[1], frame[0] + 1)
+            deepest = max(deepest, frame[1])
+            at = wide.end()
+            continue
+        char = text[at]
+        if char in "[(":
+            frames.append([max(frames[-1][0], frames[-1][1]), 0])
+        elif char in ")]" and len(frames) > 1:
+            frames.pop()
+        at += 1
+    return deepest
+
+
+def _compile_path(path: Any, where: str, repeated: int = 0) -> tuple[str, etree.XPath]:
+    """A compiled XPath; `repeated` is how many `each:` lists it is evaluated inside (once per item)."""
     if not isinstance(path, str) or not path.strip():
         raise TemplateError(f"{where}: a path must be a non-empty XPath string, not {path!r}")
+    for key in _KEY_CALL.finditer(path):
+        select, key_path = key.group(1)[1:-1] if key.group(1) else None, key.group(2)[1:-1] if key.group(2) else None
+        if select is None or key_path is None:
+            raise TemplateError(f"{where}: edi:key() takes its path and key path as quoted strings, in {path!r}")
+        if wide_nesting(select) >= 2 or wide_nesting(key_path):
+            raise TemplateError(f"{where}: the paths given to edi:key() in {path!r} must not nest steps that visit "
+                                "the whole message (//, descendant::, preceding::, following::, ancestor::)")
+    nesting = wide_nesting(path)
+    if nesting >= 2 or (nesting and repeated):
+        why = ("a step that visits the whole message (//, descendant::, preceding::, following::, ancestor::) "
+               + ("inside a predicate of another" if nesting >= 2 else "evaluated once per item of a list"))
+        raise TemplateError(
+            f"{where}: the XPath {path!r} takes time growing with the square of the message or worse ({why}); "
+            "refused so that one file cannot hang the gateway: use relative paths (child steps, ../), "
+            "positions, or edi:key()")
     try:
         compiled = _xpath(path)
         compiled(_PROBE)  # unknown functions and variables only show when evaluated
@@ -204,7 +298,11 @@ class Template:
             tree = tree.getroot()
         root = tree.getroottree().getroot()
         reader = _Reader(root.get("decimal_mark") or ".", root.get("standard"))
-        document = reader.build(tree, self.rules, DOCUMENT_TYPES[self.document], "")
+        _keys.message, _keys.indexes = tree, {}
+        try:
+            document = reader.build(tree, self.rules, DOCUMENT_TYPES[self.document], "")
+        finally:
+            _keys.message, _keys.indexes = None, {}
         return document, reader.problems
 
 
@@ -478,6 +576,8 @@ class _Compiler:
             self.codelists[name] = codelist
         return self.codelists[name]
 
+    repeated = 0  # how many `each:` lists the paths being compiled are inside
+
     def rules(self, specs: Any, cls: type, where: str, depth: int = 0) -> tuple[Rule, ...]:
         if not isinstance(specs, Located):
             raise TemplateError(f"{where}: `fields` must be a mapping of field: spec")
@@ -528,11 +628,17 @@ class _Compiler:
         else:
             field_specs = spec["fields"]
             where = spec.where("fields")
+        path = _compile_path(spec[selector], spec.where(selector), self.repeated)
+        self.repeated += many
+        try:
+            rules = self.rules(field_specs, cls, where, depth + 1)
+        finally:
+            self.repeated -= many
         return ObjectRule(
             name=name,
-            path=_compile_path(spec[selector], spec.where(selector)),
+            path=path,
             cls=cls,
-            rules=self.rules(field_specs, cls, where, depth + 1),
+            rules=rules,
             many=many,
             required=self.flag(spec, "required"),
         )
@@ -556,7 +662,7 @@ class _Compiler:
             raise TemplateError(f"{spec.where('path')}: `path` must be an XPath or a list of XPaths")
         if not raw_paths and "default" not in spec:
             raise TemplateError(f"{spec.where()}: {name} needs a `path` (or a `default`)")
-        paths = tuple(_compile_path(path, spec.where("path")) for path in raw_paths)
+        paths = tuple(_compile_path(path, spec.where("path"), self.repeated) for path in raw_paths)
         kind = spec.get("type", "code" if "codelist" in spec else "string")
         if kind not in TYPES:
             raise TemplateError(f"{spec.where('type')}: unknown type {kind!r}; known: {', '.join(sorted(TYPES))}")
@@ -582,7 +688,7 @@ class _Compiler:
                             f"{', '.join(values.DATE_FORMATS)} or a strptime pattern with %"
                         )
             if "format_path" in spec:
-                format_path = _compile_path(spec["format_path"], spec.where("format_path"))
+                format_path = _compile_path(spec["format_path"], spec.where("format_path"), self.repeated)
         else:
             for key in ("format", "format_path"):
                 if key in spec:

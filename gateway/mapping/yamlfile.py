@@ -64,9 +64,58 @@ class YAMLFileError(ValueError):
         self.reason = reason or message
 
 
+MAX_EXPANDED_NODES = 100_000
+"""The most nodes a file may stand for once its aliases are expanded: far above any real profile or
+template (the biggest shipped ones have a few thousand), far below an alias bomb's billions."""
+
+
+def _expanded_size(root: yaml.Node, source: str) -> int:
+    """How many nodes the document is once every alias is replaced by what it names.
+
+    Each distinct node is sized once (aliases share the node they name), so this takes time in
+    the size of the file, not of its expansion; it stops as soon as the bound is passed.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in open_nodes:
+            line = node.start_mark.line + 1
+            raise YAMLFileError(f"{source}, line {line}: an alias refers to a node that contains it", line,
+                                "an alias refers to a node that contains it")
+        open_nodes.add(id(node))
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        for child in children:
+            total += size(child)
+            if total > MAX_EXPANDED_NODES:
+                break
+        open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    return size(root)
+
+
 def _loader_for(source: str) -> type:
     class Loader(yaml.SafeLoader):
-        pass
+        def construct_document(self, node: yaml.Node) -> Any:
+            # Refused before anything is built: an alias bomb ("billion laughs") expands to more
+            # than any later step (merging, validating, hashing overrides) can walk in time.
+            if _expanded_size(node, source) > MAX_EXPANDED_NODES:
+                line = node.start_mark.line + 1
+                reason = (f"its aliases (*name) expand to more than {MAX_EXPANDED_NODES:,} values; refused "
+                          "(an alias bomb?); write the values out or use fewer nested aliases")
+                raise YAMLFileError(f"{source}: {reason}", line, reason)
+            return super().construct_document(node)
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Located:
         loader.flatten_mapping(node)
@@ -96,6 +145,9 @@ def loads(text: str, source: str) -> Any:
         raise YAMLFileError(f"{source}{f', line {line}' if line else ''}: {reason}", line, reason) from None
     except yaml.YAMLError as error:
         raise YAMLFileError(f"{source}: not valid YAML: {error}", None, f"not valid YAML: {error}") from None
+    except RecursionError:
+        reason = "nested too deeply to be read (thousands of levels of lists or mappings)"
+        raise YAMLFileError(f"{source}: {reason}", None, reason) from None
 
 
 def load(path: Path, source: str | None = None) -> Any:

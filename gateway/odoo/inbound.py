@@ -93,10 +93,14 @@ class OdooDeliverer:
         self.units = TTLCache(cache_seconds)
         self.countries = TTLCache(cache_seconds)
         self.purchasing = Purchasing(self.client)
+        from gateway.odoo.catalogs import Catalogs
         from gateway.odoo.changes import OrderChanges
         from gateway.odoo.replenishment import Replenishments, SalesReports
+        from gateway.odoo.stock_reports import InventoryReports
 
         self.changes = OrderChanges(self.client)
+        self.stock = InventoryReports(self.client)
+        self.catalogs = Catalogs(self.client)
         self.sales_reports = SalesReports(self)
         self.replenishments = Replenishments(self.client)
 
@@ -112,6 +116,10 @@ class OdooDeliverer:
             return self.purchasing.deliver(profile, document_type, document, thread)
         if document_type in self.changes.TYPES:
             return self.changes.deliver(profile, document_type, document, thread)
+        if document_type in self.stock.TYPES:
+            return self.stock.deliver(profile, document_type, document, thread)
+        if document_type in self.catalogs.TYPES:
+            return self.catalogs.deliver(profile, document_type, document, thread)
         if document_type != "Order":
             return DeliveryResult("held", f"{document_type} documents are not delivered to Odoo yet")
         try:
@@ -131,6 +139,10 @@ class OdooDeliverer:
             return self.purchasing.preview(profile, document_type, document)
         if document_type in self.changes.TYPES:
             return self.changes.preview(profile, document_type, document)
+        if document_type in self.stock.TYPES:
+            return self.stock.preview(profile, document_type, document)
+        if document_type in self.catalogs.TYPES:
+            return self.catalogs.preview(profile, document_type, document)
         for writer in (self.sales_reports, self.replenishments):
             if document_type in writer.TYPES:
                 return writer.preview(profile, document_type, document)

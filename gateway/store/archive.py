@@ -1,7 +1,10 @@
-"""The archive: raw bytes of every exchange, content-addressed by sha256 and fsync'd.
+"""The archive: raw bytes of every exchange, content-addressed by sha256 and durable.
 
-A file is stored under `<dir>/<aa>/<bb>/<sha256>`; the same bytes are stored once. Nothing
-acknowledges or removes a partner's file before `put_stream` has returned.
+By default a folder: a file is stored under `<dir>/<aa>/<bb>/<sha256>`, fsync'd. With
+`[archive] url` (a database, normally the PostgreSQL store itself) the bytes are rows of 1 MiB
+chunks (`StoreArchive`), so nodes on different machines share one archive with no shared
+file system. Either way the same bytes are stored once, and nothing acknowledges or removes a
+partner's file before `put_stream` has returned.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ class Archive:
         remove_leftovers(directory, ".incoming-*")
 
     def path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"not a sha256: {sha256!r}")
+        check_name(sha256)
         return self.directory / sha256[:2] / sha256[2:4] / sha256
 
     def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
@@ -40,21 +42,10 @@ class Archive:
         A stream longer than the limit has its first `limit` bytes archived and named by their
         sha256; the rest is never read (a 2 GiB file does not grow the archive by 2 GiB).
         """
-        digest = hashlib.sha256()
-        size = 0
-        complete = True
         handle, temp_name = tempfile.mkstemp(dir=self.directory, prefix=".incoming-")
         try:
             with os.fdopen(handle, "wb") as temp:
-                while chunk := stream.read(CHUNK if limit is None else min(CHUNK, limit + 1 - size)):
-                    if limit is not None and size + len(chunk) > limit:
-                        chunk = chunk[:limit - size]
-                        complete = False
-                    digest.update(chunk)
-                    temp.write(chunk)
-                    size += len(chunk)
-                    if not complete:
-                        break
+                digest, size, complete = copy_limited(stream, limit, temp)
                 temp.flush()
                 os.fsync(temp.fileno())
             target = self.path(digest.hexdigest())
@@ -72,6 +63,13 @@ class Archive:
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         return self.put_stream(io.BytesIO(data))
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def remove(self, sha256: str) -> None:
+        """Forget the bytes of `sha256` (retention, once no row names them)."""
+        self.path(sha256).unlink(missing_ok=True)
 
     def read(self, sha256: str) -> bytes:
         """The archived bytes, checked against their sha256 (ArchiveMismatch when they differ)."""
@@ -115,4 +113,141 @@ class Archive:
 
 class ArchiveMismatch(LookupError):
     """Archived bytes that are missing or no longer hash to the sha256 they were stored under."""
+
+
+def copy_limited(stream: BinaryIO, limit: int | None, sink: BinaryIO) -> tuple["hashlib._Hash", int, bool]:
+    """Copy at most `limit` bytes of `stream` to `sink` in chunks: (their sha256, their size, whether that was all)."""
+    digest = hashlib.sha256()
+    size = 0
+    complete = True
+    while chunk := stream.read(CHUNK if limit is None else min(CHUNK, limit + 1 - size)):
+        if limit is not None and size + len(chunk) > limit:
+            chunk = chunk[:limit - size]
+            complete = False
+        digest.update(chunk)
+        sink.write(chunk)
+        size += len(chunk)
+        if not complete:
+            break
+    return digest, size, complete
+
+
+def check_name(sha256: str) -> str:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"not a sha256: {sha256!r}")
+    return sha256
+
+
+class StoreArchive(Archive):
+    """The archive as rows of a database (`[archive] url`): `archive_files` names each sha256 once,
+    `archive_chunks` holds its bytes in chunks of 1 MiB, written in one transaction.
+
+    Pointed at the PostgreSQL store, several nodes on several machines share it with the store;
+    two nodes archiving the same bytes at once store them once (the second finds the row).
+    The bytes are spooled (in memory up to a few MiB, then a temporary file) while their sha256
+    is computed, then written; a file is read back chunk by chunk, never whole, by `chunks`.
+    """
+
+    def __init__(self, url: str, engine=None) -> None:
+        from sqlalchemy import create_engine, text
+
+        from gateway.store.models import ArchiveChunk, ArchiveFile
+
+        self.url = url
+        self.engine = engine if engine is not None else create_engine(url, future=True)
+        with self.engine.begin() as connection:  # a database of its own: made here (the store's: migration 0007)
+            if self.engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('edigw archive tables'))"))
+            for table in (ArchiveFile.__table__, ArchiveChunk.__table__):
+                table.create(connection, checkfirst=True)
+        self._files, self._chunks_table = ArchiveFile.__table__, ArchiveChunk.__table__
+
+    def __repr__(self) -> str:
+        return f"StoreArchive({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def path(self, sha256: str) -> Path:
+        raise TypeError("the archive is in a database ([archive] url): its files have no path")
+
+    def put_limited(self, stream: BinaryIO, limit: int | None) -> tuple[str, int, bool]:
+        from sqlalchemy import select
+
+        from gateway.store.models import utcnow
+
+        with tempfile.SpooledTemporaryFile(max_size=4 * CHUNK) as spool:
+            digest, size, complete = copy_limited(stream, limit, spool)
+            sha256 = digest.hexdigest()
+            spool.seek(0)
+            row = {"sha256": sha256, "size": size, "stored_at": utcnow()}
+            with self.engine.begin() as connection:
+                if self.engine.dialect.name == "postgresql":
+                    # Two nodes archiving the same bytes at once: the second waits for the first's
+                    # commit, then inserts nothing (and writes no chunk).
+                    fresh = connection.scalar(self._insert_once().values(**row).returning(self._files.c.sha256)) is not None
+                else:
+                    fresh = connection.scalar(select(self._files.c.size).where(self._files.c.sha256 == sha256)) is None
+                    if fresh:
+                        connection.execute(self._files.insert().values(**row))
+                for seq, chunk in enumerate(_pieces(spool) if fresh else ()):
+                    connection.execute(self._chunks_table.insert().values(sha256=sha256, seq=seq, data=chunk))
+        return sha256, size, complete
+
+    def _insert_once(self):
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(self._files).on_conflict_do_nothing(index_elements=["sha256"])
+
+    def read(self, sha256: str) -> bytes:
+        data = b"".join(self._chunks(sha256))
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ArchiveMismatch(self._mismatch(sha256))
+        return data
+
+    def exists(self, sha256: str) -> bool:
+        from sqlalchemy import select
+
+        with self.engine.connect() as connection:
+            return connection.scalar(select(self._files.c.size).where(self._files.c.sha256 == check_name(sha256))) \
+                is not None
+
+    def remove(self, sha256: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(self._chunks_table.delete().where(self._chunks_table.c.sha256 == check_name(sha256)))
+            connection.execute(self._files.delete().where(self._files.c.sha256 == sha256))
+
+    def _chunks(self, sha256: str) -> Iterator[bytes]:
+        """The chunks in order, one query each: a big file is never held whole."""
+        from sqlalchemy import select
+
+        check_name(sha256)
+        seq = 0
+        with self.engine.connect() as connection:
+            while True:
+                data = connection.scalar(select(self._chunks_table.c.data).where(
+                    self._chunks_table.c.sha256 == sha256, self._chunks_table.c.seq == seq))
+                if data is None:
+                    if seq == 0:
+                        raise ArchiveMismatch(f"the archived file {sha256} is missing from the archive in the "
+                                              "database")
+                    return
+                yield bytes(data)
+                seq += 1
+
+    def _mismatch(self, sha256: str) -> str:
+        return (f"the archived file {sha256} in the database does not match its sha256: its bytes were changed "
+                "after they were archived; refusing to use them")
+
+
+def _pieces(stream: BinaryIO) -> Iterator[bytes]:
+    """A stream's bytes in chunks of CHUNK; one empty chunk for an empty stream (its row says it is there)."""
+    chunk = stream.read(CHUNK)
+    yield chunk
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+def open_archive(settings) -> Archive:
+    """The archive `[archive]` names: a database (`url`), or the folder (`dir`, the default)."""
+    if settings.archive_url:
+        return StoreArchive(settings.archive_url)
+    return Archive(settings.archive_dir)
 

@@ -109,6 +109,42 @@ class Store:
                     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                     connection.commit()
 
+    @contextmanager
+    def claim_received(self, limit: int, after: int = 0) -> Iterator[list[int]]:
+        """Up to `limit` received inbound exchanges (ids above `after`, oldest first) for this process to parse.
+
+        On PostgreSQL the candidates are read with FOR UPDATE SKIP LOCKED, so nodes claiming at the
+        same moment neither wait on nor pick the same rows, and each one kept is held, for the
+        block, with the advisory lock `exclusive(f"exchange {id}")` takes, on a connection of its
+        own: no other node processes it until the block ends or this process dies (the lock goes
+        with its connection, so a crashed node's claims are free at once). On SQLite (one machine,
+        one worker), simply the oldest.
+        """
+        query = select(Exchange.id).where(Exchange.state == "received", Exchange.direction == "in",
+                                          Exchange.id > after).order_by(Exchange.id)
+        if self.engine.dialect.name != "postgresql":
+            with self._sessions() as session:
+                found = list(session.scalars(query.limit(limit)))
+            yield found
+            return
+        held: list[int] = []
+        with self.engine.connect() as connection:
+            try:
+                # More candidates than asked for: some may be held by other nodes' claims.
+                for exchange_id in connection.scalars(query.limit(limit * 8).with_for_update(skip_locked=True)):
+                    if len(held) == limit:
+                        break
+                    if connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                                          {"key": lock_key(f"exchange {exchange_id}")}).scalar():
+                        held.append(exchange_id)
+                connection.commit()  # the rows are free again; the advisory locks stay with the connection
+                yield held
+            finally:
+                connection.rollback()
+                for exchange_id in held:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(f"exchange {exchange_id}")})
+                connection.commit()
+
     def revision(self) -> str | None:
         """The store's schema revision (Alembic's `alembic_version`), None for a store never migrated."""
         with self.engine.connect() as connection:
@@ -227,6 +263,7 @@ class AuditAnchor:
             head = json.loads(head_file.read_text())
         except FileNotFoundError:
             head = {"keyed_from": newest_event + 1, "id": 0, "hash": GENESIS}
+            state_dir.mkdir(parents=True, exist_ok=True)  # not made for the key when EDIGW_AUDIT_KEY_FILE names it
             _write_head(head_file, head)
         return cls(key, head_file, head["keyed_from"], head["id"], head["hash"])
 

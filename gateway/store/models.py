@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -186,6 +186,43 @@ class SentRecord(Base):
     replays: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class StockLevelSent(Base):
+    """The quantity of a product last reported to a customer in a stock report (846 / INVRPT).
+
+    A report in `changes` mode sends the products whose quantity differs from this. Written in the
+    transaction that records the report's exchange, like `SentRecord`; one row per partner and
+    product, updated in place.
+    """
+
+    __tablename__ = "stock_levels_sent"
+    __table_args__ = (UniqueConstraint("partner", "product_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(100))
+    product_id: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[str] = mapped_column(String(40))
+    document_number: Mapped[str] = mapped_column(String(100))
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogItem(Base):
+    """One item of the last catalog sent to a customer, as sent: what the next `changes` catalog is
+    compared with. `key` names the item (product and minimum quantity), `fingerprint` its values;
+    `line` is the CatalogLine sent (JSON), kept to write its deletion when it leaves the catalog."""
+
+    __tablename__ = "catalog_items"
+    __table_args__ = (UniqueConstraint("partner", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(100), index=True)
+    key: Mapped[str] = mapped_column(String(120))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    line: Mapped[str] = mapped_column(Text)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class OrderException(Base):
     """An exception: where a partner's document and Odoo disagree, or a document is late.
 
@@ -233,3 +270,23 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArchiveFile(Base):
+    """One file of the archive kept in the database (`[archive] url`): its sha256 and size."""
+
+    __tablename__ = "archive_files"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArchiveChunk(Base):
+    """Up to 1 MiB of an archived file's bytes; `seq` orders them from 0."""
+
+    __tablename__ = "archive_chunks"
+
+    sha256: Mapped[str] = mapped_column(ForeignKey("archive_files.sha256"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -46,6 +46,8 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from gateway.odoo.sandbox import flows  # registers the business behaviours
+from gateway.odoo.sandbox import stock_levels  # noqa: F401  stock per warehouse, on top of flows
+from gateway.odoo.sandbox import pricing  # noqa: F401  (registers vendors' prices and pricelist rules)
 from gateway.odoo.sandbox.orm import (
     BEHAVIOURS,
     AccessDenied,
@@ -212,6 +214,7 @@ class Sandbox:
         with self.lock:
             self.db.model(model)
             self.db.begin()
+            self.db.context = context  # computed fields that depend on it (stock per warehouse) read it
             try:
                 result = self._call(model, method, args, kwargs, context)
             except BaseException:

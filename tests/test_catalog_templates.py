@@ -1,0 +1,100 @@
+"""Catalogs (PRICAT / 832) as messages: the base templates read the real catalogs of the corpus
+into `Catalog` documents, and the outbound templates write our catalog so that it reads back the same."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from conftest import CORPUS, ROOT
+from test_outbound_templates import catalog, envelope, read_back, tagged
+
+from gateway import formats
+from gateway.documents import Catalog, CatalogLine, Party
+from gateway.formats import render
+from gateway.formats.model import Message
+from gateway.mapping import load_template
+from gateway.mapping.outbound import load_outbound_template
+
+TEMPLATES = ROOT / "templates"
+
+
+def messages(path) -> list[Message]:
+    _, events = formats.parse(path.read_bytes())
+    return [event for event in events if isinstance(event, Message)]
+
+
+def translated(path, name: str) -> tuple[Catalog, list]:
+    [message] = messages(path)
+    return load_template(TEMPLATES, name).translate(message.tree)
+
+
+def test_an_eancom_pricat_from_sap_reads_as_a_catalog_of_its_62_items() -> None:
+    document, problems = translated(CORPUS / "edifact/PRICAT/bots_pricat_d96a_ean005_sap.edi",
+                                    "edifact/PRICAT_D96A")
+
+    assert [p for p in problems if p.severity == "error"] == []
+    assert (document.document_number, document.document_date, document.currency) == ("267789", "2013-01-23", "EUR")
+    assert document.buyer.gln == "MIDCLNT010" and document.supplier.gln == "0000001173"
+    assert len(document.lines) == 62
+    first = document.lines[0]
+    assert (first.gtin, first.supplier_item, first.description) == (
+        "1641100101014", "4110010101", "REFERENCE ARTICLE , BLACK/WHITE/MET")
+    # PRI NTP:100::SRP is a suggested retail price, not what the buyer pays: no unit_price is invented.
+    assert (first.retail_price, first.unit_price, first.valid_from) == ("100", None, "2007-09-25")
+    assert document.lines[-1].retail_price == "30"
+
+
+def test_an_832_with_tiers_and_sub_lines_reads_its_contract_validity_and_first_price() -> None:
+    document, problems = translated(CORPUS / "x12/832/oopfactory_832_004010_hibcc_sln.x12", "x12/832_004010")
+
+    assert (document.document_number, document.purpose) == ("CT21000", "changes")  # BCT10 02: additions
+    assert (document.valid_from, document.valid_to) == ("2000-01-01", "2000-12-31")
+    assert (document.supplier.id, document.buyer.id) == ("08KUG8732", "8Y67JSD66")
+    [line] = document.lines
+    assert (line.gtin, line.supplier_item, line.unit_price, line.uom) == ("50387698433528", "1000", "65", "CA")
+    assert any("code CA is not in code list units" in p.reason for p in problems)
+
+
+def test_an_832_catalog_price_retail_price_and_minimum_order_quantity() -> None:
+    [message] = messages(CORPUS / "x12/832/oopfactory_832_004010_hibcc_caret.x12")
+    document, _ = load_template(TEMPLATES, "x12/832_004010").translate(message.tree)
+
+    [line] = document.lines
+    assert (line.unit_price, line.retail_price, line.minimum_quantity) == ("66.50", "88.50", "1")
+    assert (document.document_number, document.note) == ("2000", "Medical/Surgical Products")
+
+
+@pytest.mark.parametrize("outbound, inbound", [
+    ("outbound/edifact/PRICAT_D96A", "edifact/PRICAT_D96A"),
+    ("outbound/x12/832_004010", "x12/832_004010"),
+])
+def test_a_catalog_written_and_read_back_is_the_same_catalog(outbound, inbound) -> None:
+    ours = catalog()
+    template = load_outbound_template(TEMPLATES, outbound)
+    message = read_back(envelope(template, template.render(ours)))
+    back, problems = load_template(TEMPLATES, inbound).translate(message.tree)
+
+    assert [p for p in problems if p.severity == "error"] == []
+    assert back == ours
+
+
+def test_a_changes_catalog_says_so_and_marks_each_item() -> None:
+    changes = dataclasses.replace(catalog(), purpose="changes", lines=[
+        dataclasses.replace(line, action="change") for line in catalog().lines[:1]] + [
+        CatalogLine(line_number="2", supplier_item="OLD-1", action="delete")])
+    template = load_outbound_template(TEMPLATES, "outbound/edifact/PRICAT_D96A")
+    segments = render.body_segments(read_back(envelope(template, template.render(changes))).tree)
+
+    assert tagged(segments, "BGM") == [["BGM", "9", "CAT-20260302-7", "4"]]
+    assert [s[2] for s in tagged(segments, "LIN")] == ["3", "2"]
+
+
+@pytest.mark.parametrize("outbound", ["outbound/edifact/PRICAT_D96A", "outbound/x12/832_004010"])
+def test_a_party_known_by_name_only_is_written_without_an_identifier(outbound) -> None:
+    nameless = dataclasses.replace(catalog(), supplier=Party(name="My Company", country="US"))
+    template = load_outbound_template(TEMPLATES, outbound)
+    segments = render.body_segments(read_back(envelope(template, template.render(nameless))).tree)
+
+    party = [s for s in segments if s[0] in ("N1", "NAD") and s[1] == "SU"]
+    assert party and "My Company" in str(party[0]) and "91" not in party[0]

@@ -492,14 +492,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_signals_export(args: argparse.Namespace) -> int:
-    from datetime import date
-
     from gateway.signals import SignalsError, render, signals
 
-    try:
-        since = date.fromisoformat(args.since[:10]) if args.since else None
-    except ValueError:
-        raise CommandError(f"--since {args.since!r} is not a date (YYYY-MM-DD)") from None
+    since = args.since.date() if args.since else None
     if args.format == "parquet" and not args.output:
         raise CommandError("--format parquet is binary: give --output FILE")
     app = _app(args)
@@ -770,9 +765,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  ).add_subparsers(dest="action", required=True, metavar="ACTION")
     export = demand.add_parser("export", help="one row per period, retailer, location and product: units sold, "
                                "returned, on hand, on order (from 852 / SLSRPT sales reports)")
-    export.add_argument("--since", help="periods ending on or after this date (YYYY-MM-DD)")
+    export.add_argument("--since", type=_when, help="periods ending on or after this day (2026-11-01, "
+                        "yesterday, 7d)")
     export.add_argument("--partner", action="append", help="only this retailer (repeatable)")
-    export.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    export.add_argument("--format", choices=("csv", "parquet", "json"), default="csv",
+                        help="csv (default), parquet (needs --output and pyarrow: pip install 'edigw[parquet]'), json")
+    export.add_argument("--json", dest="format", action="store_const", const="json", help="the same as --format json")
     export.add_argument("--output", "-o", help="write to this file (default: standard output, CSV only)")
     export.set_defaults(handler=cmd_signals_export)
 

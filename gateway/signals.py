@@ -121,7 +121,9 @@ def render(rows: list[dict[str, Any]], fmt: str) -> bytes:
         return to_csv(rows)
     if fmt == "parquet":
         return to_parquet(rows)
-    raise SignalsError(f"unknown format {fmt!r}: csv or parquet")
+    if fmt == "json":
+        return (json.dumps(rows, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    raise SignalsError(f"unknown format {fmt!r}: csv, parquet or json")
 
 
 @dataclass(frozen=True)

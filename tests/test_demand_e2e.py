@@ -109,6 +109,10 @@ def test_sales_reports_are_kept_and_exported_as_demand_signals(tmp_path):
     assert len(exported(gateway, "--since", "2000-01-01")) == 392
     assert exported(gateway, "--since", "2008-04-01") == []
     assert exported(gateway, "--partner", "someone-else") == []
+    as_json = gateway.json("signals", "export", "--since", "2000-01-01")
+    assert len(as_json) == 392
+    assert (as_json[0]["sold"], as_json[0]["location"], as_json[0]["message_id"]) == (
+        "2", "8712345001472", int(rows[0]["message_id"]))
 
     parquet = pytest.importorskip("pyarrow.parquet")
     target = tmp_path / "signals.parquet"
@@ -122,12 +126,12 @@ def test_sales_reports_are_kept_and_exported_as_demand_signals(tmp_path):
     assert any(hit.get("document_type") == "SalesReport" for hit in found["messages"]), found
 
 
-def test_parquet_goes_to_a_file_and_a_bad_date_is_refused(tmp_path):
+def test_parquet_goes_to_a_file_and_a_bad_since_is_a_usage_error(tmp_path):
     gateway = gateway_with(tmp_path)
     refused = gateway.run("signals", "export", "--format", "parquet", check=False)
     assert refused.returncode == 1 and b"--output" in refused.stderr
     refused = gateway.run("signals", "export", "--since", "last week", check=False)
-    assert refused.returncode == 1 and b"is not a date" in refused.stderr
+    assert refused.returncode == 2 and b"--since" in refused.stderr  # a usage error, as messages list says it
 
 
 def test_a_forecasting_tool_gets_the_new_signals_once_each_over_its_channel(tmp_path):

@@ -35,7 +35,7 @@ class Purge:
 def purge(store, archive, days: float, dry_run: bool = False, now: datetime | None = None) -> Purge:
     from sqlalchemy import delete, select, update
 
-    from gateway.store.models import Exchange, Interchange, Message, OrderException, SentRecord
+    from gateway.store.models import Exchange, Interchange, Message, OrderException, SentRecord, StockLevelSent
 
     cutoff = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).replace(tzinfo=None)
     with store.session() as session:
@@ -48,6 +48,8 @@ def purge(store, archive, days: float, dry_run: bool = False, now: datetime | No
         open_messages = {mid for mid, in session.execute(select(OrderException.message_id).where(
             OrderException.state == "open"))}
         guarded = {eid for eid, in session.execute(select(SentRecord.exchange_id).distinct())}
+        # The stock report a product's last reported quantity went out in (replay moves SentRecord on).
+        guarded |= {eid for eid, in session.execute(select(StockLevelSent.exchange_id).distinct())}
         candidates = {eid for eid, row in old.items() if row.state in FINAL_EXCHANGE_STATES and eid not in guarded}
         for message in messages:
             if (message.state not in FINAL_MESSAGE_STATES or message.id in open_messages

@@ -65,8 +65,9 @@ def send_stock_report(jobs: "OutboundJobs", profile: Profile, rule: SendRule, re
         logger.info("{}: no stock report: {}", profile.id, "nothing moved since the last one"
                     if levels else f"no products ({options.products}) to report")
         return
-    moment = datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
-    number = f"ST{moment:%Y%m%d%H%M%S}"
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    moment = now.replace(microsecond=0)
+    number = f"ST{now:%Y%m%d%H%M%S%f}"[:19]  # to the millisecond: two runs never share a number
     template = jobs.template(rule)
     company = rows[0].get("partner_id")
     parties = {row["id"]: row for row in client.read("res.partner", [customer] + ([company[0]] if company else []),

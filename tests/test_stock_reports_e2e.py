@@ -328,3 +328,23 @@ def test_a_supplier_report_is_kept_as_its_availability_and_odoo_is_not_written(t
     # Nothing written: no stock moved in Odoo, its quantities are its own.
     assert odoo.call("stock.move", "search_count", [("product_id", "in", list(odoo.products.values()))]) == moves_before
     assert odoo.on_hand("P1") == 2
+
+
+def test_a_customer_on_a_pricelist_gets_the_stock_of_the_products_it_prices(tmp_path, odoo):
+    fields = odoo.call("res.partner", "fields_get", attributes=["type"])
+    models = odoo.call("ir.model", "search", [("model", "=", "product.pricelist.item")])
+    if "property_product_pricelist" not in fields or not models:
+        pytest.skip("this Odoo keeps no pricelist items on its customers (the sale app's pricelists)")
+    odoo.count("P1", 6)
+    odoo.count("P2", 4)
+    pricelist = odoo.call("product.pricelist", "create", {"name": f"Buyer Co prices {odoo.tag}"})
+    odoo.call("product.pricelist.item", "create", {"pricelist_id": pricelist, "applied_on": "0_product_variant",
+                                                   "product_id": odoo.products["P2"], "fixed_price": 4.0})
+    [customer] = odoo.call("res.partner", "search", [("ref", "=", f"BUYER-{odoo.tag}")])
+    odoo.call("res.partner", "write", [customer], {"property_product_pricelist": pricelist})
+    profile = CUSTOMER.format(tag=odoo.tag, warehouse=odoo.warehouse["code"]).replace(
+        "quantity: free, products: ordered, mode: changes", "quantity: on_hand, products: pricelist, mode: full")
+    gateway = gateway_for(tmp_path, odoo, "buyer-co", profile)
+    gateway.run("run", "--once")
+
+    assert stock_reports(gateway, "buyer-co") == [{odoo.barcodes["P2"]: ("17", "4")}]

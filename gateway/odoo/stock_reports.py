@@ -304,8 +304,13 @@ class InventoryReports:
                                                       "not adjusted", label))
                 continue
             adjust = policy.apply == "adjust" and kind == "on_hand" and _within(policy, reported - ours, ours)
+            held = at_stock.get(product["id"], Decimal(0))
+            counted = held + (reported - ours)
+            if adjust and counted < 0:  # what is missing sits in sub-locations: a person says where
+                adjust = False
+                text += f"; not adjusted: {warehouse['lot_stock_id'][1]} holds only {shown(held)}"
             if adjust:
-                counts[product["id"]] = at_stock.get(product["id"], Decimal(0)) + (reported - ours)
+                counts[product["id"]] = counted
             differences.append(Difference("stock", text + (("; would be adjusted" if self.dry_run else "; adjusted in Odoo") if adjust else ""), label,
                                           applied=adjust))
         if (document.get("mode") or "full") == "full":

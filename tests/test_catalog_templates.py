@@ -153,3 +153,27 @@ def test_the_most_specific_pricelist_rule_prices_each_minimum_quantity() -> None
 
     assert priced == [(Decimal(0), Decimal("18.00")), (Decimal(50), Decimal(16))]
     assert _prices(product, rules, "EUR") == [(Decimal(50), Decimal(16), rules.of(product)[0])]  # no sales price in EUR
+
+
+def test_the_hibcc_832_with_a_date_after_td4_is_rejected_strictly_and_read_where_partners_may_differ() -> None:
+    from gateway.formats.validation import Options
+
+    data = (CORPUS / "x12/832/oopfactory_832_004010_hibcc_caret.x12").read_bytes()
+    [strict] = [e for e in formats.parse(data)[1] if isinstance(e, Message)]
+    [lenient] = [e for e in formats.parse(data, options=Options(segment_order="lenient"))[1] if isinstance(e, Message)]
+
+    assert strict.status == "rejected"
+    assert any("DTM is out of order" in issue.reason for issue in strict.errors)
+    assert lenient.status == "accepted"
+    assert any(issue.severity == "warning" and "DTM" in issue.reason for issue in lenient.errors)
+
+
+def test_an_eancom_pricat_of_retail_prices_only_gives_no_unit_price() -> None:
+    document, problems = translated(CORPUS / "edifact/PRICAT/bots_pricat_d96a_ean005_one_item.edi",
+                                    "edifact/PRICAT_D96A")
+
+    assert problems == []
+    assert (document.document_number, document.purpose, document.currency) == ("267798", "full", "EUR")
+    [line] = document.lines
+    assert (line.gtin, line.supplier_item, line.description) == ("1645866600002", "458666", "Marc testartikel")
+    assert (line.unit_price, line.retail_price, line.valid_from) == (None, "50", "2007-09-25")

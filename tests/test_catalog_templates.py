@@ -177,3 +177,19 @@ def test_an_eancom_pricat_of_retail_prices_only_gives_no_unit_price() -> None:
     [line] = document.lines
     assert (line.gtin, line.supplier_item, line.description) == ("1645866600002", "458666", "Marc testartikel")
     assert (line.unit_price, line.retail_price, line.valid_from) == (None, "50", "2007-09-25")
+
+
+def test_a_csv_article_list_reads_as_one_catalog_of_retail_prices_with_its_dates() -> None:
+    template = load_template(TEMPLATES, "csv/pricat_articles")
+    data = (CORPUS / "csv/PRICAT/bots_articledata_semicolon.csv").read_bytes()
+    [message] = [e for e in formats.parse(data, csv_layout=template.layout)[1] if isinstance(e, Message)]
+    document, problems = template.translate(message.tree)
+
+    assert problems == []
+    assert [(line.line_number, line.buyer_item) for line in document.lines] == [
+        ("2", "1234567890XXX"), ("3", "1234567891XXX"), ("4", "1234567892XXX")]
+    first = document.lines[0]
+    assert (first.gtin, first.supplier_item, first.description) == (
+        "8712345678906", "123456", "Description article 123456 L white")  # the blanks padding 'white' gone
+    assert (first.retail_price, first.unit_price, first.valid_from, first.valid_to) == (
+        "40", None, "2008-06-30", "2008-06-30")  # '       30-06-2008' read as a date

@@ -98,3 +98,98 @@ def test_a_party_known_by_name_only_is_written_without_an_identifier(outbound) -
 
     party = [s for s in segments if s[0] in ("N1", "NAD") and s[1] == "SU"]
     assert party and "My Company" in str(party[0]) and "91" not in party[0]
+
+
+def test_a_006020_fee_schedule_reads_its_seven_prices_and_names_no_product() -> None:
+    document, problems = translated(CORPUS / "x12/832/stupidedi_832_006020X304_fee_schedule.x12", "x12/832_004010")
+
+    assert [p for p in problems if p.severity == "error"] == []
+    assert document.document_number == "SHP-PPO-2012"
+    assert [line.unit_price for line in document.lines] == ["26.45", "37.75", "53", "72.15", "12", "15", "13"]
+    # HC procedure codes are not product numbers: none is invented, so no item would match a product.
+    assert all(line.gtin is None and line.supplier_item is None for line in document.lines)
+
+
+# --- catalogs of changes and pricelist rules (pure functions of gateway.odoo.catalogs) ----------
+
+
+def test_a_catalog_of_changes_has_the_added_changed_and_deleted_items_only() -> None:
+    from gateway.odoo.catalogs import changes_since, fingerprint, item_key
+
+    before = catalog()
+    sent = {item_key(line): (fingerprint(line), dataclasses.asdict(line)) for line in before.lines}
+    now = dataclasses.replace(before, lines=[
+        dataclasses.replace(before.lines[0], unit_price="12.9"),  # changed
+        before.lines[1],  # the same
+        CatalogLine(line_number="3", supplier_item="NEW-1", unit_price="3"),  # added
+    ])  # GAD-7 is gone
+
+    changes = changes_since(now, sent)
+
+    assert changes.purpose == "changes"
+    assert [(line.line_number, line.supplier_item, line.action) for line in changes.lines] == [
+        ("1", "WID-100", "change"), ("2", "NEW-1", "add"), ("3", "GAD-7", "delete")]
+    assert changes.lines[2].description == "Gadget"  # a deleted item is named as it was sent
+
+
+def test_the_most_specific_pricelist_rule_prices_each_minimum_quantity() -> None:
+    from decimal import Decimal
+
+    from gateway.odoo.catalogs import _prices, _Rules
+
+    product = {"id": 5, "product_tmpl_id": [9, "Widget"], "categ_id": [2, "All"], "list_price": 20.0,
+               "currency_id": [1, "USD"]}
+    rules = _Rules([
+        {"applied_on": "3_global", "compute_price": "percentage", "percent_price": 10, "min_quantity": 0},
+        {"applied_on": "2_product_category", "categ_id": [2, "All"], "compute_price": "percentage",
+         "percent_price": 15, "min_quantity": 50},
+        {"applied_on": "1_product", "product_tmpl_id": [9, "Widget"], "compute_price": "fixed", "fixed_price": 16,
+         "min_quantity": 50},
+        {"applied_on": "1_product", "product_tmpl_id": [8, "Other"], "compute_price": "fixed", "fixed_price": 1,
+         "min_quantity": 0},
+    ])
+
+    priced = [(minimum, price) for minimum, price, _ in _prices(product, rules, "USD")]
+
+    assert priced == [(Decimal(0), Decimal("18.00")), (Decimal(50), Decimal(16))]
+    assert _prices(product, rules, "EUR") == [(Decimal(50), Decimal(16), rules.of(product)[0])]  # no sales price in EUR
+
+
+def test_the_hibcc_832_with_a_date_after_td4_is_rejected_strictly_and_read_where_partners_may_differ() -> None:
+    from gateway.formats.validation import Options
+
+    data = (CORPUS / "x12/832/oopfactory_832_004010_hibcc_caret.x12").read_bytes()
+    [strict] = [e for e in formats.parse(data)[1] if isinstance(e, Message)]
+    [lenient] = [e for e in formats.parse(data, options=Options(segment_order="lenient"))[1] if isinstance(e, Message)]
+
+    assert strict.status == "rejected"
+    assert any("DTM is out of order" in issue.reason for issue in strict.errors)
+    assert lenient.status == "accepted"
+    assert any(issue.severity == "warning" and "DTM" in issue.reason for issue in lenient.errors)
+
+
+def test_an_eancom_pricat_of_retail_prices_only_gives_no_unit_price() -> None:
+    document, problems = translated(CORPUS / "edifact/PRICAT/bots_pricat_d96a_ean005_one_item.edi",
+                                    "edifact/PRICAT_D96A")
+
+    assert problems == []
+    assert (document.document_number, document.purpose, document.currency) == ("267798", "full", "EUR")
+    [line] = document.lines
+    assert (line.gtin, line.supplier_item, line.description) == ("1645866600002", "458666", "Marc testartikel")
+    assert (line.unit_price, line.retail_price, line.valid_from) == (None, "50", "2007-09-25")
+
+
+def test_a_csv_article_list_reads_as_one_catalog_of_retail_prices_with_its_dates() -> None:
+    template = load_template(TEMPLATES, "csv/pricat_articles")
+    data = (CORPUS / "csv/PRICAT/bots_articledata_semicolon.csv").read_bytes()
+    [message] = [e for e in formats.parse(data, csv_layout=template.layout)[1] if isinstance(e, Message)]
+    document, problems = template.translate(message.tree)
+
+    assert problems == []
+    assert [(line.line_number, line.buyer_item) for line in document.lines] == [
+        ("2", "1234567890XXX"), ("3", "1234567891XXX"), ("4", "1234567892XXX")]
+    first = document.lines[0]
+    assert (first.gtin, first.supplier_item, first.description) == (
+        "8712345678906", "123456", "Description article 123456 L white")  # the blanks padding 'white' gone
+    assert (first.retail_price, first.unit_price, first.valid_from, first.valid_to) == (
+        "40", None, "2008-06-30", "2008-06-30")  # '       30-06-2008' read as a date

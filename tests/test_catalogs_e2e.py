@@ -339,3 +339,23 @@ def test_the_shipped_supplier_catalog_sample_dry_run_then_applied_to_the_seeded_
         assert odoo.vendor_prices(vendor) == {("NP-H100", 0.0): 2.95, ("NP-S430", 500.0): 0.38}
     finally:
         running.stop()
+
+
+def test_products_ordered_are_those_the_customer_ordered_at_the_sales_price_without_a_rule(odoo):
+    from gateway.odoo.catalogs import customer_catalog
+
+    [usd] = odoo.call("res.currency", "search", [("name", "=", "USD")])
+    pricelist = odoo.call("product.pricelist", "create", {"name": f"Plain {odoo.tag}", "currency_id": usd})
+    customer = odoo.call("res.partner", "create", {"name": f"Orderer {odoo.tag}", "is_company": True,
+                                                   "property_product_pricelist": pricelist})
+    ordered = odoo.product("Ordered thing", list_price=7.0)
+    odoo.product("Never ordered", list_price=8.0)
+    odoo.call("sale.order", "create", {"partner_id": customer, "order_line": [
+        [0, 0, {"product_id": ordered, "product_uom_qty": 2}]]})
+    client = OdooClient(OdooSettings(url=odoo.url, db=odoo.db, user=odoo.user, password_env=PASSWORD_ENV))
+
+    document, left_out = customer_catalog(client, customer, products="ordered")
+
+    assert [(line.supplier_item, line.unit_price, line.minimum_quantity) for line in document.lines] == [
+        (f"ORD-{odoo.tag}", "7", None)]
+    assert document.currency == "USD" and left_out == []

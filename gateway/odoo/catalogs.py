@@ -68,6 +68,7 @@ def customer_catalog(client: OdooClient, partner_id: int, *, products: str = "pr
         if not item.get("date_end") or str(item["date_end"])[:10] >= today.isoformat()]
     rows = _products(client, customer["id"], products, items)
     ours = {code: theirs for theirs, code in (item_xref or {}).items()}
+    rules = _Rules(items)
     lines: list[CatalogLine] = []
     left_out: list[str] = []
     for product in sorted(rows, key=lambda row: (text(row.get("default_code")) or "", row["id"])):
@@ -76,7 +77,7 @@ def customer_catalog(client: OdooClient, partner_id: int, *, products: str = "pr
             left_out.append(f"{product.get('name')} (product {product['id']}): no internal reference, so the "
                             "customer could not order it by our code")
             continue
-        priced = _prices(product, items, currency)
+        priced = _prices(product, rules, currency)
         if not priced:
             left_out.append(f"{named['supplier_item']}: no price in {currency} on pricelist {pricelist_row['name']}")
         for minimum, price, item in priced:
@@ -136,27 +137,32 @@ def _products(client: OdooClient, customer_id: int, which: str, items: list[Row]
                                                   ("product_tmpl_id", "in", [t for t in templates if t])], fields)
 
 
-def _applies(item: Row, product: Row) -> bool:
-    applied = item.get("applied_on")
-    if applied == "0_product_variant":
-        return many2one_id(item.get("product_id")) == product["id"]
-    if applied == "1_product":
-        return many2one_id(item.get("product_tmpl_id")) == many2one_id(product.get("product_tmpl_id"))
-    if applied == "2_product_category":
-        return many2one_id(item.get("categ_id")) == many2one_id(product.get("categ_id"))
-    return True
+class _Rules:
+    """A pricelist's rules indexed by what they apply to, so each product finds its own in constant time."""
+
+    def __init__(self, items: list[Row]) -> None:
+        self.by: dict[tuple[str, int | None], list[Row]] = {}
+        for item in items:
+            applied = item.get("applied_on")
+            target = {"0_product_variant": "product_id", "1_product": "product_tmpl_id",
+                      "2_product_category": "categ_id"}.get(applied)
+            self.by.setdefault((applied, many2one_id(item.get(target)) if target else None), []).append(item)
+
+    def of(self, product: Row) -> list[Row]:
+        return [*self.by.get(("0_product_variant", product["id"]), ()),
+                *self.by.get(("1_product", many2one_id(product.get("product_tmpl_id"))), ()),
+                *self.by.get(("2_product_category", many2one_id(product.get("categ_id"))), ()),
+                *self.by.get(("3_global", None), ())]
 
 
-def _prices(product: Row, items: list[Row], currency: str | None) -> list[tuple[Decimal, Decimal, Row | None]]:
+def _prices(product: Row, rules: _Rules, currency: str | None) -> list[tuple[Decimal, Decimal, Row | None]]:
     """(minimum quantity, price, the rule) per minimum quantity the pricelist has for the product.
 
     A fixed price is the pricelist's own; a discount applies to the sales price, which is in the
     company's currency: in another currency that product has no price here. Formulas and prices
     based on another pricelist or the cost are left to Odoo (no price in the catalog)."""
     best: dict[Decimal, Row] = {}
-    for item in items:
-        if not _applies(item, product):
-            continue
+    for item in rules.of(product):
         minimum = Decimal(str(item.get("min_quantity") or 0)).normalize()
         known = best.get(minimum)
         if known is None or SPECIFICITY.get(item.get("applied_on"), 9) < SPECIFICITY.get(known.get("applied_on"), 9):
@@ -287,6 +293,8 @@ class _Applying:
         self.client, self.dry_run, self.policy = owner.client, owner.dry_run, policy
         self.vendor, self.currency, self.document = vendor, currency, document
         self.differences: list[Difference] = []
+        self.creates: list[dict[str, Any]] = []
+        self.writes: dict[str, list[int]] = {}  # the values (JSON) → the vendor price lines that get them
         self.record: dict[str, Any] = {"model": SUPPLIER_INFO, "name": f"catalog {document.get('document_number') or ''}"
                                        f" of {vendor['name']}".replace("  ", " "), "vendor": vendor["name"],
                                        "apply": policy.apply, "updated": [], "added": [], "held_back": [],
@@ -307,6 +315,7 @@ class _Applying:
                 continue
             self._compare(label, line, product, sellers)
         self._unknown()
+        self._write()
         return DeliveryResult("delivered", None, self.record, tuple(self.differences))
 
     # -- look-ups: two calls for the whole catalog
@@ -372,9 +381,7 @@ class _Applying:
                  "min_qty": _decimal_text(minimum)}
         if row is None:
             self.record["added"].append(entry)
-            if self.policy.apply == "prices" and not self.dry_run:
-                self.client.create(SUPPLIER_INFO, {"partner_id": self.vendor["id"], "product_tmpl_id": template,
-                                                   **values})
+            self.creates.append({"partner_id": self.vendor["id"], "product_tmpl_id": template, **values})
             return
         old = Decimal(str(row.get("price") or 0))
         changed = {key: value for key, value in values.items() if not _same(row.get(key), value)}
@@ -387,8 +394,17 @@ class _Applying:
                 self.record["held_back"].append(entry)
                 return
         self.record["updated"].append(entry)
-        if self.policy.apply == "prices" and not self.dry_run:
-            self.client.call(SUPPLIER_INFO, "write", [[row["id"]], changed])
+        self.writes.setdefault(json.dumps(changed, sort_keys=True), []).append(row["id"])
+
+    def _write(self) -> None:
+        """The new vendor prices in one `create`; the changed ones in one `write` per set of new values
+        (a catalog that moves many prices the same way costs one call, one of distinct prices one per line)."""
+        if self.policy.apply != "prices" or self.dry_run:
+            return
+        if self.creates:
+            self.client.call(SUPPLIER_INFO, "create", [self.creates])
+        for values, ids in self.writes.items():
+            self.client.call(SUPPLIER_INFO, "write", [ids, json.loads(values)])
 
     def _price_may_change(self, label: str, line: dict[str, Any], name: str, old: Decimal, new: Decimal) -> bool:
         """Whether the new price is applied; a difference says what happened either way."""

@@ -531,7 +531,7 @@ class Database:
             return bool(value)
         if f.type == "datetime" and isinstance(value, str):
             return value[:19]  # whole seconds, as Odoo shows them (create_date/write_date keep microseconds)
-        return value if value not in (None, "") or f.type in ("char", "text") else False
+        return value if value not in (None, "") or f.type in ("char", "text", "html") else False
 
     def read(self, model: str, ids: list[int], fields: list[str] | None = None) -> list[dict[str, Any]]:
         mdef = self.model(model)

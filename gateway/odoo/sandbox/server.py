@@ -75,7 +75,12 @@ MAIL_SUBTYPES = {"mail.message.subtype": [
     {"id": 1, "xml_id": "mail.mt_comment", "name": "Discussions", "sequence": 0},
     {"id": 2, "xml_id": "mail.mt_note", "name": "Note", "internal": True, "default": False, "sequence": 100},
     {"id": 3, "xml_id": "mail.mt_activities", "name": "Activities", "internal": True, "default": False,
-     "sequence": 90}]}
+     "sequence": 90},
+    # the subtypes Odoo's own messages carry when an order is confirmed, with the recorded ids (15)
+    {"id": 7, "xml_id": "purchase.mt_rfq_confirmed", "name": "RFQ Confirmed", "res_model": "purchase.order",
+     "default": False, "internal": False},
+    {"id": 12, "xml_id": "sale.mt_order_confirmed", "name": "Sales Order Confirmed", "res_model": "sale.order",
+     "default": False, "internal": False}]}
 
 
 class Sandbox:
@@ -263,7 +268,13 @@ class Sandbox:
             return db.read(model, db.search(model, domain or [], offset, limit, order, active_test), fields)
 
         def read(ids, fields=None, load="_classic_read"):
-            return db.read(model, as_ids(ids), fields)
+            rows = db.read(model, as_ids(ids), fields)
+            if load != "_classic_read":  # odoorpc's '_classic_write': a many2one is its id, not [id, name]
+                for row in rows:
+                    for name, value in row.items():
+                        if isinstance(value, list) and name != "id" and db.field(model, name).type == "many2one":
+                            row[name] = value[0]
+            return rows
 
         def create(vals_list):
             if isinstance(vals_list, dict):

@@ -30,7 +30,7 @@ record's id, so records can point at each other and at the seed's own records
 
 from __future__ import annotations
 
-import copy
+import functools
 import inspect
 import json
 import secrets
@@ -57,6 +57,7 @@ from gateway.odoo.sandbox.orm import (
     MissingError,
     OdooError,
     UserError,
+    load_yaml,
 )
 
 SEED_FILE = Path(__file__).with_name("seed.yaml")
@@ -81,6 +82,28 @@ MAIL_SUBTYPES = {"mail.message.subtype": [
      "default": False, "internal": False},
     {"id": 12, "xml_id": "sale.mt_order_confirmed", "name": "Sales Order Confirmed", "res_model": "sale.order",
      "default": False, "internal": False}]}
+
+
+@functools.lru_cache(maxsize=1)
+def _seed_text() -> str:
+    return SEED_FILE.read_text()
+
+
+def seed_data() -> dict[str, list[dict]]:
+    """The seed's records, parsed anew (a seed row may be changed while it is loaded)."""
+    return load_yaml(_seed_text())
+
+
+def detached(value: Any) -> Any:
+    """A copy of an answer's lists and dicts, so that the caller cannot change the database through it
+    (``copy.deepcopy`` without its memo: answers are JSON trees, and this is what each call returns)."""
+    if isinstance(value, dict):
+        return {key: detached(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [detached(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(detached(item) for item in value)
+    return value
 
 
 class Sandbox:
@@ -108,7 +131,7 @@ class Sandbox:
                     "start afresh from the seed")
             return
         self.db = Database()
-        self._seed(yaml.safe_load(SEED_FILE.read_text()), fixed_ids=True)
+        self._seed(seed_data(), fixed_ids=True)
         for model in sorted(self.db.models):
             self.db.create("ir.model", [{"model": model, "name": self.db.models[model].description}])
         self._seed(MAIL_SUBTYPES, fixed_ids=True)
@@ -225,7 +248,7 @@ class Sandbox:
             self.db.commit()
             if method not in READ_ONLY_METHODS:
                 self._save()
-            return copy.deepcopy(result)
+            return detached(result)
 
     def _call(self, model: str, method: str, args: list, kwargs: dict, context: dict) -> Any:
         beh = BEHAVIOURS.get(model)

@@ -1,38 +1,29 @@
-"""The Odoo sandbox behaves as Odoo 18 does for the calls the gateway makes (odoorpc over real HTTP)."""
+"""The Odoo sandbox behaves as Odoo 18 does for the calls the gateway makes (odoorpc over real HTTP).
+
+The tests of Odoo's behaviour take the two-Odoo ``odoo`` fixture: they run against the sandbox and, with
+EDIGW_ODOO_* set, against a real Odoo 18, so they name no record by a number Odoo gives (S00001) and use
+fresh names and barcodes.  The tests of the sandbox's own features (seed data, state file, the command) run
+against the sandbox only."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import odoorpc
 import pytest
+from test_sandbox_purchasing import call, odoo, read, rpc_error  # noqa: F401  (odoo: the two-Odoo fixture)
 
-from gateway.odoo.sandbox import Sandbox, start
+from gateway.odoo.sandbox import Sandbox
 
-CUSTOMER = {"name": "ACME Retail GmbH", "is_company": True, "customer_rank": 1, "ref": "CUST-1",
-            "barcode": "4012345000053", "country_id": 57}
-WIDGET = {"name": "EDI Widget A", "default_code": "EDI-A", "barcode": "4006381393053", "list_price": 12.5,
-          "type": "consu", "is_storable": True}
-
-
-@pytest.fixture
-def running():
-    with start() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def odoo(running):
-    client = odoorpc.ODOO(running.host, port=running.port, timeout=30)
-    client.login("edi", "admin", "admin")
-    return client
 
 
 def rpc(url: str, service: str, method: str, *args) -> dict:
@@ -45,147 +36,182 @@ def rpc(url: str, service: str, method: str, *args) -> dict:
         return json.loads(response.read())
 
 
-def error_name(answer: dict) -> str:
-    return answer["error"]["data"]["name"]
+def tagged() -> str:
+    """A mark unique to this run: a real Odoo keeps the records of every run, so names, references and
+    barcodes must not repeat."""
+    return uuid.uuid4().hex[:8].upper()
+
+
+def ean13() -> str:
+    """A fresh, valid EAN-13 (GS1 check digit) in the range GS1 leaves for internal numbering (20-29)."""
+    body = f"2{uuid.uuid4().int % 10**11:011d}"
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
+    return body + str((10 - total % 10) % 10)
+
+
+def customer_vals(odoo: odoorpc.ODOO) -> dict:
+    tag = tagged()
+    [germany] = call(odoo, "res.country", "search", [("code", "=", "DE")])
+    return {"name": f"ACME Retail GmbH {tag}", "is_company": True, "customer_rank": 1, "ref": f"CUST-{tag}",
+            "barcode": ean13(), "country_id": germany}
+
+
+def widget_vals() -> dict:
+    tag = tagged()
+    return {"name": f"EDI Widget A {tag}", "default_code": f"EDI-A-{tag}", "barcode": ean13(), "list_price": 12.5,
+            "type": "consu", "is_storable": True}
+
+
+def unit(odoo: odoorpc.ODOO, name: str) -> int:
+    [found] = call(odoo, "uom.uom", "search", [("name", "=", name)])
+    return found
+
+
+def rpc_info(odoo: odoorpc.ODOO, service: str, method: str, *args) -> dict:
+    """The error a raw JSON-RPC call answers (code, message, data), as odoorpc hands it over."""
+    with pytest.raises(odoorpc.error.RPCError) as caught:
+        odoo.json("/jsonrpc", {"service": service, "method": method, "args": list(args)})
+    return caught.value.info
 
 
 def test_odoorpc_creates_and_confirms_a_sale_order_and_reads_it_back(odoo):
-    customer = odoo.execute_kw("res.partner", "create", [CUSTOMER])
-    widget = odoo.execute_kw("product.product", "create", [WIDGET])
-    order = odoo.execute_kw("sale.order", "create", [{
-        "partner_id": customer, "client_order_ref": "PO-1",
-        "order_line": [[0, 0, {"product_id": widget, "product_uom_qty": 10, "product_uom": 1, "price_unit": 12.0}]]}])
+    partner = customer_vals(odoo)
+    customer = call(odoo, "res.partner", "create", partner)
+    widget = call(odoo, "product.product", "create", widget_vals())
+    order = call(odoo, "sale.order", "create", {
+        "partner_id": customer, "client_order_ref": f"PO-{partner['ref']}",
+        "order_line": [[0, 0, {"product_id": widget, "product_uom_qty": 10, "product_uom": unit(odoo, "Units"),
+                               "price_unit": 12.0}]]})
 
-    assert odoo.execute_kw("sale.order", "action_confirm", [[order]]) is True
-    [read] = odoo.execute_kw("sale.order", "read", [[order]], {"fields": ["name", "state", "partner_id",
-                                                                          "amount_total", "picking_ids"]})
-    assert read["state"] == "sale" and read["name"] == "S00001"
-    assert read["partner_id"] == [customer, "ACME Retail GmbH"]
-    assert read["amount_total"] == 138.0
-    [picking] = odoo.execute_kw("stock.picking", "read", [read["picking_ids"]], {"fields": ["name", "origin"]})
-    assert picking["name"] == "WH/OUT/00001" and picking["origin"] == "S00001 - PO-1"
+    assert call(odoo, "sale.order", "action_confirm", [order]) is True
+    read_back = read(odoo, "sale.order", order, "name", "state", "partner_id", "amount_untaxed", "amount_total",
+                     "picking_ids")
+    assert read_back["state"] == "sale" and re.fullmatch(r"S\d{5,}", read_back["name"])
+    assert read_back["partner_id"] == [customer, partner["name"]]
+    assert read_back["amount_untaxed"] == 120.0 and read_back["amount_total"] == 138.0  # the default 15 % tax
+    [picking] = call(odoo, "stock.picking", "read", read_back["picking_ids"], fields=["name", "origin"])
+    assert re.fullmatch(r"WH/OUT/\d{5,}", picking["name"])
+    assert picking["origin"] == f"{read_back['name']} - PO-{partner['ref']}"
 
 
 def test_odoorpc_model_api_reads_a_browsed_record(odoo):
-    assert odoo.env["res.partner"].browse(3).name == "Administrator"
+    user = odoo.env.user
+    assert odoo.env["res.partner"].browse(user.partner_id.id).name == user.name
 
 
 def test_price_unit_is_rounded_to_the_product_price_precision(odoo):
-    customer = odoo.execute_kw("res.partner", "create", [CUSTOMER])
-    widget = odoo.execute_kw("product.product", "create", [WIDGET])
-    order = odoo.execute_kw("sale.order", "create", [{"partner_id": customer, "order_line": [
-        [0, 0, {"product_id": widget, "product_uom_qty": 1, "price_unit": 3.125}]]}])
-    [line] = odoo.execute_kw("sale.order.line", "search_read", [[["order_id", "=", order]]], {"fields": ["price_unit"]})
+    customer = call(odoo, "res.partner", "create", customer_vals(odoo))
+    widget = call(odoo, "product.product", "create", widget_vals())
+    order = call(odoo, "sale.order", "create", {"partner_id": customer, "order_line": [
+        [0, 0, {"product_id": widget, "product_uom_qty": 1, "price_unit": 3.125}]]})
+    [line] = call(odoo, "sale.order.line", "search_read", [("order_id", "=", order)], fields=["price_unit"])
     assert line["price_unit"] == 3.13
 
 
-def test_unit_of_another_category_passes_create_and_fails_confirmation():
-    sandbox = Sandbox()
-    customer = sandbox.execute_kw("res.partner", "create", [CUSTOMER])
-    widget = sandbox.execute_kw("product.product", "create", [WIDGET])
-    kg = sandbox.execute_kw("uom.uom", "search", [[["name", "=", "kg"]]])[0]
-    order = sandbox.execute_kw("sale.order", "create", [{"partner_id": customer, "order_line": [
-        [0, 0, {"product_id": widget, "product_uom_qty": 1, "product_uom": kg}]]}])
-    answer, _ = sandbox.handle("/jsonrpc", {"id": 1, "params": {"service": "object", "method": "execute_kw", "args": [
-        "edi", 2, "admin", "sale.order", "action_confirm", [[order]]]}})
-    assert error_name(answer) == "odoo.exceptions.UserError"
-    assert answer["error"]["data"]["message"].startswith(
+def test_unit_of_another_category_passes_create_and_fails_confirmation(odoo):
+    customer = call(odoo, "res.partner", "create", customer_vals(odoo))
+    widget = call(odoo, "product.product", "create", widget_vals())
+    order = call(odoo, "sale.order", "create", {"partner_id": customer, "order_line": [
+        [0, 0, {"product_id": widget, "product_uom_qty": 1, "product_uom": unit(odoo, "kg")}]]})
+    name, message = rpc_error(odoo, "sale.order", "action_confirm", [order])
+    assert name == "odoo.exceptions.UserError"
+    assert message.startswith(
         "The unit of measure kg defined on the order line doesn't belong to the same category as the unit of "
         "measure Units defined on the product.")
-    assert sandbox.execute_kw("sale.order", "read", [[order], ["state", "picking_ids"]]) == [
-        {"id": order, "state": "draft", "picking_ids": []}]
+    assert read(odoo, "sale.order", order, "state", "picking_ids") == {"id": order, "state": "draft",
+                                                                       "picking_ids": []}
 
 
-def test_a_line_in_dozens_is_priced_per_dozen_from_the_list_price():
-    sandbox = Sandbox()
-    customer = sandbox.execute_kw("res.partner", "create", [CUSTOMER])
-    widget = sandbox.execute_kw("product.product", "create", [WIDGET])
-    order = sandbox.execute_kw("sale.order", "create", [{"partner_id": customer, "order_line": [
-        [0, 0, {"product_id": widget, "product_uom_qty": 2, "product_uom": 2}]]}])
-    [line] = sandbox.execute_kw("sale.order.line", "search_read", [[["order_id", "=", order]]],
-                                {"fields": ["price_unit", "price_subtotal"]})
+def test_a_line_in_dozens_is_priced_per_dozen_from_the_list_price(odoo):
+    customer = call(odoo, "res.partner", "create", customer_vals(odoo))
+    widget = call(odoo, "product.product", "create", widget_vals())
+    order = call(odoo, "sale.order", "create", {"partner_id": customer, "order_line": [
+        [0, 0, {"product_id": widget, "product_uom_qty": 2, "product_uom": unit(odoo, "Dozens")}]]})
+    [line] = call(odoo, "sale.order.line", "search_read", [("order_id", "=", order)],
+                  fields=["price_unit", "price_subtotal"])
     assert (line["price_unit"], line["price_subtotal"]) == (150.0, 300.0)
 
 
-def test_read_of_a_missing_id_is_empty_and_write_to_it_is_a_missing_error(running):
-    assert rpc(running.url, "object", "execute_kw", "edi", 2, "admin", "res.partner", "read", [[999999]],
-               {"fields": ["name"]})["result"] == []
-    answer = rpc(running.url, "object", "execute_kw", "edi", 2, "admin", "res.partner", "write",
-                 [[999999], {"ref": "x"}])
-    assert error_name(answer) == "odoo.exceptions.MissingError"
+def test_read_of_a_missing_id_is_empty_and_write_to_it_is_a_missing_error(odoo):
+    missing = call(odoo, "res.partner", "search", [], order="id desc", limit=1)[0] + 1000
+    assert call(odoo, "res.partner", "read", [missing], fields=["name"]) == []
+    name, _ = rpc_error(odoo, "res.partner", "write", [missing], {"ref": "x"})
+    assert name == "odoo.exceptions.MissingError"
 
 
-def test_unknown_field_in_read_is_a_value_error_sent_with_http_200(running):
-    answer = rpc(running.url, "object", "execute_kw", "edi", 2, "admin", "sale.order.line", "read", [[1]],
-                 {"fields": ["tax_ids"]})
-    assert answer["error"]["code"] == 200 and answer["error"]["message"] == "Odoo Server Error"
-    assert error_name(answer) == "builtins.ValueError"
-    assert answer["error"]["data"]["message"] == "Invalid field 'tax_ids' on model 'sale.order.line'"
+def test_unknown_field_in_read_is_a_value_error_sent_with_http_200(odoo):
+    with pytest.raises(odoorpc.error.RPCError) as caught:
+        call(odoo, "sale.order.line", "read", [1], fields=["tax_ids"])
+    answer = caught.value.info
+    assert answer["code"] == 200 and answer["message"] == "Odoo Server Error"
+    assert answer["data"]["name"] == "builtins.ValueError"
+    assert answer["data"]["message"] == "Invalid field 'tax_ids' on model 'sale.order.line'"
 
 
-def test_private_methods_cannot_be_called_remotely(running):
-    answer = rpc(running.url, "object", "execute_kw", "edi", 2, "admin", "sale.order", "_create_invoices", [[1]])
-    assert error_name(answer) == "odoo.exceptions.AccessError"
+def test_private_methods_cannot_be_called_remotely(odoo):
+    name, _ = rpc_error(odoo, "sale.order", "_create_invoices", [1])
+    assert name == "odoo.exceptions.AccessError"
 
 
-def test_product_barcodes_are_unique():
-    sandbox = Sandbox()
-    sandbox.execute_kw("product.product", "create", [WIDGET])
-    answer, _ = sandbox.handle("/jsonrpc", {"id": 1, "params": {"service": "object", "method": "execute_kw", "args": [
-        "edi", 2, "admin", "product.product", "create", [{"name": "dup", "barcode": WIDGET["barcode"]}]]}})
-    assert error_name(answer) == "odoo.exceptions.ValidationError"
-    assert sandbox.execute_kw("product.product", "search_count", [[["name", "=", "dup"]]]) == 0
+def test_product_barcodes_are_unique(odoo):
+    widget = widget_vals()
+    call(odoo, "product.product", "create", widget)
+    duplicate = f"dup {tagged()}"
+    name, _ = rpc_error(odoo, "product.product", "create", {"name": duplicate, "barcode": widget["barcode"]})
+    assert name == "odoo.exceptions.ValidationError"
+    assert call(odoo, "product.product", "search_count", [("name", "=", duplicate)]) == 0
 
 
-def test_partner_barcodes_are_unique_but_references_are_not():
-    sandbox = Sandbox()
-    sandbox.execute_kw("res.partner", "create", [CUSTOMER])
-    sandbox.execute_kw("res.partner", "create", [{"name": "same ref", "ref": CUSTOMER["ref"]}])
-    answer, _ = sandbox.handle("/jsonrpc", {"id": 1, "params": {"service": "object", "method": "execute_kw", "args": [
-        "edi", 2, "admin", "res.partner", "create", [{"name": "dup GLN", "barcode": CUSTOMER["barcode"]}]]}})
-    assert answer["error"]["data"]["message"] == "Another partner already has this barcode"
+def test_partner_barcodes_are_unique_but_references_are_not(odoo):
+    partner = customer_vals(odoo)
+    call(odoo, "res.partner", "create", partner)
+    call(odoo, "res.partner", "create", {"name": f"same ref {tagged()}", "ref": partner["ref"]})
+    name, message = rpc_error(odoo, "res.partner", "create", {"name": f"dup GLN {tagged()}",
+                                                              "barcode": partner["barcode"]})
+    assert message == "Another partner already has this barcode"
 
 
-def test_wrong_password_at_login_is_false_and_in_execute_kw_is_access_denied(running):
-    assert rpc(running.url, "common", "login", "edi", "admin", "WRONG")["result"] is False
-    answer = rpc(running.url, "object", "execute_kw", "edi", 2, "WRONG", "res.partner", "search", [[]])
-    assert error_name(answer) == "odoo.exceptions.AccessDenied"
+def test_wrong_password_at_login_is_false_and_in_execute_kw_is_access_denied(odoo):
+    db, uid, login = odoo.env.db, odoo.env.uid, odoo.env.user.login
+    assert odoo.json("/jsonrpc", {"service": "common", "method": "login",
+                                  "args": [db, login, f"WRONG-{tagged()}"]})["result"] is False
+    answer = rpc_info(odoo, "object", "execute_kw", db, uid, f"WRONG-{tagged()}", "res.partner", "search", [[]])
+    assert answer["data"]["name"] == "odoo.exceptions.AccessDenied"
 
 
-def test_unknown_database_is_a_psycopg2_operational_error(running):
-    assert error_name(rpc(running.url, "common", "login", "nodb", "admin", "admin")) == "psycopg2.OperationalError"
+def test_unknown_database_is_a_psycopg2_operational_error(odoo):
+    answer = rpc_info(odoo, "common", "login", f"nodb_{tagged().lower()}", "admin", "admin")
+    assert answer["data"]["name"] == "psycopg2.OperationalError"
 
 
-def test_a_failed_create_uses_up_the_order_number():
-    sandbox = Sandbox()
-    customer = sandbox.execute_kw("res.partner", "create", [CUSTOMER])
-    with pytest.raises(Exception, match="Invalid field 'product_uom_id'"):
-        sandbox.execute_kw("sale.order", "create", [{"partner_id": customer, "order_line": [
-            [0, 0, {"product_uom_id": 1}]]}])
-    order = sandbox.execute_kw("sale.order", "create", [{"partner_id": customer}])
-    assert sandbox.execute_kw("sale.order", "read", [[order], ["name"]])[0]["name"] == "S00002"
+def test_a_failed_create_uses_up_the_order_number(odoo):
+    customer = call(odoo, "res.partner", "create", customer_vals(odoo))
+    before = call(odoo, "sale.order", "create", {"partner_id": customer})
+    with pytest.raises(odoorpc.error.RPCError, match="Invalid field 'product_uom_id'"):
+        call(odoo, "sale.order", "create", {"partner_id": customer, "order_line": [[0, 0, {"product_uom_id": 1}]]})
+    after = call(odoo, "sale.order", "create", {"partner_id": customer})
+    numbers = [int(read(odoo, "sale.order", o, "name")["name"][1:]) for o in (before, after)]
+    assert numbers[1] - numbers[0] == 2
 
 
-def test_cancelling_a_confirmed_order_returns_the_wizard_unless_the_warning_is_disabled():
-    sandbox = Sandbox()
-    customer = sandbox.execute_kw("res.partner", "create", [CUSTOMER])
-    order = sandbox.execute_kw("sale.order", "create", [{"partner_id": customer}])
-    sandbox.execute_kw("sale.order", "action_confirm", [[order]])
-    assert sandbox.execute_kw("sale.order", "action_cancel", [[order]])["res_model"] == "sale.order.cancel"
-    assert sandbox.execute_kw("sale.order", "action_cancel", [[order]],
-                              {"context": {"disable_cancel_warning": True}}) is True
-    assert sandbox.execute_kw("sale.order", "read", [[order], ["state"]])[0]["state"] == "cancel"
+def test_cancelling_a_confirmed_order_returns_the_wizard_unless_the_warning_is_disabled(odoo):
+    customer = call(odoo, "res.partner", "create", customer_vals(odoo))
+    order = call(odoo, "sale.order", "create", {"partner_id": customer})
+    call(odoo, "sale.order", "action_confirm", [order])
+    assert call(odoo, "sale.order", "action_cancel", [order])["res_model"] == "sale.order.cancel"
+    assert call(odoo, "sale.order", "action_cancel", [order], context={"disable_cancel_warning": True}) is True
+    assert read(odoo, "sale.order", order, "state")["state"] == "cancel"
 
 
-def test_domains_follow_dotted_paths_and_child_of():
-    sandbox = Sandbox()
-    customer = sandbox.execute_kw("res.partner", "create", [CUSTOMER])
-    address = sandbox.execute_kw("res.partner", "create", [{"name": "DC Nord", "parent_id": customer,
-                                                            "type": "delivery"}])
-    assert set(sandbox.execute_kw("res.partner", "search", [[["id", "child_of", customer]]])) == {customer, address}
-    assert sandbox.execute_kw("res.partner", "search", [[["parent_id.ref", "=", "CUST-1"]]]) == [address]
-    assert sandbox.execute_kw("res.partner", "search", [["!", ["parent_id", "=", False], ["name", "=ilike", "dc%"]]]
-                              ) == [address]
+def test_domains_follow_dotted_paths_and_child_of(odoo):
+    partner = customer_vals(odoo)
+    customer = call(odoo, "res.partner", "create", partner)
+    dock = f"DC Nord {tagged()}"
+    address = call(odoo, "res.partner", "create", {"name": dock, "parent_id": customer, "type": "delivery"})
+    assert set(call(odoo, "res.partner", "search", [("id", "child_of", customer)])) == {customer, address}
+    assert call(odoo, "res.partner", "search", [("parent_id.ref", "=", partner["ref"])]) == [address]
+    assert call(odoo, "res.partner", "search", ["!", ("parent_id", "=", False),
+                                                ("name", "=ilike", dock.lower())]) == [address]
 
 
 def test_seed_data_records_refer_to_each_other_by_xml_id(tmp_path: Path):
@@ -204,7 +230,7 @@ def test_seed_data_records_refer_to_each_other_by_xml_id(tmp_path: Path):
 def test_state_file_keeps_records_across_restarts(tmp_path: Path):
     state = tmp_path / "state.json"
     first = Sandbox(state_file=state)
-    customer = first.execute_kw("res.partner", "create", [CUSTOMER])
+    customer = first.execute_kw("res.partner", "create", [{"name": "ACME Retail GmbH", "is_company": True}])
     second = Sandbox(state_file=state)
     assert second.execute_kw("res.partner", "read", [[customer], ["name"]]) == [{"id": customer,
                                                                                  "name": "ACME Retail GmbH"}]
@@ -279,11 +305,12 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path):
             process.kill()
 
 
-def test_a_template_created_on_its_own_gets_one_variant_with_its_barcode_code_and_unit():
-    sandbox = Sandbox()
-    kg = sandbox.execute_kw("uom.uom", "search", [[["name", "=", "kg"]]])[0]
-    template = sandbox.execute_kw("product.template", "create", [{
-        "name": "Door handle", "default_code": "AX-220", "barcode": "5790000012352", "uom_id": kg, "uom_po_id": kg}])
-    assert sandbox.execute_kw("product.product", "search_read", [[["barcode", "=", "5790000012352"]]],
-                              {"fields": ["default_code", "uom_id", "product_tmpl_id"]}) == [
-        {"id": 1, "default_code": "AX-220", "uom_id": [kg, "kg"], "product_tmpl_id": [template, "[AX-220] Door handle"]}]
+def test_a_template_created_on_its_own_gets_one_variant_with_its_barcode_code_and_unit(odoo):
+    kg, code, barcode = unit(odoo, "kg"), f"AX-{tagged()}", ean13()
+    template = call(odoo, "product.template", "create", {
+        "name": "Door handle", "default_code": code, "barcode": barcode, "uom_id": kg, "uom_po_id": kg})
+    [variant] = call(odoo, "product.product", "search_read", [("barcode", "=", barcode)],
+                     fields=["default_code", "uom_id", "product_tmpl_id"])
+    assert {k: v for k, v in variant.items() if k != "id"} == {
+        "default_code": code, "uom_id": [kg, "kg"], "product_tmpl_id": [template, f"[{code}] Door handle"]}
+    assert read(odoo, "product.template", template, "product_variant_ids")["product_variant_ids"] == [variant["id"]]

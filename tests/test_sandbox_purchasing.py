@@ -7,6 +7,7 @@ for the rest) and vendor bills or refunds, all over odoorpc ``execute_kw`` again
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import odoorpc
@@ -178,16 +179,44 @@ def test_cancelling_an_order_with_something_received_is_refused(odoo):
 # --- a confirmed order changed after the supplier's order response
 
 
-def test_lowering_a_confirmed_line_lowers_the_open_receipt_move(odoo):
+def _line_moves(odoo, line: int) -> list[dict]:
+    return call(odoo, "stock.move", "search_read", [("purchase_line_id", "=", line)], order="id", fields=[
+        "picking_id", "product_uom_qty", "location_id", "location_dest_id", "state"])
+
+
+def test_lowering_a_confirmed_line_adds_an_outgoing_move_to_the_vendor_and_keeps_the_receipt(odoo):
+    """Odoo 18 (14-confirmed-po-line-changes.json, POA/POC): the receipt keeps expecting 40; the 10 less go
+    back to the vendor on a Delivery Orders picking of the order; a raise is one more incoming move."""
     po = purchase(odoo)
-    call(odoo, "purchase.order.line", "write", [po["lines"][0]], {"product_qty": 30})
-    move = read(odoo, "stock.move", po["moves"][0], "product_uom_qty", "quantity", "state")
-    assert (move["product_uom_qty"], move["quantity"], move["state"]) == (30.0, 30.0, "assigned")
+    assert call(odoo, "purchase.order.line", "write", [po["lines"][0]], {"product_qty": 30}) is True
+
+    receipt_move, back = _line_moves(odoo, po["lines"][0])
+    assert (receipt_move["id"], receipt_move["product_uom_qty"]) == (po["moves"][0], 40.0)
+    assert back["product_uom_qty"] == 10.0 and back["state"] != "cancel"
+    assert (back["location_id"][1], back["location_dest_id"][1]) == ("WH/Stock", "Partners/Vendors")
+    out = read(odoo, "stock.picking", back["picking_id"][0], "picking_type_code", "partner_id", "origin",
+               "location_dest_id")
+    assert (out["picking_type_code"], out["partner_id"][0], out["origin"]) == ("outgoing", po["vendor"], po["name"])
+    assert sorted(read(odoo, "purchase.order", po["order"], "picking_ids")["picking_ids"]) == sorted(
+        [po["picking"], back["picking_id"][0]])
+    line = read(odoo, "purchase.order.line", po["lines"][0], "product_qty", "qty_received")
+    assert (line["product_qty"], line["qty_received"]) == (30.0, 0.0)
 
     call(odoo, "purchase.order.line", "write", [po["lines"][0]], {"product_qty": 45})
-    move = read(odoo, "stock.move", po["moves"][0], "product_uom_qty", "quantity")
-    assert (move["product_uom_qty"], move["quantity"]) == (45.0, 45.0)
-    assert call(odoo, "stock.move", "search_count", [("purchase_line_id", "=", po["lines"][0])]) == 1
+    moves = _line_moves(odoo, po["lines"][0])
+    assert [(m["product_uom_qty"], m["location_dest_id"][1]) for m in moves] == [
+        (40.0, "WH/Stock"), (10.0, "Partners/Vendors"), (15.0, "WH/Stock")]
+    assert moves[2]["picking_id"][0] == po["picking"]
+
+
+def test_a_confirmed_line_lowered_with_its_new_date_lowers_the_receipt_move(odoo):
+    """Written together with ``date_planned``, the cut meets the receipt move with that deadline (14, POA
+    line 2): the receipt expects less and nothing goes back to the vendor."""
+    po = purchase(odoo)
+    call(odoo, "purchase.order.line", "write", [po["lines"][0]], {"product_qty": 30,
+                                                                 "date_planned": "2026-12-16 10:00:00"})
+    [move] = _line_moves(odoo, po["lines"][0])
+    assert (move["id"], move["product_uom_qty"], move["location_dest_id"][1]) == (po["moves"][0], 30.0, "WH/Stock")
 
 
 def test_a_line_cannot_be_lowered_below_what_was_received(odoo):
@@ -357,7 +386,8 @@ def test_a_posted_refund_lowers_the_billed_quantity_and_the_order_waits_for_bill
 
     refund = bill(odoo, po, "in_refund", "CN-1", 5)
 
-    assert read(odoo, "account.move", refund, "name", "state")["name"] == "RBILL/2026/11/0001"
+    # numbered in the refund sequence of its invoice date's month (the number itself is the database's)
+    assert re.fullmatch(r"RBILL/2026/11/\d{4}", read(odoo, "account.move", refund, "name")["name"])
     line = read(odoo, "purchase.order.line", po["lines"][0], "qty_invoiced", "qty_to_invoice")
     assert (line["qty_invoiced"], line["qty_to_invoice"]) == (35.0, 5.0)
     assert read(odoo, "purchase.order", po["order"], "invoice_status")["invoice_status"] == "to invoice"

@@ -43,23 +43,6 @@ XFAIL = {
 # that the sandbox does not): each is a defect of the sandbox, listed so that the replay shows it and a fix
 # turns its entry into an unexpected pass to remove.
 NOT_YET = [
-    ("13", r"account\.move:\w+: required `move_type` OMITTED",
-     "without move_type Odoo makes an 'entry' and refuses its lines (Missing required account on accountable "
-     "line); the sandbox makes the entry"),
-    ("13", r"stock\.picking: read back `move_type`",
-     "Odoo computes a picking's shipping policy from its operation type; the sandbox leaves it empty"),
-    ("14", r"RX1204173650-PO[ABC] after (line|the changes)",
-     "a real Odoo turns a lowered or zeroed confirmed purchase line into a return picking to the vendor, and a "
-     "raised one into another receipt move; the sandbox changes the receipt's demand"),
-    ("14", r"RX1204173650-SOA .*moves of the SO lines",
-     "Odoo gives a delivery move the order's date_deadline; the sandbox leaves it empty"),
-    ("14", r"RX1204173650-SOA delivery: set done quantity 0\.0",
-     "Odoo refuses to change a cancelled stock move; the sandbox accepts the write"),
-    ("14", r"RX1204173650-SOA: line1 \(delivered 5\) .*BELOW delivered",
-     "Odoo refuses to lower a sale line below what was delivered; the sandbox accepts it"),
-    ("15", r"messages|mail\.tracking\.value|unknown subtype",
-     "Odoo's own chatter (\"Sales Order created\", tracked field changes in mail.tracking.value, unknown subtypes "
-     "refused) is not emulated; the sandbox keeps the messages posted to it"),
     ("16", r"EUR rates|SO USD customer, currency_id EUR given without pricelist: (header|lines)",
      "EUR was activated, and its rate and the 'Default (USD)' pricelist made, by an earlier run the recording does "
      "not hold; the sandbox makes that pricelist when a currency is activated (test_sandbox_sales.py)"),
@@ -151,7 +134,11 @@ class Replayer:
     def domain(self, model: str, domain: Any) -> Any:
         if not isinstance(domain, list):
             return domain
-        return [[leaf[0], leaf[1], self.to_sandbox(self.target(model, leaf[0]), leaf[2])]
+        # a many2one_reference (mail.message.res_id) points at the model another leaf names
+        named = next((leaf[2] for leaf in domain if isinstance(leaf, list) and len(leaf) == 3
+                      and leaf[0] == "model" and leaf[1] == "="), None)
+        return [[leaf[0], leaf[1], self.to_sandbox(named if leaf[0] == "res_id" and named else self.target(
+                    model, leaf[0]), leaf[2])]
                 if isinstance(leaf, list) and len(leaf) == 3 else leaf for leaf in domain]
 
     def context(self, context: dict) -> dict:

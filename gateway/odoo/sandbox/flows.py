@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.odoo.sandbox.orm import (
@@ -397,6 +398,7 @@ def _picking_before_create(db: Database, vals: dict, context: dict) -> None:
     if not ptype or not db.exists("stock.picking.type", ptype):
         return
     t = rec(db, "stock.picking.type", ptype)
+    vals.setdefault("move_type", t.get("move_type") or "direct")  # the shipping policy of its operation type
     vals.setdefault("location_id", t.get("default_location_src_id"))
     vals.setdefault("location_dest_id", t.get("default_location_dest_id"))
     if not vals.get("name"):
@@ -486,6 +488,8 @@ def reserve(db: Database, move: int) -> None:
 def _move_after_write(db: Database, ids: list[int], vals: dict, context: dict) -> None:
     for move in ids:
         m = rec(db, "stock.move", move)
+        if "quantity" in vals and m.get("state") == "cancel":
+            raise UserError("You cannot change a cancelled stock move, create a new line instead.")
         if "quantity" in vals:
             _set_move_quantity(db, move, m.get("quantity") or 0.0)
         if "picked" in vals:
@@ -1012,6 +1016,9 @@ def sync_sale_moves(db: Database, line: int) -> None:
     prod = r.get("product_id")
     if order.get("state") != "sale" or not prod or val(db, "product.product", prod, "type") != "consu":
         return
+    if (r.get("product_uom_qty") or 0.0) < _qty_delivered(db, line) - 1e-9:
+        raise UserError("The ordered quantity of a sale order line cannot be decreased below the amount already "
+                        "delivered. Instead, create a return in your inventory.")
     uom = val(db, "product.product", prod, "uom_id")
     needed = convert_qty(db, r.get("product_uom_qty") or 0.0, r.get("product_uom"), uom)
     moves = db.lookup("stock.move", "sale_line_id", line)
@@ -1025,6 +1032,10 @@ def sync_sale_moves(db: Database, line: int) -> None:
         target = open_moves[0]
         m = db._touch("stock.move", target)
         m["product_uom_qty"] = max(0.0, (m.get("product_uom_qty") or 0.0) + missing)
+        if not m["product_uom_qty"]:  # recorded (14, SOA line 3 -> 0): the move is cancelled, kept in its picking
+            _set_move_quantity(db, target, 0.0)
+            m["state"] = "cancel"
+            return
     elif missing > 0:
         target = _copy_move_for_sale(db, r, order, prod, uom, missing)
     else:
@@ -1041,12 +1052,26 @@ def _copy_move_for_sale(db: Database, r: dict, order: dict, prod: int, uom: int,
         ref = order.get("client_order_ref")
         pick = db.create("stock.picking", [{
             "picking_type_id": TYPE_OUT, "partner_id": order.get("partner_shipping_id"), "sale_id": order["id"],
+            "move_type": order.get("picking_policy") or "direct",
             "origin": f"{order['name']} - {ref}" if ref else order["name"],
             "scheduled_date": order.get("commitment_date") or order.get("date_order"),
             "date_deadline": order.get("commitment_date") or order.get("date_order")}])[0]
     return db.create("stock.move", [{"picking_id": pick, "product_id": prod, "product_uom_qty": qty,
                                      "product_uom": uom, "sale_line_id": r["id"], "state": "confirmed",
-                                     "name": r.get("name"), "partner_id": order.get("partner_shipping_id")}])[0]
+                                     "name": r.get("name"), "partner_id": order.get("partner_shipping_id"),
+                                     "date_deadline": _sale_line_deadline(db, r, order)}])[0]
+
+
+def _sale_line_deadline(db: Database, line: dict, order: dict) -> Any:
+    """sale_stock ``_prepare_procurement_values``: the commitment date, else the line's expected date (the
+    order date plus the customer lead time), as recorded (14, SOA)."""
+    if order.get("commitment_date"):
+        return order["commitment_date"]
+    start, lead = order.get("date_order"), line.get("customer_lead") or 0.0
+    if not start or not lead:
+        return start or False
+    when = datetime.strptime(start, "%Y-%m-%d %H:%M:%S") + timedelta(days=lead)
+    return when.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _sale_confirm(db: Database, ids: list[int], context: dict | None = None, **_: Any) -> bool:
@@ -1073,6 +1098,7 @@ def _sale_confirm(db: Database, ids: list[int], context: dict | None = None, **_
                     "category.")
     for oid in ids:
         order = db._touch("sale.order", oid)
+        track_state(db, "sale.order", oid, order.get("state"), "sale")
         order.update(state="sale", date_order=now_string())
         for line in _order_lines(db, "sale.order.line", oid):
             sync_sale_moves(db, line)
@@ -1093,6 +1119,7 @@ def _sale_cancel(db: Database, ids: list[int], context: dict | None = None, **_:
                             "model_description": "Sales Order"},
                 "target": "new"}
     for oid in ids:
+        track_state(db, "sale.order", oid, rec(db, "sale.order", oid).get("state"), "cancel")
         db._touch("sale.order", oid)["state"] = "cancel"
         cancel_pickings(db, [p for p in db.search("stock.picking", [("sale_id", "=", oid)])
                              if _picking_state(db, p) != "done"])
@@ -1132,7 +1159,9 @@ sale.computes.update(
 sale.methods.update(
     action_confirm=_sale_confirm,
     action_cancel=_sale_cancel,
-    action_draft=lambda db, ids, **k: all(db._touch("sale.order", i).update(state="draft") or True for i in ids),
+    action_draft=lambda db, ids, **k: all(track_state(db, "sale.order", i, rec(db, "sale.order", i).get("state"),
+                                                      "draft") or db._touch("sale.order", i).update(state="draft")
+                                          or True for i in ids),
     _create_invoices=None,
 )
 sale_line = behaviour("sale.order.line")
@@ -1309,6 +1338,7 @@ def _purchase_confirm(db: Database, ids: list[int], context: dict | None = None,
         order = db._touch("purchase.order", oid)
         if order.get("state") not in ("draft", "sent"):
             continue
+        track_state(db, "purchase.order", oid, order.get("state"), "purchase")
         order.update(state="purchase", date_approve=now_string())
         lines = [line for line in _order_lines(db, "purchase.order.line", oid)
                  if val(db, "product.product", rec(db, "purchase.order.line", line).get("product_id"),
@@ -1362,6 +1392,7 @@ def _purchase_cancel(db: Database, ids: list[int], **_: Any) -> None:
                         f"{format_list([db.display_name('purchase.order', o) for o in billed])}. You must first "
                         "cancel their related vendor bills.")
     for oid in ids:
+        track_state(db, "purchase.order", oid, rec(db, "purchase.order", oid).get("state"), "cancel")
         db._touch("purchase.order", oid)["state"] = "cancel"
         cancel_pickings(db, [p for p in _purchase_pickings(db, oid) if _picking_state(db, p) != "cancel"])
     return None  # Odoo 18's button_cancel returns nothing: the caller gets null, not true
@@ -1375,12 +1406,20 @@ def _effective_date(db: Database, rid: int) -> Any:
     return min((d for d in dates if d), default=False)
 
 
-def sync_purchase_moves(db: Database, line: int) -> None:
-    """purchase_stock ``_create_or_update_picking``: the receipt follows a confirmed line's quantity.
+def _to_vendor(db: Database, move: dict) -> bool:
+    return val(db, "stock.location", move.get("location_dest_id"), "usage") == "supplier"
 
-    Odoo creates a move for the difference and merges it into the open move of the same line (a negative
-    one lowers it); the merged move's demand then changes as a ``write`` does (``follow_demand``).  A move
-    lowered to nothing is cancelled here: Odoo merges it away (not verified which of the two it keeps).
+
+def sync_purchase_moves(db: Database, line: int) -> None:
+    """purchase_stock ``_create_or_update_picking`` (18): a confirmed line's change becomes a new move.
+
+    Odoo creates a move for the difference between the ordered quantity and what the line's moves bring
+    in (incoming minus outgoing, done or open).  The new move is merged into an open incoming move of the
+    line with the same deadline; otherwise a raise is a new incoming move in the line's open receipt (or the
+    order's), and a cut is a new *outgoing* move, Stock -> Vendors, in an open Delivery Orders picking of
+    the order (a new one at first), as recorded in 14: the receipt keeps expecting what it expected.
+    A cut that would take an open move to nothing is not merged (recorded: writing 0 gives an outgoing
+    move of the full quantity while the receipt still expects it).
     """
     r = rec(db, "purchase.order.line", line)
     order = rec(db, "purchase.order", r["order_id"])
@@ -1394,33 +1433,55 @@ def sync_purchase_moves(db: Database, line: int) -> None:
                         "Create a return first.")
     moves = [rec(db, "stock.move", m) for m in db.lookup("stock.move", "purchase_line_id", line)]
     moves = [m for m in moves if m.get("state") != "cancel"]
-    procured = sum(convert_qty(db, (m.get("quantity") if m.get("state") == "done" else m.get("product_uom_qty"))
-                               or 0.0, m.get("product_uom"), uom) for m in moves)
+    procured = sum((-1 if _to_vendor(db, m) else 1) * convert_qty(
+        db, (m.get("quantity") if m.get("state") == "done" else m.get("product_uom_qty")) or 0.0,
+        m.get("product_uom"), uom) for m in moves)
     if abs(ordered - procured) < 1e-9:
         return
     product_uom = val(db, "product.product", prod, "uom_id")
     missing = convert_qty(db, ordered - procured, uom, product_uom)
-    open_moves = [m["id"] for m in moves if m.get("state") not in ("done", "cancel")
-                  and m.get("picking_id") and _picking_open(db, m["picking_id"])]
-    if open_moves:
-        target = db._touch("stock.move", open_moves[0])
-        target["product_uom_qty"] = max(0.0, (target.get("product_uom_qty") or 0.0) + missing)
-        if not target["product_uom_qty"]:
-            _set_move_quantity(db, target["id"], 0.0)
-            target["state"] = "cancel"
-        else:
-            follow_demand(db, target["id"])
-    elif missing > 0:
-        picks = [p for p in _purchase_pickings(db, order["id"]) if _picking_open(db, p)]
+    date = r.get("date_planned")
+    mergeable = [m["id"] for m in moves if m.get("state") not in ("done", "cancel") and not _to_vendor(db, m)
+                 and m.get("picking_id") and _picking_open(db, m["picking_id"]) and m.get("date_deadline") == date
+                 and (m.get("product_uom_qty") or 0.0) + missing > 1e-9]
+    if mergeable:
+        target = db._touch("stock.move", mergeable[0])
+        target["product_uom_qty"] = (target.get("product_uom_qty") or 0.0) + missing
+        follow_demand(db, target["id"])
+        return
+    if missing > 0:
+        picks = [m["picking_id"] for m in moves if m.get("state") not in ("done", "cancel")
+                 and not _to_vendor(db, m) and m.get("picking_id") and _picking_open(db, m["picking_id"])]
+        picks = picks or [p for p in _purchase_pickings(db, order["id"]) if _picking_open(db, p)
+                          and _internal(db, rec(db, "stock.picking", p).get("location_dest_id"))]
         pick = picks[0] if picks else db.create("stock.picking", [{
             "picking_type_id": order.get("picking_type_id") or TYPE_IN, "partner_id": order.get("partner_id"),
-            "origin": order.get("name"), "scheduled_date": r.get("date_planned"),
-            "date_deadline": r.get("date_planned")}])[0]
-        mid = db.create("stock.move", [{
-            "picking_id": pick, "product_id": prod, "purchase_line_id": line, "state": "confirmed",
-            "product_uom_qty": missing, "product_uom": product_uom, "name": r.get("name"),
-            "origin": order.get("name"), "date": r.get("date_planned"), "date_deadline": r.get("date_planned")}])[0]
-        reserve(db, mid)
+            "origin": order.get("name"), "scheduled_date": date, "date_deadline": date}])[0]
+        source, dest = LOC_VENDORS, rec(db, "stock.picking", pick).get("location_dest_id")
+    else:
+        picks = [p for p in _purchase_pickings(db, order["id"]) if _picking_open(db, p)
+                 and val(db, "stock.location", rec(db, "stock.picking", p).get("location_dest_id"), "usage")
+                 == "supplier"]
+        pick = picks[0] if picks else db.create("stock.picking", [{
+            "picking_type_id": TYPE_OUT, "partner_id": order.get("partner_id"), "origin": order.get("name"),
+            "location_id": LOC_STOCK, "location_dest_id": LOC_VENDORS, "scheduled_date": date,
+            "date_deadline": date}])[0]
+        source, dest = LOC_STOCK, LOC_VENDORS
+    mid = db.create("stock.move", [{
+        "picking_id": pick, "product_id": prod, "purchase_line_id": line, "state": "confirmed",
+        "product_uom_qty": abs(missing), "product_uom": product_uom, "name": r.get("name"),
+        "location_id": source, "location_dest_id": dest, "origin": order.get("name"), "date": date,
+        "date_deadline": date}])[0]
+    reserve(db, mid)
+    _follow_move_dates(db, pick)
+
+
+def _follow_move_dates(db: Database, pick: int) -> None:
+    """A picking's scheduled date is the earliest date of its open moves (``_compute_scheduled_date``)."""
+    dates = [m.get("date") for m in (rec(db, "stock.move", i) for i in db.lookup("stock.move", "picking_id", pick))
+             if m.get("state") not in ("done", "cancel") and m.get("date")]
+    if dates:
+        db._touch("stock.picking", pick)["scheduled_date"] = min(dates)
 
 
 def _purchase_line_after_save(db: Database, ids: list[int], vals: dict, context: dict) -> None:
@@ -1429,7 +1490,27 @@ def _purchase_line_after_save(db: Database, ids: list[int], vals: dict, context:
         if vals.get("date_planned") and not r.get("display_type"):
             _update_move_date_deadline(db, line, r.get("date_planned"))
         if "product_qty" in vals:
+            _confirmed_line_reprice(db, line, vals)
             sync_purchase_moves(db, line)
+
+
+def _confirmed_line_reprice(db: Database, line: int, vals: dict) -> None:
+    """``_compute_price_unit_and_date_planned_and_name`` on a confirmed line (14): confirming made the vendor
+    one of the product's sellers, so a new quantity takes the seller's date, the order date (no lead time),
+    unless ``date_planned`` is written with it; at 0 no seller applies, the date stays and the price becomes
+    the product's cost."""
+    r = rec(db, "purchase.order.line", line)
+    order = rec(db, "purchase.order", r["order_id"])
+    if order.get("state") != "purchase" or r.get("display_type") or not r.get("product_id"):
+        return
+    if r.get("product_qty"):
+        if "date_planned" not in vals:
+            db._touch("purchase.order.line", line)["date_planned"] = order.get("date_order")
+    elif "price_unit" not in vals:
+        prod = r["product_id"]
+        db._touch("purchase.order.line", line)["price_unit"] = convert_price(
+            db, val(db, "product.product", prod, "standard_price"), val(db, "product.product", prod, "uom_id"),
+            r.get("product_uom"))
 
 
 def _update_move_date_deadline(db: Database, line: int, date: str) -> None:
@@ -1475,13 +1556,18 @@ purchase.computes.update(
     invoice_status=_purchase_invoice_status,
     currency_rate=lambda db, rid: currency_rate(db, rec(db, "purchase.order", rid).get("currency_id")),
 )
-purchase.methods.update(button_confirm=_purchase_confirm, button_cancel=_purchase_cancel,
-                        button_draft=lambda db, ids, **k: [db._touch("purchase.order", i).update(state="draft")
-                                                           for i in ids] and {})
+def _purchase_draft(db: Database, ids: list[int], **_: Any) -> dict:
+    for oid in ids:
+        track_state(db, "purchase.order", oid, rec(db, "purchase.order", oid).get("state"), "draft")
+        db._touch("purchase.order", oid)["state"] = "draft"
+    return {}
+
+
+purchase.methods.update(button_confirm=_purchase_confirm, button_cancel=_purchase_cancel, button_draft=_purchase_draft)
 purchase_line = behaviour("purchase.order.line")
 purchase_line.defaults = _purchase_line_defaults
 purchase_line.before_create = _sale_line_before_create
-purchase_line.after_create = lambda db, rid, vals, ctx: _purchase_line_after_save(db, [rid], {"product_qty": 1}, ctx)
+purchase_line.after_create = lambda db, rid, vals, ctx: sync_purchase_moves(db, rid)
 purchase_line.after_write = _purchase_line_after_save
 purchase_line.display_name = lambda db, rid: (rec(db, "purchase.order.line", rid).get("name") or "").split("\n")[0]
 purchase_line.computes.update(
@@ -1513,6 +1599,11 @@ def _move_before_create(db: Database, vals: dict, context: dict) -> None:
     db._moves_in_creation = getattr(db, "_moves_in_creation", 0) + 1  # journal items follow once, at the end
     vals.setdefault("move_type", context.get("default_move_type") or "entry")
     kind = vals["move_type"]
+    lines = vals.get("line_ids") or vals.get("invoice_line_ids") or []
+    if kind == "entry" and any(isinstance(c, (list, tuple)) and len(c) > 2 and c[0] == 0 and isinstance(c[2], dict)
+                               and not c[2].get("account_id") and not c[2].get("display_type") for c in lines):
+        # without move_type the invoice is a journal entry, whose lines take no account from a product (13)
+        raise ValidationError("The operation cannot be completed: Missing required account on accountable line.")
     vals.setdefault("journal_id", JOURNAL_PURCHASE if kind in PURCHASE_TYPES else JOURNAL_SALE)
     if "invoice_line_ids" in vals and "line_ids" not in vals:
         vals["line_ids"] = vals.pop("invoice_line_ids")
@@ -1808,9 +1899,11 @@ reversal.methods.update(
 THREAD_MODELS = ("purchase.order", "stock.picking", "account.move", "sale.order")
 
 
-def _xmlid_to_res_id(db: Database, xmlid: str) -> int:
+def _xmlid_to_res_id(db: Database, xmlid: str, missing_ok: bool = False) -> int:
     module, _, name = xmlid.rpartition(".")
     found = db.search("ir.model.data", [("module", "=", module), ("name", "=", name)], limit=1)
+    if not found and missing_ok:
+        return False
     if not found:
         raise InvalidValue(f"External ID not found in the system: {xmlid}")
     return rec(db, "ir.model.data", found[0])["res_id"]
@@ -1840,8 +1933,8 @@ def _poster(model: str) -> Any:
             raise InvalidValue(f"The following parameters are forbidden: {', '.join(sorted(forbidden))}")
         if message_type == "user_notification":
             raise InvalidValue("Use message_notify to send a notification to an user.")
-        if subtype_xmlid:
-            subtype_id = _xmlid_to_res_id(db, subtype_xmlid)
+        if subtype_xmlid:  # an unknown one is no error: the message is a note (15)
+            subtype_id = _xmlid_to_res_id(db, subtype_xmlid, missing_ok=True)
         fields = db.models["mail.message"].fields
         author = author_id or val(db, "res.users", db.uid, "partner_id")
         return db.create("mail.message", [{
@@ -1877,3 +1970,61 @@ def _orderpoint_before_create(db: Database, vals: dict, context: dict) -> None:
 orderpoint = behaviour("stock.warehouse.orderpoint")
 orderpoint.defaults = lambda db, vals, ctx: {"company_id": COMPANY}
 orderpoint.before_create = _orderpoint_before_create
+
+
+# --------------------------------------------------------------------------- Odoo's own messages
+# What Odoo 18 logs in an order's chatter by itself (15-drafts-notes-wizards.json): "<p>Sales Order
+# created</p>" on create, and on each change of status a message without body carrying the change
+# (mail.tracking.value), with the subtype of the new status when there is one ("Sales Order Confirmed",
+# "RFQ Confirmed"), else an internal note.  Internal messages show no record name.
+CREATED = {"sale.order": "Sales Order created", "purchase.order": "Purchase Order created"}
+STATE_SUBTYPES = {("sale.order", "sale"): "sale.mt_order_confirmed",
+                  ("purchase.order", "purchase"): "purchase.mt_rfq_confirmed"}
+
+
+def _log_message(db: Database, model: str, rid: int, body: Any, subtype_xmlid: str) -> int:
+    subtype = _xmlid_to_res_id(db, subtype_xmlid)
+    internal = bool(val(db, "mail.message.subtype", subtype, "internal"))
+    message = db.create("mail.message", [{
+        "body": body, "message_type": "notification", "model": model, "res_id": rid, "subtype_id": subtype,
+        "is_internal": internal, "record_name": False if internal else db.display_name(model, rid),
+        "author_id": val(db, "res.users", db.uid, "partner_id"), "date": now_string()}])[0]
+    if not body:
+        db._touch("mail.message", message)["body"] = ""  # a tracking message's body is empty, not False
+    return message
+
+
+def _model_field(db: Database, model: str, name: str) -> int:
+    """The ir.model.fields record of a field, made when a tracking value first names it."""
+    found = db.search("ir.model.fields", [("model", "=", model), ("name", "=", name)], limit=1)
+    if found:
+        return found[0]
+    f = db.models[model].fields[name]
+    return db.create("ir.model.fields", [{
+        "name": name, "field_description": f.string, "model": model, "ttype": f.type,
+        "model_id": db.search("ir.model", [("model", "=", model)], limit=1)[0]}])[0]
+
+
+def track_state(db: Database, model: str, rid: int, old: str, new: str) -> None:
+    if old == new:
+        return
+    labels = dict(db.models[model].fields["state"].selection or [])
+    message = _log_message(db, model, rid, False, STATE_SUBTYPES.get((model, new), "mail.mt_note"))
+    db.create("mail.tracking.value", [{
+        "field_id": _model_field(db, model, "state"), "mail_message_id": message,
+        "old_value_char": labels.get(old, old or ""), "new_value_char": labels.get(new, new or "")}])
+
+
+def _log_created(model: str, then: Any) -> Any:
+    def after_create(db: Database, rid: int, vals: dict, context: dict) -> None:
+        if then:
+            then(db, rid, vals, context)
+        _log_message(db, model, rid, f"<p>{CREATED[model]}</p>", "mail.mt_note")
+    return after_create
+
+
+for _model in CREATED:
+    behaviour(_model).after_create = _log_created(_model, behaviour(_model).after_create)
+behaviour("ir.model.fields").display_name = lambda db, rid: (
+    f"{rec(db, 'ir.model.fields', rid).get('field_description')} "
+    f"({db.models[rec(db, 'ir.model.fields', rid).get('model')].description})")

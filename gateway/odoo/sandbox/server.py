@@ -30,7 +30,7 @@ record's id, so records can point at each other and at the seed's own records
 
 from __future__ import annotations
 
-import copy
+import functools
 import inspect
 import json
 import secrets
@@ -59,6 +59,7 @@ from gateway.odoo.sandbox.orm import (
     MissingError,
     OdooError,
     UserError,
+    load_yaml,
 )
 
 SEED_FILE = Path(__file__).with_name("seed.yaml")
@@ -77,7 +78,34 @@ MAIL_SUBTYPES = {"mail.message.subtype": [
     {"id": 1, "xml_id": "mail.mt_comment", "name": "Discussions", "sequence": 0},
     {"id": 2, "xml_id": "mail.mt_note", "name": "Note", "internal": True, "default": False, "sequence": 100},
     {"id": 3, "xml_id": "mail.mt_activities", "name": "Activities", "internal": True, "default": False,
-     "sequence": 90}]}
+     "sequence": 90},
+    # the subtypes Odoo's own messages carry when an order is confirmed, with the recorded ids (15)
+    {"id": 7, "xml_id": "purchase.mt_rfq_confirmed", "name": "RFQ Confirmed", "res_model": "purchase.order",
+     "default": False, "internal": False},
+    {"id": 12, "xml_id": "sale.mt_order_confirmed", "name": "Sales Order Confirmed", "res_model": "sale.order",
+     "default": False, "internal": False}]}
+
+
+@functools.lru_cache(maxsize=1)
+def _seed_text() -> str:
+    return SEED_FILE.read_text()
+
+
+def seed_data() -> dict[str, list[dict]]:
+    """The seed's records, parsed anew (a seed row may be changed while it is loaded)."""
+    return load_yaml(_seed_text())
+
+
+def detached(value: Any) -> Any:
+    """A copy of an answer's lists and dicts, so that the caller cannot change the database through it
+    (``copy.deepcopy`` without its memo: answers are JSON trees, and this is what each call returns)."""
+    if isinstance(value, dict):
+        return {key: detached(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [detached(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(detached(item) for item in value)
+    return value
 
 
 class Sandbox:
@@ -105,7 +133,7 @@ class Sandbox:
                     "start afresh from the seed")
             return
         self.db = Database()
-        self._seed(yaml.safe_load(SEED_FILE.read_text()), fixed_ids=True)
+        self._seed(seed_data(), fixed_ids=True)
         for model in sorted(self.db.models):
             self.db.create("ir.model", [{"model": model, "name": self.db.models[model].description}])
         self._seed(MAIL_SUBTYPES, fixed_ids=True)
@@ -223,7 +251,7 @@ class Sandbox:
             self.db.commit()
             if method not in READ_ONLY_METHODS:
                 self._save()
-            return copy.deepcopy(result)
+            return detached(result)
 
     def _call(self, model: str, method: str, args: list, kwargs: dict, context: dict) -> Any:
         beh = BEHAVIOURS.get(model)
@@ -266,7 +294,13 @@ class Sandbox:
             return db.read(model, db.search(model, domain or [], offset, limit, order, active_test), fields)
 
         def read(ids, fields=None, load="_classic_read"):
-            return db.read(model, as_ids(ids), fields)
+            rows = db.read(model, as_ids(ids), fields)
+            if load != "_classic_read":  # odoorpc's '_classic_write': a many2one is its id, not [id, name]
+                for row in rows:
+                    for name, value in row.items():
+                        if isinstance(value, list) and name != "id" and db.field(model, name).type == "many2one":
+                            row[name] = value[0]
+            return rows
 
         def create(vals_list):
             if isinstance(vals_list, dict):

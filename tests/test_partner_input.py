@@ -309,3 +309,20 @@ def test_a_file_over_the_time_budget_is_held_with_the_reason_and_the_other_partn
     assert states["850.x12"] == ("processed", None)
     state, reason = states["headers.edi"]
     assert state == "held" and "over the per-file budget of 1 s" in reason and "file_seconds" in reason
+
+
+@pytest.mark.parametrize("edit, finding", [
+    ("UPDATE messages SET state = 'delivered' WHERE id = (SELECT min(id) FROM messages)",
+     "its state was changed outside the gateway"),
+    ("UPDATE messages SET document = replace(document, '\"quantity\": \"48\"', '\"quantity\": \"99\"') "
+     "WHERE document LIKE '%\"quantity\": \"48\"%'", "its state, document or result was changed outside the gateway"),
+    ("UPDATE exchanges SET sha256 = (SELECT sha256 FROM exchanges WHERE id = 2) WHERE id = 1",
+     "its sha256, size, name or state was changed outside the gateway"),
+])
+def test_audit_verify_finds_a_message_state_or_document_or_an_exchange_sha256_edited(gateway, edit, finding):
+    import sqlite3
+
+    _processed_samples(gateway)
+    with sqlite3.connect(gateway.state / "edigw.db") as db:
+        assert db.execute(edit).rowcount >= 1
+    _verify_fails(gateway, finding)

@@ -326,3 +326,22 @@ def test_audit_verify_finds_a_message_state_or_document_or_an_exchange_sha256_ed
     with sqlite3.connect(gateway.state / "edigw.db") as db:
         assert db.execute(edit).rowcount >= 1
     _verify_fails(gateway, finding)
+
+
+def test_values_too_long_for_the_store_are_reported_in_the_contrl_as_data_element_too_long(gateway):
+    """A version with no definition in the gateway (D01B): only the store's column lengths catch the values."""
+    data = (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes()
+    data = data.replace(b"ORDERS:D:96A:UN:EAN008", b"ORDERS:D:01B:UN:EAN010")
+    long_ref = "R" * 60
+    data = data.replace(b"UNH+1+ORDERS", f"UNH+{long_ref}+ORDERS".encode(), 1)
+    data = data.replace(b"UNT+23+1'", f"UNT+23+{long_ref}'".encode(), 1)
+    data = data.replace(b"BGM+220+4500013+9'", f"BGM+220+{'4' * 120}+9'".encode(), 1)
+    drop(gateway, "acme-retail", "orders.edi", data)
+    gateway.run("run", "--once")
+    first, second = sorted(gateway.messages(), key=lambda m: m["id"])
+    assert first["state"] == "rejected" and second["state"] == "rejected"
+    [contrl] = [path.read_bytes() for path in (gateway.state / "outbox" / "acme-retail").iterdir()]
+    assert b"UCI+ACME000117+4012345000009:14+5790000000006:14+4'" not in contrl  # the interchange itself is fine
+    # the reference, cut to the 14 characters UCM 0062 holds, and the UNH reference element too long
+    assert b"UCM+RRRRRRRRRRRRRR+ORDERS:D:01B:UN:EAN010+4'UCS+1'UCD+39+1" in contrl
+    assert b"UCM+2+ORDERS:D:01B:UN:EAN010+4'UCS+2'UCD+39+2:1'" in contrl  # BGM 1004, data element too long

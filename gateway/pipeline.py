@@ -373,9 +373,17 @@ class Pipeline:
         """Record an inbox entry that cannot be taken (a symlink, a FIFO, an unclaimable name) as rejected.
 
         Nothing of it was read, so nothing is archived but the empty content its sha256 names.
+        An entry refused for the same reason before (an earlier run, a restart) is not recorded
+        again: its exchange says so already.
         """
         sha256, size = self.archive.put_bytes(b"")
         with self.store.session() as session:
+            earlier = session.scalar(select(Exchange.id).where(
+                Exchange.partner == profile.id, Exchange.channel == channel, Exchange.direction == "in",
+                Exchange.original_name == name, Exchange.state == "rejected", Exchange.size == 0,
+                Exchange.reason == reason).limit(1))
+            if earlier is not None:
+                return earlier
             exchange = Exchange(partner=profile.id, channel=channel, direction="in", original_name=name,
                                 size=size, sha256=sha256, state="received")
             clip_to_columns(exchange, ("original_name",))

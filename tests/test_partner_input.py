@@ -345,3 +345,19 @@ def test_values_too_long_for_the_store_are_reported_in_the_contrl_as_data_elemen
     # the reference, cut to the 14 characters UCM 0062 holds, and the UNH reference element too long
     assert b"UCM+RRRRRRRRRRRRRR+ORDERS:D:01B:UN:EAN010+4'UCS+1'UCD+39+1" in contrl
     assert b"UCM+2+ORDERS:D:01B:UN:EAN010+4'UCS+2'UCD+39+2:1'" in contrl  # BGM 1004, data element too long
+
+
+def test_a_file_that_cannot_be_claimed_is_recorded_rejected_once_across_runs_and_the_inbox_goes_on(gateway):
+    sample = (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes()
+    long_name = "ORDERS_" + "y" * 240 + ".edi"
+    # Where long names are claimed, something that is not a folder: the claim fails for real.
+    (gateway.inbox("acme-retail") / ".processing").write_bytes(b"in the way")
+    drop(gateway, "acme-retail", long_name, sample)
+    drop(gateway, "acme-retail", "later.edi", sample)
+    gateway.run("run", "--once")
+    gateway.run("run", "--once")  # a second process finds it still there: not recorded again
+    rows = exchanges(gateway)
+    assert sorted((name, state) for name, state, _ in rows) == sorted([("later.edi", "processed"),
+                                                                      (long_name, "rejected")])
+    [reason] = [reason for name, _, reason in rows if name == long_name]
+    assert "cannot be claimed" in reason

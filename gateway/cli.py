@@ -408,29 +408,36 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from gateway.store.db import verify_chain
+    from gateway.store.db import verify_chain, verify_rows
 
     from gateway.queries import verify_archive
 
     app = _app(args)
     with app.store.session() as session:
         count, problems = verify_chain(session, app.store.anchor)
+        rows, row_problems = verify_rows(session, app.store.anchor)
     files, archive_problems = verify_archive(app.store, app.archive)
     if args.json:
-        _print_json({"events": count, "ok": not problems and not archive_problems,
+        _print_json({"events": count, "ok": not problems and not archive_problems and not row_problems,
                      "problems": [{"event": p.event_id, "reason": p.reason} for p in problems],
                      "archive": {"files": files, "problems": [{"exchange": exchange, "reason": reason}
-                                                              for exchange, reason in archive_problems]}})
+                                                              for exchange, reason in archive_problems]},
+                     "rows": {"checked": rows, "problems": [{"subject": subject, "id": row_id, "reason": reason}
+                                                            for subject, row_id, reason in row_problems]}})
     else:
         for problem in problems:
             print(f"audit event {problem.event_id}: {problem.reason}")
         for exchange, reason in archive_problems:
             print(f"exchange {exchange}: {reason}")
+        for subject, row_id, reason in row_problems:
+            print(f"{subject} {row_id}: {reason}")
         print(f"{count} audit events checked: " + ("the chain is intact" if not problems else
                                                     f"{len(problems)} problem(s)"))
         print(f"{files} archived files checked: " + ("every one matches its sha256" if not archive_problems else
                                                      f"{len(archive_problems)} problem(s)"))
-    return 1 if problems or archive_problems else 0
+        print(f"{rows} exchanges and messages checked: " + (
+            "each matches its seal and its audit trail" if not row_problems else f"{len(row_problems)} problem(s)"))
+    return 1 if problems or archive_problems or row_problems else 0
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

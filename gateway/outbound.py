@@ -43,7 +43,7 @@ from gateway.formats import acks as ackformats
 from gateway.formats import render
 from gateway.formats.model import Interchange as ParsedInterchange
 from gateway.formats.model import Message as ParsedMessage
-from gateway.formats.model import UnreadableFile
+from gateway.formats.model import Issue, UnreadableFile
 from gateway.formats.x12 import FUNCTIONAL_IDS, X12Interchange
 from gateway.profiles import FolderChannelSettings, Profile
 from gateway.store.archive import Archive
@@ -400,6 +400,7 @@ class Outbound:
                     continue
                 mine = [m for m in pending if m.interchange is event]
                 pending = [m for m in pending if m.interchange is not event]
+                self._add_stored_findings(exchange_id, mine)
                 found = ackformats.acknowledgments(event, mine, kind=policy.kind, ta1=policy.ta1)
                 for message in mine:
                     message.tree = None
@@ -429,6 +430,23 @@ class Outbound:
                              "acknowledgment " + ("held (invalid, not sent)" if held else "recorded") +
                              f" as outbound exchange(s) {', '.join(map(str, made))}")
         return made
+
+    def _add_stored_findings(self, exchange_id: int, messages: list[ParsedMessage]) -> None:
+        """The element findings the pipeline recorded beyond the parse (values too long for the
+        store, see gateway.pipeline.too_long_for_the_store), so the acknowledgment reports them."""
+        if not messages:
+            return
+        positions = [message.index for message in messages]
+        with self.store.session() as session:
+            stored = dict(session.execute(select(Message.position, Message.errors).where(
+                Message.exchange_id == exchange_id, Message.position.in_(positions),
+                Message.errors.like('%"level": "element"%'))).all())
+        for message in messages:
+            known = {(i.position, i.element, i.component, i.code) for i in message.errors}
+            for found in json.loads(stored.get(message.index) or "[]"):
+                issue = Issue(**found)
+                if issue.level == "element" and (issue.position, issue.element, issue.component, issue.code) not in known:
+                    message.errors.append(issue)
 
     def _decide(self, exchange_id: int, state: str, reason: str | None) -> None:
         with self.store.session() as session:

@@ -184,6 +184,65 @@ def describe_issues(issues: list) -> str:
 def translate_parsed(message: ParsedMessage, profile: Profile | None, templates: TemplateSet) -> Outcome:
     """Parse verdict and translation of one message, the same for the pipeline and `inspect`.
 
+    A value longer than the store keeps (a reference, a version, a document number) is the
+    standard's "data element too long" at its element, added to the message's errors so that
+    its acknowledgment says so, and the message is rejected."""
+    outcome = _translate_parsed(message, profile, templates)
+    found = too_long_for_the_store(message, outcome.document)
+    if not found:
+        return outcome
+    message.errors.extend(found)
+    reasons = [outcome.reason] if outcome.state == "rejected" and outcome.reason else []
+    return Outcome("rejected", "; ".join(reasons + [describe_issues(found)]), outcome.document_type,
+                   outcome.document, outcome.problems)
+
+
+def too_long_for_the_store(message: ParsedMessage, document: dict[str, Any] | None) -> list[Issue]:
+    """Findings (code 39 in EDIFACT, AK4 5 in X12) for the message's values longer than their columns."""
+    values = {"type": message.type, "version": message.version, "ref": message.ref,
+              "document_number": (document or {}).get("document_number")}
+    columns = Message.__table__.columns
+    found: list[Issue] = []
+    for name, value in values.items():
+        if not isinstance(value, str) or len(value) <= (columns[name].type.length or len(value)):
+            continue
+        where = _element_holding(message.tree, value) if message.tree is not None else None
+        position, tag, element, component = where or (None, None, None, None)
+        if any(issue.severity == "error" and issue.code == acks_code(message, "too_long")
+               and issue.position == position and issue.element == element for issue in message.errors):
+            continue  # the message's definition found it already
+        found.append(Issue(f"{name} is {len(value)} characters long, over the {columns[name].type.length} the "
+                           f"gateway keeps", position, tag, acks_code(message, "too_long"), level="element",
+                           element=element, component=component, value=value[:99]))
+    return found
+
+
+def acks_code(message: ParsedMessage, kind: str) -> str:
+    from gateway.formats.validation import CODES
+
+    return CODES["edifact" if message.interchange.standard == "edifact" else "x12"][kind]
+
+
+def _element_holding(tree: Any, value: str) -> tuple[int, str, int, int | None] | None:
+    """(segment position, segment tag, element, component) of the first element whose text is `value`."""
+    for node in tree.iter():
+        if len(node) or (node.text or "") != value:
+            continue
+        segment = node
+        while segment is not None and segment.get("pos") is None:
+            segment = segment.getparent()
+        if segment is None:
+            return None
+        number, _, part = node.tag[len(segment.tag):].partition(".")
+        if not number.isdigit():
+            return None
+        return int(segment.get("pos")), segment.tag, int(number), int(part) if part.isdigit() else None
+    return None
+
+
+def _translate_parsed(message: ParsedMessage, profile: Profile | None, templates: TemplateSet) -> Outcome:
+    """Parse verdict and translation of one message, the same for the pipeline and `inspect`.
+
     A rejected message is translated too, as far as its tree allows: its document number is
     how support finds it ("what happened to PO 4500012?"), but its state stays rejected.
     """
@@ -322,9 +381,17 @@ class Pipeline:
         """Record an inbox entry that cannot be taken (a symlink, a FIFO, an unclaimable name) as rejected.
 
         Nothing of it was read, so nothing is archived but the empty content its sha256 names.
+        An entry refused for the same reason before (an earlier run, a restart) is not recorded
+        again: its exchange says so already.
         """
         sha256, size = self.archive.put_bytes(b"")
         with self.store.session() as session:
+            earlier = session.scalar(select(Exchange.id).where(
+                Exchange.partner == profile.id, Exchange.channel == channel, Exchange.direction == "in",
+                Exchange.original_name == name, Exchange.state == "rejected", Exchange.size == 0,
+                Exchange.reason == reason).limit(1))
+            if earlier is not None:
+                return earlier
             exchange = Exchange(partner=profile.id, channel=channel, direction="in", original_name=name,
                                 size=size, sha256=sha256, state="received")
             clip_to_columns(exchange, ("original_name",))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+
+from gateway.store.db import head_revision
 import shutil
 import signal
 

@@ -4,8 +4,11 @@ The files are the shared corpus (partners' real interchanges, EDIFACT, X12 and C
 shipped samples, mutated the ways partners' files were found broken: cut short, a byte
 changed, a separator inserted, a piece repeated many times, two files glued together. Every
 mutation is dropped into a real folder inbox and taken by the real channel and pipeline on
-one real SQLite store, in this process (thousands of subprocesses would take an hour); the
-daemon test at the end drops a sample of them on a running `edigw run`.
+one real SQLite store, in this process (thousands of subprocesses would take an hour); more
+mutations go through parse, translate and the acknowledgment's making alone (the part of the
+pipeline a file's content reaches), and the daemon test at the end drops a sample of them on
+a running `edigw run`. 2,000 mutations in all by default; EDIGW_FUZZ_MUTATIONS (through the
+store) and EDIGW_FUZZ_PARSE_MUTATIONS (parse alone) change the counts, EDIGW_FUZZ_SEED the seed.
 
 What must hold for every file: its exchange is in a final state (processed, rejected,
 duplicate) and never held by an internal error; a rejected one says why; its bytes are in
@@ -31,7 +34,8 @@ from gateway.daemon import build_inboxes, poll
 from gateway_fixtures import SAMPLE_INBOX, age, make_gateway
 
 SEED = int(os.environ.get("EDIGW_FUZZ_SEED", "20261205"))
-MUTATIONS = int(os.environ.get("EDIGW_FUZZ_MUTATIONS", "2000"))
+MUTATIONS = int(os.environ.get("EDIGW_FUZZ_MUTATIONS", "400"))  # through the folder channel and the store
+PARSE_MUTATIONS = int(os.environ.get("EDIGW_FUZZ_PARSE_MUTATIONS", "1600"))  # through parse, translate, acks
 BATCH = 60  # files dropped before each poll: one scan takes them all, as a busy inbox would
 
 # Receives every business document a base template reads; no identifiers, so files from any
@@ -112,6 +116,62 @@ def mutate(data: bytes, chance: random.Random) -> tuple[bytes, str]:
     return data, "; ".join(steps)
 
 
+def test_thousands_of_mutations_parse_translate_and_get_their_acknowledgment_without_an_internal_error(tmp_path):
+    """The middle of the pipeline, pure and in this process: what every file meets after intake."""
+    from loguru import logger
+
+    from gateway import formats
+    from gateway.formats import acks
+    from gateway.formats.model import Message, UnreadableFile
+    from gateway.pipeline import TemplateSet, translate_parsed
+    from gateway.profiles import load_profiles
+
+    logger.remove()  # thousands of files: only failures matter here
+    chance = random.Random(SEED + 2)
+    originals = sources()
+    templates = TemplateSet(ROOT / "templates")
+    failures = []
+    counts = {"unreadable": 0, "messages": 0, "rejected": 0, "acknowledgments": 0}
+    with_anyone = tmp_path
+    for partner in ("acme-retail", "bigbox-stores", "corner-shop"):
+        (with_anyone / f"{partner}.yaml").write_text((ROOT / "partners" / f"{partner}.yaml").read_text())
+    (with_anyone / "anyone.yaml").write_text(ANYONE)
+    profiles = load_profiles(with_anyone, with_anyone / "state", ROOT / "templates")
+    started = time.monotonic()
+    for number in range(PARSE_MUTATIONS):
+        source = chance.choice(originals)
+        data, how = mutate(source.data, chance)
+        profile = profiles[source.partner]
+        try:
+            standard, events = formats.parse(data, csv_layout=templates.csv_layout(profile),
+                                             expected_sender=profile.sender_id(formats.sniff(data) or "csv"),
+                                             options=profile.validation)
+            pending = []
+            for event in events:
+                if isinstance(event, Message):
+                    outcome = translate_parsed(event, profile, templates)
+                    counts["messages"] += 1
+                    if outcome.state in ("rejected", "held") and not outcome.reason:
+                        failures.append(f"{number} {source.name} ({how}): a message {outcome.state} without a reason")
+                    counts["rejected"] += outcome.state == "rejected"
+                    acks.keep_for_acknowledgment(event)
+                    pending.append(event)
+                elif standard in ("edifact", "x12"):
+                    mine = [m for m in pending if m.interchange is event]
+                    pending = [m for m in pending if m.interchange is not event]
+                    counts["acknowledgments"] += len(acks.acknowledgments(event, mine))
+        except UnreadableFile as error:
+            counts["unreadable"] += 1
+            if not str(error):
+                failures.append(f"{number} {source.name} ({how}): unreadable without a reason")
+        except Exception as error:  # what the pipeline would hold as an internal error
+            failures.append(f"{number} {source.name} ({how}): {error!r}")
+    elapsed = time.monotonic() - started
+    print(f"fuzz (parse): {PARSE_MUTATIONS} mutations, seed {SEED + 2}, {elapsed:.1f} s, {counts}")
+    assert counts["messages"] and counts["rejected"] and counts["acknowledgments"] and counts["unreadable"]
+    assert not failures, f"seed {SEED + 2} (EDIGW_FUZZ_SEED + 2), {len(failures)} failures:\n" + "\n".join(failures[:30])
+
+
 @pytest.fixture
 def fuzz_gateway(tmp_path):
     gateway = make_gateway(tmp_path, settle_seconds=0)
@@ -129,7 +189,7 @@ def rows(app: App, sql: str) -> list[tuple]:
         return [tuple(row) for row in session.execute(sqlalchemy.text(sql))]
 
 
-def test_thousands_of_mutated_partner_files_each_end_in_a_readable_state(fuzz_gateway):
+def test_hundreds_of_mutated_partner_files_each_end_in_a_readable_state(fuzz_gateway):
     gateway, app = fuzz_gateway
     chance = random.Random(SEED)
     originals = sources()

@@ -309,3 +309,55 @@ def test_a_file_over_the_time_budget_is_held_with_the_reason_and_the_other_partn
     assert states["850.x12"] == ("processed", None)
     state, reason = states["headers.edi"]
     assert state == "held" and "over the per-file budget of 1 s" in reason and "file_seconds" in reason
+
+
+@pytest.mark.parametrize("edit, finding", [
+    ("UPDATE messages SET state = 'delivered' WHERE id = (SELECT min(id) FROM messages)",
+     "its state was changed outside the gateway"),
+    ("UPDATE messages SET document = replace(document, '\"quantity\": \"48\"', '\"quantity\": \"99\"') "
+     "WHERE document LIKE '%\"quantity\": \"48\"%'", "its state, document or result was changed outside the gateway"),
+    ("UPDATE exchanges SET sha256 = (SELECT sha256 FROM exchanges WHERE id = 2) WHERE id = 1",
+     "its sha256, size, name or state was changed outside the gateway"),
+])
+def test_audit_verify_finds_a_message_state_or_document_or_an_exchange_sha256_edited(gateway, edit, finding):
+    import sqlite3
+
+    _processed_samples(gateway)
+    with sqlite3.connect(gateway.state / "edigw.db") as db:
+        assert db.execute(edit).rowcount >= 1
+    _verify_fails(gateway, finding)
+
+
+def test_values_too_long_for_the_store_are_reported_in_the_contrl_as_data_element_too_long(gateway):
+    """A version with no definition in the gateway (D01B): only the store's column lengths catch the values."""
+    data = (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes()
+    data = data.replace(b"ORDERS:D:96A:UN:EAN008", b"ORDERS:D:01B:UN:EAN010")
+    long_ref = "R" * 60
+    data = data.replace(b"UNH+1+ORDERS", f"UNH+{long_ref}+ORDERS".encode(), 1)
+    data = data.replace(b"UNT+23+1'", f"UNT+23+{long_ref}'".encode(), 1)
+    data = data.replace(b"BGM+220+4500013+9'", f"BGM+220+{'4' * 120}+9'".encode(), 1)
+    drop(gateway, "acme-retail", "orders.edi", data)
+    gateway.run("run", "--once")
+    first, second = sorted(gateway.messages(), key=lambda m: m["id"])
+    assert first["state"] == "rejected" and second["state"] == "rejected"
+    [contrl] = [path.read_bytes() for path in (gateway.state / "outbox" / "acme-retail").iterdir()]
+    assert b"UCI+ACME000117+4012345000009:14+5790000000006:14+4'" not in contrl  # the interchange itself is fine
+    # the reference, cut to the 14 characters UCM 0062 holds, and the UNH reference element too long
+    assert b"UCM+RRRRRRRRRRRRRR+ORDERS:D:01B:UN:EAN010+4'UCS+1'UCD+39+1" in contrl
+    assert b"UCM+2+ORDERS:D:01B:UN:EAN010+4'UCS+2'UCD+39+2:1'" in contrl  # BGM 1004, data element too long
+
+
+def test_a_file_that_cannot_be_claimed_is_recorded_rejected_once_across_runs_and_the_inbox_goes_on(gateway):
+    sample = (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes()
+    long_name = "ORDERS_" + "y" * 240 + ".edi"
+    # Where long names are claimed, something that is not a folder: the claim fails for real.
+    (gateway.inbox("acme-retail") / ".processing").write_bytes(b"in the way")
+    drop(gateway, "acme-retail", long_name, sample)
+    drop(gateway, "acme-retail", "later.edi", sample)
+    gateway.run("run", "--once")
+    gateway.run("run", "--once")  # a second process finds it still there: not recorded again
+    rows = exchanges(gateway)
+    assert sorted((name, state) for name, state, _ in rows) == sorted([("later.edi", "processed"),
+                                                                      (long_name, "rejected")])
+    [reason] = [reason for name, _, reason in rows if name == long_name]
+    assert "cannot be claimed" in reason

@@ -172,8 +172,8 @@ class FolderChannel(Channel):
         try:
             with os.scandir(self.inbox / CLAIM_FOLDER) as entries:
                 return list(entries)
-        except FileNotFoundError:
-            return []
+        except (FileNotFoundError, NotADirectoryError):
+            return []  # nothing was claimed there (a file of that name makes long names unclaimable: refused)
         except OSError as err:
             raise ChannelError(f"channel {self.name}: cannot list {self.inbox / CLAIM_FOLDER}: {err.strerror}") from err
 

@@ -253,7 +253,8 @@ def _ucm(message: Message, *, envelope_rejected: bool) -> list[list]:
         return []  # no S009 to name it by: the UCI (or UCF) speaks for it
     errors = [i for i in message.errors if i.severity == "error"]
     rejected = message.status == "rejected" or envelope_rejected
-    ucm: list[Any] = ["UCM", message.ref or "", _s009(message), "4" if rejected else "7"]
+    # 0062 is an..14: a longer reference (itself reported as too long) is echoed cut to fit.
+    ucm: list[Any] = ["UCM", (message.ref or "")[:14], _s009(message), "4" if rejected else "7"]
     coded = [i for i in errors if i.level == "message" and i.code]
     if coded:
         ucm.append(coded[0].code)

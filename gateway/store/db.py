@@ -33,6 +33,14 @@ AUDIT_HEAD = "audit chain head"
 AUDIT_KEY = "audit chain key"
 AUDIT_NEWEST = "audit chain newest event"
 KEY_FILE_ENV = "EDIGW_AUDIT_KEY_FILE"
+# The columns a row's seal covers: what the gateway decided (state, document, result) and what
+# came (name, size, sha256 of the archived bytes). An edit of any of them in the store, without
+# the audit key, shows in `audit verify`.
+SEALED: dict[type, tuple[str, ...]] = {
+    Exchange: ("direction", "partner", "channel", "original_name", "size", "sha256", "state", "reason"),
+    Message: ("direction", "exchange_id", "position", "partner", "state", "reason", "document_type",
+              "document_number", "document", "result"),
+}
 
 
 class Store:
@@ -238,12 +246,15 @@ class AuditAnchor:
     event: the events of an earlier version before it carry plain SHA-256 hashes.
     """
 
-    def __init__(self, key: bytes, head_file: Path, keyed_from: int, head_id: int, head_hash: str) -> None:
+    def __init__(self, key: bytes, head_file: Path, keyed_from: int, head_id: int, head_hash: str,
+                 sealed_from: int | None = None) -> None:
         self.key = key
         self.head_file = head_file
         self.keyed_from = keyed_from
         self.head_id = head_id
         self.head_hash = head_hash
+        # Rows whose newest event is this one or later must carry a seal (earlier versions made none).
+        self.sealed_from = keyed_from if sealed_from is None else sealed_from
 
     @classmethod
     def open(cls, state_dir: Path, newest_event: int) -> "AuditAnchor":
@@ -262,16 +273,20 @@ class AuditAnchor:
         try:
             head = json.loads(head_file.read_text())
         except FileNotFoundError:
-            head = {"keyed_from": newest_event + 1, "id": 0, "hash": GENESIS}
+            head = {"keyed_from": newest_event + 1, "id": 0, "hash": GENESIS, "sealed_from": newest_event + 1}
             state_dir.mkdir(parents=True, exist_ok=True)  # not made for the key when EDIGW_AUDIT_KEY_FILE names it
             _write_head(head_file, head)
-        return cls(key, head_file, head["keyed_from"], head["id"], head["hash"])
+        if "sealed_from" not in head:  # anchored by a version that did not seal rows yet
+            head["sealed_from"] = newest_event + 1
+            _write_head(head_file, head)
+        return cls(key, head_file, head["keyed_from"], head["id"], head["hash"], head["sealed_from"])
 
     def advance(self, event_id: int, event_hash: str) -> None:
         if event_id <= self.head_id:
             return  # another process of this machine wrote a newer one
         self.head_id, self.head_hash = event_id, event_hash
-        _write_head(self.head_file, {"keyed_from": self.keyed_from, "id": event_id, "hash": event_hash})
+        _write_head(self.head_file, {"keyed_from": self.keyed_from, "id": event_id, "hash": event_hash,
+                                     "sealed_from": self.sealed_from})
 
 
 def _write_head(path: Path, head: dict) -> None:
@@ -318,6 +333,24 @@ def record_event(session: Session, subject: str, subject_id: int, from_state: st
     return audit
 
 
+def seal_of(row: Exchange | Message, key: bytes) -> str:
+    """The HMAC of a row's protected columns (SEALED) under the audit chain's key."""
+    values = [type(row).__tablename__] + [getattr(row, name) for name in SEALED[type(row)]]
+    payload = json.dumps(values, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+
+
+@event.listens_for(Session, "before_flush")
+def _seal_rows(session: Session, _context, _instances) -> None:
+    """Every exchange and message written through a store session is sealed as it is flushed."""
+    key = session.info.get(AUDIT_KEY)
+    if not key:
+        return
+    for row in list(session.new) + list(session.dirty):
+        if type(row) in SEALED:
+            row.seal = seal_of(row, key)
+
+
 def transition(session: Session, row: Exchange | Message, to_state: str, actor: str,
                reason: str | None = None) -> None:
     """Move an exchange or message to a new state and record why, in the same transaction."""
@@ -345,6 +378,41 @@ def clip_to_columns(row: object, names: tuple[str, ...]) -> list[str]:
                             f"({value[:40]!r}…)")
             setattr(row, name, value[:length])
     return problems
+
+
+def verify_rows(session: Session, anchor: AuditAnchor) -> tuple[int, list[tuple[str, int, str]]]:
+    """Check every exchange and message against its seal and its audit trail: (rows checked, problems).
+
+    A row's state must be the state its newest audit event moved it to, and its seal must match
+    its protected columns (SEALED); a row whose newest event predates sealing may be unsealed.
+    """
+    from sqlalchemy import func
+
+    problems: list[tuple[str, int, str]] = []
+    count = 0
+    for model, subject in ((Exchange, "exchange"), (Message, "message")):
+        newest = (select(AuditEvent.subject_id, func.max(AuditEvent.id).label("event_id"))
+                  .where(AuditEvent.subject == subject).group_by(AuditEvent.subject_id).subquery())
+        query = (select(model, AuditEvent.id, AuditEvent.to_state)
+                 .outerjoin(newest, newest.c.subject_id == model.id)
+                 .outerjoin(AuditEvent, AuditEvent.id == newest.c.event_id).order_by(model.id))
+        for row, event_id, to_state in session.execute(query).yield_per(1000):
+            count += 1
+            if event_id is None:
+                problems.append((subject, row.id, "has no audit event (its events were deleted, or it was inserted "
+                                                  "outside the gateway)"))
+                continue
+            if row.state != to_state:
+                problems.append((subject, row.id, f"is {row.state!r} but its audit trail ends in {to_state!r} "
+                                                  f"(event {event_id}): its state was changed outside the gateway"))
+            if row.seal is None:
+                if event_id >= anchor.sealed_from:
+                    problems.append((subject, row.id, "has no seal: it was written outside the gateway"))
+            elif not hmac.compare_digest(row.seal, seal_of(row, anchor.key)):
+                changed = "sha256, size, name or state" if model is Exchange else "state, document or result"
+                problems.append((subject, row.id, f"does not match its seal: its {changed} was changed outside "
+                                                  "the gateway"))
+    return count, problems
 
 
 @dataclass(frozen=True)

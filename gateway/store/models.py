@@ -38,6 +38,8 @@ class Exchange(Base):
     standard: Mapped[str | None] = mapped_column(String(10), default=None)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("exchanges.id"), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # HMAC of what `audit verify` protects (gateway.store.db.SEALED), with the audit chain's key.
+    seal: Mapped[str | None] = mapped_column(String(64), default=None)
     # Inbound: what was decided about acknowledging it (None: not yet; "none", "made", "held"),
     # and the outbound exchange that carries our acknowledgment.
     ack_state: Mapped[str | None] = mapped_column(String(10), default=None, index=True)
@@ -97,6 +99,8 @@ class Message(Base):
     errors: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of issues
     document: Mapped[str | None] = mapped_column(Text, default=None)  # JSON
     result: Mapped[str | None] = mapped_column(Text, default=None)  # JSON: what delivery did
+    # HMAC of what `audit verify` protects (gateway.store.db.SEALED), with the audit chain's key.
+    seal: Mapped[str | None] = mapped_column(String(64), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     # The acknowledgment that answered this message: for an inbound message the CONTRL/997 we

@@ -333,6 +333,12 @@ class Pipeline:
                 self._process(exchange_id)
 
     def _process(self, exchange_id: int) -> None:
+        try:
+            self._process_exchange(exchange_id)
+        finally:  # a plan not taken by the acknowledgment (rejected, held, stopping) is not kept
+            self.outbound.prepared.pop(exchange_id, None)
+
+    def _process_exchange(self, exchange_id: int) -> None:
         with self.store.session() as session:
             exchange = session.get(Exchange, exchange_id)
             if exchange is None or exchange.state != "received":
@@ -345,7 +351,10 @@ class Pipeline:
         try:
             data = self.archive.read(exchange.sha256)
             standard, events = parse_for(data, profile, self.templates)
-            self._record_events(exchange, profile, standard, events, done)
+            # The acknowledgment is planned from this same pass (not a second parse), unless
+            # part of the file was recorded before a restart.
+            planner = None if done else self.outbound.planner(exchange_id, profile, standard)
+            self._record_events(exchange, profile, standard, events, done, planner)
             stranger = not_from_partner(data, profile)
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
@@ -376,14 +385,17 @@ class Pipeline:
             logger.exception("exchange {}: the acknowledgment could not be made", exchange_id)
 
     def _record_events(self, exchange: Exchange, profile: Profile, standard: str,
-                       events: Iterator, done: set[int]) -> None:
+                       events: Iterator, done: set[int], planner: Any = None) -> None:
         batch: list[tuple[ParsedMessage, Outcome]] = []
         for event in events:
             if isinstance(event, ParsedMessage):
                 if event.index in done:
                     continue
                 batch.append((event, translate_parsed(event, profile, self.templates)))
-                event.tree = None  # the tree is not kept: memory stays flat on big files
+                if planner is not None:
+                    planner.take(event)  # keeps what the acknowledgment reads, drops the rest of the tree
+                else:
+                    event.tree = None  # the tree is not kept: memory stays flat on big files
                 if len(batch) >= BATCH:
                     self._store_messages(exchange, profile, standard, batch)
                     batch = []
@@ -392,8 +404,12 @@ class Pipeline:
             else:
                 self._store_messages(exchange, profile, standard, batch)
                 batch = []
+                if planner is not None:
+                    planner.take(event)  # before _store_interchange adds the store's own findings
                 self._store_interchange(exchange, event)
         self._store_messages(exchange, profile, standard, batch)
+        if planner is not None:
+            planner.complete = True
 
     def _store_messages(self, exchange: Exchange, profile: Profile, standard: str,
                         batch: list[tuple[ParsedMessage, Outcome]]) -> None:

@@ -349,13 +349,13 @@ class Pipeline:
             self._finish_exchange(exchange_id, "held", f"no partner profile {exchange.partner!r} is loaded")
             return
         try:
-            data = self.archive.read(exchange.sha256)
-            standard, events = parse_for(data, profile, self.templates)
-            # The acknowledgment is planned from this same pass (not a second parse), unless
-            # part of the file was recorded before a restart.
-            planner = None if done else self.outbound.planner(exchange_id, profile, standard)
-            self._record_events(exchange, profile, standard, events, done, planner)
-            stranger = not_from_partner(data, profile)
+            with self.archive.view(exchange.sha256) as data:  # read a block at a time: memory stays flat
+                standard, events = parse_for(data, profile, self.templates)
+                # The acknowledgment is planned from this same pass (not a second parse), unless
+                # part of the file was recorded before a restart.
+                planner = None if done else self.outbound.planner(exchange_id, profile, standard)
+                self._record_events(exchange, profile, standard, events, done, planner)
+                stranger = not_from_partner(data, profile)
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
             return

@@ -151,7 +151,7 @@ class Chunk:
         """The interchange's bytes a block at a time (mmap pages read are given back)."""
         for offset in range(self.start, self.end, size):
             block = self.data[offset:min(offset + size, self.end)]
-            _release(self.data, offset, len(block))
+            release_pages(self.data, offset, len(block))
             yield block
 
 
@@ -213,7 +213,7 @@ def _segment_start(
                 break  # the next window finds it whole
             if not _released(data, match.start(), separators, floor):
                 return match.end() - 3
-        _release(data, window, WINDOW)
+        release_pages(data, window, WINDOW)
         window += WINDOW
     return None
 
@@ -223,7 +223,7 @@ def _at(data: bytes | mmap.mmap, offset: int, *prefixes: bytes) -> bool:
     return any(data[offset:offset + len(prefix)] == prefix for prefix in prefixes)
 
 
-def _release(data: bytes | mmap.mmap, offset: int, size: int) -> None:
+def release_pages(data: bytes | mmap.mmap, offset: int, size: int) -> None:
     """Give an mmap's pages in [offset, offset + size) back to the kernel: they have been read."""
     if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
         first = offset - offset % mmap.PAGESIZE

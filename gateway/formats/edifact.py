@@ -934,8 +934,9 @@ class _InterchangeReader:
     def add_segment(self, segment: Segment) -> None:
         opened = self.open_message
         assert opened
-        opened.message.errors.extend(tree.invalid_characters(segment.tag, segment.elements, opened.segments, "21"))
-        xml = tree.segment_xml(segment.tag, segment.elements, opened.segments)
+        xml, escaped = tree.segment_text(segment.tag, segment.elements, opened.segments)
+        if escaped:
+            opened.message.errors.extend(tree.invalid_characters(segment.tag, segment.elements, opened.segments, "21"))
         definition = opened.builder.definition
         opened.builder.add(segment.tag, opened.segments, xml, segment.elements if definition else None)
         opened.message.errors.extend(check_segment(

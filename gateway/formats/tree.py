@@ -94,6 +94,13 @@ def segment_xml(tag: str, elements: Sequence[DataElement], position: int) -> str
     Writing text and parsing a whole message once is several times faster than building its
     elements one lxml call at a time; the tree is the same.
     """
+    return segment_text(tag, elements, position)[0]
+
+
+def segment_text(tag: str, elements: Sequence[DataElement], position: int) -> tuple[str, bool]:
+    """`segment_xml`, and whether a value had to be escaped: only then can one hold a character
+    XML cannot hold (`invalid_characters` need not look otherwise)."""
+    escaped = False
     parts = [f'<{tag} pos="{position}">']
     append = parts.append
     search = _ESCAPE.search
@@ -104,7 +111,7 @@ def segment_xml(tag: str, elements: Sequence[DataElement], position: int) -> str
                 value = components[0]
                 if value:
                     if search(value):
-                        value = _escaped(value)
+                        value, escaped = _escaped(value), True
                     append(f"<{name}><{name}.1>{value}</{name}.1></{name}>")
                 continue
             if not any(components):
@@ -113,11 +120,11 @@ def segment_xml(tag: str, elements: Sequence[DataElement], position: int) -> str
             for part, value in enumerate(components, start=1):
                 if value:
                     if search(value):
-                        value = _escaped(value)
+                        value, escaped = _escaped(value), True
                     append(f"<{name}.{part}>{value}</{name}.{part}>")
             append(f"</{name}>")
     append(f"</{tag}>")
-    return "".join(parts)
+    return "".join(parts), escaped
 
 
 def load_structure(standard: str, message_type: str, version: str | None = None) -> Definition | None:

@@ -633,8 +633,10 @@ class _InterchangeReader:
         elif tag == "CTT":
             message.ctt = (_field(fields, 1), position)
         elements = _data_elements(fields[1:], self.delimiters)
-        message.errors.extend(tree.invalid_characters(tag, elements, position, "6"))
-        message.builder.add(tag, position, tree.segment_xml(tag, elements, position), elements)
+        xml, escaped = tree.segment_text(tag, elements, position)
+        if escaped:
+            message.errors.extend(tree.invalid_characters(tag, elements, position, "6"))
+        message.builder.add(tag, position, xml, elements)
 
     def _end_message(self, fields: list[str]) -> Message | None:
         message = self.message

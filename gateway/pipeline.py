@@ -416,6 +416,7 @@ class Pipeline:
         if not batch:
             return
         with self.store.session() as session:
+            rows = []
             for parsed, outcome in batch:
                 row = Message(exchange_id=exchange.id, position=parsed.index,
                               interchange_position=parsed.interchange.index, partner=profile.id,
@@ -425,7 +426,9 @@ class Pipeline:
                               state="received", errors=json.dumps([i.as_dict() for i in parsed.errors]))
                 too_long = clip_to_columns(row, PARTNER_VALUES)
                 session.add(row)
-                session.flush()
+                rows.append((row, too_long))
+            session.flush()  # the batch's rows in one go: they have their ids, in order
+            for (parsed, outcome), (row, too_long) in zip(batch, rows):
                 record_event(session, "message", row.id, None, "received", ACTOR,
                              f"message {parsed.index + 1} of exchange {exchange.id}")
                 self._apply(session, row, outcome, ACTOR, too_long)

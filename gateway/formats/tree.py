@@ -22,9 +22,9 @@ from typing import Sequence
 from lxml import etree
 
 from gateway.formats.model import Issue
-from gateway.formats.validation import Definition, MessageBuilder, load_definition, segment_values
-
-__all__ = ["MessageBuilder", "segment_values"]  # the builder lives with the checks it drives
+# MessageBuilder and segment_values live with the checks they drive (validation imports nothing
+# from here); they are named here too, where the format modules look for them.
+from gateway.formats.validation import Definition, MessageBuilder, load_definition, segment_values  # noqa: F401
 
 # A data element as the tokenizers hand it over: a list of repetitions, each a list of components.
 DataElement = Sequence[Sequence[str]]

@@ -124,22 +124,21 @@ class Recorded:
 class AckPlanner:
     """The acknowledgments of one inbound file, planned as its parse events go by.
 
-    Messages are kept slim (`keep_for_acknowledgment`) until their interchange ends, then the
-    interchange's acknowledgments are planned and their trees dropped. `complete` is set by
+    What the acknowledgment reads of each message is kept (`for_acknowledgment`) until its
+    interchange ends, then the interchange's acknowledgments are planned and the records dropped. `complete` is set by
     whoever fed every event of the file (the pipeline's first pass); an incomplete plan is
     not used.
     """
 
     def __init__(self, policy: Any) -> None:
         self.policy = policy
-        self.pending: list[ParsedMessage] = []
-        self.plans: list[tuple[ParsedInterchange, list[ParsedMessage], list[ackformats.Acknowledgment]]] = []
+        self.pending: list[ackformats.AckMessage] = []
+        self.plans: list[tuple[ParsedInterchange, list[ackformats.AckMessage], list[ackformats.Acknowledgment]]] = []
         self.complete = False
 
     def take(self, event: Any) -> None:
-        if isinstance(event, ParsedMessage):
-            ackformats.keep_for_acknowledgment(event)  # memory stays flat on big files
-            self.pending.append(event)
+        if isinstance(event, ParsedMessage):  # a small record of it: memory stays flat on big files
+            self.pending.append(ackformats.for_acknowledgment(event, business_unit=self.policy.kind == "999"))
             return
         mine = [m for m in self.pending if m.interchange is event]
         self.pending = [m for m in self.pending if m.interchange is not event]

@@ -393,9 +393,8 @@ class Pipeline:
                     continue
                 batch.append((event, translate_parsed(event, profile, self.templates)))
                 if planner is not None:
-                    planner.take(event)  # keeps what the acknowledgment reads, drops the rest of the tree
-                else:
-                    event.tree = None  # the tree is not kept: memory stays flat on big files
+                    planner.take(event)  # keeps a small record of what the acknowledgment reads
+                event.tree = None  # the tree is not kept: memory stays flat on big files
                 if len(batch) >= BATCH:
                     self._store_messages(exchange, profile, standard, batch)
                     batch = []

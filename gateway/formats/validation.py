@@ -32,6 +32,9 @@ from lxml import etree
 from gateway.formats.model import Issue, Message, Severity, is_digits
 
 DEFINITIONS_DIR = Path(__file__).with_name("definitions")
+# libyaml's safe loader when PyYAML was built with it (the same documents, read several times
+# faster: the first message of a run loads every definition of its standard).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # --- the standards' codes ----------------------------------------------------------------------
 
@@ -250,7 +253,7 @@ def _parse_item(entry: Any, where: str) -> Item:
 def _directory(standard: str, directory: str) -> tuple[dict[str, SegmentDef], frozenset[str]]:
     """The segments of a directory folder (and of the folder it is `based_on`)."""
     path = DEFINITIONS_DIR / standard / directory / "segments.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
     segments: dict[str, SegmentDef] = {}
     if "based_on" in data:
         segments.update(_directory(standard, str(data["based_on"]))[0])
@@ -304,7 +307,7 @@ def _definitions(standard: str) -> dict[str, list[Definition]]:
     for path in sorted(base.glob("*/*.yaml")):
         if path.name == "segments.yaml":
             continue
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
         directory = str(data["directory"])
         segments, _ = _directory(standard, path.parent.name)
         items = tuple(_parse_item(entry, f"{path}") for entry in data["segments"])

@@ -121,12 +121,50 @@ class Recorded:
     problems: list[str] = field(default_factory=list)
 
 
+class AckPlanner:
+    """The acknowledgments of one inbound file, planned as its parse events go by.
+
+    What the acknowledgment reads of each message is kept (`for_acknowledgment`) until its
+    interchange ends, then the interchange's acknowledgments are planned and the records dropped. `complete` is set by
+    whoever fed every event of the file (the pipeline's first pass); an incomplete plan is
+    not used.
+    """
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+        self.pending: list[ackformats.AckMessage] = []
+        self.plans: list[tuple[ParsedInterchange, list[ackformats.AckMessage], list[ackformats.Acknowledgment]]] = []
+        self.complete = False
+
+    def take(self, event: Any) -> None:
+        if isinstance(event, ParsedMessage):  # a small record of it: memory stays flat on big files
+            self.pending.append(ackformats.for_acknowledgment(event, business_unit=self.policy.kind == "999"))
+            return
+        mine = [m for m in self.pending if m.interchange is event]
+        self.pending = [m for m in self.pending if m.interchange is not event]
+        found = ackformats.acknowledgments(event, mine, kind=self.policy.kind, ta1=self.policy.ta1)
+        for message in mine:
+            message.tree = None
+        self.plans.append((event, mine, found))
+
+
 class Outbound:
     def __init__(self, settings: Settings, store: Store, archive: Archive, profiles: dict[str, Profile]) -> None:
         self.settings = settings
         self.store = store
         self.archive = archive
         self.profiles = profiles
+        # Acknowledgments planned while the pipeline read an exchange (AckPlanner), by exchange id:
+        # `_acknowledge` takes them instead of parsing the file a second time.
+        self.prepared: dict[int, AckPlanner] = {}
+
+    def planner(self, exchange_id: int, profile: Profile | None, standard: str) -> "AckPlanner | None":
+        """A planner the pipeline feeds with the events of its parse, when the exchange will be acknowledged."""
+        policy = profile.acknowledgments if profile else None
+        if policy is None or not policy.send or standard not in ("edifact", "x12"):
+            return None
+        planner = self.prepared[exchange_id] = AckPlanner(policy)
+        return planner
 
     # --- channels --------------------------------------------------------------------------
 
@@ -371,6 +409,7 @@ class Outbound:
             return self._acknowledge(exchange_id) if ours else []
 
     def _acknowledge(self, exchange_id: int) -> list[int]:
+        prepared = self.prepared.pop(exchange_id, None)
         with self.store.session() as session:
             exchange = session.get(Exchange, exchange_id)
             if exchange is None or exchange.direction != "in" or exchange.ack_state is not None:
@@ -384,30 +423,26 @@ class Outbound:
         if policy is None or not policy.send:
             self._decide(exchange_id, "none", None)
             return []
-        data = self.archive.read(sha256)
-        standard = formats.sniff(data)
-        if standard not in ("edifact", "x12"):
-            self._decide(exchange_id, "none", "not EDIFACT or X12: no syntax acknowledgment exists for it")
-            return []
-        plans: list[tuple[ParsedInterchange, list[ParsedMessage], list[ackformats.Acknowledgment]]] = []
-        try:
-            _, events = formats.parse(data, expected_sender=profile.sender_id(standard), options=profile.validation)
-            pending: list[ParsedMessage] = []
-            for event in events:
-                if isinstance(event, ParsedMessage):
-                    ackformats.keep_for_acknowledgment(event)  # memory stays flat on big files
-                    pending.append(event)
-                    continue
-                mine = [m for m in pending if m.interchange is event]
-                pending = [m for m in pending if m.interchange is not event]
-                self._add_stored_findings(exchange_id, mine)
-                found = ackformats.acknowledgments(event, mine, kind=policy.kind, ta1=policy.ta1)
-                for message in mine:
-                    message.tree = None
-                plans.append((event, mine, found))
-        except UnreadableFile as error:
-            self._decide(exchange_id, "none", f"unreadable ({error}): there is no envelope to acknowledge")
-            return []
+        planned = prepared.plans if prepared is not None and prepared.complete else None
+        if planned is None:  # not read by this process (a restart, another node): read it again
+            data = self.archive.read(sha256)
+            standard = formats.sniff(data)
+            if standard not in ("edifact", "x12"):
+                self._decide(exchange_id, "none", "not EDIFACT or X12: no syntax acknowledgment exists for it")
+                return []
+            planner = AckPlanner(policy)
+            try:
+                _, events = formats.parse(data, expected_sender=profile.sender_id(standard),
+                                          options=profile.validation)
+                for event in events:
+                    if isinstance(event, ParsedMessage):  # what the first pass added to it beyond the parse
+                        self._add_stored_findings(exchange_id, [event])
+                    planner.take(event)
+            except UnreadableFile as error:
+                self._decide(exchange_id, "none", f"unreadable ({error}): there is no envelope to acknowledge")
+                return []
+            planned = planner.plans
+        plans = planned
         made: list[int] = []
         held = False
         with self.store.session() as session:

@@ -445,6 +445,12 @@ class Pipeline:
                 self._process(exchange_id)
 
     def _process(self, exchange_id: int) -> None:
+        try:
+            self._process_exchange(exchange_id)
+        finally:  # a plan not taken by the acknowledgment (rejected, held, stopping) is not kept
+            self.outbound.prepared.pop(exchange_id, None)
+
+    def _process_exchange(self, exchange_id: int) -> None:
         with self.store.session() as session:
             exchange = session.get(Exchange, exchange_id)
             if exchange is None or exchange.state != "received":
@@ -455,11 +461,14 @@ class Pipeline:
             self._finish_exchange(exchange_id, "held", f"no partner profile {exchange.partner!r} is loaded")
             return
         try:
-            data = self.archive.read(exchange.sha256)
-            standard, events = parse_for(data, profile, self.templates)
-            events = within_budget(events, self.settings.file_seconds, f"the file ({len(data)} bytes)")
-            self._record_events(exchange, profile, standard, events, done)
-            stranger = not_from_partner(data, profile)
+            with self.archive.view(exchange.sha256) as data:  # read a block at a time: memory stays flat
+                standard, events = parse_for(data, profile, self.templates)
+                events = within_budget(events, self.settings.file_seconds, f"the file ({len(data)} bytes)")
+                # The acknowledgment is planned from this same pass (not a second parse), unless
+                # part of the file was recorded before a restart.
+                planner = None if done else self.outbound.planner(exchange_id, profile, standard)
+                self._record_events(exchange, profile, standard, events, done, planner)
+                stranger = not_from_partner(data, profile)
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
             return
@@ -489,13 +498,15 @@ class Pipeline:
             logger.exception("exchange {}: the acknowledgment could not be made", exchange_id)
 
     def _record_events(self, exchange: Exchange, profile: Profile, standard: str,
-                       events: Iterator, done: set[int]) -> None:
+                       events: Iterator, done: set[int], planner: Any = None) -> None:
         batch: list[tuple[ParsedMessage, Outcome]] = []
         for event in events:
             if isinstance(event, ParsedMessage):
                 if event.index in done:
                     continue
                 batch.append((event, translate_parsed(event, profile, self.templates)))
+                if planner is not None:
+                    planner.take(event)  # keeps a small record of what the acknowledgment reads
                 event.tree = None  # the tree is not kept: memory stays flat on big files
                 if len(batch) >= BATCH:
                     self._store_messages(exchange, profile, standard, batch)
@@ -505,14 +516,19 @@ class Pipeline:
             else:
                 self._store_messages(exchange, profile, standard, batch)
                 batch = []
+                if planner is not None:
+                    planner.take(event)  # before _store_interchange adds the store's own findings
                 self._store_interchange(exchange, event)
         self._store_messages(exchange, profile, standard, batch)
+        if planner is not None:
+            planner.complete = True
 
     def _store_messages(self, exchange: Exchange, profile: Profile, standard: str,
                         batch: list[tuple[ParsedMessage, Outcome]]) -> None:
         if not batch:
             return
         with self.store.session() as session:
+            rows = []
             for parsed, outcome in batch:
                 row = Message(exchange_id=exchange.id, position=parsed.index,
                               interchange_position=parsed.interchange.index, partner=profile.id,
@@ -522,7 +538,9 @@ class Pipeline:
                               state="received", errors=json.dumps([i.as_dict() for i in parsed.errors]))
                 too_long = clip_to_columns(row, PARTNER_VALUES)
                 session.add(row)
-                session.flush()
+                rows.append((row, too_long))
+            session.flush()  # the batch's rows in one go: they have their ids, in order
+            for (parsed, outcome), (row, too_long) in zip(batch, rows):
                 record_event(session, "message", row.id, None, "received", ACTOR,
                              f"message {parsed.index + 1} of exchange {exchange.id}")
                 self._apply(session, row, outcome, ACTOR, too_long)

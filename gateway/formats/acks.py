@@ -379,6 +379,55 @@ def keep_for_acknowledgment(message: Message) -> None:
     message.tree = slim
 
 
+class AckMessage:
+    """What an acknowledgment reads of a message, kept until its interchange ends (`for_acknowledgment`).
+
+    A file of 50,000 messages in one interchange is acknowledged at the interchange's end: a
+    slotted record per message (and one shared tree per envelope version) costs a few dozen
+    bytes, where the message with even a slim tree of its own cost about four kilobytes.
+    """
+
+    __slots__ = ("interchange", "group", "index", "type", "version", "ref", "tree", "association", "errors")
+
+    def __init__(self, message: Message, tree: etree._Element | None) -> None:
+        self.interchange = message.interchange
+        self.group = message.group
+        self.index = message.index
+        self.type = message.type
+        self.version = message.version
+        self.ref = message.ref
+        self.association = message.association
+        self.errors = message.errors or _NO_ISSUES
+        self.tree = tree
+
+    @property
+    def status(self) -> str:
+        return "rejected" if any(issue.severity == "error" for issue in self.errors) else "accepted"
+
+
+_NO_ISSUES: tuple[Issue, ...] = ()
+_SHARED_TREES: dict[tuple, etree._Element] = {}
+
+
+def for_acknowledgment(message: Message, *, business_unit: bool = True) -> AckMessage:
+    """The record an acknowledgment needs of a message (see AckMessage); `business_unit` keeps
+    the segment a 999's CTX quotes (only a 999 reads it)."""
+    tree = message.tree
+    if tree is None:
+        return AckMessage(message, None)
+    if business_unit and BUSINESS_UNITS.get(message.type or "") is not None:
+        keep_for_acknowledgment(message)
+        return AckMessage(message, message.tree)
+    key = (tree.tag, tree.get("release"), tree.get("agency"))
+    shared = _SHARED_TREES.get(key)
+    if shared is None:  # read only: what _s009 reads of every message with these attributes
+        shared = etree.Element(tree.tag, {name: value for name, value in (
+            ("release", key[1]), ("agency", key[2])) if value is not None})
+        if len(_SHARED_TREES) < 1024:
+            _SHARED_TREES[key] = shared
+    return AckMessage(message, shared)
+
+
 def _business_unit(message: Message) -> list[str] | None:
     """CTX01 for a 999: the document's own reference (BEG03 of an 850 …), when the tree has it."""
     place = BUSINESS_UNITS.get(message.type or "")

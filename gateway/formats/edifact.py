@@ -27,11 +27,13 @@ Decisions a template author or support person may need:
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import itertools
+import mmap
 import re
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from pydifact.control.characters import Characters
 from pydifact.exceptions import EDISyntaxError
@@ -66,25 +68,32 @@ CHARSETS = {
 }
 
 SEGMENT_TAG = re.compile(r"[A-Z][A-Z0-9]{2}")
+BLOCK = 1 << 20  # bytes decoded and cut into segments at a time
+WINDOW = 8 << 20  # bytes searched at a time for the next interchange or UNZ
+OVERLAP = 64 << 10
 
 
 def sniff(data: bytes) -> bool:
     """True when the bytes look like EDIFACT: UNA or UNB first, after a BOM and blanks."""
-    return data.startswith((b"UNA", b"UNB"), _skip_blanks(data, _after_bom(data)))
+    return _at(data, _skip_blanks(data, _after_bom(data)), b"UNA", b"UNB")
 
 
-def parse(data: bytes, *, expected_sender: str | None = None, options: Options = DEFAULT_OPTIONS) -> Events:
+def parse(data: bytes | mmap.mmap, *, expected_sender: str | None = None, options: Options = DEFAULT_OPTIONS) -> Events:
     """Read an EDIFACT file: yield each Message at its UNT and each Interchange after its end.
 
     Raises UnreadableFile, before yielding anything, when the file holds no EDIFACT
     interchange: empty, not starting with UNA/UNB, or with a first UNB that cannot be read.
     `expected_sender` is the partner's UNB sender id; another sender is an interchange error.
     Messages with a definition are validated against it, with the partner's `options`.
+
+    `data` may be a read-only mmap of the file: it is read a block at a time (interchanges are
+    found by offset, each decoded and cut into segments a block at a time), and the blocks
+    read are handed back to the kernel, so memory stays flat whatever the file's size.
     """
     start = _skip_blanks(data, _after_bom(data))
     if start == len(data):
         raise UnreadableFile("the file is empty")
-    if not data.startswith((b"UNA", b"UNB"), start):
+    if not _at(data, start, b"UNA", b"UNB"):
         raise UnreadableFile(
             f"not EDIFACT: the file starts with {_preview(data[start:start + 40])} "
             "instead of UNA or UNB"
@@ -128,13 +137,22 @@ class Separators:
 
 @dataclass
 class Chunk:
-    """The bytes of one interchange as cut from the file, before any decoding."""
+    """Where one interchange lies in the file, before any decoding."""
 
     una: bytes | None  # the six service characters, when the interchange has a UNA
-    body: bytes  # from UNB (or whatever follows the UNA) up to the end of UNZ
+    data: bytes | mmap.mmap  # the whole file
+    start: int  # its UNB (or whatever follows the UNA) …
+    end: int  # … up to the end of its UNZ
     junk: bytes = b""  # what follows UNZ before the next interchange
     separators: Separators = field(default_factory=Separators)
     followed: bool = False  # another interchange starts after this one
+
+    def blocks(self, size: int = BLOCK) -> Iterator[bytes]:
+        """The interchange's bytes a block at a time (mmap pages read are given back)."""
+        for offset in range(self.start, self.end, size):
+            block = self.data[offset:min(offset + size, self.end)]
+            release_pages(self.data, offset, len(block))
+            yield block
 
 
 def _chunks(data: bytes, start: int) -> Iterator[Chunk]:
@@ -143,14 +161,15 @@ def _chunks(data: bytes, start: int) -> Iterator[Chunk]:
     while position < len(data):
         una = None
         body_start = position
-        if data.startswith(b"UNA", position):
+        if _at(data, position, b"UNA"):
             una = data[position + 3 : position + 9]
             body_start = _skip_blanks(data, position + 9)
         separators = Separators.from_una(una) if una and len(una) == 6 else Separators()
         following = _next_interchange(data, body_start + 3, separators)
         end = len(data) if following is None else following
-        body, junk = _cut_after_unz(data[body_start:end], separators)
-        yield Chunk(una, body, junk, separators, followed=following is not None)
+        body_end = _cut_after_unz(data, body_start, end, separators)
+        junk = data[body_end:end]
+        yield Chunk(una, data, body_start, body_end, junk, separators, followed=following is not None)
         position = _skip_blanks(data, end)
 
 
@@ -159,45 +178,74 @@ def _next_interchange(data: bytes, start: int, separators: Separators) -> int | 
     return _segment_start(data, start, (b"UNA", b"UNB"), separators)
 
 
-def _cut_after_unz(body: bytes, separators: Separators) -> tuple[bytes, bytes]:
-    """Split an interchange's bytes after the terminator of its UNZ: (interchange, rest)."""
-    unz = _segment_start(body, 0, (b"UNZ",), separators)
+def _cut_after_unz(data: bytes | mmap.mmap, start: int, end: int, separators: Separators) -> int:
+    """Where an interchange's bytes (data[start:end]) end: after the terminator of its UNZ."""
+    unz = _segment_start(data, start, (b"UNZ",), separators, end, floor=start)
     if unz is None:
-        return body, b""
+        return end
     terminator = separators.terminator.encode("latin-1")
-    end = unz
+    cut = unz
     while True:
-        end = body.find(terminator, end + 1)
-        if end == -1:
-            return body, b""
-        if not _released(body, end, separators):
-            return body[: end + 1], body[end + 1 :]
+        cut = data.find(terminator, cut + 1, end)
+        if cut == -1:
+            return end
+        if not _released(data, cut, separators, start):
+            return cut + 1
 
 
 def _segment_start(
-    data: bytes, start: int, tags: tuple[bytes, ...], separators: Separators
+    data: bytes | mmap.mmap, start: int, tags: tuple[bytes, ...], separators: Separators, end: int | None = None,
+    floor: int = 0,
 ) -> int | None:
+    """Offset of the first of `tags` that starts a segment in data[start:end], or None.
+
+    The search goes a window at a time (the windows overlap by OVERLAP bytes, more than any
+    blank run between two segments), so that an mmap's pages are given back as it goes.
+    """
     terminator = re.escape(separators.terminator.encode("latin-1"))
     pattern = re.compile(terminator + rb"[ \t\r\n]*(?:" + b"|".join(tags) + rb")")
-    for match in pattern.finditer(data, start):
-        if not _released(data, match.start(), separators):
-            return match.end() - 3
+    end = len(data) if end is None else end
+    window = start
+    while window < end:
+        stop = min(window + WINDOW + OVERLAP, end)
+        for match in pattern.finditer(data, window, stop):
+            if match.start() >= window + WINDOW and stop < end:
+                break  # the next window finds it whole
+            if not _released(data, match.start(), separators, floor):
+                return match.end() - 3
+        release_pages(data, window, WINDOW)
+        window += WINDOW
     return None
 
 
-def _released(data: bytes, offset: int, separators: Separators) -> bool:
-    """Whether the byte at offset is escaped by an odd run of release characters before it."""
+def _at(data: bytes | mmap.mmap, offset: int, *prefixes: bytes) -> bool:
+    """Whether one of `prefixes` is at `offset` (bytes.startswith, also for an mmap)."""
+    return any(data[offset:offset + len(prefix)] == prefix for prefix in prefixes)
+
+
+def release_pages(data: bytes | mmap.mmap, offset: int, size: int) -> None:
+    """Give an mmap's pages in [offset, offset + size) back to the kernel: they have been read."""
+    if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        first = offset - offset % mmap.PAGESIZE
+        last = min(offset + size, len(data))
+        last -= last % mmap.PAGESIZE
+        if last > first:
+            data.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
+def _released(data: bytes | mmap.mmap, offset: int, separators: Separators, start: int = 0) -> bool:
+    """Whether the byte at offset is escaped by an odd run of release characters before it (from `start`)."""
     if not separators.release:
         return False
     release = separators.release.encode("latin-1")[0]
     run = 0
-    while offset - run - 1 >= 0 and data[offset - run - 1] == release:
+    while offset - run - 1 >= start and data[offset - run - 1] == release:
         run += 1
     return run % 2 == 1
 
 
 def _after_bom(data: bytes) -> int:
-    return len(BOM) if data.startswith(BOM) else 0
+    return len(BOM) if _at(data, 0, BOM) else 0
 
 
 def _skip_blanks(data: bytes, offset: int) -> int:
@@ -215,9 +263,9 @@ def _preview(data: bytes, size: int = 20) -> str:
 SYNTAX_ID = re.compile(rb"UNB(.)([A-Z0-9]{4})(?:(.)([0-9]))?")
 
 
-def _syntax_of(body: bytes, separators: Separators) -> tuple[str | None, int | None]:
+def _syntax_of(chunk: Chunk, separators: Separators) -> tuple[str | None, int | None]:
     """Syntax identifier and version from the raw UNB, which is always ASCII."""
-    head = body[:200].replace(b"\r", b"").replace(b"\n", b"")
+    head = chunk.data[chunk.start:min(chunk.start + 200, chunk.end)].replace(b"\r", b"").replace(b"\n", b"")
     match = SYNTAX_ID.match(head)
     if not match or match.group(1).decode("latin-1") != separators.element:
         return None, None
@@ -225,45 +273,54 @@ def _syntax_of(body: bytes, separators: Separators) -> tuple[str | None, int | N
     return match.group(2).decode("ascii"), version
 
 
-def _decode(body: bytes, syntax_id: str | None) -> tuple[str, Issue | None]:
-    """Decode an interchange's bytes in its declared character set, or the next best one."""
-    if body.isascii():
-        return body.decode("ascii"), None
+def _decoding(chunk: Chunk, syntax_id: str | None) -> tuple[str, str, Issue | None]:
+    """How to decode an interchange's bytes: (codec, errors, warning), in its declared character
+    set or the next best one. Each check reads the bytes a block at a time."""
+    if all(block.isascii() for block in chunk.blocks()):
+        return "ascii", "strict", None
     codec = CHARSETS.get(syntax_id or "")
     if codec is None:
-        return _utf8_or_latin1(body, f"its syntax identifier {syntax_id!r} is not known")
+        why = f"its syntax identifier {syntax_id!r} is not known"
+        if _decodes(chunk, "utf-8"):
+            return "utf-8", "strict", _charset_warning(why, "UTF-8")
+        return "iso8859-1", "strict", _charset_warning(why, "ISO-8859-1")
     if codec == "utf-8":
-        try:
-            return body.decode("utf-8"), None
-        except UnicodeDecodeError:
-            return body.decode("iso8859-1"), _charset_warning(
-                f"bytes that are not UTF-8 under {syntax_id}", "ISO-8859-1"
-            )
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
-        return text, _charset_warning(
-            f"UTF-8 characters although {syntax_id} declares {_charset_name(codec)}", "UTF-8"
-        )
+        if _decodes(chunk, "utf-8"):
+            return "utf-8", "strict", None
+        return "iso8859-1", "strict", _charset_warning(f"bytes that are not UTF-8 under {syntax_id}", "ISO-8859-1")
+    if _decodes(chunk, "utf-8"):
+        return "utf-8", "strict", _charset_warning(
+            f"UTF-8 characters although {syntax_id} declares {_charset_name(codec)}", "UTF-8")
     if codec == "ascii":
-        return body.decode("iso8859-1"), _charset_warning(
-            f"non-ASCII bytes although {syntax_id} declares ASCII", "ISO-8859-1"
-        )
-    try:
-        return body.decode(codec), None
-    except UnicodeDecodeError:
-        return body.decode(codec, errors="replace"), _charset_warning(
-            f"bytes that are not valid {_charset_name(codec)}", f"{_charset_name(codec)} with U+FFFD"
-        )
+        return "iso8859-1", "strict", _charset_warning(
+            f"non-ASCII bytes although {syntax_id} declares ASCII", "ISO-8859-1")
+    if _decodes(chunk, codec):
+        return codec, "strict", None
+    return codec, "replace", _charset_warning(
+        f"bytes that are not valid {_charset_name(codec)}", f"{_charset_name(codec)} with U+FFFD")
 
 
-def _utf8_or_latin1(body: bytes, why: str) -> tuple[str, Issue]:
+def _decodes(chunk: Chunk, codec: str) -> bool:
+    decoder = codecs.getincrementaldecoder(codec)()
     try:
-        return body.decode("utf-8"), _charset_warning(why, "UTF-8")
+        for block in chunk.blocks():
+            decoder.decode(block)
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        return body.decode("iso8859-1"), _charset_warning(why, "ISO-8859-1")
+        return False
+    return True
+
+
+def _text_blocks(chunk: Chunk, codec: str, errors: str) -> Iterator[str]:
+    """The interchange's text a block at a time (a character cut by a block edge is kept whole)."""
+    if codec == "ascii":
+        for block in chunk.blocks():
+            yield block.decode("ascii")
+        return
+    decoder = codecs.getincrementaldecoder(codec)(errors)
+    for block in chunk.blocks():
+        yield decoder.decode(block)
+    yield decoder.decode(b"", final=True)
 
 
 def _charset_name(codec: str) -> str:
@@ -328,8 +385,111 @@ class RepetitionTokenizer(Tokenizer):
             self._selector[self._repetition] = Token.Type.CTRL_CHARS
 
 
-def segments(text: str, separators: Separators) -> Iterator[Segment]:
-    """The segments of an interchange's text, released characters already resolved."""
+def segments(text: str | Iterable[str], separators: Separators) -> Iterator[Segment]:
+    """The segments of an interchange's text (a string, or its blocks in order), released
+    characters already resolved.
+
+    Complete segments are cut with `str.split` (`_fast_segments`), a block at a time, which
+    reads a file many times faster than a tokenizer taking one character at a time. pydifact's
+    tokenizer (`_tokenized_segments`) reads what the fast cut leaves to it: the text after the
+    last segment terminator (an unterminated segment, whose error it words), and whole texts
+    where a line break or a space is a service character, or two roles share one character,
+    whose odd readings it defines. Both give the same segments, elements and errors.
+    """
+    blocks = [text] if isinstance(text, str) else text  # blocks hold no line break but a separator
+    service = separators.service_characters()
+    if len(set(service)) != len(service) or set(service) & {" ", "\r", "\n"} or (
+            isinstance(text, str) and ("\r" in text or "\n" in text)):
+        yield from _tokenized_segments("".join(blocks), separators)
+        return
+    yield from _fast_segments(blocks, separators)
+
+
+def _fast_segments(blocks: Iterable[str], separators: Separators) -> Iterator[Segment]:
+    release = separators.release or "\x00"  # as pydifact reads it (see _tokenized_segments)
+    terminator, element, component = separators.terminator, separators.element, separators.component
+    repetition = separators.repetition
+    lead = re.compile(f"^(?:{re.escape(release)}?[ \r\n])+")
+    pending = None  # a piece whose terminator was released: it goes on in the next piece
+    first = True
+    carry = ""  # the text after the last terminator of the blocks so far
+    for block in blocks:
+        text = carry + block
+        cut = text.rfind(terminator)
+        if cut < 0:
+            carry = text
+            continue
+        carry = text[cut + 1:]
+        for piece in text[:cut].split(terminator):
+            if pending is not None:
+                piece = pending + terminator + piece
+                pending = None
+            if piece.endswith(release) and _odd_run(piece, release):
+                pending = piece
+                continue
+            if first:
+                first = False
+            elif piece[:1] == " " or piece[:1] == release:
+                piece = lead.sub("", piece, count=1)  # pydifact skips blanks after a terminator
+            if release in piece:
+                elements = _released_elements(piece, separators, release)
+            elif repetition is None:
+                elements = [[part.split(component)] for part in piece.split(element)]
+            else:
+                elements = [[r.split(component) for r in part.split(repetition)] for part in piece.split(element)]
+            head = elements[0]
+            tag = head[0][0] if len(head) == 1 and len(head[0]) == 1 else _tag_as_written(head)
+            yield Segment(tag, elements[1:])
+    tail = carry if pending is None else pending + terminator + carry
+    if tail:
+        if not first and (tail[:1] == " " or tail[:1] == release):
+            tail = lead.sub("", tail, count=1)
+        yield from _tokenized_segments(tail, separators)
+
+
+def _odd_run(piece: str, release: str) -> bool:
+    """Whether a piece ends with an odd run of release characters (its terminator is released)."""
+    run = len(piece) - len(piece.rstrip(release))
+    return run % 2 == 1
+
+
+def _released_elements(piece: str, separators: Separators, release: str) -> Elements:
+    """One segment's data elements where release characters occur: read character by character."""
+    elements: Elements = []
+    repetitions: list[list[str]] = []
+    components: list[str] = []
+    value: list[str] = []
+    index, size = 0, len(piece)
+    while index < size:
+        char = piece[index]
+        if char == release:
+            if index + 1 < size:
+                value.append(piece[index + 1])
+            index += 2
+            continue
+        if char == separators.component:
+            components.append("".join(value))
+            value = []
+        elif char == separators.element:
+            components.append("".join(value))
+            repetitions.append(components)
+            elements.append(repetitions)
+            repetitions, components, value = [], [], []
+        elif char == separators.repetition:
+            components.append("".join(value))
+            repetitions.append(components)
+            components, value = [], []
+        else:
+            value.append(char)
+        index += 1
+    components.append("".join(value))
+    repetitions.append(components)
+    elements.append(repetitions)
+    return elements
+
+
+def _tokenized_segments(text: str, separators: Separators) -> Iterator[Segment]:
+    """The segments of a text as pydifact's tokenizer reads them."""
     characters = Characters(
         component_separator=separators.component,
         data_separator=separators.element,
@@ -452,14 +612,14 @@ class _InterchangeReader:
             yield self.interchange
             return
         self.check_separators()
-        syntax_id, syntax_version = _syntax_of(chunk.body, self.separators)
+        syntax_id, syntax_version = _syntax_of(chunk, self.separators)
         if chunk.una is None and syntax_version == 4:
             # Syntax version 4 makes '*' the repetition separator even without a UNA.
             self.separators = Separators(repetition="*")
-        text, charset_issue = _decode(chunk.body, syntax_id)
+        codec, errors, charset_issue = _decoding(chunk, syntax_id)
         if charset_issue:
             self.interchange.errors.append(charset_issue)
-        text = self.without_line_breaks(text)
+        text = self.without_line_breaks(_text_blocks(chunk, codec, errors))
 
         reading = segments(text, self.separators)
         try:
@@ -564,25 +724,39 @@ class _InterchangeReader:
         if len(set(service)) != len(service):
             self.error(f"the UNA declares one character for two roles: {''.join(service)!r}", "UNA", 1)
 
-    def without_line_breaks(self, text: str) -> str:
-        """Drop CR/LF that are not separators; warn once if one was inside a segment."""
+    def without_line_breaks(self, blocks: Iterator[str]) -> Iterator[str]:
+        """Drop CR/LF that are not separators, a block at a time; warn once if one was inside a segment.
+
+        The warning takes the place in the interchange's issues it would have had had the
+        whole text been checked first (before any segment's).
+        """
         service = set(self.separators.service_characters())
         breaks = [c for c in "\r\n" if c not in service]
-        if not breaks or not any(c in text for c in breaks):
-            return text
+        if not breaks:
+            yield from blocks
+            return
         terminator = re.escape(self.separators.terminator)
         inside = re.compile(rf"(?<![{terminator}\r\n ])[{''.join(breaks)}]")
-        if inside.search(text):
-            self.interchange.errors.append(
-                Issue(
-                    "line breaks inside segments were removed (the file is wrapped, "
-                    "or a value holds a raw line break)",
-                    severity="warning",
-                )
-            )
-        for char in breaks:
-            text = text.replace(char, "")
-        return text
+        place = len(self.interchange.errors)
+        warned = False
+        before = ""  # the last character of the block before, for the look-behind
+        for text in blocks:
+            if not text:
+                continue
+            if any(c in text for c in breaks):
+                if not warned and inside.search(before + text, len(before)):
+                    warned = True
+                    self.interchange.errors.insert(place, Issue(
+                        "line breaks inside segments were removed (the file is wrapped, "
+                        "or a value holds a raw line break)",
+                        severity="warning",
+                    ))
+                before = text[-1]
+                for char in breaks:
+                    text = text.replace(char, "")
+            else:
+                before = text[-1]
+            yield text
 
     def read_unb(self, unb: Segment) -> None:
         i = self.interchange
@@ -760,10 +934,11 @@ class _InterchangeReader:
     def add_segment(self, segment: Segment) -> None:
         opened = self.open_message
         assert opened
-        opened.message.errors.extend(tree.invalid_characters(segment.tag, segment.elements, opened.segments, "21"))
-        element = tree.segment_element(segment.tag, segment.elements, opened.segments)
+        xml, escaped = tree.segment_text(segment.tag, segment.elements, opened.segments)
+        if escaped:
+            opened.message.errors.extend(tree.invalid_characters(segment.tag, segment.elements, opened.segments, "21"))
         definition = opened.builder.definition
-        opened.builder.add(element, segment.elements if definition else None)
+        opened.builder.add(segment.tag, opened.segments, xml, segment.elements if definition else None)
         opened.message.errors.extend(check_segment(
             segment.tag, segment.elements, opened.segments,
             defined=definition is not None, borrowed=definition is not None and definition.borrowed,
@@ -814,6 +989,7 @@ class _InterchangeReader:
         assert self.open_message
         message = self.open_message.message
         message.errors.extend(self.open_message.builder.issues)
+        self.open_message.builder.finish()
         self.open_message = None
         self.interchange.count(message)
         return message

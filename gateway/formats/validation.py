@@ -27,10 +27,14 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import yaml
+from lxml import etree
 
 from gateway.formats.model import Issue, Message, Severity, is_digits
 
 DEFINITIONS_DIR = Path(__file__).with_name("definitions")
+# libyaml's safe loader when PyYAML was built with it (the same documents, read several times
+# faster: the first message of a run loads every definition of its standard).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # --- the standards' codes ----------------------------------------------------------------------
 
@@ -249,7 +253,7 @@ def _parse_item(entry: Any, where: str) -> Item:
 def _directory(standard: str, directory: str) -> tuple[dict[str, SegmentDef], frozenset[str]]:
     """The segments of a directory folder (and of the folder it is `based_on`)."""
     path = DEFINITIONS_DIR / standard / directory / "segments.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
     segments: dict[str, SegmentDef] = {}
     if "based_on" in data:
         segments.update(_directory(standard, str(data["based_on"]))[0])
@@ -303,7 +307,7 @@ def _definitions(standard: str) -> dict[str, list[Definition]]:
     for path in sorted(base.glob("*/*.yaml")):
         if path.name == "segments.yaml":
             continue
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
         directory = str(data["directory"])
         segments, _ = _directory(standard, path.parent.name)
         items = tuple(_parse_item(entry, f"{path}") for entry in data["segments"])
@@ -643,6 +647,201 @@ def _check_gs1(findings: Findings, tag: str, elements, position: int, x12: bool)
                          f"(GS1 check digit or length)", position, tag, element=number, component=part, value=value)
 
 
+# --- nesting a message by its segment table ----------------------------------------------------
+
+
+class _Frame:
+    """One open level while a message is read: the message or a group instance."""
+
+    __slots__ = ("name", "level", "index", "counts")
+
+    def __init__(self, name: str | None, level: Level, index: int) -> None:
+        self.name = name  # the group element's name; None for the message itself
+        self.level = level
+        self.index = index  # the segment table line reached; -1 before the first
+        self.counts: dict[int, int] = {index: 1} if index >= 0 else {}
+
+
+class MessageBuilder:
+    """Nests segments into their groups as they arrive, and checks the message's structure.
+
+    The builder walks the segment table the way the standard reads it: a segment is placed at
+    the first table line, at or after the current one, of the innermost open level that has it,
+    closing groups outwards until a level has it further on; a group's trigger opens a new
+    instance of that group. On the way it reports segments that are missing, repeated too often
+    or out of place, and checks every segment's data elements (`check_segment`).
+    A segment no level has at or after its place is put in the level that knows its tag (out of
+    order) or in the innermost group (unknown), so templates still find it, and is reported.
+    Without a definition, segments are simply appended in order.
+
+    Segments come as XML text (`gateway.formats.tree.segment_xml`) and the tree is written as
+    text too, in document order: every placement is at the innermost open level once the
+    levels above it are closed. `finish()` parses it once into the message's root element,
+    which costs a fraction of building the elements one call at a time.
+    """
+
+    def __init__(self, root: etree._Element | None, definition: Definition | None,
+                 options: Options = DEFAULT_OPTIONS, *, version: str | None = None) -> None:
+        self.root = root
+        self.definition = definition
+        self.findings = Findings(definition, options, version) if definition else None
+        self.stack: list[_Frame] = [_Frame(None, definition.root, -1)] if definition else []
+        self.parts: list[str] = []
+        self._finished = False
+        self._last_position: int | None = None
+
+    @property
+    def issues(self) -> list[Issue]:
+        """What nesting and validation found; read once, when the message is complete."""
+        if self.findings is None:
+            return []
+        if not self._finished:
+            self._finished = True
+            self._close_above(-1, self._last_position)  # every group, and the message itself
+        return self.findings.issues
+
+    def finish(self) -> etree._Element | None:
+        """The root element with the message's segments in it (groups closed); call once, at the end."""
+        self.issues  # noqa: B018 - closes the open groups
+        if self.root is not None and self.parts:
+            self.root.extend(etree.fromstring("<m>" + "".join(self.parts) + "</m>", _PARSER))
+        self.parts = []
+        return self.root
+
+    def add(self, tag: str, position: int | None, xml: str,
+            elements: Sequence[Sequence[Sequence[str]]] | None = None) -> None:
+        """Place one segment (its XML text); `elements` are its data elements as tokenized (checked when given)."""
+        if not self.stack:
+            self.parts.append(xml)
+            return
+        self._last_position = position
+        if not self._place(tag, xml, position):
+            self._misplace(tag, xml, position)
+        if elements is not None and self.findings is not None:
+            check_segment(self.findings, tag, elements, position or 0)
+
+    def _place(self, tag: str, xml: str, position: int | None) -> bool:
+        stack = self.stack
+        for depth in range(len(stack) - 1, -1, -1):
+            frame = stack[depth]
+            indices = frame.level.positions.get(tag)
+            if not indices:
+                continue
+            start = max(frame.index, 0)
+            for index in indices:
+                if index < start or (depth and index == 0):  # a group's trigger opens a sibling group
+                    continue
+                item = frame.level.items[index]
+                self._close_above(depth, position)
+                self._skip(frame, index, position)
+                count = frame.counts.get(index, 0) + 1
+                frame.counts[index] = count
+                frame.index = index
+                if item.group is None:
+                    self.parts.append(xml)
+                    if item.max is not None and count > item.max:
+                        self.findings.add("segment_repeats", f"segment {tag} occurs {count} times here, at most "
+                                          f"{item.max} allowed", position, tag)
+                else:
+                    self._open(item, xml, count, position)
+                return True
+        return False
+
+    def _open(self, item: Item, xml: str, count: int, position: int | None) -> None:
+        group = item.group
+        self.parts.append(f"<{group.name}>")
+        self.parts.append(xml)
+        self.stack.append(_Frame(group.name, group, 0))
+        if item.max is not None and count > item.max:
+            self.findings.add("group_repeats", f"group {group.name} ({item.tag}) occurs {count} times, at most "
+                              f"{item.max} allowed", position, item.tag)
+
+    def _close_above(self, depth: int, position: int | None) -> None:
+        """Close the groups open inside the level at `depth` (a segment of that level has come)."""
+        while len(self.stack) > depth + 1:
+            self._close(self.stack.pop(), position)
+
+    def _misplace(self, tag: str, xml: str, position: int | None) -> None:
+        stack = self.stack
+        for depth in range(len(stack) - 1, -1, -1):
+            frame = stack[depth]
+            indices = frame.level.positions.get(tag)
+            if not indices:
+                continue
+            self._close_above(depth, position)
+            item = frame.level.items[indices[0]]
+            lenient = self.findings.options.segment_order == "lenient" and len(indices) == 1
+            self.findings.add("unexpected_segment", f"segment {tag} is out of order here (in "
+                              f"{'the message' if depth == 0 else frame.level.name})" + (
+                                  "; read in its place (validation.segment_order: lenient)" if lenient else ""),
+                              position, tag, severity="warning" if lenient else "error")
+            if item.group is None or (depth and indices[0] == 0):
+                self.parts.append(xml)
+            else:
+                count = frame.counts.get(indices[0], 0) + 1
+                frame.counts[indices[0]] = count
+                self._open(item, xml, count, position)
+            return
+        self.parts.append(xml)
+        definition = self.definition
+        if tag in definition.root.tags:
+            reason = f"segment {tag} is not expected here: its group has not begun"
+            kind = "unexpected_segment"
+        elif tag in definition.segments:
+            reason = f"segment {tag} is not part of {definition.message}"
+            kind = "unexpected_segment"
+        else:
+            reason = f"segment {tag} is not part of this message's structure ({definition.message} {definition.directory})"
+            kind = "unrecognized_segment"
+        self.findings.add(kind, reason, position, tag)
+
+    def _skip(self, frame: _Frame, index: int, position: int | None) -> None:
+        """Moving to table line `index`: the mandatory lines passed over without a segment are missing."""
+        for passed in range(frame.index + 1, index):
+            item = frame.level.items[passed]
+            if item.required and not frame.counts.get(passed):
+                self._missing(frame, item, position)
+
+    def _close(self, frame: _Frame, position: int | None) -> None:
+        for passed in range(frame.index + 1, len(frame.level.items)):
+            item = frame.level.items[passed]
+            if item.required and not frame.counts.get(passed):
+                self._missing(frame, item, position)
+        if frame.name is not None:
+            self.parts.append(f"</{frame.name}>")
+
+    def _missing(self, frame: _Frame, item: Item, position: int | None) -> None:
+        where = "the message" if frame.level.name == "message" else f"group {frame.level.name}"
+        what = f"group {item.group.name} (starting with {item.tag})" if item.group else f"segment {item.tag}"
+        self.findings.add("missing_segment", f"mandatory {what} is missing in {where}", position, item.tag)
+
+
+# Values are escaped when the XML is written; no entity, DTD or network is ever read.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=False)
+
+
+def segment_values(segment: etree._Element) -> list[list[list[str]]]:
+    """A segment element's data elements back as the tokenizers give them: repetitions of components."""
+    tag = segment.tag
+    elements: list[list[list[str]]] = []
+    previous = 0
+    for element in segment:
+        number = int(element.tag[len(tag):])
+        components: list[str] = []
+        for component in element:
+            part = int(component.tag.rsplit(".", 1)[1])
+            components.extend("" for _ in range(part - len(components)))
+            components[part - 1] = component.text or ""
+        while len(elements) < number - 1:
+            elements.append([[""]])
+        if number == previous:
+            elements[-1].append(components)
+        else:
+            elements.append([components])
+        previous = number
+    return elements
+
+
 # --- after the fact: a whole tree --------------------------------------------------------------
 
 
@@ -652,8 +851,6 @@ def validate(message: Message, *, strict: bool = True, check_digits: bool = Fals
     Returns the findings (structure and data elements); the message is not changed. A message
     without a definition has none.
     """
-    from gateway.formats.tree import MessageBuilder, message_element, segment_values
-
     if message.tree is None or message.type is None:
         return []
     standard = message.tree.get("standard") or message.interchange.standard
@@ -661,11 +858,9 @@ def validate(message: Message, *, strict: bool = True, check_digits: bool = Fals
     if definition is None:
         return []
     options = Options(strict=strict, check_digits=check_digits)
-    builder = MessageBuilder(message_element(), definition, options, version=message.version)
+    builder = MessageBuilder(None, definition, options, version=message.version)
     for segment in [s for s in message.tree.iter() if s.get("pos") is not None]:
-        elements = segment_values(segment)
-        copy = segment.makeelement(segment.tag, segment.attrib)
-        builder.add(copy, elements)
+        builder.add(segment.tag, int(segment.get("pos") or 0) or None, "", segment_values(segment))
     return builder.issues
 
 

@@ -633,9 +633,10 @@ class _InterchangeReader:
         elif tag == "CTT":
             message.ctt = (_field(fields, 1), position)
         elements = _data_elements(fields[1:], self.delimiters)
-        message.errors.extend(tree.invalid_characters(tag, elements, position, "6"))
-        element = tree.segment_element(tag, elements, position)
-        message.builder.add(element, elements)
+        xml, escaped = tree.segment_text(tag, elements, position)
+        if escaped:
+            message.errors.extend(tree.invalid_characters(tag, elements, position, "6"))
+        message.builder.add(tag, position, xml, elements)
 
     def _end_message(self, fields: list[str]) -> Message | None:
         message = self.message
@@ -681,6 +682,7 @@ class _InterchangeReader:
             association=message.association,
             errors=message.errors + message.builder.issues,
         )
+        message.builder.finish()
         self.file.message_index += 1
         self.interchange.count(finished)
         return finished

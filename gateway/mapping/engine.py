@@ -338,7 +338,7 @@ def _first(result: Any) -> tuple[str | None, Any]:
     if isinstance(result, list):
         for item in result:
             if isinstance(item, etree._Element):
-                text = "".join(item.itertext())
+                text = (item.text or "") if not len(item) else "".join(item.itertext())  # a leaf: its text
                 node = item
             else:
                 text = str(item)

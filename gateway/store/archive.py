@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -77,6 +79,23 @@ class Archive:
         if hashlib.sha256(data).hexdigest() != sha256:
             raise ArchiveMismatch(self._mismatch(sha256))
         return data
+
+    @contextmanager
+    def view(self, sha256: str) -> Iterator[bytes | mmap.mmap]:
+        """The archived bytes as a read-only mmap (b"" when empty), checked against their sha256 first.
+
+        Nothing is read into memory up front: a parser reads the pages it needs (and may give
+        them back), so a file of a gigabyte costs no more memory than one of a megabyte.
+        """
+        problem = self.check(sha256)
+        if problem:
+            raise ArchiveMismatch(problem)
+        with self._file(sha256).open("rb") as stream:
+            if os.fstat(stream.fileno()).st_size == 0:
+                yield b""
+                return
+            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                yield view
 
     def chunks(self, sha256: str) -> Iterator[bytes]:
         """The archived bytes in chunks, checked whole against their sha256 before the first is given."""
@@ -201,6 +220,24 @@ class StoreArchive(Archive):
         if hashlib.sha256(data).hexdigest() != sha256:
             raise ArchiveMismatch(self._mismatch(sha256))
         return data
+
+    @contextmanager
+    def view(self, sha256: str) -> Iterator[bytes | mmap.mmap]:
+        """The chunks spooled into a temporary file, hashed on the way, and mapped read-only: a big
+        file costs no more memory than in the folder archive."""
+        digest = hashlib.sha256()
+        with tempfile.TemporaryFile(prefix="edigw-view-") as spool:
+            for chunk in self._chunks(sha256):
+                digest.update(chunk)
+                spool.write(chunk)
+            if digest.hexdigest() != sha256:
+                raise ArchiveMismatch(self._mismatch(sha256))
+            spool.flush()
+            if spool.tell() == 0:
+                yield b""
+                return
+            with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                yield view
 
     def exists(self, sha256: str) -> bool:
         from sqlalchemy import select

@@ -1,0 +1,77 @@
+"""Goal 2 of issue 14: the CPU of `edigw run --once` on one file against parse + translate of its bytes.
+
+A generated interchange of orders goes through a fresh gateway (`run --once` in a child
+process: intake, archive, parse, validate, translate, store, acknowledge; no Odoo); its CPU
+time (user + system) is compared with parse + validate + translate of the same bytes in this
+process, measured in the same run. The acknowledgment is planned from the pipeline's own
+parse, so the ratio is what storing and acknowledging add (goal: <= 1.2).
+
+    .venv/bin/python benchmarks/run_once_cpu.py [--standard edifact|x12] [--orders 10000] [--lines 5]
+
+The child's figure includes starting Python and importing the gateway (printed on its own:
+`edigw --help` run the same way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.memory import gateway_home, run_once  # noqa: E402
+from gateway import formats  # noqa: E402
+from gateway.formats.model import Message  # noqa: E402
+from gateway.mapping import load_template  # noqa: E402
+
+TEMPLATES = {"edifact": "edifact/ORDERS_D96A", "x12": "x12/850_004010"}
+
+
+def parse_and_translate(data: bytes, standard: str) -> float:
+    template = load_template(ROOT / "templates", TEMPLATES[standard])
+    started = time.process_time()
+    for event in formats.parse(data)[1]:
+        if isinstance(event, Message):
+            template.translate(event.tree)
+    return time.process_time() - started
+
+
+def start_cpu() -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "gateway", "--help"], check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--standard", choices=("edifact", "x12"), default="edifact")
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--lines", type=int, default=5)
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as home:
+        path = gateway_home(Path(home), args.standard, args.orders, args.lines)
+        data = path.read_bytes()
+        reference = parse_and_translate(data, args.standard)
+        del data
+        found = run_once(Path(home))
+    starting = start_cpu()
+    print(f"{args.standard}: {args.orders} orders of {args.lines} lines; load average {load:.1f} at the start")
+    print(f"  parse + validate + translate in process: {reference:.2f} s CPU")
+    print(f"  edigw run --once (child):                {found['cpu']:.2f} s CPU, {found['wall']:.1f} s wall, "
+          f"messages {found['states']}, acknowledgment {found['ack']}")
+    print(f"  of which starting Python + the gateway:  {starting:.2f} s CPU (edigw --help)")
+    print(f"run --once / parse + translate: {found['cpu'] / reference:.2f} (goal <= 1.2); "
+          f"without the start: {(found['cpu'] - starting) / reference:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -48,6 +48,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = _app(args)
     try:
         if args.once:
+            if sys.stderr.isatty() and app.settings.log_format == "text" and not args.log_json:
+                from gateway.progress import Progress
+
+                app.pipeline.progress = Progress(sys.stderr)
             daemon.run_once(app)
         else:
             daemon.run_forever(app)

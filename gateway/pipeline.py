@@ -330,6 +330,8 @@ class Pipeline:
         self.deliverer = deliverer
         self.outbound = Outbound(settings, store, archive, profiles)
         self.stopping = False  # set by the daemon on SIGTERM: finish the message in hand, then stop
+        # `run --once` on a terminal: a progress line per file (gateway.progress) instead of a line per message.
+        self.progress: Any = None
 
     # --- intake ---------------------------------------------------------------------------
 
@@ -464,6 +466,8 @@ class Pipeline:
             with self.archive.view(exchange.sha256) as data:  # read a block at a time: memory stays flat
                 standard, events = parse_for(data, profile, self.templates)
                 events = within_budget(events, self.settings.file_seconds, f"the file ({len(data)} bytes)")
+                if self.progress is not None:
+                    events = self.progress.follow(events, data, f"exchange {exchange_id} {exchange.original_name!r}")
                 # The acknowledgment is planned from this same pass (not a second parse), unless
                 # part of the file was recorded before a restart.
                 planner = None if done else self.outbound.planner(exchange_id, profile, standard)
@@ -563,8 +567,9 @@ class Pipeline:
         else:
             transition(session, row, "parsed", actor)
             transition(session, row, outcome.state, actor, outcome.reason)
-        logger.info("message {} {} {} ref {}: {}{}", row.id, row.partner, row.type, row.ref, row.state,
-                    f" ({row.reason})" if row.reason else "")
+        quiet = self.progress is not None and row.state not in ("rejected", "held")
+        (logger.debug if quiet else logger.info)("message {} {} {} ref {}: {}{}", row.id, row.partner, row.type,
+                                                 row.ref, row.state, f" ({row.reason})" if row.reason else "")
 
     def _store_interchange(self, exchange: Exchange, parsed: ParsedInterchange) -> None:
         with self.store.session() as session:

@@ -8,8 +8,10 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 from conftest import ROOT
 
@@ -127,3 +129,42 @@ def age(path: Path, seconds: float = 5.0) -> None:
     """Make a file look settled (written a few seconds ago)."""
     then = time.time() - seconds
     os.utime(path, (then, then))
+
+
+@dataclass
+class OdooSession:
+    url: str
+    db: str
+    user: str
+    rpc: Any  # odoorpc.ODOO, logged in
+    running: Any  # the sandbox started for the test, or None for a live Odoo
+    probe: Any  # an OdooClient of the same server (not logged in): host, port, version facts
+
+
+@contextmanager
+def odoo_session(kind: str, tmp_path: Path, monkeypatch: Any, what: str,
+                 password_env: str = "EDIGW_TEST_ODOO_PASSWORD") -> Iterator[OdooSession]:
+    """An Odoo for one test: a fresh sandbox (`kind` "sandbox") or the real one `EDIGW_ODOO_*` names
+    ("live"; skipped without it), its password in `password_env`; the sandbox is stopped after."""
+    import odoorpc
+
+    from conftest import live_odoo
+    from gateway.config import OdooSettings
+    from gateway.odoo.client import OdooClient
+    from gateway.odoo.sandbox import start
+
+    running = None
+    if kind == "live":
+        url, db, user, password = live_odoo(what)
+    else:
+        running = start(state_file=tmp_path / "odoo-state.json")
+        url, db, user, password = running.url, "edi", "admin", "admin"
+    try:
+        monkeypatch.setenv(password_env, password)
+        probe = OdooClient(OdooSettings(url=url, db=db, user=user, password_env=password_env))
+        rpc = odoorpc.ODOO(probe.host, protocol=probe.protocol, port=probe.port, timeout=60)
+        rpc.login(db, user, password)
+        yield OdooSession(url, db, user, rpc, running, probe)
+    finally:
+        if running is not None:
+            running.stop()

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import odoorpc
 import pytest
 
-from conftest import CORPUS, ROOT, live_odoo
+from conftest import CORPUS, ROOT
 from gateway.config import OdooSettings
 from gateway.odoo.client import OdooClient
 from gateway.odoo.sandbox import start
-from gateway_fixtures import Gateway, age, make_gateway
+from gateway_fixtures import Gateway, age, make_gateway, odoo_session
 from test_procure_to_pay import gtin
 
 PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
@@ -63,19 +63,8 @@ class Odoo:
 
 @pytest.fixture(params=["sandbox", "live"])
 def odoo(request, monkeypatch, tmp_path):
-    running = None
-    if request.param == "live":
-        url, db, user, password = live_odoo("catalogs")
-    else:
-        running = start(state_file=tmp_path / "odoo-state.json")
-        url, db, user, password = running.url, "edi", "admin", "admin"
-    monkeypatch.setenv(PASSWORD_ENV, password)
-    probe = OdooClient(OdooSettings(url=url, db=db, user=user, password_env=PASSWORD_ENV))
-    rpc = odoorpc.ODOO(probe.host, protocol=probe.protocol, port=probe.port, timeout=60)
-    rpc.login(db, user, password)
-    yield Odoo(url, db, user, rpc, uuid.uuid4().hex[:8].upper())
-    if running is not None:
-        running.stop()
+    with odoo_session(request.param, tmp_path, monkeypatch, "catalogs", PASSWORD_ENV) as session:
+        yield Odoo(session.url, session.db, session.user, session.rpc, uuid.uuid4().hex[:8].upper())
 
 
 def gateway_for(tmp_path, odoo: Odoo, profile: str) -> Gateway:

@@ -13,19 +13,14 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import subprocess
 import textwrap
 import uuid
 
-import odoorpc
 import pytest
 
-from conftest import CORPUS, live_odoo
-from gateway.config import OdooSettings
-from gateway.odoo.client import OdooClient
-from gateway.odoo.sandbox import start
-from gateway_fixtures import Gateway, age, make_gateway
+from conftest import CORPUS
+from gateway_fixtures import Gateway, age, make_gateway, odoo_session
 import test_procure_to_pay as procure
 
 PASSWORD_ENV = procure.PASSWORD_ENV
@@ -210,24 +205,13 @@ def test_the_console_shows_a_sales_report_line_by_line_with_its_locations(tmp_pa
 @pytest.fixture(params=["sandbox", "live"])
 def odoo(request, monkeypatch, tmp_path):
     tag = uuid.uuid4().hex[:8].upper()
-    running = None
-    if request.param == "live":
-        url, db, user, password = live_odoo("sell-through and replenishment")
-    else:
-        running = start(state_file=tmp_path / "odoo-state.json")
-        url, db, user, password = running.url, "edi", "admin", "admin"
-    monkeypatch.setenv(PASSWORD_ENV, password)
-    probe = OdooClient(OdooSettings(url=url, db=db, user=user, password_env=PASSWORD_ENV))
-    rpc = odoorpc.ODOO(probe.host, protocol=probe.protocol, port=probe.port, timeout=60)
-    rpc.login(db, user, password)
-    odoo = procure.Odoo(url, db, user, rpc, tag, running)
-    odoo.seed()  # a vendor (ref NORDIC-<tag>) and three products P1…P3 with barcodes
-    odoo.other_vendor = odoo.call("res.partner", "create", {"name": f"Baltic Tools {tag}", "is_company": True,
-                                                            "supplier_rank": 1, "ref": f"BALTIC-{tag}"})
-    [odoo.warehouse] = odoo.call("stock.warehouse", "search_read", [], fields=["code", "lot_stock_id"], limit=1)
-    yield odoo
-    if running is not None:
-        running.stop()
+    with odoo_session(request.param, tmp_path, monkeypatch, "sell-through and replenishment", PASSWORD_ENV) as session:
+        odoo = procure.Odoo(session.url, session.db, session.user, session.rpc, tag, session.running)
+        odoo.seed()  # a vendor (ref NORDIC-<tag>) and three products P1…P3 with barcodes
+        odoo.other_vendor = odoo.call("res.partner", "create", {"name": f"Baltic Tools {tag}", "is_company": True,
+                                                                "supplier_rank": 1, "ref": f"BALTIC-{tag}"})
+        [odoo.warehouse] = odoo.call("stock.warehouse", "search_read", [], fields=["code", "lot_stock_id"], limit=1)
+        yield odoo
 
 
 def code(odoo: procure.Odoo, product: str) -> str:

@@ -10,20 +10,14 @@ made per test under a unique tag, so the tests can run against a shared Odoo.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import textwrap
 import uuid
 from dataclasses import dataclass, field
 
-import odoorpc
 import pytest
 
-from conftest import live_odoo
-from gateway.config import OdooSettings
-from gateway.odoo.client import OdooClient
-from gateway.odoo.sandbox import start
-from gateway_fixtures import Gateway, age, make_gateway
+from gateway_fixtures import Gateway, age, make_gateway, odoo_session
 from odoo_actions import validate_picking
 import test_procure_to_pay as procure
 from test_procure_to_pay import gtin
@@ -64,29 +58,18 @@ class Odoo(procure.Odoo):
 @pytest.fixture(params=["sandbox", "live"])
 def odoo(request, monkeypatch, tmp_path):
     tag = uuid.uuid4().hex[:8].upper()
-    running = None
-    if request.param == "live":
-        url, db, user, password = live_odoo("order changes")
-    else:
-        running = start(state_file=tmp_path / "odoo-state.json")
-        url, db, user, password = running.url, "edi", "admin", "admin"
-    monkeypatch.setenv(PASSWORD_ENV, password)
-    probe = OdooClient(OdooSettings(url=url, db=db, user=user, password_env=PASSWORD_ENV))
-    rpc = odoorpc.ODOO(probe.host, protocol=probe.protocol, port=probe.port, timeout=60)
-    rpc.login(db, user, password)
-    odoo = Odoo(url, db, user, rpc, tag, running)
-    odoo.call("res.partner", "create", {"name": f"Buyer Co {tag}", "is_company": True, "customer_rank": 1,
-                                        "ref": f"BUYER-{tag}"})
-    unit = odoo.call("uom.uom", "search", [("name", "=", "Units")])[0]
-    digits = str(int(tag, 16) % 10 ** 8).zfill(8)
-    for number in (1, 2, 3):
-        odoo.barcodes[f"P{number}"] = gtin(f"21{digits}0{number}")
-        odoo.call("product.product", "create", {
-            "name": f"Widget {number} {tag}", "default_code": f"P{number}-{tag}", "barcode": odoo.barcodes[f"P{number}"],
-            "list_price": 5.0, "uom_id": unit, "uom_po_id": unit, **probe.storable_product_values()})
-    yield odoo
-    if running is not None:
-        running.stop()
+    with odoo_session(request.param, tmp_path, monkeypatch, "order changes", PASSWORD_ENV) as session:
+        odoo = Odoo(session.url, session.db, session.user, session.rpc, tag, session.running)
+        odoo.call("res.partner", "create", {"name": f"Buyer Co {tag}", "is_company": True, "customer_rank": 1,
+                                            "ref": f"BUYER-{tag}"})
+        unit = odoo.call("uom.uom", "search", [("name", "=", "Units")])[0]
+        digits = str(int(tag, 16) % 10 ** 8).zfill(8)
+        for number in (1, 2, 3):
+            odoo.barcodes[f"P{number}"] = gtin(f"21{digits}0{number}")
+            odoo.call("product.product", "create", {
+                "name": f"Widget {number} {tag}", "default_code": f"P{number}-{tag}",
+                "barcode": odoo.barcodes[f"P{number}"], "list_price": 5.0, "uom_id": unit, "uom_po_id": unit, **session.probe.storable_product_values()})
+        yield odoo
 
 
 EDIFACT_RULES = """\

@@ -22,11 +22,7 @@ from dataclasses import dataclass, field
 import odoorpc
 import pytest
 
-from conftest import live_odoo
-from gateway.config import OdooSettings
-from gateway.odoo.client import OdooClient
-from gateway.odoo.sandbox import start
-from gateway_fixtures import Gateway, age, make_gateway
+from gateway_fixtures import Gateway, age, make_gateway, odoo_session
 from test_procure_to_pay import gtin
 
 PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
@@ -65,36 +61,25 @@ class Odoo:
 @pytest.fixture(params=["sandbox", "live"])
 def odoo(request, monkeypatch, tmp_path):
     tag = uuid.uuid4().hex[:8].upper()
-    running = None
-    if request.param == "live":
-        url, db, user, password = live_odoo("stock reports")
-    else:
-        running = start(state_file=tmp_path / "odoo-state.json")
-        url, db, user, password = running.url, "edi", "admin", "admin"
-    monkeypatch.setenv(PASSWORD_ENV, password)
-    probe = OdooClient(OdooSettings(url=url, db=db, user=user, password_env=PASSWORD_ENV))
-    rpc = odoorpc.ODOO(probe.host, protocol=probe.protocol, port=probe.port, timeout=60)
-    rpc.login(db, user, password)
-    odoo = Odoo(url, db, user, rpc, tag)
-    odoo.call("res.partner", "create", {"name": f"Buyer Co {tag}", "is_company": True, "customer_rank": 1,
-                                        "ref": f"BUYER-{tag}"})
-    odoo.call("res.partner", "create", {"name": f"Steel Supply {tag}", "is_company": True, "supplier_rank": 1,
-                                        "ref": f"STEEL-{tag}"})
-    code = "S" + tag[:4]  # Odoo keeps warehouse codes to 5 characters
-    created = odoo.call("stock.warehouse", "create", {"name": f"3PL Antwerp {tag}", "code": code})
-    [odoo.warehouse] = odoo.call("stock.warehouse", "read", [created], fields=["code", "lot_stock_id", "name"])
-    unit = odoo.call("uom.uom", "search", [("name", "=", "Units")])[0]
-    digits = str(int(tag, 16) % 10 ** 8).zfill(8)
-    for number in (1, 2, 3):
-        odoo.barcodes[f"P{number}"] = gtin(f"22{digits}0{number}")
-        odoo.codes[f"P{number}"] = f"ST{number}-{tag}"
-        odoo.products[f"P{number}"] = odoo.call("product.product", "create", {
-            "name": f"Steel bar {number} {tag}", "default_code": odoo.codes[f"P{number}"],
-            "barcode": odoo.barcodes[f"P{number}"], "list_price": 5.0, "uom_id": unit, "uom_po_id": unit,
-            **probe.storable_product_values()})
-    yield odoo
-    if running is not None:
-        running.stop()
+    with odoo_session(request.param, tmp_path, monkeypatch, "stock reports", PASSWORD_ENV) as session:
+        odoo = Odoo(session.url, session.db, session.user, session.rpc, tag)
+        odoo.call("res.partner", "create", {"name": f"Buyer Co {tag}", "is_company": True, "customer_rank": 1,
+                                            "ref": f"BUYER-{tag}"})
+        odoo.call("res.partner", "create", {"name": f"Steel Supply {tag}", "is_company": True, "supplier_rank": 1,
+                                            "ref": f"STEEL-{tag}"})
+        code = "S" + tag[:4]  # Odoo keeps warehouse codes to 5 characters
+        created = odoo.call("stock.warehouse", "create", {"name": f"3PL Antwerp {tag}", "code": code})
+        [odoo.warehouse] = odoo.call("stock.warehouse", "read", [created], fields=["code", "lot_stock_id", "name"])
+        unit = odoo.call("uom.uom", "search", [("name", "=", "Units")])[0]
+        digits = str(int(tag, 16) % 10 ** 8).zfill(8)
+        for number in (1, 2, 3):
+            odoo.barcodes[f"P{number}"] = gtin(f"22{digits}0{number}")
+            odoo.codes[f"P{number}"] = f"ST{number}-{tag}"
+            odoo.products[f"P{number}"] = odoo.call("product.product", "create", {
+                "name": f"Steel bar {number} {tag}", "default_code": odoo.codes[f"P{number}"],
+                "barcode": odoo.barcodes[f"P{number}"], "list_price": 5.0, "uom_id": unit, "uom_po_id": unit,
+                **session.probe.storable_product_values()})
+        yield odoo
 
 
 def gateway_for(tmp_path, odoo: Odoo, partner: str, profile: str) -> Gateway:

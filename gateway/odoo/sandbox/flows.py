@@ -267,8 +267,10 @@ def _template_name(db: Database, rid: int) -> str:
     return _product_name(db, variant) if variant else rec(db, "product.template", rid).get("name") or ""
 
 
-def _stock(db: Database, product: int, what: str) -> float:
-    internal = set(db.search("stock.location", [("usage", "=", "internal")], active_test=False))
+def _stock(db: Database, product: int, what: str, inside: set[int] | None = None) -> float:
+    """A product's quantity of one kind (`qty_available` …) in `inside` (default: every internal location)."""
+    internal = inside if inside is not None else set(
+        db.search("stock.location", [("usage", "=", "internal")], active_test=False))
     quants = [rec(db, "stock.quant", q) for q in db.lookup("stock.quant", "product_id", product)]
     on_hand = sum(q.get("quantity") or 0.0 for q in quants if q.get("location_id") in internal)
     if what == "qty_available":

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.odoo.sandbox import flows
-from gateway.odoo.sandbox.flows import convert_qty, rec, val
+from gateway.odoo.sandbox.flows import rec
 from gateway.odoo.sandbox.orm import BEHAVIOURS, Database, behaviour
 
 ROOT_LOCATIONS = 1  # "Physical Locations", the parent of every warehouse's view location
@@ -57,25 +57,7 @@ def scope(db: Database) -> set[int]:
 
 def stock(db: Database, product: int, what: str) -> float:
     """A product's quantity of one kind (`qty_available` …) in the locations of the context."""
-    inside = scope(db)
-    on_hand = sum(rec(db, "stock.quant", q).get("quantity") or 0.0
-                  for q in db.lookup("stock.quant", "product_id", product)
-                  if rec(db, "stock.quant", q).get("location_id") in inside)
-    if what == "qty_available":
-        return on_hand
-    incoming = outgoing = reserved = 0.0
-    for m in (rec(db, "stock.move", i) for i in db.lookup("stock.move", "product_id", product)):
-        if m.get("state") in ("done", "cancel", "draft"):
-            continue
-        qty = convert_qty(db, m.get("product_uom_qty") or 0.0, m.get("product_uom"),
-                          val(db, "product.product", product, "uom_id"))
-        if m.get("location_dest_id") in inside and m.get("location_id") not in inside:
-            incoming += qty
-        if m.get("location_id") in inside and m.get("location_dest_id") not in inside:
-            outgoing += qty
-            reserved += m.get("quantity") or 0.0
-    return {"virtual_available": on_hand + incoming - outgoing, "incoming_qty": incoming,
-            "outgoing_qty": outgoing, "free_qty": on_hand - reserved}[what]
+    return flows._stock(db, product, what, scope(db))
 
 
 behaviour("product.product").computes.update(

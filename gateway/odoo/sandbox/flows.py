@@ -1464,8 +1464,11 @@ def sync_purchase_moves(db: Database, line: int) -> None:
         picks = [p for p in _purchase_pickings(db, order["id"]) if _picking_open(db, p)
                  and val(db, "stock.location", rec(db, "stock.picking", p).get("location_dest_id"), "usage")
                  == "supplier"]
+        # purchase_stock gives the cut's move (and so its picking) the order's dest_address_id, a dropship
+        # address, not the vendor: a real Odoo 18 leaves the return picking without a partner.
         pick = picks[0] if picks else db.create("stock.picking", [{
-            "picking_type_id": TYPE_OUT, "partner_id": order.get("partner_id"), "origin": order.get("name"),
+            "picking_type_id": TYPE_OUT, "partner_id": order.get("dest_address_id") or False,
+            "origin": order.get("name"),
             "location_id": LOC_STOCK, "location_dest_id": LOC_VENDORS, "scheduled_date": date,
             "date_deadline": date}])[0]
         source, dest = LOC_STOCK, LOC_VENDORS

@@ -9,7 +9,8 @@ On top of `flows` (quants, moves, inventory mode), as Odoo 18 does it:
   stock location under it, as Odoo does; `stock.location.warehouse_id` is the warehouse whose
   view location holds it, and `stock.quant.warehouse_id` follows its location.
 - `stock.quant.action_apply_inventory` names its moves after the context's `inventory_name`
-  (the name a person types in the "Apply" dialog), else "Product Quantity Updated".
+  (the name a person types in the "Apply" dialog), else "Product Quantity Updated", followed by
+  " (<user>)" for any user but the superuser, as a real Odoo 18 does.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gateway.odoo.sandbox.flows import rec
 from gateway.odoo.sandbox.orm import BEHAVIOURS, Database, behaviour
 
 ROOT_LOCATIONS = 1  # "Physical Locations", the parent of every warehouse's view location
+SUPERUSER = 1  # OdooBot (__system__), whose inventory moves carry no user's name
 
 
 def _ids(value: Any) -> list[int]:
@@ -104,10 +106,13 @@ _apply = BEHAVIOURS["stock.quant"].methods["action_apply_inventory"]
 def _apply_named(db: Database, ids: list[int], context: dict | None = None, **kwargs: Any) -> None:
     before = max(db.records["stock.move"], default=0)
     _apply(db, ids, context=context, **kwargs)
-    name = (context or {}).get("inventory_name")
-    if name:
-        for mid in [m for m in db.records["stock.move"] if m > before]:
-            db._touch("stock.move", mid)["name"] = name
+    # Odoo 18's _get_inventory_move_values: the context's name (else its default), and, for any user but
+    # the superuser, " (<the user's name>)" after it, as a real Odoo 18 names them.
+    given = (context or {}).get("inventory_name")
+    suffix = f" ({db.display_name('res.users', db.uid)})" if db.uid != SUPERUSER else ""
+    for mid in [m for m in db.records["stock.move"] if m > before]:
+        move = db._touch("stock.move", mid)
+        move["name"] = (given or move.get("name") or "Product Quantity Updated") + suffix
     return None
 
 

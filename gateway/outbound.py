@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -57,6 +57,8 @@ KINDS = ("interchange", "group", "message")
 LIMITS = {"edifact": 10**14 - 1, "x12": 999_999_999}
 EXTENSIONS = {"edifact": "edi", "x12": "x12"}
 FINAL_STATES = ("acknowledged", "rejected")
+# A partner's TA1s are stored as messages numbered from here, after any message index a file can have.
+TA1_POSITIONS = 1_000_000_000
 
 
 class ControlNumbersExhausted(RuntimeError):
@@ -612,8 +614,16 @@ class Outbound:
     def apply_technical_acks(self, session: Session, exchange_id: int, partner: str,
                              interchange: ParsedInterchange, actor: str = ACTOR) -> None:
         """A partner's TA1s (kept on the parsed X12 interchange): each is recorded as a message and matched."""
-        for number, ta1 in enumerate(getattr(interchange, "technical_acks", ()) or ()):
-            position = 1_000_000 + interchange.index * 1000 + number  # after any parsed message's index
+        technical_acks = getattr(interchange, "technical_acks", ()) or ()
+        if not technical_acks:
+            return
+        # Numbered after every parsed message and one after another across the file's interchanges: the
+        # TA1s of the interchanges before this one were recorded with theirs (one transaction each).
+        before = session.scalar(select(func.count()).select_from(Message).where(
+            Message.exchange_id == exchange_id, Message.type == "TA1", Message.position >= TA1_POSITIONS,
+            Message.interchange_position < interchange.index)) or 0
+        for number, ta1 in enumerate(technical_acks):
+            position = TA1_POSITIONS + before + number
             if session.scalar(select(Message.id).where(Message.exchange_id == exchange_id,
                                                        Message.position == position)) is not None:
                 continue

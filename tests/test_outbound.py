@@ -362,6 +362,21 @@ def test_a_ta1_rejecting_our_interchange_rejects_its_documents(expecting):
     assert "TA1 R 006 (invalid interchange sender ID)" in shown["acknowledgment"]["reason"]
 
 
+def test_every_ta1_of_a_file_is_recorded_however_many_an_interchange_holds(expecting):
+    """1,001 TA1s in a first interchange and one in a second: each is its own message, none is skipped
+    as "already recorded" (they were numbered interchange * 1000 + n, so the 1,001st took the second's number)."""
+    recorded, row = send_order(expecting, "bigbox")
+    head = "ISA*00*          *00*          *ZZ*BIGBOX         *ZZ*NORDICSUPPLY   *261121*0900*U*00401*{:09d}*0*P*>~"
+    accepting = "".join(f"TA1*{900000 + n:09d}*261121*0900*A*000~" for n in range(1001))
+    rejecting = f"TA1*{recorded.control_ref}*261121*0900*R*006~"
+    expecting.receive("bigbox", (head.format(901) + accepting + "IEA*0*000000901~"
+                                 + head.format(902) + rejecting + "IEA*0*000000902~").encode())
+    ta1s = expecting.rows(direction="in", type="TA1")
+    assert len(ta1s) == 1002 and len({m.position for m in ta1s}) == 1002
+    assert sum(m.state == "held" for m in ta1s) == 1001  # they name interchanges we never sent
+    assert expecting.rows(id=row.id)[0].state == "rejected"  # the second interchange's TA1 was not skipped
+
+
 def test_a_document_without_an_acknowledgment_in_time_becomes_overdue(expecting):
     _, row = send_order(expecting)
     assert expecting.outbound.check_overdue() == []

@@ -21,15 +21,16 @@ EVERY = 0.5  # seconds between two updates of the line
 def messages_in(data: Any) -> int | None:
     """About how many messages an EDIFACT or X12 file holds (UNH or ST headers), None for others."""
     head = bytes(data[:256]).lstrip()
-    if head.startswith(b"ISA") and len(head) > 3:
-        tag, separator = b"ST", head[3:4]
-    elif head.startswith(b"UNA") and len(head) > 4:
-        tag, separator = b"UNH", head[4:5]
+    if head.startswith(b"ISA") and len(head) > 105:
+        tag, separator, terminator = b"ST", head[3:4], head[105:106]  # ISA is fixed width: ISA16, then the terminator
+    elif head.startswith(b"UNA") and len(head) > 8:
+        tag, separator, terminator = b"UNH", head[4:5], head[8:9]
     elif head.startswith(b"UNB"):
-        tag, separator = b"UNH", b"+"
+        tag, separator, terminator = b"UNH", b"+", b"'"
     else:
         return None
-    header = re.compile(rb"(?<![A-Za-z0-9])" + tag + re.escape(separator))
+    # a header is a segment of its own: at the start, or after a segment terminator (and line breaks)
+    header = re.compile(rb"(?:^|[" + re.escape(terminator) + rb"\r\n])[\r\n \t]*" + tag + re.escape(separator))
     return sum(1 for _ in header.finditer(data))
 
 

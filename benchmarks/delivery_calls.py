@@ -25,9 +25,8 @@ from gateway.config import OdooSettings
 from gateway.odoo.client import OdooClient
 from gateway.odoo.inbound import SALE_ORDER, OdooDeliverer
 from gateway.odoo.sandbox import start
-from gateway.profiles import load_profile
+from odoo_delivery import PASSWORD_ENV, seeded  # this folder's: the same bench customer and products
 
-PASSWORD_ENV = "EDIGW_BENCH_ODOO_PASSWORD"
 PRODUCTS = 100
 
 
@@ -71,15 +70,7 @@ def main() -> int:
     logger.remove()  # one INFO line per order would be timed too
     os.environ[PASSWORD_ENV] = "admin"
     with tempfile.TemporaryDirectory() as folder, start() as sandbox:
-        profile_file = Path(folder) / "bench.yaml"
-        profile_file.write_text("name: Bench\nodoo_partner: {ref: BENCH}\n"
-                                f"delivery: {{confirm: {'true' if args.confirm else 'false'}}}\n")
-        profile = load_profile(profile_file, Path(folder))
-        sandbox.sandbox.execute_kw("res.partner", "create", [{"name": "Bench Customer", "ref": "BENCH",
-                                                              "is_company": True}])
-        sandbox.sandbox.execute_kw("product.product", "create", [[
-            {"name": f"Bench {n}", "default_code": f"B-{n}", "barcode": f"2900000{n:06d}", "list_price": 2.5}
-            for n in range(PRODUCTS)]])
+        profile = seeded(sandbox, Path(folder), args.confirm, PRODUCTS)
         settings = OdooSettings(url=sandbox.url, db="edi", user="admin", password_env=PASSWORD_ENV)
         deliverer = OdooDeliverer(settings)
         bare = deliverer.client  # the same connection: only what is sent differs

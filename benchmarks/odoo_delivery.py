@@ -31,6 +31,20 @@ def order(number: str, lines: int) -> dict:
         for n in range(lines)]}
 
 
+def seeded(sandbox, folder: Path, confirm: bool, products: int):
+    """The bench customer and `products` products (barcodes 2900000nnnnnn) in a started sandbox; the
+    customer's profile, confirming its orders or not."""
+    profile_file = folder / "bench.yaml"
+    profile_file.write_text("name: Bench\nodoo_partner: {ref: BENCH}\n"
+                            f"delivery: {{confirm: {'true' if confirm else 'false'}}}\n")
+    sandbox.sandbox.execute_kw("res.partner", "create", [{"name": "Bench Customer", "ref": "BENCH",
+                                                          "is_company": True}])
+    sandbox.sandbox.execute_kw("product.product", "create", [[
+        {"name": f"Bench {n}", "default_code": f"B-{n}", "barcode": f"2900000{n:06d}", "list_price": 2.5}
+        for n in range(products)]])
+    return load_profile(profile_file, folder)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20, help="orders per size (fewer for the big ones)")
@@ -38,15 +52,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ[PASSWORD_ENV] = "admin"
     with tempfile.TemporaryDirectory() as folder, start() as sandbox:
-        profile_file = Path(folder) / "bench.yaml"
-        profile_file.write_text("name: Bench\nodoo_partner: {ref: BENCH}\n"
-                                f"delivery: {{confirm: {'true' if args.confirm else 'false'}}}\n")
-        profile = load_profile(profile_file, Path(folder))
-        sandbox.sandbox.execute_kw("res.partner", "create", [{"name": "Bench Customer", "ref": "BENCH",
-                                                              "is_company": True}])
-        sandbox.sandbox.execute_kw("product.product", "create", [[
-            {"name": f"Bench {n}", "default_code": f"B-{n}", "barcode": f"2900000{n:06d}", "list_price": 2.5}
-            for n in range(max(SIZES))]])
+        profile = seeded(sandbox, Path(folder), args.confirm, max(SIZES))
         deliverer = OdooDeliverer(OdooSettings(url=sandbox.url, db="edi", user="admin", password_env=PASSWORD_ENV))
         print(f"Odoo sandbox at {sandbox.url}; confirm={args.confirm}")
         print(f"{'lines':>6} {'orders':>6} {'seconds':>8} {'orders/s':>9} {'lines/s':>9} {'RPC/order':>9}")

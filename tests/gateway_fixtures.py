@@ -168,3 +168,26 @@ def odoo_session(kind: str, tmp_path: Path, monkeypatch: Any, what: str,
     finally:
         if running is not None:
             running.stop()
+
+
+@contextmanager
+def odoorpc_for(kind: str) -> Iterator[Any]:
+    """odoorpc logged in to a fresh sandbox (`kind` "sandbox"), or to the real Odoo EDIGW_ODOO_* name ("live")."""
+    import odoorpc
+
+    from conftest import live_odoo
+    from gateway.config import OdooSettings
+    from gateway.odoo.client import OdooClient
+    from gateway.odoo.sandbox import start
+
+    if kind == "live":
+        url, db, user, password = live_odoo("the sandbox's Odoo tests")
+        settings = OdooClient(OdooSettings(url=url, db=db, user=user))
+        client = odoorpc.ODOO(settings.host, protocol=settings.protocol, port=settings.port, timeout=60)
+        client.login(db, user, password)
+        yield client
+        return
+    with start() as running:
+        client = odoorpc.ODOO(running.host, port=running.port, timeout=30)
+        client.login("edi", "admin", "admin")
+        yield client

@@ -10,11 +10,9 @@ import uuid
 
 import odoorpc
 import pytest
-from conftest import TRANSCRIPTS, live_odoo
+from conftest import TRANSCRIPTS
 
-from gateway.config import OdooSettings
-from gateway.odoo.client import OdooClient
-from gateway.odoo.sandbox import start
+from gateway_fixtures import odoorpc_for
 
 RECORDED = TRANSCRIPTS / "fields"
 
@@ -22,16 +20,7 @@ RECORDED = TRANSCRIPTS / "fields"
 @pytest.fixture(scope="module", params=["sandbox", "live"])
 def odoo(request):
     """odoorpc logged in to the sandbox, or to the real Odoo that EDIGW_ODOO_* name ("live")."""
-    if request.param == "live":
-        url, db, user, password = live_odoo("the sandbox's Odoo tests")
-        settings = OdooClient(OdooSettings(url=url, db=db, user=user))
-        client = odoorpc.ODOO(settings.host, protocol=settings.protocol, port=settings.port, timeout=60)
-        client.login(db, user, password)
-        yield client
-        return
-    with start() as running:
-        client = odoorpc.ODOO(running.host, port=running.port, timeout=30)
-        client.login("edi", "admin", "admin")
+    with odoorpc_for(request.param) as client:
         yield client
 
 

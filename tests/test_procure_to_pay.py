@@ -96,9 +96,10 @@ class Odoo:
                 "name": name, "default_code": code, "barcode": gtin(f"20{digits}0{number}"),
                 "uom_id": unit, "uom_po_id": unit, **client.storable_product_values()})
 
-    def purchase(self, lines: list[tuple[str, float, float]], confirm: bool = True) -> dict:
+    def purchase(self, lines: list[tuple[str, float, float]], confirm: bool = True, currency: int | None = None) -> dict:
         """A purchase order from the vendor, lines (product, quantity, price), planned for PLANNED."""
-        order = self.call("purchase.order", "create", {"partner_id": self.vendor, "order_line": [
+        order = self.call("purchase.order", "create", {"partner_id": self.vendor, **(
+            {"currency_id": currency} if currency else {}), "order_line": [
             [0, 0, {"product_id": self.products[p], "product_qty": q, "price_unit": price,
                     "date_planned": f"{PLANNED} 12:00:00"}] for p, q, price in lines]})
         if confirm:
@@ -131,7 +132,16 @@ class Odoo:
     def bills(self, order: dict) -> list[dict]:
         return self.call("account.move", "search_read", [("invoice_origin", "=", order["name"]),
                                                          ("move_type", "in", ["in_invoice", "in_refund"])],
-                         fields=["name", "state", "move_type", "ref", "invoice_date", "amount_total"], order="id")
+                         fields=["name", "state", "move_type", "ref", "invoice_date", "amount_total", "currency_id"],
+                         order="id")
+
+    def euros(self) -> int:
+        """EUR, made active as an admin would."""
+        [eur] = self.call("res.currency", "search_read", [("name", "=", "EUR")], fields=["active"],
+                          context={"active_test": False})
+        if not eur["active"]:
+            self.call("res.currency", "write", [eur["id"]], {"active": True})
+        return eur["id"]
 
     def bill_lines(self, bill: dict) -> list[dict]:
         return self.call("account.move.line", "search_read", [("move_id", "=", bill["id"]),
@@ -324,7 +334,7 @@ def notice(order: dict, number: str, shipped: dict[str, str], lots: bool = True)
 
 
 def invoice(order: dict, number: str, billed: dict[str, tuple[str, str]], credit: bool = False,
-            tax: str | None = "15") -> dict:
+            tax: str | None = "15", currency: str = "USD") -> dict:
     """An invoice: line number → (quantity, unit price), with its tax at `tax` percent (Odoo's
     default purchase tax: 15 %) summed up and in the total, as a supplier states them; `tax=None`
     for an invoice that states a total and no taxes."""
@@ -341,7 +351,7 @@ def invoice(order: dict, number: str, billed: dict[str, tuple[str, str]], credit
             "buyer_item": line.get("buyer_item"), "quantity": quantity, "uom": line.get("uom"), "unit_price": price,
             "net_amount": f"{amount:.2f}"}.items() if v is not None})
     document = {"document_number": number, "document_type": "credit_note" if credit else "invoice",
-                "document_date": "2026-11-26", "due_date": "2026-12-26", "currency": "USD",
+                "document_date": "2026-11-26", "due_date": "2026-12-26", "currency": currency,
                 "order_number": order["document_number"], "lines": lines, "total_net": f"{net:.2f}",
                 "total_amount": f"{net + taxed:.2f}"}
     if tax is not None:
@@ -657,6 +667,28 @@ def test_a_total_odoo_computes_otherwise_holds_the_invoice_and_leaves_no_bill_wh
     assert held["reason"].startswith(f"invoice INV-9001 does not match purchase order {order['name']}: "
                                      "the invoice's total is 197.00, the bill Odoo computed from its lines is ")
     assert "is held, not billed" in odoo.notes("purchase.order", order["id"])
+
+
+def test_an_order_in_euros_is_billed_in_euros_and_an_invoice_in_another_currency_is_a_difference(odoo, tmp_path):
+    gateway, supplier = gateway_for(tmp_path, odoo, purchasing="purchasing: {bills: {post: true}}\n")
+    order = odoo.purchase([("P1", 40, 1.8), ("P2", 10, 12.5)], currency=odoo.euros())
+    gateway.run("run", "--once")
+    sent = supplier.order(order["name"])
+    supplier.send("DespatchAdvice", notice(sent, "ASN-001", {"1": "40", "2": "10"}))
+    odoo.receive(odoo.receipts(order)[0])
+
+    supplier.send("Invoice", invoice(sent, "INV-9001", {"1": ("40", "1.80")}, currency="EUR"))
+    [bill] = odoo.bills(order)
+    assert (bill["currency_id"][1], bill["state"]) == ("EUR", "posted")
+    assert [line["price_unit"] for line in odoo.bill_lines(bill)] == [1.8]  # the order's price, in euros
+    assert exceptions(gateway, order=order["name"]) == []
+
+    supplier.send("Invoice", invoice(sent, "INV-9002", {"2": ("10", "12.50")}, currency="USD"))
+    [_, second] = odoo.bills(order)
+    assert (second["currency_id"][1], second["state"]) == ("EUR", "draft")
+    [difference] = exceptions(gateway, order=order["name"])
+    assert difference["text"] == f"the invoice is in USD, purchase order {order['name']} is in EUR"
+    assert difference["text"] in odoo.notes("account.move", second["id"])
 
 
 def test_a_duplicate_invoice_is_never_billed_twice_even_in_a_new_envelope(odoo, tmp_path):

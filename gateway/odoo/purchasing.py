@@ -43,7 +43,7 @@ from gateway.profiles import Profile, PurchasingPolicy
 PROCUREMENT_TYPES = ("OrderResponse", "DespatchAdvice", "Invoice")
 PURCHASE = "purchase.order"
 ORDER_FIELDS = ["name", "state", "partner_id", "partner_ref", "picking_ids", "receipt_status", "invoice_status",
-                "date_planned"]
+                "date_planned", "currency_id"]
 LINE_FIELDS = ["sequence", "display_type", "product_id", "name", "product_qty", "qty_received", "qty_invoiced",
                "price_unit", "product_uom", "date_planned"]
 PRODUCT_FIELDS = ["display_name", "default_code", "barcode", "product_tmpl_id", "uom_id"]
@@ -698,11 +698,14 @@ class Purchasing:
                                   "purchase_line_id": line["id"], "product_uom_id": many2one_id(line.get("product_uom"))})
         if not invoice_lines:
             return DeliveryResult("held", f"{what} has no lines to bill", self._record(order))
+        differences += currency_differences(document, order)
         if differences and policy.on_mismatch == "hold":
             return self._hold_bill(vendor, order, what, differences)
         move_type = "in_refund" if refund else "in_invoice"
         values = {"move_type": move_type, "partner_id": vendor["id"], "ref": document["document_number"],
                   "invoice_origin": order["name"], "invoice_line_ids": [[0, 0, line] for line in invoice_lines]}
+        if many2one_id(order.get("currency_id")):  # as Odoo bills an order: in its currency, not the company's
+            values["currency_id"] = many2one_id(order["currency_id"])
         if document.get("document_date"):
             values["invoice_date"] = document["document_date"][:10]
         if document.get("due_date"):
@@ -866,6 +869,15 @@ def shipped_quantities(thread: Sequence[Earlier], found: OrderLines) -> dict[int
             if line is not None:
                 shipped[line["id"]] = shipped.get(line["id"], Decimal(0)) + (number(item.get("quantity")) or Decimal(0))
     return shipped
+
+
+def currency_differences(document: dict[str, Any], order: dict[str, Any]) -> list[Difference]:
+    """An invoice in another currency than its purchase order: the bill is made in the order's
+    currency (its prices are the order's), so the amounts the supplier asks for would be misread."""
+    theirs, ours = (document.get("currency") or "").strip().upper(), many2one_name(order.get("currency_id"))
+    if not theirs or not ours or theirs == ours.upper():
+        return []
+    return [Difference("currency", f"the invoice is in {theirs}, purchase order {order['name']} is in {ours}")]
 
 
 def total_differences(document: dict[str, Any], bill: dict[str, Any]) -> list[Difference]:

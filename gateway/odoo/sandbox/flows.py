@@ -1624,7 +1624,8 @@ def _aml_defaults(db: Database, vals: dict, context: dict) -> dict:
     move_id = vals.get("move_id")
     kind = val(db, "account.move", move_id, "move_type") if move_id and db.exists("account.move", move_id) else "entry"
     purchase_side = kind in PURCHASE_TYPES
-    out: dict[str, Any] = {"currency_id": USD, "quantity": 1.0, "display_type": "product",
+    currency = val(db, "account.move", move_id, "currency_id") if move_id and db.exists("account.move", move_id) else USD
+    out: dict[str, Any] = {"currency_id": currency or USD, "quantity": 1.0, "display_type": "product",
                            "account_id": ACC_EXPENSE if purchase_side else ACC_INCOME}
     prod = vals.get("product_id")
     if prod and db.exists("product.product", prod):
@@ -1655,6 +1656,8 @@ def sync_journal_items(db: Database, move_id: int) -> None:
     db._syncing = True
     try:
         sign = -1 if kind in ("out_invoice", "in_refund", "out_receipt") else 1  # balance sign of product lines
+        # amounts are in the move's currency (amount_currency), balances in the company's, at the latest rate
+        rate = currency_rate(db, move_rec.get("currency_id"))
         lines = [i for i, a in db.records["account.move.line"].items() if a.get("move_id") == move_id]
         products, taxes = [], {}
         existing = {}
@@ -1670,24 +1673,28 @@ def sync_journal_items(db: Database, move_id: int) -> None:
                 continue
             subtotal, _ = _aml_amounts(db, line)
             products.append(line)
-            balance = sign * subtotal
+            balance = money(sign * subtotal / rate)
             db._touch("account.move.line", line).update(debit=max(balance, 0.0), credit=max(-balance, 0.0),
-                                                         balance=balance, partner_id=move_rec.get("partner_id"))
+                                                         balance=balance, amount_currency=sign * subtotal,
+                                                         currency_id=move_rec.get("currency_id") or USD,
+                                                         partner_id=move_rec.get("partner_id"))
             for tax in a.get("tax_ids") or []:
                 taxes[tax] = taxes.get(tax, 0.0) + tax_amount(db, [tax], subtotal)
-        total = 0.0
+        total, balances = 0.0, sum(rec(db, "account.move.line", line).get("balance") or 0.0 for line in products)
         for tax, amount in taxes.items():
-            balance = sign * money(amount)
+            balance = money(sign * money(amount) / rate)
+            balances += balance
             _upsert_line(db, existing.pop(("tax", tax), None), {
                 "move_id": move_id, "display_type": "tax", "name": val(db, "account.tax", tax, "name"),
                 "tax_line_id": tax, "sequence": 10000, "quantity": 0.0, "price_unit": 0.0,
                 "account_id": ACC_TAX_PURCHASE if kind in PURCHASE_TYPES else ACC_TAX_SALE,
                 "debit": max(balance, 0.0), "credit": max(-balance, 0.0), "balance": balance,
+                "amount_currency": sign * money(amount), "currency_id": move_rec.get("currency_id") or USD,
                 "partner_id": move_rec.get("partner_id")})
             total += money(amount)
         total += sum(_aml_amounts(db, line)[0] for line in products)
         if products:
-            balance = -sign * money(total)
+            balance = money(-balances)  # what balances the entry in the company's currency
             name = move_rec.get("payment_reference") or move_rec.get("ref") or ""
             if move_rec.get("ref") and move_rec.get("name") not in (None, "/", False):
                 name = f"{move_rec['ref']} - {move_rec['name']}"
@@ -1696,6 +1703,7 @@ def sync_journal_items(db: Database, move_id: int) -> None:
                 "quantity": 0.0, "price_unit": 0.0,
                 "account_id": ACC_PAYABLE if kind in PURCHASE_TYPES else ACC_RECEIVABLE,
                 "debit": max(balance, 0.0), "credit": max(-balance, 0.0), "balance": balance,
+                "amount_currency": -sign * money(total), "currency_id": move_rec.get("currency_id") or USD,
                 "partner_id": move_rec.get("partner_id")})
         if existing:
             db.unlink("account.move.line", list(existing.values()))
@@ -1710,10 +1718,17 @@ def _upsert_line(db: Database, line: int | None, vals: dict) -> None:
         db._touch("account.move.line", line).update(vals)
 
 
+def _amount_currency(db: Database, rid: int) -> float:
+    """A journal item's amount in its move's currency (its balance where none was computed)."""
+    line = rec(db, "account.move.line", rid)
+    amount = line.get("amount_currency")
+    return amount if isinstance(amount, (int, float)) and not isinstance(amount, bool) else line.get("balance") or 0.0
+
+
 def _move_amount(db: Database, rid: int, which: str) -> float:
     lines = [i for i, a in db.records["account.move.line"].items() if a.get("move_id") == rid]
     untaxed = money(sum(_aml_amounts(db, i)[0] for i in lines))
-    tax = money(sum(abs(rec(db, "account.move.line", i).get("balance") or 0.0) for i in lines
+    tax = money(sum(abs(_amount_currency(db, i)) for i in lines
                     if rec(db, "account.move.line", i).get("display_type") == "tax"))
     return {"amount_untaxed": untaxed, "amount_tax": tax}.get(which, untaxed + tax)
 
@@ -1792,7 +1807,7 @@ aml.after_create = lambda db, rid, vals, ctx: None if getattr(db, "_moves_in_cre
 aml.after_write = lambda db, ids, vals, ctx: [sync_journal_items(db, m) for m in
                                               {rec(db, "account.move.line", i)["move_id"] for i in ids}] and None
 aml.computes.update(
-    amount_currency=lambda db, rid: rec(db, "account.move.line", rid).get("balance") or 0.0,  # one currency: USD
+    amount_currency=_amount_currency,
     price_subtotal=lambda db, rid: _aml_amounts(db, rid)[0],
     price_total=lambda db, rid: _aml_amounts(db, rid)[1],
     purchase_order_id=lambda db, rid: val(db, "purchase.order.line", rec(db, "account.move.line", rid).get(

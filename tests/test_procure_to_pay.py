@@ -258,8 +258,8 @@ class Supplier:
 def gateway_for(tmp_path: Path, odoo: Odoo, standard: str = "x12", purchasing: str = "",
                 api: str = "jsonrpc") -> tuple[Gateway, Supplier]:
     gateway = make_gateway(tmp_path / "gw", partners=())
-    message_types = {"x12": ("855", "856", "810"), "edifact": ("ORDRSP", "DESADV", "INVOIC")}[standard]
-    inbound = {"x12": ("x12/855_004010", "x12/856_004010", "x12/810_004010"),
+    message_types = {"x12": ("855", "856", "810", "865"), "edifact": ("ORDRSP", "DESADV", "INVOIC")}[standard]
+    inbound = {"x12": ("x12/855_004010", "x12/856_004010", "x12/810_004010", "x12/865_004010"),
                "edifact": ("edifact/ORDRSP_D96A", "edifact/DESADV_D96A", "edifact/INVOIC_D96A")}[standard]
     ids = SUPPLIER_IDS[standard]
     identifiers = (f'x12: {{id: {ids[1]}, qualifier: {ids[0]}, gs_id: {ids[1]}}}' if standard == "x12"
@@ -502,6 +502,26 @@ def test_a_rejected_line_and_a_price_change_wait_for_a_person(odoo, tmp_path):
                      "no reason given"]
     now = odoo.order(order["id"])
     assert [(line["product_qty"], line["price_unit"]) for line in now["lines"]] == [(40, 1.8), (10, 12.5)]
+
+
+def test_a_suppliers_865_without_acks_is_read_by_its_change_codes_as_an_order_response(odoo, tmp_path):
+    """Suppliers answer with an 865 as in the corpus: a POC per line, its change code and no ACK."""
+    gateway, supplier, order, sent = start_order(tmp_path, odoo)
+    first, second = sent["lines"]
+    supplier._drop("865", ("CA", "004010", "865"), [
+        ["BCA", "06", "AC", sent["document_number"], "", "1", "20261125"],
+        ["POC", first["line_number"], "PC", first["quantity"], first["quantity"], "EA", "2.10", "", "EN", first["gtin"]],
+        ["POC", second["line_number"], "DI", second["quantity"], "0", "EA", second["unit_price"], "", "EN",
+         second["gtin"]],
+        ["CTT", "2"]])
+    [message] = [m for m in thread(gateway, order["name"]) if m["type"] == "865"]
+    assert (message["document_type"], message["state"]) == ("OrderResponse", "delivered")
+    texts = sorted(e["text"] for e in exceptions(gateway, order=order["name"]))
+    assert texts == [f"line 1 (PTP1-{odoo.tag} Steel hinge 100 mm): ordered at 1.80, supplier confirms 2.10 (+16.7%)",
+                     f"line 2 (PTP2-{odoo.tag} Door handle, brushed): ordered 10, the supplier rejects it, "
+                     "no reason given"]
+    assert [(line["product_qty"], line["price_unit"]) for line in odoo.order(order["id"])["lines"]] == [
+        (40, 1.8), (10, 12.5)]
 
 
 def test_a_second_response_is_compared_with_the_order_and_names_what_the_first_said(odoo, tmp_path):

@@ -11,7 +11,7 @@ from functools import lru_cache
 import pytest
 from conftest import CORPUS, ROOT
 from test_corpus import BROKEN
-from test_outbound_templates import envelope, read_back
+from test_outbound_templates import change_answer, envelope, read_back
 
 from gateway import formats
 from gateway.documents import (
@@ -141,6 +141,16 @@ def x12_810(document):
         taxes=[dataclasses.replace(tax, category=None, taxable_amount=None) for tax in document.taxes])
 
 
+def x12_865(document):
+    # parties are written as N1 alone (GLN and name); the rejected line's confirmed quantity is
+    # read as its POC03 (the 865 writes no ACK02 there)
+    return dataclasses.replace(
+        document, buyer=Party(gln=document.buyer.gln, name=document.buyer.name),
+        supplier=Party(gln=document.supplier.gln, name=document.supplier.name), lines=[
+        dataclasses.replace(line, confirmed_quantity=line.confirmed_quantity or line.quantity)
+        for line in document.lines])
+
+
 def same(document):
     return document
 
@@ -156,6 +166,8 @@ ROUND_TRIPS = [
     ("outbound/edifact/INVOIC_D96A", "edifact/INVOIC_D96A", lambda: invoice("credit_note"), same),
     ("outbound/x12/810_004010", "x12/810_004010", invoice, x12_810),
     ("outbound/x12/810_005010", "x12/810_005010", lambda: invoice("credit_note"), x12_810),
+    ("outbound/x12/865_004010", "x12/865_004010", change_answer, x12_865),
+    ("outbound/x12/865_005010", "x12/865_005010", change_answer, x12_865),
 ]
 
 
@@ -294,6 +306,26 @@ def test_expected_12_an_855_without_a_partner_is_an_order_response_line_by_line(
     assert message["problems"] == []
 
 
+def test_expected_23_an_865_without_acks_is_an_order_response_read_by_its_change_codes():
+    [message] = inspect("x12/865/oopfactory_865_004010_mclane_crlf_term.x12")
+    response = message["document"]
+
+    assert (response["order_number"], response["order_date"], response["status"]) == ("3249785", "2010-08-17",
+                                                                                      "accepted")
+    assert response["ship_to"] == {"id": "9723387300101", "name": "MCLANE F&S/OR"}
+    assert [(line["line_number"], line["change_code"], line["status"], line["quantity"], line["confirmed_quantity"],
+             line["unit_price"], line["supplier_item"]) for line in response["lines"][:4]] == [
+        ("052575", "PC", "changed", "90", "90", "22.97", "489594"),
+        ("054146", "NC", "accepted", "48", "48", "49.39", "736044"),
+        ("054448", "DI", "rejected", "504", "0", "38.75", "818459"),
+        ("054126", "CT", "changed", "60", "60", "13.65", "730472")]
+    assert len(response["lines"]) == 7
+    assert {line["delivery_date"] for line in response["lines"]} == {"2010-09-03"}  # the message's DTM 067
+    # CA (case) is a unit Odoo has no standard name for: kept as sent, said once per line
+    assert message["problems"] == [f"lines[{n}].uom: 'CA' at POC/POC05/POC05.1 (segment {5 + 2 * n}): code CA is not "
+                                   "in code list units; kept as sent" for n in range(1, 8)]
+
+
 def test_expected_13_an_856_gives_the_shipment_its_order_and_items():
     [message] = inspect("x12/856/oopfactory_856_star_terminator.x12")
     advice = message["document"]
@@ -353,7 +385,8 @@ def test_an_856_with_packs_under_several_orders_keeps_every_pack_and_its_items()
 
 
 SUPPLIER_FILES = sorted(
-    str(p.relative_to(CORPUS)) for folder in ("x12/855", "x12/856", "x12/810", "edifact/ORDRSP", "edifact/DESADV",
+    str(p.relative_to(CORPUS)) for folder in ("x12/855", "x12/856", "x12/810", "x12/865", "edifact/ORDRSP",
+                                              "edifact/DESADV",
                                               "edifact/INVOIC")
     for p in (CORPUS / folder).iterdir() if str(p.relative_to(CORPUS)) not in BROKEN)
 # Not broken by SOURCES.md, but not a supplier document we can read, each for its own reason:
@@ -390,4 +423,4 @@ def test_the_corpus_files_we_cannot_read_say_why():
 def test_the_supplier_base_templates_are_all_there():
     assert {name for name in base_template_names(TEMPLATES)} >= {
         "edifact/ORDRSP_D96A", "edifact/DESADV_D96A", "edifact/INVOIC_D96A",
-        *[f"x12/{m}_{v}" for m in ("855", "856", "810") for v in ("004010", "005010")]}
+        *[f"x12/{m}_{v}" for m in ("855", "856", "810", "865") for v in ("004010", "005010")]}

@@ -104,27 +104,57 @@ def segment_text(tag: str, elements: Sequence[DataElement], position: int) -> tu
     parts = [f'<{tag} pos="{position}">']
     append = parts.append
     search = _ESCAPE.search
-    for number, repetitions in enumerate(elements, start=1):
-        name = f"{tag}{number:02d}"
+    for (single_open, single_close, element_open, element_close, name), repetitions in zip(
+            _element_names(tag, len(elements)), elements):
         for components in repetitions:
             if len(components) == 1:
                 value = components[0]
                 if value:
                     if search(value):
                         value, escaped = _escaped(value), True
-                    append(f"<{name}><{name}.1>{value}</{name}.1></{name}>")
+                    append(single_open + value + single_close)
                 continue
             if not any(components):
                 continue
-            append(f"<{name}>")
+            append(element_open)
             for part, value in enumerate(components, start=1):
                 if value:
                     if search(value):
                         value, escaped = _escaped(value), True
-                    append(f"<{name}.{part}>{value}</{name}.{part}>")
-            append(f"</{name}>")
+                    opening, closing = _component_names(name, part)
+                    append(opening + value + closing)
+            append(element_close)
     append(f"</{tag}>")
     return "".join(parts), escaped
+
+
+# The markup around data elements and components, written once per tag rather than per value.
+_NAMES: dict[str, list[tuple[str, str, str, str, str]]] = {}
+_COMPONENT_NAMES: dict[tuple[str, int], tuple[str, str]] = {}
+_KEPT = 4096  # names kept at most (tags are checked before they get here, but a file may hold many)
+
+
+def _element_names(tag: str, count: int) -> list[tuple[str, str, str, str, str]]:
+    """Per data element of `tag`: the markup of a one-component element around its value, the
+    element's start and end tags, and its name."""
+    found = _NAMES.get(tag)
+    if found is None or len(found) < count:
+        found = []
+        for number in range(1, max(count, 10) + 1):
+            name = f"{tag}{number:02d}"
+            found.append((f"<{name}><{name}.1>", f"</{name}.1></{name}>", f"<{name}>", f"</{name}>", name))
+        if len(_NAMES) < _KEPT:
+            _NAMES[tag] = found
+    return found
+
+
+def _component_names(name: str, part: int) -> tuple[str, str]:
+    found = _COMPONENT_NAMES.get((name, part))
+    if found is None:
+        found = (f"<{name}.{part}>", f"</{name}.{part}>")
+        if len(_COMPONENT_NAMES) < _KEPT:
+            _COMPONENT_NAMES[(name, part)] = found
+    return found
 
 
 def load_structure(standard: str, message_type: str, version: str | None = None) -> Definition | None:

@@ -333,12 +333,25 @@ def _position(node: Any) -> int | None:
     return None
 
 
+def _text(element: etree._Element) -> str:
+    """All the text below an element ("".join(itertext())), read directly where the element is a
+    leaf or holds one leaf and nothing else: a simple data element, the commonest value."""
+    size = len(element)
+    if not size:
+        return element.text or ""
+    if size == 1 and element.text is None:
+        child = element[0]
+        if not len(child) and child.tail is None and isinstance(child.tag, str):
+            return child.text or ""
+    return "".join(element.itertext())
+
+
 def _first(result: Any) -> tuple[str | None, Any]:
     """The first non-empty value of an XPath result, and the node it came from."""
     if isinstance(result, list):
         for item in result:
             if isinstance(item, etree._Element):
-                text = (item.text or "") if not len(item) else "".join(item.itertext())  # a leaf: its text
+                text = _text(item)
                 node = item
             else:
                 text = str(item)

@@ -568,6 +568,10 @@ class OpenGroup:
     messages: int = 0
 
 
+# The tags `take_inner` reads as envelope (service) segments rather than as a message's.
+_SERVICE_TAGS = frozenset({"UNA", "UNB", "UNG", "UNE", "UNH", "UNT", "UNZ"})
+
+
 class _InterchangeReader:
     """Walks one interchange's segments, checks its envelope and yields its events."""
 
@@ -642,7 +646,10 @@ class _InterchangeReader:
         try:
             for segment in reading:
                 self.position += 1
-                yield from self.take(segment)
+                if self.open_message is not None and segment.tag not in _SERVICE_TAGS and not self.unz_seen:
+                    self.add_to_message(segment)  # what `take` does with a message's segment, without its generators
+                else:
+                    yield from self.take(segment)
         except SegmentProblem as problem:
             self.position += 1
             if self.open_message:

@@ -104,7 +104,7 @@ def segment_text(tag: str, elements: Sequence[DataElement], position: int) -> tu
     parts = [f'<{tag} pos="{position}">']
     append = parts.append
     search = _ESCAPE.search
-    for (single_open, single_close, element_open, element_close, name), repetitions in zip(
+    for (single_open, single_close, element_open, element_close, names), repetitions in zip(
             _element_names(tag, len(elements)), elements):
         for components in repetitions:
             if len(components) == 1:
@@ -117,11 +117,12 @@ def segment_text(tag: str, elements: Sequence[DataElement], position: int) -> tu
             if not any(components):
                 continue
             append(element_open)
-            for part, value in enumerate(components, start=1):
+            if len(components) > len(names):
+                names = _component_names(element_open[1:-1], len(components))
+            for (opening, closing), value in zip(names, components):
                 if value:
                     if search(value):
                         value, escaped = _escaped(value), True
-                    opening, closing = _component_names(name, part)
                     append(opening + value + closing)
             append(element_close)
     append(f"</{tag}>")
@@ -129,32 +130,27 @@ def segment_text(tag: str, elements: Sequence[DataElement], position: int) -> tu
 
 
 # The markup around data elements and components, written once per tag rather than per value.
-_NAMES: dict[str, list[tuple[str, str, str, str, str]]] = {}
-_COMPONENT_NAMES: dict[tuple[str, int], tuple[str, str]] = {}
-_KEPT = 4096  # names kept at most (tags are checked before they get here, but a file may hold many)
+_NAMES: dict[str, list[tuple[str, str, str, str, list[tuple[str, str]]]]] = {}
+_KEPT = 4096  # tags kept at most (they are checked before they get here, but a file may hold many)
 
 
-def _element_names(tag: str, count: int) -> list[tuple[str, str, str, str, str]]:
+def _element_names(tag: str, count: int) -> list[tuple[str, str, str, str, list[tuple[str, str]]]]:
     """Per data element of `tag`: the markup of a one-component element around its value, the
-    element's start and end tags, and its name."""
+    element's start and end tags, and the markup of its first components."""
     found = _NAMES.get(tag)
     if found is None or len(found) < count:
         found = []
         for number in range(1, max(count, 10) + 1):
             name = f"{tag}{number:02d}"
-            found.append((f"<{name}><{name}.1>", f"</{name}.1></{name}>", f"<{name}>", f"</{name}>", name))
+            found.append((f"<{name}><{name}.1>", f"</{name}.1></{name}>", f"<{name}>", f"</{name}>",
+                          _component_names(name, 10)))
         if len(_NAMES) < _KEPT:
             _NAMES[tag] = found
     return found
 
 
-def _component_names(name: str, part: int) -> tuple[str, str]:
-    found = _COMPONENT_NAMES.get((name, part))
-    if found is None:
-        found = (f"<{name}.{part}>", f"</{name}.{part}>")
-        if len(_COMPONENT_NAMES) < _KEPT:
-            _COMPONENT_NAMES[(name, part)] = found
-    return found
+def _component_names(name: str, count: int) -> list[tuple[str, str]]:
+    return [(f"<{name}.{part}>", f"</{name}.{part}>") for part in range(1, count + 1)]
 
 
 def load_structure(standard: str, message_type: str, version: str | None = None) -> Definition | None:

@@ -156,6 +156,7 @@ class Level:
     items: tuple[Item, ...]
     positions: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)  # tag → item indices
     tags: frozenset[str] = frozenset()  # every tag anywhere below
+    required: tuple[int, ...] = ()  # indices of the mandatory items, in order
 
     @classmethod
     def build(cls, name: str, items: tuple[Item, ...]) -> "Level":
@@ -166,7 +167,8 @@ class Level:
             tags.add(item.tag)
             if item.group is not None:
                 tags |= item.group.tags
-        return cls(name, items, {tag: tuple(found) for tag, found in positions.items()}, frozenset(tags))
+        required = tuple(index for index, item in enumerate(items) if item.required)
+        return cls(name, items, {tag: tuple(found) for tag, found in positions.items()}, frozenset(tags), required)
 
 
 @dataclass(frozen=True)
@@ -951,16 +953,14 @@ class MessageBuilder:
 
     def _skip(self, frame: _Frame, index: int, position: int | None) -> None:
         """Moving to table line `index`: the mandatory lines passed over without a segment are missing."""
-        for passed in range(frame.index + 1, index):
-            item = frame.level.items[passed]
-            if item.required and not frame.counts.get(passed):
-                self._missing(frame, item, position)
+        for passed in frame.level.required:
+            if frame.index < passed < index and not frame.counts.get(passed):
+                self._missing(frame, frame.level.items[passed], position)
 
     def _close(self, frame: _Frame, position: int | None) -> None:
-        for passed in range(frame.index + 1, len(frame.level.items)):
-            item = frame.level.items[passed]
-            if item.required and not frame.counts.get(passed):
-                self._missing(frame, item, position)
+        for passed in frame.level.required:
+            if passed > frame.index and not frame.counts.get(passed):
+                self._missing(frame, frame.level.items[passed], position)
         if frame.name is not None:
             self.parts.append(f"</{frame.name}>")
 

@@ -176,7 +176,9 @@ etree.FunctionNamespace(EDI_NAMESPACE)["key"] = _key
 
 @lru_cache(maxsize=4096)
 def _xpath(path: str) -> etree.XPath:
-    return etree.XPath(path, smart_strings=True, namespaces={"edi": EDI_NAMESPACE})
+    # regexp=False: no EXSLT regular expressions (a template has no prefix for them), which every
+    # evaluation would otherwise register.
+    return etree.XPath(path, smart_strings=True, namespaces={"edi": EDI_NAMESPACE}, regexp=False)
 
 
 _PROBE = etree.Element("message")
@@ -382,11 +384,10 @@ class _Reader:
     def build(self, node: etree._Element, rules: tuple[Rule, ...], cls: type, prefix: str) -> Any:
         result: dict[str, Any] = {}
         for rule in rules:
-            name = f"{prefix}{rule.name}"
             if isinstance(rule, ScalarRule):
-                result[rule.name] = self.scalar(node, rule, name)
+                result[rule.name] = self.scalar(node, rule, prefix)
             else:
-                result[rule.name] = self.object(node, rule, name)
+                result[rule.name] = self.object(node, rule, f"{prefix}{rule.name}")
         return cls(**result)
 
     def evaluate(self, xpath: tuple[str, etree.XPath], node: Any, name: str) -> Any:
@@ -413,23 +414,30 @@ class _Reader:
                          node=nodes[1], severity="warning")
         return self.build(nodes[0], rule.rules, rule.cls, f"{name}.")
 
-    def scalar(self, node: etree._Element, rule: ScalarRule, name: str) -> str | None:
-        text, source, path = None, None, None
-        for xpath in rule.paths:
-            result = self.evaluate(xpath, node, name)
-            text, source = _first(result) if result is not None else (None, None)
+    def scalar(self, node: etree._Element, rule: ScalarRule, prefix: str) -> str | None:
+        """The field's value; its name (`prefix` + the rule's) is only written for a problem, the
+        paths are evaluated here rather than through `evaluate`: this runs for every field."""
+        for path, xpath in rule.paths:
+            try:
+                result = xpath(node)
+            except etree.XPathEvalError as error:
+                self.problem(f"{prefix}{rule.name}", f"the path cannot be evaluated: {error}", path, node=node)
+                continue
+            text, source = _first(result)
             if text is not None:
-                path = xpath[0]
                 break
-        if text is None:
+        else:
             if rule.default is None and rule.required:
-                self.problem(name, "required, not found", "; ".join(p for p, _ in rule.paths) or None,
-                             node=node)
+                self.problem(f"{prefix}{rule.name}", "required, not found",
+                             "; ".join(p for p, _ in rule.paths) or None, node=node)
             return rule.default
+        if rule.type == "string":  # the commonest conversion, without a call
+            return text.strip()
+        node = source if source is not None else node
         try:
-            return self.convert(text, rule, source if source is not None else node, name, path)
+            return self.convert(text, rule, node, f"{prefix}{rule.name}", path)
         except values.ValueProblem as error:
-            self.problem(name, str(error), path, text, node=source if source is not None else node)
+            self.problem(f"{prefix}{rule.name}", str(error), path, text, node=node)
             return None
 
     def convert(self, text: str, rule: ScalarRule, node: Any, name: str, path: str | None) -> str | None:

@@ -345,6 +345,7 @@ Elements = list[list[list[str]]]  # data elements → repetitions → components
 class Segment:
     tag: str
     elements: Elements
+    text: str | None = None  # as written, when cut by `_fast_segments` (`tree.KnownSegments`)
 
     def value(self, element: int, component: int = 1) -> str:
         """The text of a component (1-based positions, first repetition), or ''."""
@@ -439,7 +440,7 @@ def _fast_segments(blocks: Iterable[str], separators: Separators) -> Iterator[Se
                 elements = [[r.split(component) for r in part.split(repetition)] for part in piece.split(element)]
             head = elements[0]
             tag = head[0][0] if len(head) == 1 and len(head[0]) == 1 else _tag_as_written(head)
-            yield Segment(tag, elements[1:])
+            yield Segment(tag, elements[1:], piece)
     tail = carry if pending is None else pending + terminator + carry
     if tail:
         if not first and (tail[:1] == " " or tail[:1] == release):
@@ -593,6 +594,7 @@ class _InterchangeReader:
         self.open_message: OpenMessage | None = None
         self.open_group: OpenGroup | None = None
         self.message_refs: set[str] = set()
+        self.known = tree.KnownSegments()
         self.loose_messages = 0
         self.unz_seen = False
         self.junk_reported = False
@@ -941,15 +943,23 @@ class _InterchangeReader:
     def add_segment(self, segment: Segment) -> None:
         opened = self.open_message
         assert opened
-        xml, escaped = tree.segment_text(segment.tag, segment.elements, opened.segments)
+        builder, errors, position = opened.builder, opened.message.errors, opened.segments
+        definition = builder.definition
+        known = self.known.xml(definition, segment.text, segment.tag, position)
+        if known is not None:
+            builder.add(segment.tag, position, known)
+            return
+        findings, found = builder.finding_count, len(errors)
+        xml, escaped = tree.segment_text(segment.tag, segment.elements, position)
         if escaped:
-            opened.message.errors.extend(tree.invalid_characters(segment.tag, segment.elements, opened.segments, "21"))
-        definition = opened.builder.definition
-        opened.builder.add(segment.tag, opened.segments, xml, segment.elements if definition else None)
-        opened.message.errors.extend(check_segment(
-            segment.tag, segment.elements, opened.segments,
+            errors.extend(tree.invalid_characters(segment.tag, segment.elements, position, "21"))
+        builder.add(segment.tag, position, xml, segment.elements if definition else None)
+        errors.extend(check_segment(
+            segment.tag, segment.elements, position,
             defined=definition is not None, borrowed=definition is not None and definition.borrowed,
         ))
+        if len(errors) == found and builder.finding_count == findings:
+            self.known.remember(definition, segment.text, xml)
 
     def message_error(self, reason: str, tag: str | None, code: str | None = None) -> None:
         """A message error; `code` is its UN/EDIFACT syntax error code (0085) for a UCM."""

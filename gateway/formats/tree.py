@@ -153,6 +153,36 @@ def _component_names(name: str, count: int) -> list[tuple[str, str]]:
     return [(f"<{name}.{part}>", f"</{name}.{part}>") for part in range(1, count + 1)]
 
 
+class KnownSegments:
+    """The segments of one interchange read without any finding, by their text.
+
+    The same text, in the same interchange (the same separators) and under the same message
+    definition, gives the same data elements, tree and checks: a repeat (the same NAD, DTM,
+    CUX or PIA in every message of a file) is written from the first one's markup and only
+    placed in its message, not tokenized or checked again.
+    """
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self.bodies: dict[tuple[int, str], str] = {}
+        self.definitions: dict[int, Definition | None] = {}  # keeps each id's definition alive
+
+    def xml(self, definition: Definition | None, text: str | None, tag: str, position: int) -> str | None:
+        """The segment's XML at `position` when its text is known to give no finding, else None."""
+        if text is None:
+            return None
+        body = self.bodies.get((id(definition), text))
+        return None if body is None else f'<{tag} pos="{position}">{body}'
+
+    def remember(self, definition: Definition | None, text: str | None, xml: str) -> None:
+        """Record a segment that gave no finding (no escaped value, no check, no envelope error)."""
+        if text is None or len(self.bodies) >= self.LIMIT:  # a file's repeats show early; later ones are read
+            return
+        self.definitions[id(definition)] = definition
+        self.bodies[(id(definition), text)] = xml[xml.index(">") + 1:]  # after <TAG pos="n">
+
+
 def load_structure(standard: str, message_type: str, version: str | None = None) -> Definition | None:
     """The definition that nests (and validates) a message, or None when the project has none.
 

@@ -847,6 +847,11 @@ class MessageBuilder:
         self._last_position: int | None = None
 
     @property
+    def finding_count(self) -> int:
+        """How many findings so far (a segment that adds none may be remembered as clean)."""
+        return 0 if self.findings is None else len(self.findings.issues)
+
+    @property
     def issues(self) -> list[Issue]:
         """What nesting and validation found; read once, when the message is complete."""
         if self.findings is None:

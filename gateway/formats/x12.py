@@ -403,6 +403,7 @@ class _InterchangeReader:
         self.message: _OpenMessage | None = None
         self.groups = 0
         self.group_refs: set[str] = set()
+        self.known = tree.KnownSegments()
         self._check_header()
 
     # The generator returns the offset of the next ISA, or None at the end of the file.
@@ -632,11 +633,19 @@ class _InterchangeReader:
             message.lines += 1
         elif tag == "CTT":
             message.ctt = (_field(fields, 1), position)
+        builder = message.builder
+        known = self.known.xml(builder.definition, segment, tag, position)
+        if known is not None:
+            builder.add(tag, position, known)
+            return
+        findings, found = builder.finding_count, len(message.errors)
         elements = _data_elements(fields[1:], self.delimiters)
         xml, escaped = tree.segment_text(tag, elements, position)
         if escaped:
             message.errors.extend(tree.invalid_characters(tag, elements, position, "6"))
-        message.builder.add(tag, position, xml, elements)
+        builder.add(tag, position, xml, elements)
+        if len(message.errors) == found and builder.finding_count == findings:
+            self.known.remember(builder.definition, segment, xml)
 
     def _end_message(self, fields: list[str]) -> Message | None:
         message = self.message

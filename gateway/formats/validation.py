@@ -579,6 +579,15 @@ def _compile_clean_check(definition: SegmentDef, x12: bool) -> Callable[[Element
                         return False
                 elif not part_check(value):
                     return False
+        if not rules:
+            return True
+        keeps = kept.get(present)
+        if keeps is None:
+            keeps = kept[present] = notes_kept(present)
+        return keeps
+
+    def notes_kept(present: int) -> bool:
+        """Whether the data elements present (a bit per position) break no syntax note."""
         for kind, mask, first in rules:
             there = present & mask
             if kind == "P":
@@ -594,6 +603,7 @@ def _compile_clean_check(definition: SegmentDef, x12: bool) -> Callable[[Element
                 return False
         return True
 
+    kept: dict[int, bool] = {}  # by the elements present: a segment's few shapes recur
     return clean
 
 

@@ -423,6 +423,8 @@ class _Reader:
             except etree.XPathEvalError as error:
                 self.problem(f"{prefix}{rule.name}", f"the path cannot be evaluated: {error}", path, node=node)
                 continue
+            if not result and result.__class__ is not float:
+                continue  # an empty node-set or string, or false: no value, as _first would say
             text, source = _first(result)
             if text is not None:
                 break

@@ -903,8 +903,10 @@ class MessageBuilder:
                 if index < start or (depth and index == 0):  # a group's trigger opens a sibling group
                     continue
                 item = frame.level.items[index]
-                self._close_above(depth, position)
-                self._skip(frame, index, position)
+                if len(stack) > depth + 1:
+                    self._close_above(depth, position)
+                if index > frame.index + 1:
+                    self._skip(frame, index, position)
                 count = frame.counts.get(index, 0) + 1
                 frame.counts[index] = count
                 frame.index = index

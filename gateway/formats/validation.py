@@ -620,10 +620,15 @@ def _value_check(element: ElementDef, x12: bool) -> Callable[[str], bool]:
         match = _number_pattern(kind, x12).match
 
         def number(value: str) -> bool:
+            if value.isdigit() and value.isascii():  # every pattern reads plain digits as that many digits
+                return low <= len(value) <= high
             digits = _digits(match(value))
             return digits is not None and low <= digits <= high
 
         return number
+    if codes is None and kind == "DT":
+        return lambda value: (is_digits(value) and len(value) in (6, 8) and low <= len(value) <= high
+                              and _valid(value, "%Y%m%d" if len(value) == 8 else "%y%m%d"))
     return lambda value: _value_problem(element, value, x12) is None
 
 

@@ -129,6 +129,23 @@ def segment_text(tag: str, elements: Sequence[DataElement], position: int) -> tu
     return "".join(parts), escaped
 
 
+def plain_segment_text(tag: str, values: Sequence[str], position: int) -> str:
+    """`segment_text` of a segment whose data elements are single values (no components, no
+    repetitions) that need no escaping: what most X12 segments are."""
+    parts = [f'<{tag} pos="{position}">']
+    append = parts.append
+    for (single_open, single_close, *_), value in zip(_element_names(tag, len(values)), values):
+        if value:
+            append(single_open + value + single_close)
+    append(f"</{tag}>")
+    return "".join(parts)
+
+
+def needs_escaping(text: str) -> bool:
+    """Whether some character of `text` must be escaped (or replaced) in XML text."""
+    return _ESCAPE.search(text) is not None
+
+
 # The markup around data elements and components, written once per tag rather than per value.
 _NAMES: dict[str, list[tuple[str, str, str, str, list[tuple[str, str]]]]] = {}
 _KEPT = 4096  # tags kept at most (they are checked before they get here, but a file may hold many)
@@ -194,11 +211,7 @@ def load_structure(standard: str, message_type: str, version: str | None = None)
 
 def message_element(**attributes: str | None) -> etree._Element:
     """The root `<message>` element, carrying the envelope facts a template may need."""
-    root = etree.Element("message")
-    for name, value in attributes.items():
-        if value is not None:
-            root.set(name, representable(value))
-    return root
+    return etree.Element("message", {name: representable(value) for name, value in attributes.items() if value is not None})
 
 
 def segments_of(message: etree._Element) -> list[list]:

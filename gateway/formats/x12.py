@@ -639,8 +639,13 @@ class _InterchangeReader:
             builder.add(tag, position, known)
             return
         findings, found = builder.finding_count, len(message.errors)
-        elements = _data_elements(fields[1:], self.delimiters)
-        xml, escaped = tree.segment_text(tag, elements, position)
+        delimiters = self.delimiters
+        elements = _data_elements(fields[1:], delimiters)
+        if segment is not None and delimiters.component not in segment and (
+                delimiters.repetition is None or delimiters.repetition not in segment) and not tree.needs_escaping(segment):
+            xml, escaped = tree.plain_segment_text(tag, fields[1:], position), False
+        else:
+            xml, escaped = tree.segment_text(tag, elements, position)
         if escaped:
             message.errors.extend(tree.invalid_characters(tag, elements, position, "6"))
         builder.add(tag, position, xml, elements)

@@ -211,7 +211,8 @@ def load_structure(standard: str, message_type: str, version: str | None = None)
 
 def message_element(**attributes: str | None) -> etree._Element:
     """The root `<message>` element, carrying the envelope facts a template may need."""
-    return etree.Element("message", {name: representable(value) for name, value in attributes.items() if value is not None})
+    return etree.Element("message", {name: representable(value) for name, value in attributes.items()
+                                     if value is not None})
 
 
 def segments_of(message: etree._Element) -> list[list]:

@@ -272,6 +272,12 @@ def _pieces(text: str, start: int, terminator: str) -> Iterator[tuple[str, int]]
         position = cut + 1
 
 
+def _plain(segment: str, delimiters: Delimiters) -> bool:
+    """Whether a segment's data elements are single values with nothing to escape in XML."""
+    return delimiters.component not in segment and (
+        delimiters.repetition is None or delimiters.repetition not in segment) and not tree.needs_escaping(segment)
+
+
 def _data_elements(fields: list[str], delimiters: Delimiters) -> list[list[list[str]]]:
     """Each data element as tree.segment_element wants it: repetitions of components."""
     component, repetition = delimiters.component, delimiters.repetition
@@ -641,8 +647,7 @@ class _InterchangeReader:
         findings, found = builder.finding_count, len(message.errors)
         delimiters = self.delimiters
         elements = _data_elements(fields[1:], delimiters)
-        if segment is not None and delimiters.component not in segment and (
-                delimiters.repetition is None or delimiters.repetition not in segment) and not tree.needs_escaping(segment):
+        if segment is not None and _plain(segment, delimiters):
             xml, escaped = tree.plain_segment_text(tag, fields[1:], position), False
         else:
             xml, escaped = tree.segment_text(tag, elements, position)

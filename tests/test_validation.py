@@ -12,6 +12,7 @@ import sys
 
 import pytest
 from conftest import CORPUS, ROOT
+from lxml import etree
 
 from gateway.formats import edifact, x12
 from gateway.formats.model import Message
@@ -357,3 +358,51 @@ def test_segment_order_lenient_reads_them_in_their_place_with_a_warning():
     assert all("read in its place (validation.segment_order: lenient)" in reason for _, reason in warnings)
     [loop] = message.tree.xpath("//PO1_loop")
     assert loop.xpath("string(.//PID/PID05)") == "Steel hinge" and loop.xpath("string(REF/REF02)") == "SO-7001"
+
+
+# --- a segment repeated across the messages of a file -------------------------------------------
+# A segment read without any finding is remembered by its text (`tree.KnownSegments`), so that the
+# same NAD or DTM in every message of a file is not checked again. A repeat must still be placed
+# in its own message, and a segment with a finding must be checked in every message it is in.
+
+
+def edifact_messages(*bodies: str) -> list[Message]:
+    data = "UNB+UNOC:3+SENDER:14+RECEIVER:14+240131:1200+REF1'"
+    for number, body in enumerate(bodies, start=1):
+        data += f"UNH+M{number}+ORDERS:D:96A:UN'{body}UNT+{body.count(chr(39)) + 2}+M{number}'"
+    data += f"UNZ+{len(bodies)}+REF1'"
+    return [e for e in edifact.parse(data.encode()) if isinstance(e, Message)]
+
+
+def test_a_bad_segment_repeated_in_every_message_is_reported_in_each():
+    body = "BGM+220+PO1+9'DTM+137:20240231:102'" + LINE + TRAILER
+    first, second, third = edifact_messages(body, body, body)
+    for message in (first, second, third):
+        assert found(message) == [("12", 3, "DTM", 1, 2, "error")]
+
+
+def test_a_good_segment_repeated_out_of_place_is_reported_where_it_is_out_of_place():
+    first, second = edifact_messages("BGM+220+PO1+9'DTM+137:20240131:102'" + LINE + TRAILER,
+                                     "DTM+137:20240131:102'BGM+220+PO1+9'" + LINE + TRAILER)
+    assert found(first) == []
+    assert [(code, position, tag) for code, position, tag, *_ in found(second)] == [
+        ("13", 2, "BGM"), ("15", 3, "BGM")]  # passed over by the DTM, then out of order
+
+
+def test_repeated_segments_make_the_same_tree_in_every_message():
+    body = HEADER[HEADER.index("BGM"):] + LINE + TRAILER
+    first, second = edifact_messages(body, body)
+    assert etree.tostring(second.tree).replace(b"M2", b"M1") == etree.tostring(first.tree)
+
+
+def test_an_x12_segment_repeated_in_two_sets_is_checked_in_both():
+    n4 = "N1*ST*Store~N4*Columbus*OH*432150000000*US~"  # N403 is 3 to 15 characters: 12 is fine
+    bad = "N1*ST*Store~N4*Columbus*OHIO*43215*US~"  # N402 is a 2-character code: AK4 7
+    body = "ST*850*{ref}~" + BEG + "{n4}" + PO1 + CTT
+    sets = "".join(
+        (body.format(ref=ref, n4=segments) + f"SE*{body.count('~') + segments.count('~')}*{ref}~")
+        for ref, segments in (("0001", n4), ("0002", bad), ("0003", bad), ("0004", n4)))
+    data = f"{ISA}GS*PO*SENDER*RECEIVER*20240101*1200*1*X*004010~{sets}GE*4*1~IEA*1*000000001~".encode()
+    messages = [e for e in x12.parse(data) if isinstance(e, Message)]
+    assert [x12_found(message) for message in messages] == [
+        [], [("element", "7", 4, "N4", 2, None)], [("element", "7", 4, "N4", 2, None)], []]

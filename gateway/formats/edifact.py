@@ -345,6 +345,7 @@ Elements = list[list[list[str]]]  # data elements → repetitions → components
 class Segment:
     tag: str
     elements: Elements
+    text: str | None = None  # as written, when cut by `_fast_segments` (`tree.KnownSegments`)
 
     def value(self, element: int, component: int = 1) -> str:
         """The text of a component (1-based positions, first repetition), or ''."""
@@ -439,7 +440,7 @@ def _fast_segments(blocks: Iterable[str], separators: Separators) -> Iterator[Se
                 elements = [[r.split(component) for r in part.split(repetition)] for part in piece.split(element)]
             head = elements[0]
             tag = head[0][0] if len(head) == 1 and len(head[0]) == 1 else _tag_as_written(head)
-            yield Segment(tag, elements[1:])
+            yield Segment(tag, elements[1:], piece)
     tail = carry if pending is None else pending + terminator + carry
     if tail:
         if not first and (tail[:1] == " " or tail[:1] == release):
@@ -568,6 +569,10 @@ class OpenGroup:
     messages: int = 0
 
 
+# The tags `take_inner` reads as envelope (service) segments rather than as a message's.
+_SERVICE_TAGS = frozenset({"UNA", "UNB", "UNG", "UNE", "UNH", "UNT", "UNZ"})
+
+
 class _InterchangeReader:
     """Walks one interchange's segments, checks its envelope and yields its events."""
 
@@ -589,6 +594,7 @@ class _InterchangeReader:
         self.open_message: OpenMessage | None = None
         self.open_group: OpenGroup | None = None
         self.message_refs: set[str] = set()
+        self.known = tree.KnownSegments()
         self.loose_messages = 0
         self.unz_seen = False
         self.junk_reported = False
@@ -642,7 +648,10 @@ class _InterchangeReader:
         try:
             for segment in reading:
                 self.position += 1
-                yield from self.take(segment)
+                if self.open_message is not None and segment.tag not in _SERVICE_TAGS and not self.unz_seen:
+                    self.add_to_message(segment)  # what `take` does with a message's segment, without its generators
+                else:
+                    yield from self.take(segment)
         except SegmentProblem as problem:
             self.position += 1
             if self.open_message:
@@ -934,15 +943,23 @@ class _InterchangeReader:
     def add_segment(self, segment: Segment) -> None:
         opened = self.open_message
         assert opened
-        xml, escaped = tree.segment_text(segment.tag, segment.elements, opened.segments)
+        builder, errors, position = opened.builder, opened.message.errors, opened.segments
+        definition = builder.definition
+        known = self.known.xml(definition, segment.text, segment.tag, position)
+        if known is not None:
+            builder.add(segment.tag, position, known)
+            return
+        findings, found = builder.finding_count, len(errors)
+        xml, escaped = tree.segment_text(segment.tag, segment.elements, position)
         if escaped:
-            opened.message.errors.extend(tree.invalid_characters(segment.tag, segment.elements, opened.segments, "21"))
-        definition = opened.builder.definition
-        opened.builder.add(segment.tag, opened.segments, xml, segment.elements if definition else None)
-        opened.message.errors.extend(check_segment(
-            segment.tag, segment.elements, opened.segments,
+            errors.extend(tree.invalid_characters(segment.tag, segment.elements, position, "21"))
+        builder.add(segment.tag, position, xml, segment.elements if definition else None)
+        errors.extend(check_segment(
+            segment.tag, segment.elements, position,
             defined=definition is not None, borrowed=definition is not None and definition.borrowed,
         ))
+        if len(errors) == found and builder.finding_count == findings:
+            self.known.remember(definition, segment.text, xml)
 
     def message_error(self, reason: str, tag: str | None, code: str | None = None) -> None:
         """A message error; `code` is its UN/EDIFACT syntax error code (0085) for a UCM."""

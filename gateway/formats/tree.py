@@ -104,27 +104,100 @@ def segment_text(tag: str, elements: Sequence[DataElement], position: int) -> tu
     parts = [f'<{tag} pos="{position}">']
     append = parts.append
     search = _ESCAPE.search
-    for number, repetitions in enumerate(elements, start=1):
-        name = f"{tag}{number:02d}"
+    for (single_open, single_close, element_open, element_close, names), repetitions in zip(
+            _element_names(tag, len(elements)), elements):
         for components in repetitions:
             if len(components) == 1:
                 value = components[0]
                 if value:
                     if search(value):
                         value, escaped = _escaped(value), True
-                    append(f"<{name}><{name}.1>{value}</{name}.1></{name}>")
+                    append(single_open + value + single_close)
                 continue
             if not any(components):
                 continue
-            append(f"<{name}>")
-            for part, value in enumerate(components, start=1):
+            append(element_open)
+            if len(components) > len(names):
+                names = _component_names(element_open[1:-1], len(components))
+            for (opening, closing), value in zip(names, components):
                 if value:
                     if search(value):
                         value, escaped = _escaped(value), True
-                    append(f"<{name}.{part}>{value}</{name}.{part}>")
-            append(f"</{name}>")
+                    append(opening + value + closing)
+            append(element_close)
     append(f"</{tag}>")
     return "".join(parts), escaped
+
+
+def plain_segment_text(tag: str, values: Sequence[str], position: int) -> str:
+    """`segment_text` of a segment whose data elements are single values (no components, no
+    repetitions) that need no escaping: what most X12 segments are."""
+    parts = [f'<{tag} pos="{position}">']
+    append = parts.append
+    for (single_open, single_close, *_), value in zip(_element_names(tag, len(values)), values):
+        if value:
+            append(single_open + value + single_close)
+    append(f"</{tag}>")
+    return "".join(parts)
+
+
+def needs_escaping(text: str) -> bool:
+    """Whether some character of `text` must be escaped (or replaced) in XML text."""
+    return _ESCAPE.search(text) is not None
+
+
+# The markup around data elements and components, written once per tag rather than per value.
+_NAMES: dict[str, list[tuple[str, str, str, str, list[tuple[str, str]]]]] = {}
+_KEPT = 4096  # tags kept at most (they are checked before they get here, but a file may hold many)
+
+
+def _element_names(tag: str, count: int) -> list[tuple[str, str, str, str, list[tuple[str, str]]]]:
+    """Per data element of `tag`: the markup of a one-component element around its value, the
+    element's start and end tags, and the markup of its first components."""
+    found = _NAMES.get(tag)
+    if found is None or len(found) < count:
+        found = []
+        for number in range(1, max(count, 10) + 1):
+            name = f"{tag}{number:02d}"
+            found.append((f"<{name}><{name}.1>", f"</{name}.1></{name}>", f"<{name}>", f"</{name}>",
+                          _component_names(name, 10)))
+        if len(_NAMES) < _KEPT:
+            _NAMES[tag] = found
+    return found
+
+
+def _component_names(name: str, count: int) -> list[tuple[str, str]]:
+    return [(f"<{name}.{part}>", f"</{name}.{part}>") for part in range(1, count + 1)]
+
+
+class KnownSegments:
+    """The segments of one interchange read without any finding, by their text.
+
+    The same text, in the same interchange (the same separators) and under the same message
+    definition, gives the same data elements, tree and checks: a repeat (the same NAD, DTM,
+    CUX or PIA in every message of a file) is written from the first one's markup and only
+    placed in its message, not tokenized or checked again.
+    """
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self.bodies: dict[tuple[int, str], str] = {}
+        self.definitions: dict[int, Definition | None] = {}  # keeps each id's definition alive
+
+    def xml(self, definition: Definition | None, text: str | None, tag: str, position: int) -> str | None:
+        """The segment's XML at `position` when its text is known to give no finding, else None."""
+        if text is None:
+            return None
+        body = self.bodies.get((id(definition), text))
+        return None if body is None else f'<{tag} pos="{position}">{body}'
+
+    def remember(self, definition: Definition | None, text: str | None, xml: str) -> None:
+        """Record a segment that gave no finding (no escaped value, no check, no envelope error)."""
+        if text is None or len(self.bodies) >= self.LIMIT:  # a file's repeats show early; later ones are read
+            return
+        self.definitions[id(definition)] = definition
+        self.bodies[(id(definition), text)] = xml[xml.index(">") + 1:]  # after <TAG pos="n">
 
 
 def load_structure(standard: str, message_type: str, version: str | None = None) -> Definition | None:
@@ -138,11 +211,8 @@ def load_structure(standard: str, message_type: str, version: str | None = None)
 
 def message_element(**attributes: str | None) -> etree._Element:
     """The root `<message>` element, carrying the envelope facts a template may need."""
-    root = etree.Element("message")
-    for name, value in attributes.items():
-        if value is not None:
-            root.set(name, representable(value))
-    return root
+    return etree.Element("message", {name: representable(value) for name, value in attributes.items()
+                                     if value is not None})
 
 
 def segments_of(message: etree._Element) -> list[list]:

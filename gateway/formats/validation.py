@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 from lxml import etree
@@ -156,6 +156,7 @@ class Level:
     items: tuple[Item, ...]
     positions: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)  # tag → item indices
     tags: frozenset[str] = frozenset()  # every tag anywhere below
+    required: tuple[int, ...] = ()  # indices of the mandatory items, in order
 
     @classmethod
     def build(cls, name: str, items: tuple[Item, ...]) -> "Level":
@@ -166,7 +167,8 @@ class Level:
             tags.add(item.tag)
             if item.group is not None:
                 tags |= item.group.tags
-        return cls(name, items, {tag: tuple(found) for tag, found in positions.items()}, frozenset(tags))
+        required = tuple(index for index, item in enumerate(items) if item.required)
+        return cls(name, items, {tag: tuple(found) for tag, found in positions.items()}, frozenset(tags), required)
 
 
 @dataclass(frozen=True)
@@ -406,6 +408,7 @@ DATE_FORMATS = {
 PERIOD_FORMATS = {"718": "%Y%m%d", "719": "%Y%m%d%H%M"}
 
 
+@lru_cache(maxsize=4096)  # a message's dates repeat; strptime is slow
 def _valid(value: str, pattern: str) -> bool:
     try:
         parsed = datetime.datetime.strptime(value, pattern)
@@ -419,12 +422,26 @@ def check_segment(findings: Findings, tag: str, elements: Sequence[Sequence[Sequ
     definition = findings.definition.segments.get(tag)
     if definition is None:
         return
+    x12 = findings.definition.standard == "x12"
+    if not _clean_check(definition, x12)(elements):
+        _check_elements(findings, definition, elements, position, x12)
+        if definition.rules:
+            _check_rules(findings, definition, elements, position)
+    if tag == "DTM" and not x12:
+        _check_edifact_date(findings, elements, position)
+    if findings.options.check_digits:
+        _check_gs1(findings, tag, elements, position, x12)
+
+
+def _check_elements(findings: Findings, definition: SegmentDef, elements: Sequence[Sequence[Sequence[str]]],
+                    position: int, x12: bool) -> None:
+    """Every finding of a segment's data elements, in order (what `_clean_check` found not clean)."""
+    tag = definition.tag
     defined = definition.elements
     for number in range(len(defined) + 1, len(elements) + 1):
         if any(any(part for part in components) for components in elements[number - 1]):
             findings.add("too_many_elements", f"{tag} has a data element at position {number}, it has only "
                          f"{len(defined)}", position, tag, element=number)
-    x12 = findings.definition.standard == "x12"
     size = len(elements)
     for number in definition.required:
         if number > size:
@@ -475,12 +492,144 @@ def check_segment(findings: Findings, tag: str, elements: Sequence[Sequence[Sequ
                                      repetition=repetition, element_ref=component.ref)
                     continue
                 _check_value(findings, component, value, tag, number, part, repetition, position, x12)
-    if definition.rules:
-        _check_rules(findings, definition, elements, position)
-    if tag == "DTM" and not x12:
-        _check_edifact_date(findings, elements, position)
-    if findings.options.check_digits:
-        _check_gs1(findings, tag, elements, position, x12)
+
+
+# --- the same checks, compiled once per segment: is a segment clean? ---------------------------
+#
+# Most segments of most messages are right. `_clean_check` answers, for one segment definition,
+# whether its data elements and syntax notes give no finding at all, with closures made once per
+# definition instead of walking the definition per segment; only a segment it cannot clear is
+# walked by `_check_elements` and `_check_rules`, which word the findings. It answers False
+# whenever it is not sure (a repeated element, an element past the definition's): never True
+# where a finding would have been made.
+
+ElementsOf = Sequence[Sequence[Sequence[str]]]
+
+
+def _clean_check(definition: SegmentDef, x12: bool) -> Callable[[ElementsOf], bool]:
+    checks = definition.__dict__.get("_clean_checks")
+    if checks is None:
+        checks = {}
+        object.__setattr__(definition, "_clean_checks", checks)
+    check = checks.get(x12)
+    if check is None:
+        check = checks[x12] = _compile_clean_check(definition, x12)
+    return check
+
+
+def _never(elements: ElementsOf) -> bool:
+    return False
+
+
+def _compile_clean_check(definition: SegmentDef, x12: bool) -> Callable[[ElementsOf], bool]:
+    defined = definition.elements
+    if any(element.repeats < 1 for element in defined):
+        return _never
+    size_max = len(defined)
+    size_min = max(definition.required, default=0)
+    specs: list[tuple[int, bool, Callable[[str], bool] | None, tuple[tuple[bool, Callable[[str], bool]], ...]]] = []
+    for number, element in enumerate(defined, start=1):
+        if element.components is None:
+            specs.append((1 << number, element.required, _value_check(element, x12), ()))
+        else:
+            parts = tuple((part.required, _value_check(part, x12)) for part in element.components)
+            specs.append((1 << number, element.required, None, parts))
+    rules = []
+    for rule in definition.rules:
+        if len(set(rule.positions)) != len(rule.positions):
+            return _never
+        mask = 0
+        for n in rule.positions:
+            mask |= 1 << n
+        rules.append((rule.kind, mask, 1 << rule.positions[0]))
+
+    def clean(elements: ElementsOf) -> bool:
+        size = len(elements)
+        if size > size_max or size < size_min:
+            return False
+        present = 0
+        for (bit, required, check, parts), repetitions in zip(specs, elements):
+            if len(repetitions) != 1:
+                return False
+            components = repetitions[0]
+            if check is not None:  # a simple data element
+                value = components[0]
+                if len(components) > 1 and any(components[1:]):
+                    return False
+                if not value:
+                    if required:
+                        return False
+                    continue
+                if not check(value):
+                    return False
+                present |= bit
+                continue
+            if not any(components):
+                if required:
+                    return False
+                continue
+            present |= bit
+            count = len(components)
+            if count > len(parts) and any(components[len(parts):]):
+                return False
+            for index, (part_required, part_check) in enumerate(parts):
+                value = components[index] if index < count else ""
+                if not value:
+                    if part_required:
+                        return False
+                elif not part_check(value):
+                    return False
+        if not rules:
+            return True
+        keeps = kept.get(present)
+        if keeps is None:
+            keeps = kept[present] = notes_kept(present)
+        return keeps
+
+    def notes_kept(present: int) -> bool:
+        """Whether the data elements present (a bit per position) break no syntax note."""
+        for kind, mask, first in rules:
+            there = present & mask
+            if kind == "P":
+                if there and there != mask:
+                    return False
+            elif kind == "R":
+                if not there:
+                    return False
+            elif kind == "E":
+                if there & (there - 1):
+                    return False
+            elif there & first and ((there & (there - 1)) == 0 if kind == "L" else there != mask):
+                return False
+        return True
+
+    kept: dict[int, bool] = {}  # by the elements present: a segment's few shapes recur
+    return clean
+
+
+def _value_check(element: ElementDef, x12: bool) -> Callable[[str], bool]:
+    """Whether a non-empty value of `element` gives no finding (`_value_problem` is None)."""
+    low, high = element.min, element.max
+    codes = element.codes.values if element.codes is not None and element.codes.complete else None
+    if element.kind in ("an", "AN", "ID"):
+        if codes is None:
+            return lambda value: low <= len(value) <= high
+        return lambda value: value in codes and low <= len(value) <= high
+    kind = element.kind
+    if codes is None and (kind in ("n", "R") or kind[0] == "N"):
+        match = _number_pattern(kind, x12).match
+
+        def number(value: str) -> bool:
+            if value.isdigit() and value.isascii():  # every pattern reads plain digits as that many digits
+                return low <= len(value) <= high
+            digits = _digits(match(value))
+            return digits is not None and low <= digits <= high
+
+        return number
+    if codes is None and kind == "DT":
+        return lambda value: (is_digits(value) and len(value) in (6, 8) and low <= len(value) <= high
+                              and _valid(value, "%Y%m%d" if len(value) == 8 else "%y%m%d"))
+    return lambda value: _value_problem(element, value, x12) is None
 
 
 def _name(tag: str, number: int, part: int | None = None) -> str:
@@ -493,18 +642,38 @@ def _ref(element: ElementDef) -> str:
 
 def _check_value(findings: Findings, element: ElementDef, value: str, tag: str, number: int, part: int | None,
                  repetition: int | None, position: int, x12: bool) -> None:
+    problem = _value_problem(element, value, x12)
+    if problem is None:
+        return
+    found, what = problem
+    findings.add(found, f"{_name(tag, number, part)}{_ref(element)} {value!r} {what}", position, tag, element=number,
+                 component=part, repetition=repetition, element_ref=element.ref, value=value)
+
+
+def _number_pattern(kind: str, x12: bool) -> re.Pattern:
+    if x12:
+        return _X12_INTEGER if kind[0] == "N" else _X12_DECIMAL
+    return _NUMBER
+
+
+def _digits(match: re.Match | None) -> int | None:
+    """How many digits a number has (its length), or None when the match is not a number."""
+    if not match or not (match.group(1) or (match.lastindex and match.group(2))):
+        return None
+    return len(match.group(1)) + (len(match.group(2) or "") if match.lastindex and match.lastindex >= 2 else 0)
+
+
+def _value_problem(element: ElementDef, value: str, x12: bool) -> tuple[str, str] | None:
+    """What is wrong with a non-empty value: (kind of finding, what is wrong), or None."""
     kind = element.kind
     length = len(value)
     problem: tuple[str, str] | None = None  # (kind of finding, what is wrong) — names are made only then
     if kind in ("n", "R") or kind[0] == "N":
-        if x12:
-            match = (_X12_INTEGER if kind[0] == "N" else _X12_DECIMAL).match(value)
-        else:
-            match = _NUMBER.match(value)
-        if not match or not (match.group(1) or (match.lastindex and match.group(2))):
+        digits = _digits(_number_pattern(kind, x12).match(value))
+        if digits is None:
             problem = ("invalid_character", "is not a number")
         else:
-            length = len(match.group(1)) + (len(match.group(2) or "") if match.lastindex and match.lastindex >= 2 else 0)
+            length = digits
     elif kind == "an" or kind == "AN":
         pass
     elif kind == "a" and _ALPHA_FORBIDDEN.search(value):
@@ -526,11 +695,7 @@ def _check_value(findings: Findings, element: ElementDef, value: str, tag: str, 
             problem = ("too_long", f"is {length} characters long, at most {element.max} allowed")
         elif length < element.min:
             problem = ("too_short", f"is {length} characters long, at least {element.min} required")
-        else:
-            return
-    found, what = problem
-    findings.add(found, f"{_name(tag, number, part)}{_ref(element)} {value!r} {what}", position, tag, element=number,
-                 component=part, repetition=repetition, element_ref=element.ref, value=value)
+    return problem
 
 
 def _length(element: ElementDef) -> str:
@@ -577,6 +742,12 @@ def _check_rules(findings: Findings, definition: SegmentDef, elements, position:
                          position, tag, element=rule.positions[1])
 
 
+@lru_cache(maxsize=None)
+def _written_size(pattern: str) -> int:
+    """How many characters a date in this strptime pattern has."""
+    return len(datetime.datetime(2000, 1, 1).strftime(pattern))
+
+
 def _value(elements, number: int, part: int = 1) -> str:
     try:
         return elements[number - 1][0][part - 1]
@@ -593,7 +764,7 @@ def _check_edifact_date(findings: Findings, elements, position: int) -> None:
                      position, "DTM", element=1, component=2, element_ref="2380")
     elif form in DATE_FORMATS:
         pattern = DATE_FORMATS[form]
-        size = len(datetime.datetime(2000, 1, 1).strftime(pattern))
+        size = _written_size(pattern)
         if not _valid(value[:size], pattern):
             findings.add("invalid_date", f"DTM01.2 (2380, date/time) {value!r} is not a valid date in format {form}",
                          position, "DTM", **where)
@@ -691,6 +862,11 @@ class MessageBuilder:
         self._last_position: int | None = None
 
     @property
+    def finding_count(self) -> int:
+        """How many findings so far (a segment that adds none may be remembered as clean)."""
+        return 0 if self.findings is None else len(self.findings.issues)
+
+    @property
     def issues(self) -> list[Issue]:
         """What nesting and validation found; read once, when the message is complete."""
         if self.findings is None:
@@ -732,8 +908,10 @@ class MessageBuilder:
                 if index < start or (depth and index == 0):  # a group's trigger opens a sibling group
                     continue
                 item = frame.level.items[index]
-                self._close_above(depth, position)
-                self._skip(frame, index, position)
+                if len(stack) > depth + 1:
+                    self._close_above(depth, position)
+                if index > frame.index + 1:
+                    self._skip(frame, index, position)
                 count = frame.counts.get(index, 0) + 1
                 frame.counts[index] = count
                 frame.index = index
@@ -797,16 +975,14 @@ class MessageBuilder:
 
     def _skip(self, frame: _Frame, index: int, position: int | None) -> None:
         """Moving to table line `index`: the mandatory lines passed over without a segment are missing."""
-        for passed in range(frame.index + 1, index):
-            item = frame.level.items[passed]
-            if item.required and not frame.counts.get(passed):
-                self._missing(frame, item, position)
+        for passed in frame.level.required:
+            if frame.index < passed < index and not frame.counts.get(passed):
+                self._missing(frame, frame.level.items[passed], position)
 
     def _close(self, frame: _Frame, position: int | None) -> None:
-        for passed in range(frame.index + 1, len(frame.level.items)):
-            item = frame.level.items[passed]
-            if item.required and not frame.counts.get(passed):
-                self._missing(frame, item, position)
+        for passed in frame.level.required:
+            if passed > frame.index and not frame.counts.get(passed):
+                self._missing(frame, frame.level.items[passed], position)
         if frame.name is not None:
             self.parts.append(f"</{frame.name}>")
 

@@ -272,6 +272,12 @@ def _pieces(text: str, start: int, terminator: str) -> Iterator[tuple[str, int]]
         position = cut + 1
 
 
+def _plain(segment: str, delimiters: Delimiters) -> bool:
+    """Whether a segment's data elements are single values with nothing to escape in XML."""
+    return delimiters.component not in segment and (
+        delimiters.repetition is None or delimiters.repetition not in segment) and not tree.needs_escaping(segment)
+
+
 def _data_elements(fields: list[str], delimiters: Delimiters) -> list[list[list[str]]]:
     """Each data element as tree.segment_element wants it: repetitions of components."""
     component, repetition = delimiters.component, delimiters.repetition
@@ -403,6 +409,7 @@ class _InterchangeReader:
         self.message: _OpenMessage | None = None
         self.groups = 0
         self.group_refs: set[str] = set()
+        self.known = tree.KnownSegments()
         self._check_header()
 
     # The generator returns the offset of the next ISA, or None at the end of the file.
@@ -632,11 +639,23 @@ class _InterchangeReader:
             message.lines += 1
         elif tag == "CTT":
             message.ctt = (_field(fields, 1), position)
-        elements = _data_elements(fields[1:], self.delimiters)
-        xml, escaped = tree.segment_text(tag, elements, position)
+        builder = message.builder
+        known = self.known.xml(builder.definition, segment, tag, position)
+        if known is not None:
+            builder.add(tag, position, known)
+            return
+        findings, found = builder.finding_count, len(message.errors)
+        delimiters = self.delimiters
+        elements = _data_elements(fields[1:], delimiters)
+        if segment is not None and _plain(segment, delimiters):
+            xml, escaped = tree.plain_segment_text(tag, fields[1:], position), False
+        else:
+            xml, escaped = tree.segment_text(tag, elements, position)
         if escaped:
             message.errors.extend(tree.invalid_characters(tag, elements, position, "6"))
-        message.builder.add(tag, position, xml, elements)
+        builder.add(tag, position, xml, elements)
+        if len(message.errors) == found and builder.finding_count == findings:
+            self.known.remember(builder.definition, segment, xml)
 
     def _end_message(self, fields: list[str]) -> Message | None:
         message = self.message

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 
 
 class ValueProblem(ValueError):
@@ -22,16 +23,26 @@ def to_decimal(value: str, decimal_mark: str = ".", standard: str | None = None)
     and the full stop as decimal mark whatever UNA says (ISO 9735), so both are accepted there.
     Thousands separators, exponents, blanks inside and anything else are not numbers.
     """
-    marks = {decimal_mark}
-    if standard == "edifact":
-        marks |= {",", "."}
+    marks, pattern, digit_marks = _number_syntax(decimal_mark, standard == "edifact")
     text = value.strip()
-    pattern = "^[+-]?[0-9]*(?:[" + re.escape("".join(sorted(marks))) + "][0-9]*)?$"
-    if not re.match(pattern, text) or not any(ch.isdigit() for ch in text):
+    # Past the pattern, a digit is an ASCII one, or a decimal mark that is itself a digit.
+    if not pattern.match(text) or not (_ASCII_DIGIT.search(text) or (digit_marks and any(ch.isdigit() for ch in text))):
         raise ValueProblem("not a number")
-    for mark in marks - {"."}:
+    for mark in marks:
         text = text.replace(mark, ".")
     return text
+
+
+_ASCII_DIGIT = re.compile("[0-9]")
+
+
+@lru_cache(maxsize=None)
+def _number_syntax(decimal_mark: str, either_mark: bool) -> tuple[tuple[str, ...], re.Pattern, bool]:
+    """The decimal marks other than "." that a number may hold, the pattern of a number, and
+    whether a mark is a digit (str.isdigit) itself."""
+    marks = {decimal_mark} | ({",", "."} if either_mark else set())
+    pattern = re.compile("^[+-]?[0-9]*(?:[" + re.escape("".join(sorted(marks))) + "][0-9]*)?$")
+    return tuple(sorted(marks - {"."})), pattern, any(mark.isdigit() for mark in marks)
 
 
 # Date formats: EDIFACT 2379 codes, X12 names, each as a strptime pattern.
@@ -55,6 +66,7 @@ def known_format(name: str) -> bool:
     return name in DATE_FORMATS or "%" in name
 
 
+@lru_cache(maxsize=4096)  # the dates of a file repeat, and strptime is slow; the answer is the same
 def to_date(value: str, format_name: str) -> str:
     """ISO 8601: a date ("2023-06-06") or, when the format has a time, "2023-06-06T14:30[:05]"."""
     if format_name in DATE_FORMATS:

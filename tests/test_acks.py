@@ -75,7 +75,7 @@ def test_an_accepted_interchange_gets_uci_7_and_a_ucm_7_per_message():
         ["UCM", "1", ["ORDERS", "D", "96A", "UN", "EAN008"], "7"],
         ["UCM", "2", ["ORDERS", "D", "96A", "UN", "EAN008"], "7"],
     ]
-    assert ack.answers == [0, 1]
+    assert list(ack.answers) == [0, 1]
 
 
 def test_a_wrong_unt_count_rejects_with_ucm_4_29_unt_and_uci_4():

@@ -27,9 +27,13 @@ Codes used (the tests assert them):
 from __future__ import annotations
 
 import copy
+import os
+import pickle
 import re
+import struct
+import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Sequence
 
 from lxml import etree
 
@@ -159,7 +163,7 @@ def acknowledgments(interchange: Interchange, messages: list[Message], *, kind: 
     for group in interchange.groups:
         if group.functional_id == "FA":
             continue
-        in_group = [m for m in messages if m.group is group]
+        in_group = Members(messages, group)
         wanted = kind or "997"
         if wanted == "999" and (group.version or "")[:6] < "005010":
             wanted = "997"
@@ -217,8 +221,12 @@ def contrl(interchange: Interchange, messages: list[Message]) -> Acknowledgment:
             segments.extend(_ucm(message, envelope_rejected=bool(own)))
     for group in interchange.groups:
         group_errors = [i for i in group.errors if i.severity == "error"]
-        members = [m for m in messages if m.group is group]
-        group_rejected = bool(group_errors or own) or (members and all(m.status == "rejected" for m in members))
+        members = Members(messages, group)
+        count = rejected_count = 0
+        for member in members:
+            count += 1
+            rejected_count += member.status == "rejected"
+        group_rejected = bool(group_errors or own) or (count and rejected_count == count)
         ucf: list[Any] = ["UCF", group.control_ref or "", [group.sender or ""], [group.receiver or ""],
                           "4" if group_rejected else "7"]
         if group_errors:
@@ -232,8 +240,7 @@ def contrl(interchange: Interchange, messages: list[Message]) -> Acknowledgment:
     status = "rejected" if rejected else interchange.status
     if status == "accepted" and any(m.errors for m in messages):
         status = "accepted_with_errors"
-    return Acknowledgment("contrl", interchange, status, segments, [m.index for m in messages],
-                          version="D3")
+    return Acknowledgment("contrl", interchange, status, segments, indexes(messages), version="D3")
 
 
 def _s009(message: Message) -> list[str]:
@@ -322,9 +329,9 @@ def functional_ack(group: Group, messages: list[Message], interchange: Interchan
         status = "E"
     else:
         status = "A"
-    segments.append(["AK9", status, str(len(messages)), str(len(messages)), str(accepted), *group_codes[:5]])
+    segments.append(["AK9", status, str(len(statuses)), str(len(statuses)), str(accepted), *group_codes[:5]])
     name = STATUS_NAMES[status]
-    return Acknowledgment(kind, interchange, name, segments, [m.index for m in messages],
+    return Acknowledgment(kind, interchange, name, segments, indexes(messages),
                           group_ref=group.control_ref,
                           version=IMPLEMENTATION_999 if implementation else _ack_version(group.version))
 
@@ -380,24 +387,23 @@ def keep_for_acknowledgment(message: Message) -> None:
 
 
 class AckMessage:
-    """What an acknowledgment reads of a message, kept until its interchange ends (`for_acknowledgment`).
-
-    A file of 50,000 messages in one interchange is acknowledged at the interchange's end: a
-    slotted record per message (and one shared tree per envelope version) costs a few dozen
-    bytes, where the message with even a slim tree of its own cost about four kilobytes.
-    """
+    """What an acknowledgment reads of a message: its envelope values, its issues, and a tree that
+    holds only what `_s009` and a 999's CTX read (shared per envelope version, or the slim tree
+    `keep_for_acknowledgment` leaves)."""
 
     __slots__ = ("interchange", "group", "index", "type", "version", "ref", "tree", "association", "errors")
 
-    def __init__(self, message: Message, tree: etree._Element | None) -> None:
-        self.interchange = message.interchange
-        self.group = message.group
-        self.index = message.index
-        self.type = message.type
-        self.version = message.version
-        self.ref = message.ref
-        self.association = message.association
-        self.errors = message.errors or _NO_ISSUES
+    def __init__(self, interchange: Interchange, group: Group | None, index: int, type: str | None,
+                 version: str | None, ref: str | None, association: str | None, errors: Sequence[Issue],
+                 tree: etree._Element | None) -> None:
+        self.interchange = interchange
+        self.group = group
+        self.index = index
+        self.type = type
+        self.version = version
+        self.ref = ref
+        self.association = association
+        self.errors = errors or _NO_ISSUES
         self.tree = tree
 
     @property
@@ -407,25 +413,130 @@ class AckMessage:
 
 _NO_ISSUES: tuple[Issue, ...] = ()
 _SHARED_TREES: dict[tuple, etree._Element] = {}
+_LENGTH = struct.Struct("<I")
 
 
-def for_acknowledgment(message: Message, *, business_unit: bool = True) -> AckMessage:
-    """The record an acknowledgment needs of a message (see AckMessage); `business_unit` keeps
-    the segment a 999's CTX quotes (only a 999 reads it)."""
-    tree = message.tree
-    if tree is None:
-        return AckMessage(message, None)
-    if business_unit and BUSINESS_UNITS.get(message.type or "") is not None:
-        keep_for_acknowledgment(message)
-        return AckMessage(message, message.tree)
-    key = (tree.tag, tree.get("release"), tree.get("agency"))
+def _shared_tree(key: tuple) -> etree._Element:
+    """A read-only tree with a message's tag, release and agency: what _s009 reads of every message like it."""
     shared = _SHARED_TREES.get(key)
-    if shared is None:  # read only: what _s009 reads of every message with these attributes
-        shared = etree.Element(tree.tag, {name: value for name, value in (
+    if shared is None:
+        shared = etree.Element(key[0], {name: value for name, value in (
             ("release", key[1]), ("agency", key[2])) if value is not None})
         if len(_SHARED_TREES) < 1024:
             _SHARED_TREES[key] = shared
-    return AckMessage(message, shared)
+    return shared
+
+
+class AckSpool:
+    """What the acknowledgments of one file read of its messages, kept in a temporary file as the
+    parse goes by, not in memory.
+
+    A file of 500,000 messages in one interchange is acknowledged when the interchange ends; a
+    record per message held until then grows with the file (some 600 bytes a message). Here each
+    message is a few dozen bytes on disk, and `of(interchange)` reads that interchange's records
+    back one at a time, as often as they are iterated. `business_unit` keeps the segment a 999's
+    CTX quotes (only a 999 reads it).
+    """
+
+    def __init__(self, business_unit: bool = False) -> None:
+        self.business_unit = business_unit
+        self._file: Any = None
+        self._objects: dict[int, Any] = {}  # the interchanges and groups records point to, by id
+        self._counts: dict[int, int] = {}
+
+    def add(self, message: Message) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()
+        interchange, group = message.interchange, message.group
+        self._objects.setdefault(id(interchange), interchange)
+        if group is not None:
+            self._objects.setdefault(id(group), group)
+        self._counts[id(interchange)] = self._counts.get(id(interchange), 0) + 1
+        tree, shared, slim = message.tree, None, None
+        if tree is not None:
+            if self.business_unit and BUSINESS_UNITS.get(message.type or "") is not None:
+                keep_for_acknowledgment(message)
+                slim = etree.tostring(message.tree)
+            else:
+                shared = (tree.tag, tree.get("release"), tree.get("agency"))
+        record = pickle.dumps((id(interchange), id(group) if group is not None else None, message.index, message.type,
+                               message.version, message.ref, message.association, message.errors or None, shared,
+                               slim), pickle.HIGHEST_PROTOCOL)
+        self._file.write(_LENGTH.pack(len(record)) + record)
+
+    def of(self, interchange: Interchange) -> "AckRecords":
+        """The records of one interchange's messages (in the order they came)."""
+        return AckRecords(self, id(interchange), self._counts.get(id(interchange), 0))
+
+    def _read(self, key: int) -> Iterator[AckMessage]:
+        if self._file is None:
+            return
+        self._file.flush()
+        descriptor, offset, pending = self._file.fileno(), 0, b""
+        while True:
+            block = os.pread(descriptor, 1 << 16, offset)
+            if not block:
+                return
+            offset += len(block)
+            pending += block
+            start = 0
+            while start + 4 <= len(pending):
+                (size,) = _LENGTH.unpack_from(pending, start)
+                if start + 4 + size > len(pending):
+                    break
+                record = pickle.loads(pending[start + 4:start + 4 + size])
+                start += 4 + size
+                if record[0] == key:
+                    yield self._message(record)
+            pending = pending[start:]
+
+    def _message(self, record: tuple) -> AckMessage:
+        interchange, group, index, kind, version, ref, association, errors, shared, slim = record
+        tree = etree.fromstring(slim) if slim is not None else _shared_tree(shared) if shared is not None else None
+        return AckMessage(self._objects[interchange], self._objects.get(group), index, kind, version, ref,
+                          association, errors, tree)
+
+
+class AckRecords:
+    """The records of one interchange's messages in an AckSpool: read back each time they are iterated."""
+
+    def __init__(self, spool: AckSpool, key: int, count: int) -> None:
+        self._spool, self._key, self._count = spool, key, count
+
+    def __iter__(self) -> Iterator[AckMessage]:
+        return self._spool._read(self._key)
+
+    def __len__(self) -> int:
+        return self._count
+
+
+class Members:
+    """The messages of one group among an interchange's (iterated again each time, never held)."""
+
+    def __init__(self, messages: Iterable[Any], group: Group) -> None:
+        self._messages, self._group = messages, group
+
+    def __iter__(self) -> Iterator[Any]:
+        return (message for message in self._messages if message.group is self._group)
+
+
+def indexes(messages: Iterable[Any]) -> Sequence[int]:
+    """The parser indexes of messages: a range when they follow one another (they do in a file), so
+    that an acknowledgment of 500,000 messages does not hold 500,000 numbers."""
+    first = last = None
+    scattered: list[int] | None = None
+    for message in messages:
+        if scattered is not None:
+            scattered.append(message.index)
+        elif first is None:
+            first = last = message.index
+        elif message.index == last + 1:
+            last = message.index
+        else:
+            scattered = list(range(first, last + 1)) + [message.index]
+    if scattered is not None:
+        return scattered
+    return [] if first is None else range(first, last + 1)
 
 
 def _business_unit(message: Message) -> list[str] | None:

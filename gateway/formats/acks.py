@@ -252,7 +252,13 @@ def _s009(message: Message) -> list[str]:
     association = message.association or ""
     if len(association) > 6:  # 0057 is an..6: a longer one (EAN008B) cannot be echoed, and is conditional
         association = ""
-    return [message.type or "", version, release, agency, association]
+    found = [message.type or "", version, release, agency, association]
+    # One list for every message of the same type and version: a CONTRL of 500,000 UCMs holds 500,000
+    # references to it rather than as many copies of it (no one changes a segment's composite).
+    return _S009_SEEN.setdefault(tuple(found), found) if len(_S009_SEEN) < 1024 else found
+
+
+_S009_SEEN: dict[tuple, list[str]] = {}
 
 
 def _ucm(message: Message, *, envelope_rejected: bool) -> list[list]:

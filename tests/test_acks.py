@@ -389,3 +389,33 @@ def test_a_message_kept_for_its_acknowledgment_keeps_only_its_envelope_and_busin
     assert [child.tag for child in message.tree] == ["BEG"]
     assert message.tree.get("type") == "850"
     assert message.tree.xpath("string(//BEG/BEG03)") == "0123456789123"
+
+
+def big_contrl(messages: int, action_of: dict[int, str] | None = None) -> bytes:
+    """Our CONTRL answering `messages` messages of one interchange, as rendered to be sent."""
+    from gateway.formats import render
+
+    segments = [["UCI", "BIG000001", ["4012345000009", "14"], ["5790000000006", "14"], "7"]]
+    segments += [["UCM", str(n), ["ORDERS", "D", "96A", "UN", "EAN008"], (action_of or {}).get(n, "7")]
+                 for n in range(1, messages + 1)]
+    return render.render_edifact(render.EdifactInterchange(
+        sender=["5790000000006", "14"], receiver=["4012345000009", "14"], control_ref="7",
+        messages=[render.EdifactMessage("1", acks.CONTRL_VERSION, segments)]))
+
+
+def read_whole(data: bytes) -> set[tuple]:
+    """The errors of reading the bytes back whole, as check did before reading big CONTRLs in pieces."""
+    return {(issue.position, issue.tag, issue.code) for event in formats.parse(data)[1] for issue in event.errors
+            if issue.severity == "error"}
+
+
+@pytest.mark.parametrize("change", ["none", "an invalid action deep inside", "a wrong UNT count"])
+def test_a_big_contrl_is_read_back_in_pieces_with_the_findings_of_reading_it_whole(change):
+    data = big_contrl(12_000, {9_001: "X"} if change == "an invalid action deep inside" else None)
+    if change == "a wrong UNT count":  # UNH, UCI, 12,000 UCMs and UNT are 12,003 segments
+        assert b"UNT+12003+1'" in data
+        data = data.replace(b"UNT+12003+1'", b"UNT+12002+1'")
+    assert len(data) > acks.CHECK_WHOLE and 12_000 > 2 * acks.CHECK_SEGMENTS  # read back in several pieces
+    found = {(issue.position, issue.tag, issue.code) for issue in acks.check(data)}
+    assert found == read_whole(data)
+    assert bool(found) == (change != "none")

@@ -27,12 +27,13 @@ Codes used (the tests assert them):
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import pickle
 import re
 import struct
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Sequence
 
 from lxml import etree
@@ -598,10 +599,11 @@ def check(data: bytes, acks: Iterable[Acknowledgment] = ()) -> list[Issue]:
 
     problems: list[Issue] = []
     try:
-        _, events = formats.parse(data)
-        for event in events:
-            found = event.errors
-            problems.extend(i for i in found if i.severity == "error")
+        for piece, before in _read_back_pieces(data, problems):
+            _, events = formats.parse(piece)
+            for event in events:
+                found = event.errors
+                problems.extend(_in_whole(i, before) for i in found if i.severity == "error")
     except Exception as error:  # unreadable: say so, never send it
         problems.append(Issue(f"the acknowledgment cannot be read back: {error}"))
     definition = load_definition("x12", "997", "004010")
@@ -613,6 +615,76 @@ def check(data: bytes, acks: Iterable[Acknowledgment] = ()) -> list[Issue]:
             check_segment(findings, segment[0], [[[value]] for value in segment[1:]], 1)
         problems.extend(i for i in findings.issues if i.severity == "error")
     return problems
+
+
+CHECK_SEGMENTS = 2000  # body segments of a big CONTRL read back at a time
+CHECK_WHOLE = 1 << 16  # an acknowledgment of fewer bytes is read back whole
+
+
+def _in_whole(issue: Issue, before: int) -> Issue:
+    """An issue of a piece of a CONTRL (`_read_back_pieces`) placed in the whole message: its body
+    segments come after the `before` segments of the pieces before it."""
+    if not before or issue.level == "interchange" or issue.position is None or issue.position <= 2:
+        return issue
+    return replace(issue, position=issue.position + before)
+
+
+def _read_back_pieces(data: bytes, problems: list[Issue]) -> Iterator[tuple[bytes, int]]:
+    """The bytes `check` reads back: all at once, or a big CONTRL in pieces.
+
+    A CONTRL answering 500,000 messages is one message of 500,000 UCMs: read back whole, its
+    tree alone would take some 3 KB a UCM. A piece is the interchange's own UNA, UNB, UNH and
+    UCI, a run of about CHECK_SEGMENTS of its segments cut before a UCM or a UCF (the CONTRL's
+    structure allows either after the UCI), a UNT counting that piece and the interchange's
+    own UNZ: every segment sent is read back by the same parser against the same definition.
+    The real UNT is checked here against the whole message, as the parser would.
+    """
+    if len(data) < CHECK_WHOLE or not data.startswith(b"UNA"):
+        yield data, 0
+        return
+    text = data.decode("latin-1")  # a character a byte: each piece is bytes sent, cut between segments
+    una = text[:10] if text[9:10] == "\n" else text[:9]
+    element, release, terminator = text[4], text[6], text[8]
+    cut = re.compile(rf"(?:[^{re.escape(release + terminator)}]|{re.escape(release)}.)*{re.escape(terminator)}\n?",
+                     re.S)
+
+    def reading() -> Iterator[str]:
+        return (match.group() for match in cut.finditer(text, len(una)))
+
+    count, last = 0, ["", ""]
+    for segment in reading():
+        count, last = count + 1, [last[1], segment]
+    head = list(itertools.islice(reading(), 3))
+    unt, unz = last
+    if [segment[:3] for segment in head] != ["UNB", "UNH", "UCI"] or unt[:3] != "UNT" or unz[:3] != "UNZ":
+        yield data, 0  # not shaped as our CONTRLs are: read back whole, the parser says what is wrong
+        return
+
+    def values(segment: str) -> list[str]:
+        return segment.rstrip("\n")[:-1].split(element)
+
+    reference, said = values(head[1])[1], values(unt)[1:3]
+    if said[:1] != [str(count - 2)]:
+        problems.append(Issue(f"UNT says {said[0] if said else 'nothing'} segments but the message has {count - 2} "
+                              "(UNH to UNT)", count - 2, "UNT", "29", level="message"))
+    if said[1:2] != [reference]:
+        problems.append(Issue(f"UNT message reference does not match UNH's {reference!r}", count - 2, "UNT", "28",
+                              level="message"))
+    ending = "\n" if unt.endswith("\n") else ""
+
+    def piece(body: list[str]) -> bytes:
+        unt = f"UNT{element}{len(body) + 3}{element}{reference}{terminator}{ending}"
+        return "".join([una, *head, *body, unt, unz]).encode("latin-1")
+
+    body: list[str] = []
+    before = 0
+    for segment in itertools.islice(reading(), 3, count - 2):
+        if len(body) >= CHECK_SEGMENTS and segment[:3] in ("UCM", "UCF"):
+            yield piece(body), before
+            before += len(body)
+            body = []
+        body.append(segment)
+    yield piece(body), before
 
 
 # --- reading the partner's acknowledgments ---------------------------------------------------

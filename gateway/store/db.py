@@ -2,7 +2,9 @@
 
 SQLite (WAL, one file under the state directory) is the default; a PostgreSQL URL works the
 same. Every state change goes through `transition()`, which writes the audit event in the
-same transaction as the change, chained by hash to the event before it.
+same transaction as the change, chained by hash to the event before it; a batch of new rows
+and their events (the messages of a big file) go in with `insert_rows()` and
+`record_events()`, one statement each, chained the same way.
 """
 
 from __future__ import annotations

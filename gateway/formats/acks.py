@@ -26,6 +26,7 @@ Codes used (the tests assert them):
 
 from __future__ import annotations
 
+import collections
 import copy
 import itertools
 import os
@@ -617,69 +618,95 @@ def check(data: bytes, acks: Iterable[Acknowledgment] = ()) -> list[Issue]:
     return problems
 
 
-CHECK_SEGMENTS = 2000  # body segments of a big CONTRL read back at a time
+CHECK_SEGMENTS = 2000  # body segments of a big acknowledgment read back at a time
 CHECK_WHOLE = 1 << 16  # an acknowledgment of fewer bytes is read back whole
 
 
+@dataclass(frozen=True)
+class _Cut:
+    """How one of our acknowledgments is cut to be read back in pieces (`_read_back_pieces`)."""
+
+    head: tuple[str, ...]  # the segments every piece repeats: envelope, then the message's first two
+    starts: tuple[str, ...]  # the tags a run of body segments may start with
+    tail: tuple[str, ...]  # the segments after the body: the message's closing ones, then the envelope's
+    trailer: str  # the message trailer (UNT, SE): counted again for each piece
+    codes: tuple[str, str]  # the standard's codes for a trailer's wrong count and wrong reference
+    reference: int  # the element of the message's first segment (UNH, ST) its reference is in
+
+
+_CUTS = {
+    "UNB": _Cut(("UNB", "UNH", "UCI"), ("UCM", "UCF"), ("UNT", "UNZ"), "UNT", ("29", "28"), 1),
+    "GS": _Cut(("GS", "ST", "AK1"), ("AK2",), ("AK9", "SE", "GE", "IEA"), "SE", ("4", "3"), 2),
+}
+
+
 def _in_whole(issue: Issue, before: int) -> Issue:
-    """An issue of a piece of a CONTRL (`_read_back_pieces`) placed in the whole message: its body
-    segments come after the `before` segments of the pieces before it."""
+    """An issue of a piece of an acknowledgment (`_read_back_pieces`) placed in the whole message: its
+    body segments come after the `before` segments of the pieces before it."""
     if not before or issue.level == "interchange" or issue.position is None or issue.position <= 2:
         return issue
     return replace(issue, position=issue.position + before)
 
 
 def _read_back_pieces(data: bytes, problems: list[Issue]) -> Iterator[tuple[bytes, int]]:
-    """The bytes `check` reads back: all at once, or a big CONTRL in pieces.
+    """The bytes `check` reads back, with the body segments before them: all at once, or a big
+    acknowledgment (one CONTRL, or one 997/999 in one group) in pieces.
 
     A CONTRL answering 500,000 messages is one message of 500,000 UCMs: read back whole, its
-    tree alone would take some 3 KB a UCM. A piece is the interchange's own UNA, UNB, UNH and
-    UCI, a run of about CHECK_SEGMENTS of its segments cut before a UCM or a UCF (the CONTRL's
-    structure allows either after the UCI), a UNT counting that piece and the interchange's
-    own UNZ: every segment sent is read back by the same parser against the same definition.
-    The real UNT is checked here against the whole message, as the parser would.
+    tree alone would take some 3 KB a UCM. A piece is the interchange's own service string
+    (UNA, ISA), the segments `_Cut.head` names, a run of about CHECK_SEGMENTS segments cut
+    before a UCM or UCF (AK2), the closing segments with a trailer counting that piece, and the
+    interchange's own end: every segment sent is read back by the same parser against the
+    same definition. The real trailer is checked here against the whole message, as the
+    parser would.
     """
-    if len(data) < CHECK_WHOLE or not data.startswith(b"UNA"):
+    if len(data) < CHECK_WHOLE or not data.startswith((b"UNA", b"ISA")):
         yield data, 0
         return
     text = data.decode("latin-1")  # a character a byte: each piece is bytes sent, cut between segments
-    una = text[:10] if text[9:10] == "\n" else text[:9]
-    element, release, terminator = text[4], text[6], text[8]
-    cut = re.compile(rf"(?:[^{re.escape(release + terminator)}]|{re.escape(release)}.)*{re.escape(terminator)}\n?",
-                     re.S)
+    if text.startswith("UNA"):
+        service, element, release, terminator = text[:9], text[4], text[6], text[8]
+    else:
+        service, element, release, terminator = text[:106], text[3], "", text[105]
+    service += "\n" if text[len(service):len(service) + 1] == "\n" else ""
+    escaped = f"|{re.escape(release)}." if release else ""
+    cut = re.compile(rf"(?:[^{re.escape(release + terminator)}]{escaped})*{re.escape(terminator)}\n?", re.S)
 
     def reading() -> Iterator[str]:
-        return (match.group() for match in cut.finditer(text, len(una)))
-
-    count, last = 0, ["", ""]
-    for segment in reading():
-        count, last = count + 1, [last[1], segment]
-    head = list(itertools.islice(reading(), 3))
-    unt, unz = last
-    if [segment[:3] for segment in head] != ["UNB", "UNH", "UCI"] or unt[:3] != "UNT" or unz[:3] != "UNZ":
-        yield data, 0  # not shaped as our CONTRLs are: read back whole, the parser says what is wrong
-        return
+        return (match.group() for match in cut.finditer(text, len(service)))
 
     def values(segment: str) -> list[str]:
         return segment.rstrip("\n")[:-1].split(element)
 
-    reference, said = values(head[1])[1], values(unt)[1:3]
-    if said[:1] != [str(count - 2)]:
-        problems.append(Issue(f"UNT says {said[0] if said else 'nothing'} segments but the message has {count - 2} "
-                              "(UNH to UNT)", count - 2, "UNT", "29", level="message"))
+    head = list(itertools.islice(reading(), 3))
+    shape = _CUTS.get(values(head[0])[0]) if head else None
+    count, last = 0, collections.deque(maxlen=len(shape.tail) if shape else 1)
+    for segment in reading():
+        count += 1
+        last.append(segment)
+    if shape is None or [values(segment)[0] for segment in (*head, *last)] != [*shape.head, *shape.tail]:
+        yield data, 0  # not shaped as our big acknowledgments are: read back whole, the parser says what is wrong
+        return
+    closing = list(last)[:shape.tail.index(shape.trailer) + 1]
+    ending = list(last)[len(closing):]
+    in_message = count - (len(shape.head) - 2) - len(ending)  # from UNH (ST) to UNT (SE)
+    reference, said = values(head[1])[shape.reference], values(closing[-1])[1:3]
+    if said[:1] != [str(in_message)]:
+        problems.append(Issue(f"{shape.trailer} says {said[0] if said else 'nothing'} segments but the message has "
+                              f"{in_message}", in_message, shape.trailer, shape.codes[0], level="message"))
     if said[1:2] != [reference]:
-        problems.append(Issue(f"UNT message reference does not match UNH's {reference!r}", count - 2, "UNT", "28",
-                              level="message"))
-    ending = "\n" if unt.endswith("\n") else ""
+        problems.append(Issue(f"{shape.trailer} reference does not match {head[1][:3].rstrip(element)}'s "
+                              f"{reference!r}", in_message, shape.trailer, shape.codes[1], level="message"))
+    newline = "\n" if closing[-1].endswith("\n") else ""
 
     def piece(body: list[str]) -> bytes:
-        unt = f"UNT{element}{len(body) + 3}{element}{reference}{terminator}{ending}"
-        return "".join([una, *head, *body, unt, unz]).encode("latin-1")
+        trailer = element.join([shape.trailer, str(len(body) + len(closing) + 2), reference]) + terminator + newline
+        return "".join([service, *head, *body, *closing[:-1], trailer, *ending]).encode("latin-1")
 
     body: list[str] = []
     before = 0
-    for segment in itertools.islice(reading(), 3, count - 2):
-        if len(body) >= CHECK_SEGMENTS and segment[:3] in ("UCM", "UCF"):
+    for segment in itertools.islice(reading(), len(shape.head), count - len(shape.tail)):
+        if len(body) >= CHECK_SEGMENTS and values(segment)[0] in shape.starts:
             yield piece(body), before
             before += len(body)
             body = []

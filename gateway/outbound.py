@@ -126,27 +126,24 @@ class Recorded:
 class AckPlanner:
     """The acknowledgments of one inbound file, planned as its parse events go by.
 
-    What the acknowledgment reads of each message is kept (`for_acknowledgment`) until its
-    interchange ends, then the interchange's acknowledgments are planned and the records dropped. `complete` is set by
+    What the acknowledgment reads of each message is kept on disk (`AckSpool`) until its
+    interchange ends, then the interchange's acknowledgments are planned. `complete` is set by
     whoever fed every event of the file (the pipeline's first pass); an incomplete plan is
     not used.
     """
 
     def __init__(self, policy: Any) -> None:
         self.policy = policy
-        self.pending: list[ackformats.AckMessage] = []
-        self.plans: list[tuple[ParsedInterchange, list[ackformats.AckMessage], list[ackformats.Acknowledgment]]] = []
+        self.pending = ackformats.AckSpool(business_unit=policy.kind == "999")
+        self.plans: list[tuple[ParsedInterchange, ackformats.AckRecords, list[ackformats.Acknowledgment]]] = []
         self.complete = False
 
     def take(self, event: Any) -> None:
-        if isinstance(event, ParsedMessage):  # a small record of it: memory stays flat on big files
-            self.pending.append(ackformats.for_acknowledgment(event, business_unit=self.policy.kind == "999"))
+        if isinstance(event, ParsedMessage):  # a small record of it, on disk: memory stays flat on big files
+            self.pending.add(event)
             return
-        mine = [m for m in self.pending if m.interchange is event]
-        self.pending = [m for m in self.pending if m.interchange is not event]
+        mine = self.pending.of(event)
         found = ackformats.acknowledgments(event, mine, kind=self.policy.kind, ta1=self.policy.ta1)
-        for message in mine:
-            message.tree = None
         self.plans.append((event, mine, found))
 
 

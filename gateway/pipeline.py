@@ -37,7 +37,8 @@ from gateway.order_threads import Difference, order_ref, raise_exceptions, settl
 from gateway.outbound import Outbound
 from gateway.profiles import Profile
 from gateway.store.archive import Archive, ArchiveMismatch
-from gateway.store.db import Store, clip_to_columns, record_event, transition
+from gateway.store.db import (Event, Store, clip_to_columns, clip_values, insert_rows, record_event, record_events,
+                              transition)
 from gateway.store.models import Exchange, Interchange, Message, utcnow
 
 ACTOR = "pipeline"
@@ -195,6 +196,24 @@ def translate_parsed(message: ParsedMessage, profile: Profile | None, templates:
     reasons = [outcome.reason] if outcome.state == "rejected" and outcome.reason else []
     return Outcome("rejected", "; ".join(reasons + [describe_issues(found)]), outcome.document_type,
                    outcome.document, outcome.problems)
+
+
+def outcome_values(outcome: Outcome, too_long: list[str]) -> tuple[dict[str, Any], list[tuple[str, str | None]]]:
+    """What an outcome sets on its message's row, and the states it then goes through from received,
+    each with its reason. A document value longer than its column is cut and, like the partner
+    values in `too_long`, rejects the message."""
+    values = {"document_type": outcome.document_type,
+              "document": json.dumps(outcome.document) if outcome.document is not None else None,
+              "document_number": (outcome.document or {}).get("document_number"),
+              "order_ref": order_ref(outcome.document_type, outcome.document)}
+    too_long = too_long + clip_values(Message, values, DOCUMENT_VALUES)
+    state, reason = outcome.state, outcome.reason
+    if too_long:
+        reasons = [reason] if state == "rejected" and reason else []
+        state, reason = "rejected", "; ".join(reasons + too_long)
+    if state == "rejected":
+        return values, [("rejected", reason)]
+    return values, [("parsed", None), (state, reason)]
 
 
 def too_long_for_the_store(message: ParsedMessage, document: dict[str, Any] | None) -> list[Issue]:
@@ -529,47 +548,61 @@ class Pipeline:
 
     def _store_messages(self, exchange: Exchange, profile: Profile, standard: str,
                         batch: list[tuple[ParsedMessage, Outcome]]) -> None:
+        """Record a batch of messages in one transaction: their rows and their audit events each in
+        one statement (no ORM object per message), then the partner's acknowledgments among them."""
         if not batch:
             return
+        rows: list[dict[str, Any]] = []
+        steps: list[list[tuple[str, str | None]]] = []
+        for parsed, outcome in batch:
+            values: dict[str, Any] = {
+                "exchange_id": exchange.id, "position": parsed.index, "direction": "in",
+                "interchange_position": parsed.interchange.index, "partner": profile.id, "standard": standard,
+                "type": parsed.type, "version": parsed.version, "ref": parsed.ref,
+                "interchange_ref": parsed.interchange.control_ref,
+                "group_ref": parsed.group.control_ref if parsed.group else None,
+                "errors": json.dumps([i.as_dict() for i in parsed.errors])}
+            too_long = clip_values(Message, values, PARTNER_VALUES)
+            document_values, states = outcome_values(outcome, too_long)
+            values.update(document_values, state=states[-1][0], reason=states[-1][1])
+            rows.append(values)
+            steps.append(states)
         with self.store.session() as session:
-            rows = []
-            for parsed, outcome in batch:
-                row = Message(exchange_id=exchange.id, position=parsed.index,
-                              interchange_position=parsed.interchange.index, partner=profile.id,
-                              standard=standard, type=parsed.type, version=parsed.version, ref=parsed.ref,
-                              interchange_ref=parsed.interchange.control_ref,
-                              group_ref=parsed.group.control_ref if parsed.group else None,
-                              state="received", errors=json.dumps([i.as_dict() for i in parsed.errors]))
-                too_long = clip_to_columns(row, PARTNER_VALUES)
-                session.add(row)
-                rows.append((row, too_long))
-            session.flush()  # the batch's rows in one go: they have their ids, in order
-            for (parsed, outcome), (row, too_long) in zip(batch, rows):
-                record_event(session, "message", row.id, None, "received", ACTOR,
-                             f"message {parsed.index + 1} of exchange {exchange.id}")
-                self._apply(session, row, outcome, ACTOR, too_long)
-                if row.document_type == acks.DOCUMENT_TYPE and row.state == "translated":
+            insert_rows(session, Message, rows)
+            found = dict(session.execute(select(Message.position, Message.id).where(
+                Message.exchange_id == exchange.id, Message.position.in_([row["position"] for row in rows]))).all())
+            ids = [found[row["position"]] for row in rows]
+            events = []
+            for message_id, (parsed, _), states in zip(ids, batch, steps):
+                events.append(Event("message", message_id, None, "received", ACTOR,
+                                    f"message {parsed.index + 1} of exchange {exchange.id}"))
+                before = "received"
+                for state, reason in states:
+                    events.append(Event("message", message_id, before, state, ACTOR, reason))
+                    before = state
+            record_events(session, events)
+            for message_id, (_, outcome), values in zip(ids, batch, rows):
+                if values["document_type"] == acks.DOCUMENT_TYPE and values["state"] == "translated":
+                    row = session.get(Message, message_id)
                     self.outbound.apply_ack(session, row, outcome.document, ACTOR)
+        for message_id, values in zip(ids, rows):
+            self._log_message(message_id, values["partner"], values["type"], values["ref"], values["state"],
+                              values["reason"])
 
-    def _apply(self, session: Session, row: Message, outcome: Outcome, actor: str,
-               too_long: list[str] | None = None) -> None:
-        row.document_type = outcome.document_type
-        row.document = json.dumps(outcome.document) if outcome.document is not None else None
-        row.document_number = (outcome.document or {}).get("document_number")
-        row.order_ref = order_ref(outcome.document_type, outcome.document)
-        too_long = (too_long or []) + clip_to_columns(row, DOCUMENT_VALUES)
-        if too_long:
-            reasons = [outcome.reason] if outcome.state == "rejected" and outcome.reason else []
-            outcome = Outcome("rejected", "; ".join(reasons + too_long), outcome.document_type, outcome.document,
-                              outcome.problems)
-        if outcome.state == "rejected":
-            transition(session, row, "rejected", actor, outcome.reason)
-        else:
-            transition(session, row, "parsed", actor)
-            transition(session, row, outcome.state, actor, outcome.reason)
-        quiet = self.progress is not None and row.state not in ("rejected", "held")
-        (logger.debug if quiet else logger.info)("message {} {} {} ref {}: {}{}", row.id, row.partner, row.type,
-                                                 row.ref, row.state, f" ({row.reason})" if row.reason else "")
+    def _apply(self, session: Session, row: Message, outcome: Outcome, actor: str) -> None:
+        """Record an outcome on a message's row (reprocess), a transition at a time."""
+        values, states = outcome_values(outcome, [])
+        for name, value in values.items():
+            setattr(row, name, value)
+        for state, reason in states:
+            transition(session, row, state, actor, reason)
+        self._log_message(row.id, row.partner, row.type, row.ref, row.state, row.reason)
+
+    def _log_message(self, message_id: int, partner: str, kind: str | None, ref: str | None, state: str,
+                     reason: str | None) -> None:
+        quiet = self.progress is not None and state not in ("rejected", "held")
+        (logger.debug if quiet else logger.info)("message {} {} {} ref {}: {}{}", message_id, partner, kind, ref,
+                                                 state, f" ({reason})" if reason else "")
 
     def _store_interchange(self, exchange: Exchange, parsed: ParsedInterchange) -> None:
         with self.store.session() as session:

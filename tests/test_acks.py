@@ -75,7 +75,7 @@ def test_an_accepted_interchange_gets_uci_7_and_a_ucm_7_per_message():
         ["UCM", "1", ["ORDERS", "D", "96A", "UN", "EAN008"], "7"],
         ["UCM", "2", ["ORDERS", "D", "96A", "UN", "EAN008"], "7"],
     ]
-    assert ack.answers == [0, 1]
+    assert list(ack.answers) == [0, 1]
 
 
 def test_a_wrong_unt_count_rejects_with_ucm_4_29_unt_and_uci_4():
@@ -389,3 +389,44 @@ def test_a_message_kept_for_its_acknowledgment_keeps_only_its_envelope_and_busin
     assert [child.tag for child in message.tree] == ["BEG"]
     assert message.tree.get("type") == "850"
     assert message.tree.xpath("string(//BEG/BEG03)") == "0123456789123"
+
+
+def big_ack(standard: str, messages: int, bad: int | None = None) -> bytes:
+    """Our CONTRL (997) answering `messages` messages, as rendered to be sent; message `bad` gets a
+    status the standard does not have."""
+    from gateway.formats import render
+
+    if standard == "edifact":
+        segments = [["UCI", "BIG000001", ["4012345000009", "14"], ["5790000000006", "14"], "7"]]
+        segments += [["UCM", str(n), ["ORDERS", "D", "96A", "UN", "EAN008"], "X" if n == bad else "7"]
+                     for n in range(1, messages + 1)]
+        return render.render_edifact(render.EdifactInterchange(
+            sender=["5790000000006", "14"], receiver=["4012345000009", "14"], control_ref="7",
+            messages=[render.EdifactMessage("1", acks.CONTRL_VERSION, segments)]))
+    segments = [["AK1", "PO", "1"]]
+    for n in range(1, messages + 1):
+        segments += [["AK2", "850", str(n).zfill(4)], ["AK5", "Z" if n == bad else "A"]]
+    segments.append(["AK9", "A", str(messages), str(messages), str(messages)])
+    return render.render_x12(render.X12Interchange(
+        sender=("ZZ", "DISTRIBUTOR"), receiver=("ZZ", "BIGBOX"), control_number=7, groups=[render.X12Group(
+            "FA", "DISTRIBUTOR", "BIGBOX", 7, "004010", [render.X12Set("997", "0001", segments, None)])]))
+
+
+def read_whole(data: bytes) -> set[tuple]:
+    """The errors of reading the bytes back whole, as check did before reading big acknowledgments in pieces."""
+    return {(issue.position, issue.tag, issue.code) for event in formats.parse(data)[1] for issue in event.errors
+            if issue.severity == "error"}
+
+
+@pytest.mark.parametrize("standard", ["edifact", "x12"])
+@pytest.mark.parametrize("change", ["none", "an invalid status deep inside", "a wrong trailer count"])
+def test_a_big_acknowledgment_is_read_back_in_pieces_with_the_findings_of_reading_it_whole(standard, change):
+    data = big_ack(standard, 12_000, 9_001 if change == "an invalid status deep inside" else None)
+    if change == "a wrong trailer count":  # UNH, UCI, 12,000 UCMs, UNT; ST, AK1, 12,000 AK2 and AK5, AK9, SE
+        trailer = b"UNT+12003+1'" if standard == "edifact" else b"SE*24004*0001~"
+        assert trailer in data
+        data = data.replace(trailer, trailer.replace(b"+12003+", b"+12002+").replace(b"*24004*", b"*24003*"))
+    assert len(data) > acks.CHECK_WHOLE and 12_000 > 2 * acks.CHECK_SEGMENTS  # read back in several pieces
+    found = {(issue.position, issue.tag, issue.code) for issue in acks.check(data)}
+    assert found == read_whole(data)
+    assert bool(found) == (change != "none")

@@ -26,10 +26,16 @@ Codes used (the tests assert them):
 
 from __future__ import annotations
 
+import collections
 import copy
+import itertools
+import os
+import pickle
 import re
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+import struct
+import tempfile
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Iterator, Sequence
 
 from lxml import etree
 
@@ -159,7 +165,7 @@ def acknowledgments(interchange: Interchange, messages: list[Message], *, kind: 
     for group in interchange.groups:
         if group.functional_id == "FA":
             continue
-        in_group = [m for m in messages if m.group is group]
+        in_group = Members(messages, group)
         wanted = kind or "997"
         if wanted == "999" and (group.version or "")[:6] < "005010":
             wanted = "997"
@@ -217,8 +223,12 @@ def contrl(interchange: Interchange, messages: list[Message]) -> Acknowledgment:
             segments.extend(_ucm(message, envelope_rejected=bool(own)))
     for group in interchange.groups:
         group_errors = [i for i in group.errors if i.severity == "error"]
-        members = [m for m in messages if m.group is group]
-        group_rejected = bool(group_errors or own) or (members and all(m.status == "rejected" for m in members))
+        members = Members(messages, group)
+        count = rejected_count = 0
+        for member in members:
+            count += 1
+            rejected_count += member.status == "rejected"
+        group_rejected = bool(group_errors or own) or (count and rejected_count == count)
         ucf: list[Any] = ["UCF", group.control_ref or "", [group.sender or ""], [group.receiver or ""],
                           "4" if group_rejected else "7"]
         if group_errors:
@@ -232,8 +242,7 @@ def contrl(interchange: Interchange, messages: list[Message]) -> Acknowledgment:
     status = "rejected" if rejected else interchange.status
     if status == "accepted" and any(m.errors for m in messages):
         status = "accepted_with_errors"
-    return Acknowledgment("contrl", interchange, status, segments, [m.index for m in messages],
-                          version="D3")
+    return Acknowledgment("contrl", interchange, status, segments, indexes(messages), version="D3")
 
 
 def _s009(message: Message) -> list[str]:
@@ -245,7 +254,13 @@ def _s009(message: Message) -> list[str]:
     association = message.association or ""
     if len(association) > 6:  # 0057 is an..6: a longer one (EAN008B) cannot be echoed, and is conditional
         association = ""
-    return [message.type or "", version, release, agency, association]
+    found = [message.type or "", version, release, agency, association]
+    # One list for every message of the same type and version: a CONTRL of 500,000 UCMs holds 500,000
+    # references to it rather than as many copies of it (no one changes a segment's composite).
+    return _S009_SEEN.setdefault(tuple(found), found) if len(_S009_SEEN) < 1024 else found
+
+
+_S009_SEEN: dict[tuple, list[str]] = {}
 
 
 def _ucm(message: Message, *, envelope_rejected: bool) -> list[list]:
@@ -322,9 +337,9 @@ def functional_ack(group: Group, messages: list[Message], interchange: Interchan
         status = "E"
     else:
         status = "A"
-    segments.append(["AK9", status, str(len(messages)), str(len(messages)), str(accepted), *group_codes[:5]])
+    segments.append(["AK9", status, str(len(statuses)), str(len(statuses)), str(accepted), *group_codes[:5]])
     name = STATUS_NAMES[status]
-    return Acknowledgment(kind, interchange, name, segments, [m.index for m in messages],
+    return Acknowledgment(kind, interchange, name, segments, indexes(messages),
                           group_ref=group.control_ref,
                           version=IMPLEMENTATION_999 if implementation else _ack_version(group.version))
 
@@ -380,24 +395,23 @@ def keep_for_acknowledgment(message: Message) -> None:
 
 
 class AckMessage:
-    """What an acknowledgment reads of a message, kept until its interchange ends (`for_acknowledgment`).
-
-    A file of 50,000 messages in one interchange is acknowledged at the interchange's end: a
-    slotted record per message (and one shared tree per envelope version) costs a few dozen
-    bytes, where the message with even a slim tree of its own cost about four kilobytes.
-    """
+    """What an acknowledgment reads of a message: its envelope values, its issues, and a tree that
+    holds only what `_s009` and a 999's CTX read (shared per envelope version, or the slim tree
+    `keep_for_acknowledgment` leaves)."""
 
     __slots__ = ("interchange", "group", "index", "type", "version", "ref", "tree", "association", "errors")
 
-    def __init__(self, message: Message, tree: etree._Element | None) -> None:
-        self.interchange = message.interchange
-        self.group = message.group
-        self.index = message.index
-        self.type = message.type
-        self.version = message.version
-        self.ref = message.ref
-        self.association = message.association
-        self.errors = message.errors or _NO_ISSUES
+    def __init__(self, interchange: Interchange, group: Group | None, index: int, type: str | None,
+                 version: str | None, ref: str | None, association: str | None, errors: Sequence[Issue],
+                 tree: etree._Element | None) -> None:
+        self.interchange = interchange
+        self.group = group
+        self.index = index
+        self.type = type
+        self.version = version
+        self.ref = ref
+        self.association = association
+        self.errors = errors or _NO_ISSUES
         self.tree = tree
 
     @property
@@ -407,25 +421,130 @@ class AckMessage:
 
 _NO_ISSUES: tuple[Issue, ...] = ()
 _SHARED_TREES: dict[tuple, etree._Element] = {}
+_LENGTH = struct.Struct("<I")
 
 
-def for_acknowledgment(message: Message, *, business_unit: bool = True) -> AckMessage:
-    """The record an acknowledgment needs of a message (see AckMessage); `business_unit` keeps
-    the segment a 999's CTX quotes (only a 999 reads it)."""
-    tree = message.tree
-    if tree is None:
-        return AckMessage(message, None)
-    if business_unit and BUSINESS_UNITS.get(message.type or "") is not None:
-        keep_for_acknowledgment(message)
-        return AckMessage(message, message.tree)
-    key = (tree.tag, tree.get("release"), tree.get("agency"))
+def _shared_tree(key: tuple) -> etree._Element:
+    """A read-only tree with a message's tag, release and agency: what _s009 reads of every message like it."""
     shared = _SHARED_TREES.get(key)
-    if shared is None:  # read only: what _s009 reads of every message with these attributes
-        shared = etree.Element(tree.tag, {name: value for name, value in (
+    if shared is None:
+        shared = etree.Element(key[0], {name: value for name, value in (
             ("release", key[1]), ("agency", key[2])) if value is not None})
         if len(_SHARED_TREES) < 1024:
             _SHARED_TREES[key] = shared
-    return AckMessage(message, shared)
+    return shared
+
+
+class AckSpool:
+    """What the acknowledgments of one file read of its messages, kept in a temporary file as the
+    parse goes by, not in memory.
+
+    A file of 500,000 messages in one interchange is acknowledged when the interchange ends; a
+    record per message held until then grows with the file (some 600 bytes a message). Here each
+    message is a few dozen bytes on disk, and `of(interchange)` reads that interchange's records
+    back one at a time, as often as they are iterated. `business_unit` keeps the segment a 999's
+    CTX quotes (only a 999 reads it).
+    """
+
+    def __init__(self, business_unit: bool = False) -> None:
+        self.business_unit = business_unit
+        self._file: Any = None
+        self._objects: dict[int, Any] = {}  # the interchanges and groups records point to, by id
+        self._counts: dict[int, int] = {}
+
+    def add(self, message: Message) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()
+        interchange, group = message.interchange, message.group
+        self._objects.setdefault(id(interchange), interchange)
+        if group is not None:
+            self._objects.setdefault(id(group), group)
+        self._counts[id(interchange)] = self._counts.get(id(interchange), 0) + 1
+        tree, shared, slim = message.tree, None, None
+        if tree is not None:
+            if self.business_unit and BUSINESS_UNITS.get(message.type or "") is not None:
+                keep_for_acknowledgment(message)
+                slim = etree.tostring(message.tree)
+            else:
+                shared = (tree.tag, tree.get("release"), tree.get("agency"))
+        record = pickle.dumps((id(interchange), id(group) if group is not None else None, message.index, message.type,
+                               message.version, message.ref, message.association, message.errors or None, shared,
+                               slim), pickle.HIGHEST_PROTOCOL)
+        self._file.write(_LENGTH.pack(len(record)) + record)
+
+    def of(self, interchange: Interchange) -> "AckRecords":
+        """The records of one interchange's messages (in the order they came)."""
+        return AckRecords(self, id(interchange), self._counts.get(id(interchange), 0))
+
+    def _read(self, key: int) -> Iterator[AckMessage]:
+        if self._file is None:
+            return
+        self._file.flush()
+        descriptor, offset, pending = self._file.fileno(), 0, b""
+        while True:
+            block = os.pread(descriptor, 1 << 16, offset)
+            if not block:
+                return
+            offset += len(block)
+            pending += block
+            start = 0
+            while start + 4 <= len(pending):
+                (size,) = _LENGTH.unpack_from(pending, start)
+                if start + 4 + size > len(pending):
+                    break
+                record = pickle.loads(pending[start + 4:start + 4 + size])
+                start += 4 + size
+                if record[0] == key:
+                    yield self._message(record)
+            pending = pending[start:]
+
+    def _message(self, record: tuple) -> AckMessage:
+        interchange, group, index, kind, version, ref, association, errors, shared, slim = record
+        tree = etree.fromstring(slim) if slim is not None else _shared_tree(shared) if shared is not None else None
+        return AckMessage(self._objects[interchange], self._objects.get(group), index, kind, version, ref,
+                          association, errors, tree)
+
+
+class AckRecords:
+    """The records of one interchange's messages in an AckSpool: read back each time they are iterated."""
+
+    def __init__(self, spool: AckSpool, key: int, count: int) -> None:
+        self._spool, self._key, self._count = spool, key, count
+
+    def __iter__(self) -> Iterator[AckMessage]:
+        return self._spool._read(self._key)
+
+    def __len__(self) -> int:
+        return self._count
+
+
+class Members:
+    """The messages of one group among an interchange's (iterated again each time, never held)."""
+
+    def __init__(self, messages: Iterable[Any], group: Group) -> None:
+        self._messages, self._group = messages, group
+
+    def __iter__(self) -> Iterator[Any]:
+        return (message for message in self._messages if message.group is self._group)
+
+
+def indexes(messages: Iterable[Any]) -> Sequence[int]:
+    """The parser indexes of messages: a range when they follow one another (they do in a file), so
+    that an acknowledgment of 500,000 messages does not hold 500,000 numbers."""
+    first = last = None
+    scattered: list[int] | None = None
+    for message in messages:
+        if scattered is not None:
+            scattered.append(message.index)
+        elif first is None:
+            first = last = message.index
+        elif message.index == last + 1:
+            last = message.index
+        else:
+            scattered = list(range(first, last + 1)) + [message.index]
+    if scattered is not None:
+        return scattered
+    return [] if first is None else range(first, last + 1)
 
 
 def _business_unit(message: Message) -> list[str] | None:
@@ -481,10 +600,11 @@ def check(data: bytes, acks: Iterable[Acknowledgment] = ()) -> list[Issue]:
 
     problems: list[Issue] = []
     try:
-        _, events = formats.parse(data)
-        for event in events:
-            found = event.errors
-            problems.extend(i for i in found if i.severity == "error")
+        for piece, before in _read_back_pieces(data, problems):
+            _, events = formats.parse(piece)
+            for event in events:
+                found = event.errors
+                problems.extend(_in_whole(i, before) for i in found if i.severity == "error")
     except Exception as error:  # unreadable: say so, never send it
         problems.append(Issue(f"the acknowledgment cannot be read back: {error}"))
     definition = load_definition("x12", "997", "004010")
@@ -496,6 +616,102 @@ def check(data: bytes, acks: Iterable[Acknowledgment] = ()) -> list[Issue]:
             check_segment(findings, segment[0], [[[value]] for value in segment[1:]], 1)
         problems.extend(i for i in findings.issues if i.severity == "error")
     return problems
+
+
+CHECK_SEGMENTS = 2000  # body segments of a big acknowledgment read back at a time
+CHECK_WHOLE = 1 << 16  # an acknowledgment of fewer bytes is read back whole
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """How one of our acknowledgments is cut to be read back in pieces (`_read_back_pieces`)."""
+
+    head: tuple[str, ...]  # the segments every piece repeats: envelope, then the message's first two
+    starts: tuple[str, ...]  # the tags a run of body segments may start with
+    tail: tuple[str, ...]  # the segments after the body: the message's closing ones, then the envelope's
+    trailer: str  # the message trailer (UNT, SE): counted again for each piece
+    codes: tuple[str, str]  # the standard's codes for a trailer's wrong count and wrong reference
+    reference: int  # the element of the message's first segment (UNH, ST) its reference is in
+
+
+_CUTS = {
+    "UNB": _Cut(("UNB", "UNH", "UCI"), ("UCM", "UCF"), ("UNT", "UNZ"), "UNT", ("29", "28"), 1),
+    "GS": _Cut(("GS", "ST", "AK1"), ("AK2",), ("AK9", "SE", "GE", "IEA"), "SE", ("4", "3"), 2),
+}
+
+
+def _in_whole(issue: Issue, before: int) -> Issue:
+    """An issue of a piece of an acknowledgment (`_read_back_pieces`) placed in the whole message: its
+    body segments come after the `before` segments of the pieces before it."""
+    if not before or issue.level == "interchange" or issue.position is None or issue.position <= 2:
+        return issue
+    return replace(issue, position=issue.position + before)
+
+
+def _read_back_pieces(data: bytes, problems: list[Issue]) -> Iterator[tuple[bytes, int]]:
+    """The bytes `check` reads back, with the body segments before them: all at once, or a big
+    acknowledgment (one CONTRL, or one 997/999 in one group) in pieces.
+
+    A CONTRL answering 500,000 messages is one message of 500,000 UCMs: read back whole, its
+    tree alone would take some 3 KB a UCM. A piece is the interchange's own service string
+    (UNA, ISA), the segments `_Cut.head` names, a run of about CHECK_SEGMENTS segments cut
+    before a UCM or UCF (AK2), the closing segments with a trailer counting that piece, and the
+    interchange's own end: every segment sent is read back by the same parser against the
+    same definition. The real trailer is checked here against the whole message, as the
+    parser would.
+    """
+    if len(data) < CHECK_WHOLE or not data.startswith((b"UNA", b"ISA")):
+        yield data, 0
+        return
+    text = data.decode("latin-1")  # a character a byte: each piece is bytes sent, cut between segments
+    if text.startswith("UNA"):
+        service, element, release, terminator = text[:9], text[4], text[6], text[8]
+    else:
+        service, element, release, terminator = text[:106], text[3], "", text[105]
+    service += "\n" if text[len(service):len(service) + 1] == "\n" else ""
+    escaped = f"|{re.escape(release)}." if release else ""
+    cut = re.compile(rf"(?:[^{re.escape(release + terminator)}]{escaped})*{re.escape(terminator)}\n?", re.S)
+
+    def reading() -> Iterator[str]:
+        return (match.group() for match in cut.finditer(text, len(service)))
+
+    def values(segment: str) -> list[str]:
+        return segment.rstrip("\n")[:-1].split(element)
+
+    head = list(itertools.islice(reading(), 3))
+    shape = _CUTS.get(values(head[0])[0]) if head else None
+    count, last = 0, collections.deque(maxlen=len(shape.tail) if shape else 1)
+    for segment in reading():
+        count += 1
+        last.append(segment)
+    if shape is None or [values(segment)[0] for segment in (*head, *last)] != [*shape.head, *shape.tail]:
+        yield data, 0  # not shaped as our big acknowledgments are: read back whole, the parser says what is wrong
+        return
+    closing = list(last)[:shape.tail.index(shape.trailer) + 1]
+    ending = list(last)[len(closing):]
+    in_message = count - (len(shape.head) - 2) - len(ending)  # from UNH (ST) to UNT (SE)
+    reference, said = values(head[1])[shape.reference], values(closing[-1])[1:3]
+    if said[:1] != [str(in_message)]:
+        problems.append(Issue(f"{shape.trailer} says {said[0] if said else 'nothing'} segments but the message has "
+                              f"{in_message}", in_message, shape.trailer, shape.codes[0], level="message"))
+    if said[1:2] != [reference]:
+        problems.append(Issue(f"{shape.trailer} reference does not match {head[1][:3].rstrip(element)}'s "
+                              f"{reference!r}", in_message, shape.trailer, shape.codes[1], level="message"))
+    newline = "\n" if closing[-1].endswith("\n") else ""
+
+    def piece(body: list[str]) -> bytes:
+        trailer = element.join([shape.trailer, str(len(body) + len(closing) + 2), reference]) + terminator + newline
+        return "".join([service, *head, *body, *closing[:-1], trailer, *ending]).encode("latin-1")
+
+    body: list[str] = []
+    before = 0
+    for segment in itertools.islice(reading(), len(shape.head), count - len(shape.tail)):
+        if len(body) >= CHECK_SEGMENTS and values(segment)[0] in shape.starts:
+            yield piece(body), before
+            before += len(body)
+            body = []
+        body.append(segment)
+    yield piece(body), before
 
 
 # --- reading the partner's acknowledgments ---------------------------------------------------

@@ -2,7 +2,9 @@
 
 SQLite (WAL, one file under the state directory) is the default; a PostgreSQL URL works the
 same. Every state change goes through `transition()`, which writes the audit event in the
-same transaction as the change, chained by hash to the event before it.
+same transaction as the change, chained by hash to the event before it; a batch of new rows
+and their events (the messages of a big file) go in with `insert_rows()` and
+`record_events()`, one statement each, chained the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, event, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -316,11 +318,7 @@ def record_event(session: Session, subject: str, subject_id: int, from_state: st
     write lock otherwise) and then carried in the session: events added in one transaction
     are inserted in the order they were added, which is the order of the chain.
     """
-    prev_hash = session.info.get(AUDIT_HEAD)
-    if prev_hash is None:
-        if session.bind.dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
-        prev_hash = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
+    prev_hash = _chain_head(session)
     at = utcnow()
     digest = _event_digest(prev_hash, subject, subject_id, from_state, to_state, actor, reason,
                            at.isoformat(), session.info.get(AUDIT_KEY))
@@ -333,10 +331,86 @@ def record_event(session: Session, subject: str, subject_id: int, from_state: st
     return audit
 
 
+@dataclass(frozen=True)
+class Event:
+    """One state change to record with others (`record_events`): the columns of an audit event but its chain."""
+
+    subject: str
+    subject_id: int
+    from_state: str | None
+    to_state: str
+    actor: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Newest:
+    """The newest event a transaction wrote, for the anchor (what an AuditEvent row gives otherwise)."""
+
+    id: int
+    hash: str
+
+
+def record_events(session: Session, events: list[Event]) -> None:
+    """Append many audit events at once: chained here, inserted in one statement (a batch of messages).
+
+    The events are hashed exactly as `record_event` hashes them, so `audit verify` reads them the
+    same; their ids follow the order of `events`, which is the order of the chain. Events added
+    with `record_event` before are written first, those added after follow these.
+    """
+    if not events:
+        return
+    session.flush()  # pending events of this transaction come first in the chain
+    prev_hash = _chain_head(session)
+    key = session.info.get(AUDIT_KEY)
+    rows = []
+    for item in events:
+        at = utcnow()
+        digest = _event_digest(prev_hash, item.subject, item.subject_id, item.from_state, item.to_state, item.actor,
+                               item.reason, at.isoformat(), key)
+        rows.append({"subject": item.subject, "subject_id": item.subject_id, "from_state": item.from_state,
+                     "to_state": item.to_state, "actor": item.actor, "reason": item.reason, "at": at,
+                     "prev_hash": prev_hash, "hash": digest})
+        prev_hash = digest
+    insert_rows(session, AuditEvent, rows)
+    # The audit lock is held (PostgreSQL) or the database's write lock (SQLite): the newest id is ours.
+    newest = session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1))
+    session.info[AUDIT_HEAD] = prev_hash
+    session.info[AUDIT_NEWEST] = Newest(newest, prev_hash)
+
+
+def insert_rows(session: Session, model: type, rows: list[dict]) -> None:
+    """Insert many rows of one table at once (an executemany, no ORM objects), in the order given.
+
+    Exchanges and messages are sealed here as `_seal_rows` seals those written through the ORM.
+    Every row names the same columns; the others take their defaults. The drivers insert the
+    rows one after another, so their ids follow the order given.
+    """
+    key = session.info.get(AUDIT_KEY)
+    if key and model in SEALED:
+        for row in rows:
+            row["seal"] = _seal(model, [row.get(name) for name in SEALED[model]], key)
+    session.execute(insert(model.__table__), rows)
+
+
+def _chain_head(session: Session) -> str:
+    """The hash of the chain's newest event, read once per transaction under the audit lock."""
+    prev_hash = session.info.get(AUDIT_HEAD)
+    if prev_hash is None:
+        if session.bind.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+        prev_hash = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
+    return prev_hash
+
+
 def seal_of(row: Exchange | Message, key: bytes) -> str:
     """The HMAC of a row's protected columns (SEALED) under the audit chain's key."""
-    values = [type(row).__tablename__] + [getattr(row, name) for name in SEALED[type(row)]]
-    payload = json.dumps(values, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+    return _seal(type(row), [getattr(row, name) for name in SEALED[type(row)]], key)
+
+
+def _seal(model: type, values: list, key: bytes) -> str:
+    payload = json.dumps([model.__tablename__] + values, ensure_ascii=False, separators=(",", ":"),
+                         default=str).encode("utf-8")
     return hmac.new(key, payload, hashlib.sha256).hexdigest()
 
 
@@ -369,14 +443,25 @@ def clip_to_columns(row: object, names: tuple[str, ...]) -> list[str]:
     PostgreSQL refuses a value longer than its column where SQLite keeps it: cutting it here
     (and rejecting the message that carried it, see the pipeline) makes both stores agree.
     """
-    problems = []
+    values = {name: getattr(row, name) for name in names}
+    problems = clip_values(type(row), values, names)
     for name in names:
-        value = getattr(row, name)
-        length = getattr(type(row).__table__.columns[name].type, "length", None)
+        if values[name] is not getattr(row, name):
+            setattr(row, name, values[name])
+    return problems
+
+
+def clip_values(model: type, values: dict, names: tuple[str, ...]) -> list[str]:
+    """`clip_to_columns` for the values of a row not made yet (a dict, changed in place)."""
+    problems = []
+    columns = model.__table__.columns
+    for name in names:
+        value = values.get(name)
+        length = getattr(columns[name].type, "length", None)
         if isinstance(value, str) and length and len(value) > length:
             problems.append(f"{name} is {len(value)} characters, over the {length} the gateway keeps "
                             f"({value[:40]!r}…)")
-            setattr(row, name, value[:length])
+            values[name] = value[:length]
     return problems
 
 

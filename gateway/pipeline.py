@@ -411,15 +411,16 @@ class Pipeline:
             return list(session.scalars(select(Exchange.id).where(
                 Exchange.state == "received", Exchange.direction == "in").order_by(Exchange.id)))
 
-    def process_pending(self) -> int:
+    def process_pending(self, partner: str | None = None) -> int:
         """Every received exchange, then every delivery due (new, or a retry whose time has come).
 
         Exchanges are claimed a few at a time (`Store.claim_received`): on PostgreSQL several nodes
         share the work exchange by exchange, each going on while any is left; returns how many this
-        one processed."""
+        one processed. With `partner`, only that partner's work (a daemon worker's turn, see
+        gateway.lanes); overdue acknowledgments are then left to the daemon's own check."""
         count = last = 0
         while not self.stopping:
-            with self.store.claim_received(CLAIM_BATCH, after=last) as claimed:
+            with self.store.claim_received(CLAIM_BATCH, after=last, partner=partner) as claimed:
                 if not claimed:
                     break
                 for exchange_id in claimed:
@@ -429,11 +430,12 @@ class Pipeline:
                     last = exchange_id
                     count += 1
         if not self.stopping:
-            self.deliver_pending()
+            self.deliver_pending(partner=partner)
         if not self.stopping:
-            self.outbound.acknowledge_pending()
-            self.outbound.send_pending()
-            self.outbound.check_overdue()
+            self.outbound.acknowledge_pending(partner)
+            self.outbound.send_pending(partner)
+            if partner is None:
+                self.outbound.check_overdue()
         return count
 
     def process(self, exchange_id: int) -> None:
@@ -617,8 +619,8 @@ class Pipeline:
 
     # --- deliver -------------------------------------------------------------------------
 
-    def deliver_pending(self, exchange_id: int | None = None) -> int:
-        """Hand translated documents (and retries now due) to the deliverer; returns how many."""
+    def deliver_pending(self, exchange_id: int | None = None, partner: str | None = None) -> int:
+        """Hand translated documents (and retries now due; of one exchange, or partner) to the deliverer; how many."""
         if self.deliverer is None:
             return 0
         now = utcnow()
@@ -628,6 +630,8 @@ class Pipeline:
                 | ((Message.state == "retrying") & (Message.next_attempt_at <= now)))
             if exchange_id is not None:
                 query = query.where(Message.exchange_id == exchange_id)
+            if partner is not None:
+                query = query.where(Message.partner == partner)
             ids = list(session.scalars(query.order_by(Message.id)))
         for start in range(0, len(ids), PREPARE_BATCH):
             chunk = ids[start:start + PREPARE_BATCH]

@@ -506,6 +506,9 @@ class Pipeline:
     def _record_events(self, exchange: Exchange, profile: Profile, standard: str,
                        events: Iterator, done: set[int], planner: Any = None) -> None:
         batch: list[tuple[ParsedMessage, Outcome]] = []
+        # Interchanges are stored with the batch, after its messages: a file of thousands of tiny
+        # interchanges takes a few transactions, not one each.
+        envelopes: list[ParsedInterchange] = []
         for event in events:
             if isinstance(event, ParsedMessage):
                 if event.index in done:
@@ -514,24 +517,22 @@ class Pipeline:
                 if planner is not None:
                     planner.take(event)  # keeps a small record of what the acknowledgment reads
                 event.tree = None  # the tree is not kept: memory stays flat on big files
-                if len(batch) >= BATCH:
-                    self._store_messages(exchange, profile, standard, batch)
-                    batch = []
-                    if self.stopping:
-                        return
             else:
-                self._store_messages(exchange, profile, standard, batch)
-                batch = []
                 if planner is not None:
                     planner.take(event)  # before _store_interchange adds the store's own findings
-                self._store_interchange(exchange, event)
-        self._store_messages(exchange, profile, standard, batch)
+                envelopes.append(event)
+            if len(batch) >= BATCH or len(envelopes) >= BATCH:
+                self._store_messages(exchange, profile, standard, batch, envelopes)
+                batch, envelopes = [], []
+                if self.stopping:
+                    return
+        self._store_messages(exchange, profile, standard, batch, envelopes)
         if planner is not None:
             planner.complete = True
 
     def _store_messages(self, exchange: Exchange, profile: Profile, standard: str,
-                        batch: list[tuple[ParsedMessage, Outcome]]) -> None:
-        if not batch:
+                        batch: list[tuple[ParsedMessage, Outcome]], envelopes: list[ParsedInterchange] = ()) -> None:
+        if not batch and not envelopes:
             return
         with self.store.session() as session:
             rows = []
@@ -552,6 +553,8 @@ class Pipeline:
                 self._apply(session, row, outcome, ACTOR, too_long)
                 if row.document_type == acks.DOCUMENT_TYPE and row.state == "translated":
                     self.outbound.apply_ack(session, row, outcome.document, ACTOR)
+            for parsed in envelopes:  # every message of each was stored before it, above or earlier
+                self._store_interchange(session, exchange, parsed)
 
     def _apply(self, session: Session, row: Message, outcome: Outcome, actor: str,
                too_long: list[str] | None = None) -> None:
@@ -573,32 +576,32 @@ class Pipeline:
         (logger.debug if quiet else logger.info)("message {} {} {} ref {}: {}{}", row.id, row.partner, row.type,
                                                  row.ref, row.state, f" ({row.reason})" if row.reason else "")
 
-    def _store_interchange(self, exchange: Exchange, parsed: ParsedInterchange) -> None:
-        with self.store.session() as session:
+    def _store_interchange(self, session: Session, exchange: Exchange, parsed: ParsedInterchange) -> None:
+        with session.no_autoflush:  # only a row of this position could answer, and none waits to be flushed
             row = session.scalar(select(Interchange).where(
                 Interchange.exchange_id == exchange.id, Interchange.position == parsed.index))
-            if row is None:
-                row = Interchange(exchange_id=exchange.id, position=parsed.index)
-                session.add(row)
-            row.standard = parsed.standard
-            row.sender = parsed.sender
-            row.receiver = parsed.receiver
-            row.control_ref = parsed.control_ref
-            row.status = parsed.status
-            row.header = json.dumps(parsed.header())
-            for problem in clip_to_columns(row, ("sender", "receiver", "control_ref")):
-                parsed.errors.append(Issue(f"interchange {problem}", 1))
-            row.errors = json.dumps([issue.as_dict() for issue in parsed.errors])
-            self.outbound.apply_technical_acks(session, exchange.id, exchange.partner, parsed, ACTOR)
-            envelope_errors = [issue for issue in parsed.errors if issue.severity == "error"]
-            if not envelope_errors:
-                return
-            reason = "interchange rejected: " + describe_issues(envelope_errors)
-            messages = session.scalars(select(Message).where(
-                Message.exchange_id == exchange.id, Message.interchange_position == parsed.index,
-                Message.state != "rejected"))
-            for message in messages:
-                transition(session, message, "rejected", ACTOR, reason)
+        if row is None:
+            row = Interchange(exchange_id=exchange.id, position=parsed.index)
+            session.add(row)
+        row.standard = parsed.standard
+        row.sender = parsed.sender
+        row.receiver = parsed.receiver
+        row.control_ref = parsed.control_ref
+        row.status = parsed.status
+        row.header = json.dumps(parsed.header())
+        for problem in clip_to_columns(row, ("sender", "receiver", "control_ref")):
+            parsed.errors.append(Issue(f"interchange {problem}", 1))
+        row.errors = json.dumps([issue.as_dict() for issue in parsed.errors])
+        self.outbound.apply_technical_acks(session, exchange.id, exchange.partner, parsed, ACTOR)
+        envelope_errors = [issue for issue in parsed.errors if issue.severity == "error"]
+        if not envelope_errors:
+            return
+        reason = "interchange rejected: " + describe_issues(envelope_errors)
+        messages = session.scalars(select(Message).where(
+            Message.exchange_id == exchange.id, Message.interchange_position == parsed.index,
+            Message.state != "rejected")) if parsed.messages_accepted + parsed.messages_rejected else ()
+        for message in messages:
+            transition(session, message, "rejected", ACTOR, reason)
         logger.warning("exchange {} interchange {}: {}", exchange.id, parsed.control_ref, reason)
 
     def _reject_messages(self, exchange_id: int, reason: str) -> None:

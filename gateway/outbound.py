@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -363,9 +363,10 @@ class Outbound:
                      f"{len(part)} interchanges ({kind_name} {first.control_ref} to {part[-1].control_ref}) "
                      f"to {profile.id}")
         rows: list[tuple[Written, Message]] = []
+        interchanges = []
         for interchange_position, one in enumerate(part):
             envelope = one.envelope
-            session.add(Interchange(
+            interchanges.append(dict(
                 exchange_id=exchange.id, position=interchange_position, standard=standard, sender=one.sender[0],
                 receiver=one.receiver[0], control_ref=one.control_ref, direction="out",
                 status="rejected" if one.problems else "accepted",
@@ -375,21 +376,25 @@ class Outbound:
                 errors=json.dumps([{"reason": p, "severity": "error"} for p in one.problems])))
             entries = list(envelope.messages) or [OutboundMessage("TA1", envelope.technical_acks)]
             for index, message in enumerate(entries):
+                ref = one.refs[index] if envelope.messages else None
+                # Written in the state it ends in (no update after the insert); its events say pending, then that.
                 row = Message(exchange_id=exchange.id, position=len(rows), interchange_position=interchange_position,
                               partner=profile.id, direction="out", standard=standard, type=message.type,
                               version=message.version or (
                                   "".join(message.identifier[1:3]) if message.identifier else None),
-                              ref=one.refs[index] if envelope.messages else None, interchange_ref=one.control_ref,
+                              ref=ref, interchange_ref=one.control_ref,
                               group_ref=one.group_refs.get(index), document_type=message.document_type,
-                              document_number=message.document_number, order_ref=message.order_ref, state="pending",
+                              document_number=message.document_number, order_ref=message.order_ref, state=state,
+                              reason="; ".join(one.problems) if one.problems else
+                              f"interchange {one.control_ref}, message {ref or '-'}, file {file_name}",
                               document=json.dumps({"segments": message.segments}))
                 session.add(row)
                 rows.append((one, row))
+        session.execute(insert(Interchange.__table__), interchanges)  # one statement: nothing reads them back here
         session.flush()  # the file's rows in one go: they have their ids, in order
         for one, row in rows:
             record_event(session, "message", row.id, None, "pending", ACTOR, f"in exchange {exchange.id}")
-            transition(session, row, state, ACTOR, "; ".join(one.problems) if one.problems else
-                       f"interchange {one.control_ref}, message {row.ref or '-'}, file {file_name}")
+            record_event(session, "message", row.id, "pending", state, ACTOR, row.reason)
             one.message_ids.append(row.id)
         transition(session, exchange, state, ACTOR, reason)
         if reason:
@@ -742,30 +747,30 @@ class Outbound:
             if position in recorded:
                 continue
             ack = ackformats.read_technical_ack(ta1)
-            row = Message(exchange_id=exchange_id, position=position, interchange_position=interchange.index,
-                          partner=partner, standard="x12", type="TA1", version=interchange.syntax,
-                          ref=ta1.control_ref, interchange_ref=interchange.control_ref, state="received",
-                          document_type=ackformats.DOCUMENT_TYPE, document=json.dumps(ack))
-            session.add(row)
-            rows.append((row, ta1, ack))
-        session.flush()  # every TA1's row in one go
-        for row, ta1, ack in rows:
-            record_event(session, "message", row.id, None, "received", actor, f"TA1 in exchange {exchange_id}")
-            transition(session, row, "parsed", actor)
             theirs = ours(ta1.control_ref or "")
             why = ackformats.describe_interchange(ack)
-            if not theirs:
-                transition(session, row, "held", actor, f"nothing we sent to {partner} has interchange control "
-                           f"number {ta1.control_ref}")
-                continue
-            for message in theirs:
-                if ack["status"] == "rejected":
-                    message.acknowledged_by_id = row.id
-                    message.ack_detail = json.dumps({"by": row.id, "kind": "TA1", "status": "rejected", "reason": why})
-                    message.ack_due_at = None
-                    transition(session, message, "rejected", actor, f"TA1 from {partner}: interchange rejected — {why}")
-            row.result = json.dumps({"acknowledges": [m.id for m in theirs]})
-            transition(session, row, "delivered", actor, f"interchange {ta1.control_ref}: {ack['status']} ({why})")
+            # Written in the state it ends in (no update after the insert); its events tell the steps.
+            # direction is given, not left to the column default: the row is sealed before it is inserted
+            row = Message(exchange_id=exchange_id, position=position, interchange_position=interchange.index,
+                          direction="in", partner=partner, standard="x12", type="TA1", version=interchange.syntax,
+                          ref=ta1.control_ref, interchange_ref=interchange.control_ref,
+                          state="delivered" if theirs else "held",
+                          reason=f"interchange {ta1.control_ref}: {ack['status']} ({why})" if theirs else
+                          f"nothing we sent to {partner} has interchange control number {ta1.control_ref}",
+                          result=json.dumps({"acknowledges": [m.id for m in theirs]}) if theirs else None,
+                          document_type=ackformats.DOCUMENT_TYPE, document=json.dumps(ack))
+            session.add(row)
+            rows.append((row, ack, theirs, why))
+        session.flush()  # every TA1's row in one go
+        for row, ack, theirs, why in rows:
+            record_event(session, "message", row.id, None, "received", actor, f"TA1 in exchange {exchange_id}")
+            record_event(session, "message", row.id, "received", "parsed", actor)
+            for message in theirs if ack["status"] == "rejected" else ():
+                message.acknowledged_by_id = row.id
+                message.ack_detail = json.dumps({"by": row.id, "kind": "TA1", "status": "rejected", "reason": why})
+                message.ack_due_at = None
+                transition(session, message, "rejected", actor, f"TA1 from {partner}: interchange rejected — {why}")
+            record_event(session, "message", row.id, "parsed", row.state, actor, row.reason)
 
     def _ours_by_interchange(self, session: Session, partner: str, refs: list[str]):
         """What we sent to the partner under any of these X12 interchange control numbers, read at once;

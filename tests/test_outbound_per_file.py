@@ -14,6 +14,7 @@ import pytest
 from test_outbound import ACME, BIGBOX, Gateway, read_back, send_order
 
 from gateway.formats import acks
+from gateway.store.db import verify_chain, verify_rows
 from gateway.store.models import Exchange
 
 
@@ -26,8 +27,20 @@ def x12_interchanges(count: int) -> bytes:
     return b"".join(BIGBOX.replace(b"000000311", b"%09d" % (500 + n)) for n in range(count))
 
 
+def audited(gateway: Gateway) -> Gateway:
+    """The store's audit chain keyed and anchored, as the daemon and the CLI have it: rows are sealed."""
+    gateway.store.keep_anchor(gateway.settings.state_dir)
+    return gateway
+
+
+def assert_audit_verifies(gateway: Gateway) -> None:
+    with gateway.store.session() as session:
+        assert verify_chain(session, gateway.store.anchor)[1] == []
+        assert verify_rows(session, gateway.store.anchor)[1] == []
+
+
 def test_every_interchange_of_a_file_gets_its_own_contrl_in_one_outbound_file(tmp_path):
-    gateway = Gateway(tmp_path)
+    gateway = audited(Gateway(tmp_path))
     exchange_id = gateway.receive("acme", edifact_interchanges(30))
     [(name, data)] = gateway.files("acme").items()  # one file, not thirty
     assert acks.check(data) == []
@@ -45,6 +58,7 @@ def test_every_interchange_of_a_file_gets_its_own_contrl_in_one_outbound_file(tm
     by_id = {m.id: m for m in out}
     for message in gateway.rows(exchange_id=exchange_id):
         assert by_id[message.acknowledged_by_id].interchange_position == message.interchange_position
+    assert_audit_verifies(gateway)
     gateway.store.close()
 
 
@@ -122,8 +136,8 @@ def _outbound(gateway: Gateway) -> list[Exchange]:
 
 @pytest.fixture
 def expecting(tmp_path):
-    gateway = Gateway(tmp_path, bigbox="{send: true, expect: true, overdue_after: 2h}",
-                      identity={"x12": {"id": "NORDICSUPPLY", "qualifier": "ZZ"}})
+    gateway = audited(Gateway(tmp_path, bigbox="{send: true, expect: true, overdue_after: 2h}",
+                              identity={"x12": {"id": "NORDICSUPPLY", "qualifier": "ZZ"}}))
     yield gateway
     gateway.store.close()
 
@@ -142,3 +156,4 @@ def test_the_ta1s_of_a_file_are_matched_to_each_interchange_we_sent(expecting):
     assert [expecting.rows(id=row.id)[0].state for row in (first_row, second_row)] == ["rejected", "rejected"]
     assert expecting.rows(id=first_row.id)[0].acknowledged_by_id == received[0].id
     assert expecting.rows(id=second_row.id)[0].acknowledged_by_id == received[1].id
+    assert_audit_verifies(expecting)  # each row sealed in the state its last event names

@@ -98,6 +98,7 @@ class Settings:
     max_file_size: int = 256 * 1024 * 1024
     file_seconds: float = 120.0  # `[limits] file_seconds`: a file still being parsed after this is held (0: no limit)
     rescan_seconds: float = 30.0
+    workers: int = 2  # `[processing] workers`: partners processed side by side by the daemon
     delivery_attempts: int = 48  # with back-off up to an hour: about two days of Odoo outage
     log_format: str = "text"
     log_level: str = "INFO"
@@ -162,6 +163,7 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
     http = section("http")
     log = section("log")
     limits = section("limits")
+    processing = section("processing")
     store_url = store.get("url") or f"sqlite:///{state_dir / 'edigw.db'}"
     templates_default = BASE_TEMPLATES
     partners_default = EXAMPLE_PARTNERS
@@ -176,6 +178,7 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
         max_file_size=int(limits.get("max_file_size", 256 * 1024 * 1024)),
         file_seconds=float(limits.get("file_seconds", 120.0)),
         rescan_seconds=float(data.get("rescan_seconds", 30.0)),
+        workers=_workers(processing, where),
         delivery_attempts=int(data.get("delivery_attempts", 48)),
         log_format=str(log.get("format", "text")),
         log_level=str(log.get("level", "INFO")).upper(),
@@ -227,6 +230,15 @@ def settings_from(data: dict[str, Any], base: Path, path: Path | None = None) ->
     if settings.odoo.api == "json2" and not (settings.odoo.api_key_file or settings.odoo.api_key_env):
         raise ConfigError(f'{where}: [odoo] api = "json2" needs api_key_file or api_key_env (an Odoo API key)')
     return settings
+
+
+def _workers(processing: dict[str, Any], where: str) -> int:
+    """`[processing] workers`: how many partners' files the daemon processes at the same time."""
+    unknown = set(processing) - {"workers"}
+    workers = processing.get("workers", 2)
+    if unknown or isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"{where}: [processing] takes workers = N (a whole number, 1 or more; default 2)")
+    return workers
 
 
 def _identity(data: dict[str, Any], where: str) -> Identity:

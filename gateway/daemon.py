@@ -1,19 +1,22 @@
-"""The daemon: wires channels, the scheduler and the worker; signals; sd_notify.
+"""The daemon: wires channels, the scheduler and the workers; signals; sd_notify.
 
-One worker thread does all the work, so a message is never handled twice in one process.
-Watchdog events and the scheduler's rescans only wake it. SFTP channels are the exception
-that keeps a slow partner from holding up the rest: each is polled on its own schedule in a
-scheduler thread (one connection per poll, with time-outs), and only its intake takes turns
-with the worker. Documents from Odoo (`send:` in profiles, `gateway.outbound_jobs`) are looked for
-per partner on the profile's schedule, in a scheduler thread that takes turns with the worker.
-SIGTERM and SIGINT let it finish the message in hand, record it, and exit 0. SIGHUP reads the
-partner profiles and templates again between two turns of the worker, validated first: a bad
-profile keeps the ones in use, and the log says why.
+The main thread takes the files of the watched folders (claim, archive, record: quick) and hands
+each partner's processing to a small pool of workers (`[processing] workers`, gateway.lanes): a
+partner's files are processed in order on one worker at a time, so nothing is handled twice in
+this process, while a slow file of one partner leaves the other workers to the other partners.
+Watchdog events and the scheduler's rescans only wake the main thread. SFTP channels are polled
+each on its own schedule in a scheduler thread (one connection per poll, with time-outs), which
+hands what it took to its partner's lane. Documents from Odoo (`send:` in profiles,
+`gateway.outbound_jobs`), demand signals and late documents are looked for per partner on the
+profile's schedule, in a scheduler thread holding that partner's lane. SIGTERM and SIGINT let
+the workers finish the messages in hand, record them, and exit 0. SIGHUP reads the partner
+profiles and templates again between two turns of the main thread, validated first: a bad
+profile keeps the ones in use, and the log says why; a file being processed keeps the profile
+it started with.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -31,6 +34,7 @@ from gateway.app import App
 from gateway.channels.base import ChannelError, ClaimedFile
 from gateway.channels.folder import FolderChannel
 from gateway.channels.sftp import SftpChannel
+from gateway.lanes import Lanes
 from gateway.late import check_late
 from gateway.outbound_jobs import OutboundJobs, Report, jobs_for
 from gateway.profiles import Profile, SftpChannelSettings
@@ -103,11 +107,10 @@ def build_inboxes(app: App) -> list[Inbox]:
     return inboxes
 
 
-def take(app: App, inbox: Inbox, claimed: ClaimedFile, recovered: bool,
-         guard: contextlib.AbstractContextManager | None = None) -> None:
-    """Archive and record one claimed file (under `guard`, when given), then let the channel settle it."""
+def take(app: App, inbox: Inbox, claimed: ClaimedFile, recovered: bool) -> None:
+    """Archive and record one claimed file, then let the channel settle it."""
     try:
-        with inbox.channel.open(claimed) as stream, guard or contextlib.nullcontext():
+        with inbox.channel.open(claimed) as stream:
             app.pipeline.intake(inbox.profile, claimed, _SourceStream(stream, inbox.channel, claimed),
                                 recovered=recovered)
     except StillBeingWritten as why:
@@ -134,8 +137,7 @@ def _archive_error(error: OSError, app: App) -> bool:
 INTAKE_BATCH = 20  # files of a folder taken at a time before they are processed (nodes share the rest)
 
 
-def poll(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None = None,
-         limit: int | None = None) -> int:
+def poll(app: App, inbox: Inbox, limit: int | None = None) -> int:
     """Take every settled file of one inbox (at most `limit`); returns how many were taken.
 
     An SFTP channel is polled over one connection (none while it backs off after failures);
@@ -154,32 +156,34 @@ def poll(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None
             return 0
         if remote:
             with inbox.channel.polling():
-                return _take_all(app, inbox, guard)
-        return _take_all(app, inbox, guard, limit)
+                return _take_all(app, inbox)
+        return _take_all(app, inbox, limit)
 
 
-def _take_all(app: App, inbox: Inbox, guard: contextlib.AbstractContextManager | None, limit: int | None = None) -> int:
+def _take_all(app: App, inbox: Inbox, limit: int | None = None) -> int:
     taken = 0
     if not inbox.recovered:
         for claimed in inbox.channel.recover():
-            take(app, inbox, claimed, recovered=True, guard=guard)
+            take(app, inbox, claimed, recovered=True)
             taken += 1
         inbox.recovered = True
     for claimed in inbox.channel.scan():
         if app.pipeline.stopping:
             break
-        take(app, inbox, claimed, recovered=False, guard=guard)
+        take(app, inbox, claimed, recovered=False)
         taken += 1
         if limit is not None and taken >= limit:
             break  # the rest is claimed at the next poll (a generator: nothing more was claimed)
     for name, reason in inbox.channel.refusals():
-        with guard or contextlib.nullcontext():
-            app.pipeline.refuse(inbox.profile, inbox.channel.name, name, reason)
+        app.pipeline.refuse(inbox.profile, inbox.channel.name, name, reason)
     return taken
 
 
 def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
-    """Everything pending: files in every inbox (waiting for them to settle), then processing."""
+    """Everything pending: files in every inbox (waiting for them to settle), then processing.
+
+    One partner after another, in this thread (`[processing] workers` is the daemon's): a run
+    ends when everything is done, so there is no other partner's file for a slow one to hold up."""
     inboxes = build_inboxes(app) if inboxes is None else inboxes
     app.pipeline.process_pending()  # left over from an earlier run
     for inbox in inboxes:
@@ -219,22 +223,23 @@ def send_signals(app: App, partner: str) -> None:
         with app.store.exclusive(f"signals {partner}") as ours:
             if ours:
                 record_feed(app.store, app.archive, app.pipeline.outbound, app.profiles[partner])
-        app.pipeline.outbound.send_pending()
+        app.pipeline.outbound.send_pending(partner)
     except Exception:
         logger.exception("{}: the demand-signal feed failed; it is tried again at the next scheduled turn", partner)
 
 
-def _signals_job(app: App, partner: str, work: threading.Lock) -> None:
+def _signals_job(app: App, partner: str, lanes: Lanes) -> None:
     if not app.pipeline.stopping:
-        with work:
+        with lanes.holding(partner):
             send_signals(app, partner)
 
 
-def look_for_late_documents(app: App) -> None:
-    """Suppliers' documents that are late become exceptions (see gateway.late); never raises."""
+def look_for_late_documents(app: App, partner: str | None = None) -> None:
+    """Suppliers' documents (of all, or of one) that are late become exceptions (see gateway.late); never raises."""
     try:
         deliverer = app.deliverer
-        check_late(app.store, app.profiles, deliverer.client if deliverer is not None else None)
+        profiles = app.profiles if partner is None else {partner: app.profiles[partner]}
+        check_late(app.store, profiles, deliverer.client if deliverer is not None else None)
     except Exception:
         logger.exception("the late-documents check failed; it runs again at the next turn")
 
@@ -242,38 +247,46 @@ def look_for_late_documents(app: App) -> None:
 def send_documents(app: App, jobs: OutboundJobs, partners: list[str] | None = None) -> Report:
     """Record the documents Odoo has for partners (all, or those named), then send what is recorded."""
     report = jobs.run(partners)
-    app.pipeline.outbound.send_pending()
+    for partner in partners or [None]:
+        app.pipeline.outbound.send_pending(partner)
     return report
 
 
-def _late_documents_job(app: App, work: threading.Lock) -> None:
-    if not app.pipeline.stopping:
-        with work:
-            look_for_late_documents(app)
+def _checks_late(profile: Profile) -> bool:
+    policy = profile.purchasing
+    return bool(policy.late_response or policy.late_asn or policy.late_invoice)
 
 
-def _send_documents_job(app: App, jobs: OutboundJobs, partner: str, work: threading.Lock) -> None:
+def _late_documents_job(app: App, lanes: Lanes) -> None:
+    """A scheduler job: each supplier's late documents, checked in its lane (never beside its own files)."""
+    for partner in [profile.id for profile in app.profiles.values() if _checks_late(profile)]:
+        if app.pipeline.stopping:
+            return
+        with lanes.holding(partner):
+            if partner in app.profiles:  # not removed by a reload meanwhile
+                look_for_late_documents(app, partner)
+
+
+def _send_documents_job(app: App, jobs: OutboundJobs, partner: str, lanes: Lanes) -> None:
     """A scheduler job: one partner's documents from Odoo; never raises (logged, tried at the next turn)."""
     if app.pipeline.stopping:
         return
     try:
-        with work:
+        with lanes.holding(partner):
             send_documents(app, jobs, [partner])
     except Exception:
         logger.exception("{}: sending documents from Odoo failed; trying again at the next scheduled turn", partner)
 
 
-def _work(app: App, inboxes: list[Inbox], stop: threading.Event, wake: threading.Event,
+def _turn(app: App, inboxes: list[Inbox], lanes: Lanes, stop: threading.Event, wake: threading.Event,
           runtime: Runtime | None = None) -> None:
-    """One turn of the worker: every watched folder, each followed by what it brought, then anything pending.
-
-    The folders come first: a file just dropped is taken before older work is looked for."""
-    processed = False
+    """One turn of the main thread: every watched folder's settled files taken, each batch handed to
+    its partner's lane at once; then a turn for every partner with other work waiting."""
     for inbox in inboxes:
         if stop.is_set():
             break
         taken = INTAKE_BATCH
-        while taken >= INTAKE_BATCH and not stop.is_set():  # a batch at a time, each processed before the next
+        while taken >= INTAKE_BATCH and not stop.is_set():  # a batch at a time: its processing begins meanwhile
             try:
                 taken = poll(app, inbox, limit=INTAKE_BATCH)
             except Exception as error:  # a partner's file or a full disk must not end the daemon
@@ -284,12 +297,34 @@ def _work(app: App, inboxes: list[Inbox], stop: threading.Event, wake: threading
             if runtime is not None:
                 runtime.polled(inbox.channel.name)
             if taken:
-                app.pipeline.process_pending()
-                processed = True
+                lanes.ask(inbox.profile.id)
         if inbox.channel.waiting():
             threading.Timer(inbox.channel.settle_seconds, wake.set).start()
-    if not processed and not stop.is_set():
-        app.pipeline.process_pending()  # left from before, and deliveries whose retry time has come
+    if stop.is_set():
+        return
+    for partner in partners_with_work(app):  # left from before, retries now due, what SFTP polls took
+        lanes.ask(partner)
+    app.pipeline.outbound.check_overdue()
+
+
+def partners_with_work(app: App) -> list[str]:
+    """Partners with files to process, documents to deliver (a retry now due), acknowledgments to make
+    or exchanges to send: the turns `process_pending(partner)` has something to do in."""
+    from sqlalchemy import select, union
+
+    from gateway.store.models import Exchange, Message, utcnow
+
+    waiting = [
+        select(Exchange.partner).where(Exchange.direction == "in", Exchange.state == "received"),
+        select(Exchange.partner).where(Exchange.direction == "in", Exchange.state == "processed",
+                                       Exchange.ack_state.is_(None)),
+        select(Exchange.partner).where(Exchange.direction == "out", Exchange.state == "rendered"),
+    ]
+    if app.pipeline.deliverer is not None:
+        waiting.append(select(Message.partner).where(Message.direction == "in", (Message.state == "translated") | (
+            (Message.state == "retrying") & (Message.next_attempt_at <= utcnow()))))
+    with app.store.session() as session:
+        return sorted(session.scalars(union(*waiting)))
 
 
 def notify_systemd(state: str) -> None:
@@ -308,15 +343,15 @@ def notify_systemd(state: str) -> None:
         sock.sendall(state.encode())
 
 
-def _poll_remote(app: App, inbox: Inbox, work: threading.Lock, wake: threading.Event,
-                 runtime: Runtime | None = None) -> None:
-    """A scheduler job: poll one SFTP channel; never raises (a partner's failure ends nothing)."""
+def _poll_remote(app: App, inbox: Inbox, lanes: Lanes, runtime: Runtime | None = None) -> None:
+    """A scheduler job: poll one SFTP channel, its files then processed in its partner's lane; never
+    raises (a partner's failure ends nothing)."""
     if app.pipeline.stopping:
         return
     error = None
     try:
-        if poll(app, inbox, guard=work):
-            wake.set()
+        if poll(app, inbox):
+            lanes.ask(inbox.profile.id)
     except ChannelError as failure:
         error = str(failure)  # logged by the channel, which backs off before its next poll
     except Exception as failure:
@@ -332,13 +367,15 @@ def _schedule(inbox: Inbox, settings: SftpChannelSettings):
     return IntervalTrigger(seconds=inbox.rescan_seconds or 60.0)
 
 
-def _retention_job(app: App, work: threading.Lock) -> None:
-    """A scheduler job, daily: `edigw purge` with `[retention] days`; never raises."""
+def _retention_job(app: App) -> None:
+    """A scheduler job, daily: `edigw purge` with `[retention] days`; never raises.
+
+    It runs beside the workers, as it does beside other nodes': it removes only finished
+    exchanges older than the retention, in one transaction, and keeps whatever still waits."""
     from gateway.retention import purge
 
     try:
-        with work:
-            purge(app.store, app.archive, app.settings.retention_days)
+        purge(app.store, app.archive, app.settings.retention_days)
     except Exception:
         logger.exception("the retention purge failed; it runs again tomorrow")
 
@@ -351,15 +388,14 @@ def _alerts_job(alerter) -> None:
         logger.exception("sending alerts failed; trying again at the next interval")
 
 
-def _schedule_remotes(scheduler, remotes: list[Inbox], app: App, work: threading.Lock, wake: threading.Event,
-                      runtime: Runtime) -> None:
+def _schedule_remotes(scheduler, remotes: list[Inbox], app: App, lanes: Lanes, runtime: Runtime) -> None:
     for inbox in remotes:
-        scheduler.add_job(_poll_remote, _schedule(inbox, inbox.channel.settings), args=(app, inbox, work, wake, runtime),
+        scheduler.add_job(_poll_remote, _schedule(inbox, inbox.channel.settings), args=(app, inbox, lanes, runtime),
                           id=f"poll {inbox.channel.name}", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
 
 
-def _rebuild_inboxes(app: App, scheduler, observers: list, remotes: list[Inbox], work: threading.Lock,
+def _rebuild_inboxes(app: App, scheduler, observers: list, remotes: list[Inbox], lanes: Lanes,
                      wake: threading.Event, runtime: Runtime):
     """After a reload: the channels of the profiles now in use, watched and scheduled again."""
     for observer in observers:
@@ -374,7 +410,7 @@ def _rebuild_inboxes(app: App, scheduler, observers: list, remotes: list[Inbox],
     for inbox in inboxes:
         scheduler.add_job(wake.set, "interval", seconds=inbox.rescan_seconds, id=f"rescan {inbox.channel.name}",
                           replace_existing=True)
-    _schedule_remotes(scheduler, remotes, app, work, wake, runtime)
+    _schedule_remotes(scheduler, remotes, app, lanes, runtime)
     wake.set()
     return inboxes, remotes, [inbox.channel.watch(wake.set) for inbox in inboxes]
 
@@ -415,8 +451,11 @@ def reload_profiles(app: App) -> bool:
     except Exception as error:  # a template's own validation error names its file and line
         logger.error("reload refused, the profiles in use stay: {}", error)
         return False
-    app.profiles.clear()
+    # Swapped without emptying the dict first: a worker looking its partner up meanwhile finds the old
+    # profile or the new one, never none.
     app.profiles.update(profiles)
+    for gone in set(app.profiles) - set(profiles):
+        del app.profiles[gone]
     app.__dict__["templates"] = app.pipeline.templates = templates
     logger.info("reloaded {} partner profile(s) and their templates: {}", len(profiles), ", ".join(sorted(profiles)))
     return True
@@ -440,7 +479,7 @@ def run_forever(app: App) -> None:
     remotes = [inbox for inbox in everything if isinstance(inbox.channel, SftpChannel)]
     wake = threading.Event()
     stop = threading.Event()
-    work = threading.Lock()  # the worker's turn, or an SFTP poll recording a file: never both
+    lanes = Lanes(app.settings.workers, pipeline.process_pending)
     runtime = Runtime()
     for inbox in everything:
         runtime.add_channel(inbox.channel.name, inbox.profile.id, inbox.rescan_seconds or 60.0)
@@ -465,24 +504,23 @@ def run_forever(app: App) -> None:
     for inbox in inboxes:
         scheduler.add_job(wake.set, "interval", seconds=inbox.rescan_seconds, id=f"rescan {inbox.channel.name}")
     scheduler.add_job(wake.set, "interval", seconds=RETRY_CHECK_SECONDS, id="deliveries due")
-    _schedule_remotes(scheduler, remotes, app, work, wake, runtime)
-    if any(p.purchasing.late_response or p.purchasing.late_asn or p.purchasing.late_invoice
-           for p in app.profiles.values()):
-        scheduler.add_job(_late_documents_job, IntervalTrigger(seconds=LATE_CHECK_SECONDS), args=(app, work),
+    _schedule_remotes(scheduler, remotes, app, lanes, runtime)
+    if any(_checks_late(profile) for profile in app.profiles.values()):
+        scheduler.add_job(_late_documents_job, IntervalTrigger(seconds=LATE_CHECK_SECONDS), args=(app, lanes),
                           id="late documents", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
     jobs = jobs_for(app)
     for profile in jobs.senders() if jobs is not None else []:
         every = min(rule.schedule_seconds for rule in profile.send)
-        scheduler.add_job(_send_documents_job, IntervalTrigger(seconds=every), args=(app, jobs, profile.id, work),
+        scheduler.add_job(_send_documents_job, IntervalTrigger(seconds=every), args=(app, jobs, profile.id, lanes),
                           id=f"send documents {profile.id}", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
     for profile in app.profiles.values():
         if profile.signals is not None:
             scheduler.add_job(_signals_job, IntervalTrigger(seconds=profile.signals.schedule_seconds),
-                              args=(app, profile.id, work), id=f"signals {profile.id}", max_instances=1, coalesce=True)
+                              args=(app, profile.id, lanes), id=f"signals {profile.id}", max_instances=1, coalesce=True)
     if app.settings.retention_days:
-        scheduler.add_job(_retention_job, IntervalTrigger(hours=24), args=(app, work), id="retention",
+        scheduler.add_job(_retention_job, IntervalTrigger(hours=24), args=(app,), id="retention",
                           max_instances=1, coalesce=True)
     if app.settings.alerts is not None and app.settings.alerts.enabled:
         from gateway.alerts import Alerter
@@ -493,8 +531,8 @@ def run_forever(app: App) -> None:
     scheduler.start()
     web = _serve_http(app, runtime)
     observers = [inbox.channel.watch(wake.set) for inbox in inboxes]
-    logger.info("edigw running: {} inbox(es), {} SFTP channel(s), store {}", len(inboxes), len(remotes),
-                app.settings.store_url.split("://")[0])
+    logger.info("edigw running: {} inbox(es), {} SFTP channel(s), {} worker(s), store {}", len(inboxes),
+                len(remotes), app.settings.workers, app.settings.store_url.split("://")[0])
     status = f"STATUS=running: {len(inboxes)} inbox(es), {len(remotes)} SFTP channel(s)"
     notify_systemd(f"READY=1\n{status}")
     watchdog, pinged = _watchdog_interval(), 0.0
@@ -504,27 +542,27 @@ def run_forever(app: App) -> None:
             wake.wait(timeout=min(1.0, watchdog or 1.0))
             wake.clear()
             if watchdog and time.monotonic() - pinged >= watchdog:
-                notify_systemd("WATCHDOG=1")  # from the worker's loop: a stuck worker is restarted
+                notify_systemd("WATCHDOG=1")  # from the main loop: a stuck one is restarted (a slow file has its budget)
                 pinged = time.monotonic()
             if stop.is_set():
                 break
-            with work:
-                if reload_asked.is_set():
-                    reload_asked.clear()
-                    notify_systemd("RELOADING=1\nSTATUS=reloading partner profiles and templates")
-                    if reload_profiles(app):
-                        inboxes, remotes, observers = _rebuild_inboxes(
-                            app, scheduler, observers, remotes, work, wake, runtime)
-                        status = f"STATUS=running: {len(inboxes)} inbox(es), {len(remotes)} SFTP channel(s)"
-                        notify_systemd(f"READY=1\n{status}")
-                    else:
-                        notify_systemd(f"READY=1\n{status}; the last reload was refused (see the log)")
-                started = time.monotonic()
-                _work(app, inboxes, stop, wake, runtime)
-                if time.monotonic() - started > 5:  # a long turn is worth a line in `systemctl status`
-                    notify_systemd(f"{status}; last long turn {time.monotonic() - started:.0f} s")
+            if reload_asked.is_set():
+                reload_asked.clear()
+                notify_systemd("RELOADING=1\nSTATUS=reloading partner profiles and templates")
+                if reload_profiles(app):
+                    inboxes, remotes, observers = _rebuild_inboxes(
+                        app, scheduler, observers, remotes, lanes, wake, runtime)
+                    status = f"STATUS=running: {len(inboxes)} inbox(es), {len(remotes)} SFTP channel(s)"
+                    notify_systemd(f"READY=1\n{status}")
+                else:
+                    notify_systemd(f"READY=1\n{status}; the last reload was refused (see the log)")
+            started = time.monotonic()
+            _turn(app, inboxes, lanes, stop, wake, runtime)
+            if time.monotonic() - started > 5:  # a long turn is worth a line in `systemctl status`
+                notify_systemd(f"{status}; last long turn {time.monotonic() - started:.0f} s")
     finally:
         notify_systemd("STOPPING=1")
+        lanes.close()  # the workers finish the messages in hand (the pipeline is stopping) and end
         if web is not None:
             web.stop()
         scheduler.shutdown(wait=False)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -123,6 +123,48 @@ class Recorded:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Envelope:
+    """One interchange of an outbound file, before its control numbers are taken: its messages (or
+    its TA1s alone) and how it is enveloped (None: our and the partner's identifiers, the default syntax)."""
+
+    messages: list[OutboundMessage]
+    test: bool
+    sender: tuple[str | None, str | None] | None = None
+    receiver: tuple[str | None, str | None] | None = None
+    technical_acks: list[list] = field(default_factory=list)
+    acknowledgments: list[ackformats.Acknowledgment] = field(default_factory=list)
+    syntax: Any = None
+    groups_from: dict[str, str | None] | None = None
+
+
+@dataclass
+class Written:
+    """An envelope with its numbers taken: its bytes (rendered and read back) or why it cannot go,
+    and once recorded, its file's exchange and its own message rows."""
+
+    envelope: Envelope
+    sender: tuple[str | None, str | None]
+    receiver: tuple[str | None, str | None]
+    control_ref: str
+    refs: list[str]
+    group_refs: dict[int, str]
+    group_numbers: list[int]
+    data: bytes
+    problems: list[str]
+    message_ids: list[int] = field(default_factory=list)
+    recorded: Recorded | None = None
+
+
+def _groups(messages: list[OutboundMessage]) -> dict[tuple[str, str], list[int]]:
+    """An X12 interchange's functional groups: (GS01, GS08) → the indexes of the messages in it."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for index, message in enumerate(messages):
+        key = (message.functional_id or FUNCTIONAL_IDS.get(message.type, "ZZ"), message.version or "004010")
+        found.setdefault(key, []).append(index)
+    return found
+
+
 class AckPlanner:
     """The acknowledgments of one inbound file, planned as its parse events go by.
 
@@ -199,127 +241,174 @@ class Outbound:
         acknowledgments' one). With `session` the caller's transaction is used, so what it
         records alongside (the records sent, `gateway.outbound_jobs`) commits with the exchange.
         """
-        test = profile.test if test is None else test
+        envelope = Envelope(messages, profile.test if test is None else test, sender, receiver)
         if session is not None:
-            return self._record(session, profile, standard, messages, test=test, sender=sender, receiver=receiver,
-                                file_name=file_name)
+            return self._record(session, profile, standard, [envelope], file_name)[0].recorded
         with self.store.session() as session:
-            return self._record(session, profile, standard, messages, test=test, sender=sender, receiver=receiver,
-                                file_name=file_name)
+            return self._record(session, profile, standard, [envelope], file_name)[0].recorded
 
-    def _record(self, session: Session, profile: Profile, standard: str, messages: list[OutboundMessage], *,
-                test: bool, sender: tuple[str, str] | None = None, receiver: tuple[str, str] | None = None,
-                technical_acks: list[list] | None = None, acknowledgments: list[ackformats.Acknowledgment] = (),
-                syntax: Any = None, groups_from: dict[str, str] | None = None,
-                file_name: str | None = None) -> Recorded:
+    def _record(self, session: Session, profile: Profile, standard: str, envelopes: list["Envelope"],
+                file_name: str | None = None) -> list["Written"]:
+        """Interchanges written one after another into one outbound file, numbered from one reservation.
+
+        The control numbers of all of them are taken at once (one `allocate` per kind), so a file
+        of thousands of interchanges costs one lock per kind, one archive write and one exchange.
+        An interchange that cannot be written or read back is recorded apart, in a `held` exchange
+        of its own kind (never sent); the others still go.
+        """
+        messages = sum(len(envelope.messages) for envelope in envelopes)
+        groups = sum(len(_groups(envelope.messages)) for envelope in envelopes) if standard == "x12" else 0
+        interchange_number = allocate(session, profile.id, standard, "interchange", len(envelopes))
+        message_number = allocate(session, profile.id, standard, "message", messages) if messages else 0
+        group_number = allocate(session, profile.id, standard, "group", groups) if groups else 0
+        written = []
+        for envelope in envelopes:
+            written.append(self._write(profile, standard, envelope, interchange_number, message_number, group_number))
+            interchange_number += 1
+            message_number += len(envelope.messages)
+            group_number += len(written[-1].group_numbers)
+        channel = self.channel_name(profile)
+        if channel is None:
+            for one in written:
+                one.problems.append(f"partner {profile.id} has no channel with an outbox to send to")
+        for part in ([one for one in written if not one.problems], [one for one in written if one.problems]):
+            if part:
+                self._record_file(session, profile, standard, part, channel, file_name)
+        return written
+
+    def _write(self, profile: Profile, standard: str, envelope: "Envelope", interchange_number: int,
+               message_first: int, group_first: int) -> "Written":
+        """One interchange enveloped with the numbers given, rendered, and read back to check it."""
         ours = self.settings.identity.of(standard)
         theirs = profile.identifiers.get(standard) or {}
-        sender = sender or (ours.get("id"), ours.get("qualifier"))
-        receiver = receiver or (theirs.get("id"), theirs.get("qualifier"))
+        sender = envelope.sender or (ours.get("id"), ours.get("qualifier"))
+        receiver = envelope.receiver or (theirs.get("id"), theirs.get("qualifier"))
+        messages = envelope.messages
         problems: list[str] = []
         if not sender[0]:
             problems.append(f"our own {standard} identifier is not set ([identity.{standard}] id in gateway.toml)")
         if not receiver[0]:
             problems.append(f"partner {profile.id} has no {standard} identifier (identifiers.{standard}.id)")
-        interchange_number = allocate(session, profile.id, standard, "interchange")
-        message_first = allocate(session, profile.id, standard, "message", len(messages)) if messages else 0
         refs = [str(message_first + n) for n in range(len(messages))]
-        data = b""
         group_refs: dict[int, str] = {}
+        group_numbers: list[int] = []
         if standard == "edifact":
             control_ref = str(interchange_number)
-            envelope = render.EdifactInterchange(
+            rendered = render.EdifactInterchange(
                 sender=[sender[0] or "", sender[1] or ""], receiver=[receiver[0] or "", receiver[1] or ""],
-                control_ref=control_ref, test=test,
-                syntax=syntax or render.EdifactSyntax(identifier=theirs.get("syntax") or "UNOC"),
+                control_ref=control_ref, test=envelope.test,
+                syntax=envelope.syntax or render.EdifactSyntax(identifier=theirs.get("syntax") or "UNOC"),
                 messages=[render.EdifactMessage(ref, m.identifier or (m.type,), m.segments)
                           for ref, m in zip(refs, messages)])
-            renderer = lambda: render.render_edifact(envelope)  # noqa: E731
+            renderer = lambda: render.render_edifact(rendered)  # noqa: E731
         else:
             control_ref = f"{interchange_number:09d}"
             refs = [ref.zfill(4) for ref in refs]
-            by_group: dict[tuple[str, str], list[int]] = {}
-            for index, message in enumerate(messages):
-                key = (message.functional_id or FUNCTIONAL_IDS.get(message.type, "ZZ"), message.version or "004010")
-                by_group.setdefault(key, []).append(index)
-            groups = []
-            for (functional_id, version), indexes in by_group.items():
-                number = allocate(session, profile.id, standard, "group")
-                groups.append(render.X12Group(
-                    functional_id, (groups_from or {}).get("sender") or ours.get("gs_id") or sender[0] or "",
-                    (groups_from or {}).get("receiver") or theirs.get("gs_id") or receiver[0] or "", number, version,
+            x12_groups = []
+            groups_from = envelope.groups_from or {}
+            for number, ((functional_id, version), indexes) in enumerate(_groups(messages).items(), group_first):
+                group_numbers.append(number)
+                x12_groups.append(render.X12Group(
+                    functional_id, groups_from.get("sender") or ours.get("gs_id") or sender[0] or "",
+                    groups_from.get("receiver") or theirs.get("gs_id") or receiver[0] or "", number, version,
                     [render.X12Set(messages[i].type, refs[i], messages[i].segments, messages[i].convention)
                      for i in indexes]))
                 for i in indexes:
                     group_refs[i] = str(number)
-            x12_syntax = syntax or render.X12Syntax(version="00501" if any(
-                g.version >= "005010" for g in groups) else "00401")
-            envelope = render.X12Interchange(
+            x12_syntax = envelope.syntax or render.X12Syntax(version="00501" if any(
+                g.version >= "005010" for g in x12_groups) else "00401")
+            rendered = render.X12Interchange(
                 sender=(sender[1] or "ZZ", sender[0] or ""), receiver=(receiver[1] or "ZZ", receiver[0] or ""),
-                control_number=interchange_number, groups=groups, technical_acks=technical_acks or [],
-                test=test, syntax=x12_syntax)
-            renderer = lambda: render.render_x12(envelope)  # noqa: E731
+                control_number=interchange_number, groups=x12_groups, technical_acks=envelope.technical_acks,
+                test=envelope.test, syntax=x12_syntax)
+            renderer = lambda: render.render_x12(rendered)  # noqa: E731
+        data = b""
         if not problems:
             try:
                 data = renderer()
             except render.RenderError as error:
                 problems.append(str(error))
         if data and not problems:
-            problems.extend(_describe(issue) for issue in ackformats.check(data, acknowledgments))
-        sha256, size = self.archive.put_bytes(data)  # held ones too: support reads what was not sent
-        kind_name = messages[0].type if messages else "TA1"
-        first = messages[0] if messages else None
+            problems.extend(_describe(issue) for issue in ackformats.check(data, envelope.acknowledgments))
+        return Written(envelope, sender, receiver, control_ref, refs, group_refs, group_numbers, data, problems)
+
+    def _record_file(self, session: Session, profile: Profile, standard: str, part: list["Written"],
+                     channel: str | None, file_name: str | None) -> Recorded:
+        """Archive the interchanges' bytes as one file and record its exchange, interchanges and messages."""
+        sha256, size = self.archive.put_bytes(b"".join(one.data for one in part))  # held ones too: support reads what was not sent
+        first = part[0]
+        leading = first.envelope.messages[0] if first.envelope.messages else None
+        kind_name = leading.type if leading else "TA1"
+        alone = leading if len(part) == 1 and len(first.envelope.messages) == 1 else None
         file_name = (file_name or profile.acknowledgments.file_name).format(
-            type=kind_name, control=control_ref, partner=profile.id, ext=EXTENSIONS[standard], standard=standard,
-            document=(first.document_type if first else None) or kind_name,
-            number=_safe_name((first.document_number if len(messages) == 1 else None) or control_ref),
+            type=kind_name, control=first.control_ref, partner=profile.id, ext=EXTENSIONS[standard],
+            standard=standard, document=(leading.document_type if leading else None) or kind_name,
+            number=_safe_name((alone.document_number if alone else None) or first.control_ref),
             timestamp=utcnow().strftime("%Y%m%d%H%M%S"))
-        channel = self.channel_name(profile)
-        if channel is None:
-            problems.append(f"partner {profile.id} has no channel with an outbox to send to")
+        if len(part) == 1:
+            reason = "; ".join(first.problems) or None
+        else:
+            reason = "; ".join(f"interchange {one.control_ref}: " + "; ".join(one.problems)
+                               for one in part if one.problems) or None
+        state = "held" if reason else "rendered"
         exchange = Exchange(partner=profile.id, channel=channel or "-", direction="out", original_name=file_name,
                             size=size, sha256=sha256, state="pending", standard=standard)
         session.add(exchange)
         session.flush()
         record_event(session, "exchange", exchange.id, None, "pending", ACTOR,
-                     f"{kind_name} interchange {control_ref} to {profile.id}")
-        session.add(Interchange(exchange_id=exchange.id, position=0, standard=standard, sender=sender[0],
-                                receiver=receiver[0], control_ref=control_ref, direction="out",
-                                status="rejected" if problems else "accepted",
-                                header=json.dumps({"sender": sender[0], "sender_qualifier": sender[1],
-                                                   "receiver": receiver[0], "receiver_qualifier": receiver[1],
-                                                   "control_ref": control_ref, "test": test}),
-                                errors=json.dumps([{"reason": p, "severity": "error"} for p in problems])))
-        reason = "; ".join(problems) if problems else None
-        state = "held" if problems else "rendered"
-        rows: list[Message] = []
-        entries = list(messages) or [OutboundMessage("TA1", technical_acks or [])]
-        for position, message in enumerate(entries):
-            row = Message(exchange_id=exchange.id, position=position, interchange_position=0, partner=profile.id,
-                          direction="out", standard=standard, type=message.type,
-                          version=message.version or ("".join(message.identifier[1:3]) if message.identifier else None),
-                          ref=refs[position] if messages else None, interchange_ref=control_ref,
-                          group_ref=group_refs.get(position), document_type=message.document_type,
-                          document_number=message.document_number, order_ref=message.order_ref, state="pending",
-                          document=json.dumps({"segments": message.segments}))
-            session.add(row)
-            session.flush()
+                     f"{kind_name} interchange {first.control_ref} to {profile.id}" if len(part) == 1 else
+                     f"{len(part)} interchanges ({kind_name} {first.control_ref} to {part[-1].control_ref}) "
+                     f"to {profile.id}")
+        rows: list[tuple[Written, Message]] = []
+        interchanges = []
+        for interchange_position, one in enumerate(part):
+            envelope = one.envelope
+            interchanges.append(dict(
+                exchange_id=exchange.id, position=interchange_position, standard=standard, sender=one.sender[0],
+                receiver=one.receiver[0], control_ref=one.control_ref, direction="out",
+                status="rejected" if one.problems else "accepted",
+                header=json.dumps({"sender": one.sender[0], "sender_qualifier": one.sender[1],
+                                   "receiver": one.receiver[0], "receiver_qualifier": one.receiver[1],
+                                   "control_ref": one.control_ref, "test": envelope.test}),
+                errors=json.dumps([{"reason": p, "severity": "error"} for p in one.problems])))
+            entries = list(envelope.messages) or [OutboundMessage("TA1", envelope.technical_acks)]
+            for index, message in enumerate(entries):
+                ref = one.refs[index] if envelope.messages else None
+                # Written in the state it ends in (no update after the insert); its events say pending, then that.
+                row = Message(exchange_id=exchange.id, position=len(rows), interchange_position=interchange_position,
+                              partner=profile.id, direction="out", standard=standard, type=message.type,
+                              version=message.version or (
+                                  "".join(message.identifier[1:3]) if message.identifier else None),
+                              ref=ref, interchange_ref=one.control_ref,
+                              group_ref=one.group_refs.get(index), document_type=message.document_type,
+                              document_number=message.document_number, order_ref=message.order_ref, state=state,
+                              reason="; ".join(one.problems) if one.problems else
+                              f"interchange {one.control_ref}, message {ref or '-'}, file {file_name}",
+                              document=json.dumps({"segments": message.segments}))
+                session.add(row)
+                rows.append((one, row))
+        session.execute(insert(Interchange.__table__), interchanges)  # one statement: nothing reads them back here
+        session.flush()  # the file's rows in one go: they have their ids, in order
+        for one, row in rows:
             record_event(session, "message", row.id, None, "pending", ACTOR, f"in exchange {exchange.id}")
-            transition(session, row, state, ACTOR, reason if problems else f"interchange {control_ref}, "
-                       f"message {row.ref or '-'}, file {file_name}")
-            rows.append(row)
+            record_event(session, "message", row.id, "pending", state, ACTOR, row.reason)
+            one.message_ids.append(row.id)
         transition(session, exchange, state, ACTOR, reason)
-        if problems:
+        if reason:
             logger.warning("outbound {} to {} held, not sent: {}", file_name, profile.id, reason)
-        return Recorded(exchange.id, [row.id for row in rows], state, control_ref, file_name, problems)
+        recorded = Recorded(exchange.id, [row.id for _, row in rows], state, first.control_ref, file_name,
+                            [p for one in part for p in one.problems])
+        for one in part:
+            one.recorded = recorded
+        return recorded
 
     # --- sending -----------------------------------------------------------------------------
 
-    def send_pending(self) -> int:
-        """Send every rendered outbound exchange over its partner's channel; returns how many went."""
+    def send_pending(self, partner: str | None = None) -> int:
+        """Send every rendered outbound exchange (of one partner) over its channel; returns how many went."""
+        query = select(Exchange.id).where(Exchange.direction == "out", Exchange.state == "rendered")
         with self.store.session() as session:
-            ids = list(session.scalars(select(Exchange.id).where(
-                Exchange.direction == "out", Exchange.state == "rendered").order_by(Exchange.id)))
+            ids = list(session.scalars(_of(query, partner).order_by(Exchange.id)))
         sent = 0
         for exchange_id in ids:
             sent += self.send(exchange_id)
@@ -382,12 +471,12 @@ class Outbound:
 
     # --- acknowledging what partners send ----------------------------------------------------
 
-    def acknowledge_pending(self) -> int:
-        """Inbound exchanges finished but not yet acknowledged (after a crash, say); returns how many."""
+    def acknowledge_pending(self, partner: str | None = None) -> int:
+        """Inbound exchanges (of one partner) finished but not yet acknowledged (after a crash, say); how many."""
+        query = select(Exchange.id).where(Exchange.direction == "in", Exchange.ack_state.is_(None),
+                                          Exchange.state == "processed")
         with self.store.session() as session:
-            ids = list(session.scalars(select(Exchange.id).where(
-                Exchange.direction == "in", Exchange.ack_state.is_(None),
-                Exchange.state == "processed").order_by(Exchange.id)))
+            ids = list(session.scalars(_of(query, partner).order_by(Exchange.id)))
         for exchange_id in ids:
             try:
                 self.acknowledge(exchange_id)
@@ -441,21 +530,21 @@ class Outbound:
                 self._decide(exchange_id, "none", f"unreadable ({error}): there is no envelope to acknowledge")
                 return []
             planned = planner.plans
-        plans = planned
         made: list[int] = []
         held = False
         with self.store.session() as session:
-            for interchange, messages, found in plans:
-                if not found:
-                    continue
-                recorded, links = self._record_acks(session, profile, interchange, found)
-                made.append(recorded.exchange_id)
+            links = []
+            for recorded, answered in self._record_acks(session, profile, [(i, f) for i, _, f in planned if f]):
+                if recorded.exchange_id not in made:
+                    made.append(recorded.exchange_id)
                 held = held or recorded.state == "held"
-                for message_id, positions in links:
-                    for chunk in range(0, len(positions), 500):
-                        session.execute(update(Message).where(
-                            Message.exchange_id == exchange_id,
-                            Message.position.in_(positions[chunk:chunk + 500])).values(acknowledged_by_id=message_id))
+                links.extend({"in_exchange": exchange_id, "at": position, "ack": message_id}
+                             for message_id, positions in answered for position in positions)
+            if links:  # one statement run for every answered message: a file may hold thousands
+                table = Message.__table__
+                session.execute(update(table).where(
+                    table.c.exchange_id == bindparam("in_exchange"), table.c.position == bindparam("at")).values(
+                    acknowledged_by_id=bindparam("ack")), links)
             exchange = session.get(Exchange, exchange_id)
             exchange.ack_state = "held" if held else "made" if made else "none"
             exchange.ack_exchange_id = made[0] if made else None
@@ -490,8 +579,41 @@ class Outbound:
         if reason:
             logger.info("exchange {}: no acknowledgment: {}", exchange_id, reason)
 
-    def _record_acks(self, session: Session, profile: Profile, interchange: ParsedInterchange,
-                     found: list[ackformats.Acknowledgment]) -> tuple[Recorded, list[tuple[int, list[int]]]]:
+    def _record_acks(self, session: Session, profile: Profile,
+                     answering: list[tuple[ParsedInterchange, list[ackformats.Acknowledgment]]],
+                     ) -> list[tuple[Recorded, list[tuple[int, list[int]]]]]:
+        """Each interchange's acknowledgments in an interchange of their own, all written into one
+        outbound file (one per syntax: a file is in one character set); for each interchange its
+        file's record and (our message id, the positions of the inbound messages it answers)."""
+        if not answering:
+            return []
+        standard = answering[0][0].standard
+        by_syntax: dict[Any, list[tuple[ParsedInterchange, Envelope]]] = {}
+        for interchange, found in answering:
+            envelope = self._ack_envelope(profile, interchange, found)
+            by_syntax.setdefault(envelope.syntax, []).append((interchange, envelope))
+        results = []
+        for answered in by_syntax.values():
+            written = self._record(session, profile, standard, [envelope for _, envelope in answered])
+            for one, (interchange, envelope) in zip(written, answered):
+                found = envelope.acknowledgments
+                functional = [a for a in found if a.kind != "ta1"]
+                links = [(message_id, ack.answers) for ack, message_id in zip(functional, one.message_ids)]
+                if not functional:  # a TA1 alone answers the whole interchange
+                    links.append((one.message_ids[0], [a for ack in found for a in ack.answers]))
+                results.append((one.recorded, links))
+                logger.debug("exchange {}: {} for interchange {} of {} ({})", one.recorded.exchange_id,
+                             "+".join(a.message_type for a in found), interchange.control_ref, profile.id,
+                             ", ".join(a.status for a in found))
+            for recorded in {id(one.recorded): one.recorded for one in written}.values():
+                logger.info("exchange {}: {} acknowledgment interchange(s) to {}, file {}{}", recorded.exchange_id,
+                            sum(1 for one in written if one.recorded is recorded), profile.id, recorded.file_name,
+                            " (held)" if recorded.state == "held" else "")
+        return results
+
+    def _ack_envelope(self, profile: Profile, interchange: ParsedInterchange,
+                      found: list[ackformats.Acknowledgment]) -> Envelope:
+        """How an interchange's acknowledgments are enveloped: back to its sender, in its syntax."""
         standard = interchange.standard
         ours = self.settings.identity.of(standard)
         sender = (ours.get("id") or interchange.receiver, ours.get("qualifier") or interchange.receiver_qualifier)
@@ -530,18 +652,7 @@ class Outbound:
                     if segment[0] in ("AK4", "IK4") and segment[4] and set(segment[4]) & {
                             syntax.element, syntax.component, syntax.segment, syntax.repetition}:
                         segment[4] = ""  # a copy of bad data we cannot write: AK404 is optional
-        recorded = self._record(session, profile, standard, messages, test=interchange.test, sender=sender,
-                                receiver=receiver, technical_acks=technical, acknowledgments=found, syntax=syntax,
-                                groups_from=groups_from)
-        links: list[tuple[int, list[int]]] = []
-        for ack, message_id in zip(functional, recorded.message_ids):
-            links.append((message_id, ack.answers))
-        if not functional and technical:
-            links.append((recorded.message_ids[0], [a for ack in found for a in ack.answers]))
-        logger.info("exchange {}: {} for interchange {} of {} ({}), file {}", recorded.exchange_id,
-                    "+".join(a.message_type for a in found), interchange.control_ref, profile.id,
-                    ", ".join(a.status for a in found), recorded.file_name)
-        return recorded, links
+        return Envelope(messages, interchange.test, sender, receiver, technical, found, syntax, groups_from)
 
     # --- the partner's acknowledgments -------------------------------------------------------
 
@@ -610,7 +721,11 @@ class Outbound:
 
     def apply_technical_acks(self, session: Session, exchange_id: int, partner: str,
                              interchange: ParsedInterchange, actor: str = ACTOR) -> None:
-        """A partner's TA1s (kept on the parsed X12 interchange): each is recorded as a message and matched."""
+        """A partner's TA1s (kept on the parsed X12 interchange): each is recorded as a message and matched.
+
+        What we sent is looked up for all of the interchange's TA1s at once and their rows written
+        in one flush: a file of thousands of TA1s costs a few statements, not a few per TA1.
+        """
         technical_acks = getattr(interchange, "technical_acks", ()) or ()
         if not technical_acks:
             return
@@ -619,34 +734,57 @@ class Outbound:
         before = session.scalar(select(func.count()).select_from(Message).where(
             Message.exchange_id == exchange_id, Message.type == "TA1", Message.position >= TA1_POSITIONS,
             Message.interchange_position < interchange.index)) or 0
-        for number, ta1 in enumerate(technical_acks):
-            position = TA1_POSITIONS + before + number
-            if session.scalar(select(Message.id).where(Message.exchange_id == exchange_id,
-                                                       Message.position == position)) is not None:
+        first = TA1_POSITIONS + before
+        recorded = set(session.scalars(select(Message.position).where(
+            Message.exchange_id == exchange_id, Message.position >= first,
+            Message.position < first + len(technical_acks))))
+        ours = self._ours_by_interchange(session, partner, [ta1.control_ref or "" for ta1 in technical_acks])
+        rows = []
+        for position, ta1 in enumerate(technical_acks, first):
+            if position in recorded:
                 continue
             ack = ackformats.read_technical_ack(ta1)
+            theirs = ours(ta1.control_ref or "")
+            why = ackformats.describe_interchange(ack)
+            # Written in the state it ends in (no update after the insert); its events tell the steps.
+            # direction is given, not left to the column default: the row is sealed before it is inserted
             row = Message(exchange_id=exchange_id, position=position, interchange_position=interchange.index,
-                          partner=partner, standard="x12", type="TA1", version=interchange.syntax,
-                          ref=ta1.control_ref, interchange_ref=interchange.control_ref, state="received",
+                          direction="in", partner=partner, standard="x12", type="TA1", version=interchange.syntax,
+                          ref=ta1.control_ref, interchange_ref=interchange.control_ref,
+                          state="delivered" if theirs else "held",
+                          reason=f"interchange {ta1.control_ref}: {ack['status']} ({why})" if theirs else
+                          f"nothing we sent to {partner} has interchange control number {ta1.control_ref}",
+                          result=json.dumps({"acknowledges": [m.id for m in theirs]}) if theirs else None,
                           document_type=ackformats.DOCUMENT_TYPE, document=json.dumps(ack))
             session.add(row)
-            session.flush()
+            rows.append((row, ack, theirs, why))
+        session.flush()  # every TA1's row in one go
+        for row, ack, theirs, why in rows:
             record_event(session, "message", row.id, None, "received", actor, f"TA1 in exchange {exchange_id}")
-            transition(session, row, "parsed", actor)
-            ours = self._ours(session, partner, "x12", interchange_ref=ta1.control_ref or "")
-            why = ackformats.describe_interchange(ack)
-            if not ours:
-                transition(session, row, "held", actor, f"nothing we sent to {partner} has interchange control "
-                           f"number {ta1.control_ref}")
-                continue
-            for message in ours:
-                if ack["status"] == "rejected":
-                    message.acknowledged_by_id = row.id
-                    message.ack_detail = json.dumps({"by": row.id, "kind": "TA1", "status": "rejected", "reason": why})
-                    message.ack_due_at = None
-                    transition(session, message, "rejected", actor, f"TA1 from {partner}: interchange rejected — {why}")
-            row.result = json.dumps({"acknowledges": [m.id for m in ours]})
-            transition(session, row, "delivered", actor, f"interchange {ta1.control_ref}: {ack['status']} ({why})")
+            record_event(session, "message", row.id, "received", "parsed", actor)
+            for message in theirs if ack["status"] == "rejected" else ():
+                message.acknowledged_by_id = row.id
+                message.ack_detail = json.dumps({"by": row.id, "kind": "TA1", "status": "rejected", "reason": why})
+                message.ack_due_at = None
+                transition(session, message, "rejected", actor, f"TA1 from {partner}: interchange rejected — {why}")
+            record_event(session, "message", row.id, "parsed", row.state, actor, row.reason)
+
+    def _ours_by_interchange(self, session: Session, partner: str, refs: list[str]):
+        """What we sent to the partner under any of these X12 interchange control numbers, read at once;
+        a function from one of them to its messages (as `_ours` finds them)."""
+        variants = {ref: _variants(ref, 9) for ref in set(refs)}
+        wanted = sorted({variant for found in variants.values() for variant in found})
+        by_ref: dict[str, list[Message]] = {}
+        for start in range(0, len(wanted), 500):
+            for message in session.scalars(select(Message).where(
+                    Message.direction == "out", Message.partner == partner, Message.standard == "x12",
+                    Message.interchange_ref.in_(wanted[start:start + 500]))):
+                by_ref.setdefault(message.interchange_ref, []).append(message)
+
+        def ours(ref: str) -> list[Message]:
+            return sorted((m for variant in variants[ref] for m in by_ref.get(variant, ())), key=lambda m: m.id)
+
+        return ours
 
     def _ours(self, session: Session, partner: str, standard: str, *, interchange_ref: str | None = None,
               group_ref: str | None = None) -> list[Message]:
@@ -657,6 +795,11 @@ class Outbound:
         if group_ref is not None:
             query = query.where(Message.group_ref.in_(_variants(group_ref, 0)))
         return list(session.scalars(query.order_by(Message.id)))
+
+
+def _of(query: Any, partner: str | None) -> Any:
+    """An exchange query narrowed to one partner's exchanges, when one is named."""
+    return query if partner is None else query.where(Exchange.partner == partner)
 
 
 def _safe_name(value: str) -> str:

@@ -430,15 +430,16 @@ class Pipeline:
             return list(session.scalars(select(Exchange.id).where(
                 Exchange.state == "received", Exchange.direction == "in").order_by(Exchange.id)))
 
-    def process_pending(self) -> int:
+    def process_pending(self, partner: str | None = None) -> int:
         """Every received exchange, then every delivery due (new, or a retry whose time has come).
 
         Exchanges are claimed a few at a time (`Store.claim_received`): on PostgreSQL several nodes
         share the work exchange by exchange, each going on while any is left; returns how many this
-        one processed."""
+        one processed. With `partner`, only that partner's work (a daemon worker's turn, see
+        gateway.lanes); overdue acknowledgments are then left to the daemon's own check."""
         count = last = 0
         while not self.stopping:
-            with self.store.claim_received(CLAIM_BATCH, after=last) as claimed:
+            with self.store.claim_received(CLAIM_BATCH, after=last, partner=partner) as claimed:
                 if not claimed:
                     break
                 for exchange_id in claimed:
@@ -448,11 +449,12 @@ class Pipeline:
                     last = exchange_id
                     count += 1
         if not self.stopping:
-            self.deliver_pending()
+            self.deliver_pending(partner=partner)
         if not self.stopping:
-            self.outbound.acknowledge_pending()
-            self.outbound.send_pending()
-            self.outbound.check_overdue()
+            self.outbound.acknowledge_pending(partner)
+            self.outbound.send_pending(partner)
+            if partner is None:
+                self.outbound.check_overdue()
         return count
 
     def process(self, exchange_id: int) -> None:
@@ -523,6 +525,9 @@ class Pipeline:
     def _record_events(self, exchange: Exchange, profile: Profile, standard: str,
                        events: Iterator, done: set[int], planner: Any = None) -> None:
         batch: list[tuple[ParsedMessage, Outcome]] = []
+        # Interchanges are stored with the batch, after its messages: a file of thousands of tiny
+        # interchanges takes a few transactions, not one each.
+        envelopes: list[ParsedInterchange] = []
         for event in events:
             if isinstance(event, ParsedMessage):
                 if event.index in done:
@@ -531,26 +536,25 @@ class Pipeline:
                 if planner is not None:
                     planner.take(event)  # keeps a small record of what the acknowledgment reads
                 event.tree = None  # the tree is not kept: memory stays flat on big files
-                if len(batch) >= BATCH:
-                    self._store_messages(exchange, profile, standard, batch)
-                    batch = []
-                    if self.stopping:
-                        return
             else:
-                self._store_messages(exchange, profile, standard, batch)
-                batch = []
                 if planner is not None:
                     planner.take(event)  # before _store_interchange adds the store's own findings
-                self._store_interchange(exchange, event)
-        self._store_messages(exchange, profile, standard, batch)
+                envelopes.append(event)
+            if len(batch) >= BATCH or len(envelopes) >= BATCH:
+                self._store_messages(exchange, profile, standard, batch, envelopes)
+                batch, envelopes = [], []
+                if self.stopping:
+                    return
+        self._store_messages(exchange, profile, standard, batch, envelopes)
         if planner is not None:
             planner.complete = True
 
     def _store_messages(self, exchange: Exchange, profile: Profile, standard: str,
-                        batch: list[tuple[ParsedMessage, Outcome]]) -> None:
+                        batch: list[tuple[ParsedMessage, Outcome]], envelopes: list[ParsedInterchange] = ()) -> None:
         """Record a batch of messages in one transaction: their rows and their audit events each in
-        one statement (no ORM object per message), then the partner's acknowledgments among them."""
-        if not batch:
+        one statement (no ORM object per message), then the partner's acknowledgments among them,
+        then the interchanges that ended with them."""
+        if not batch and not envelopes:
             return
         rows: list[dict[str, Any]] = []
         steps: list[list[tuple[str, str | None]]] = []
@@ -567,11 +571,14 @@ class Pipeline:
             values.update(document_values, state=states[-1][0], reason=states[-1][1])
             rows.append(values)
             steps.append(states)
+        ids: list[int] = []
         with self.store.session() as session:
-            insert_rows(session, Message, rows)
-            found = dict(session.execute(select(Message.position, Message.id).where(
-                Message.exchange_id == exchange.id, Message.position.in_([row["position"] for row in rows]))).all())
-            ids = [found[row["position"]] for row in rows]
+            if rows:
+                insert_rows(session, Message, rows)
+                found = dict(session.execute(select(Message.position, Message.id).where(
+                    Message.exchange_id == exchange.id,
+                    Message.position.in_([row["position"] for row in rows]))).all())
+                ids = [found[row["position"]] for row in rows]
             events = []
             for message_id, (parsed, _), states in zip(ids, batch, steps):
                 events.append(Event("message", message_id, None, "received", ACTOR,
@@ -580,11 +587,14 @@ class Pipeline:
                 for state, reason in states:
                     events.append(Event("message", message_id, before, state, ACTOR, reason))
                     before = state
-            record_events(session, events)
+            if events:
+                record_events(session, events)
             for message_id, (_, outcome), values in zip(ids, batch, rows):
                 if values["document_type"] == acks.DOCUMENT_TYPE and values["state"] == "translated":
                     row = session.get(Message, message_id)
                     self.outbound.apply_ack(session, row, outcome.document, ACTOR)
+            for parsed in envelopes:  # every message of each was stored before it, above or earlier
+                self._store_interchange(session, exchange, parsed)
         for message_id, values in zip(ids, rows):
             self._log_message(message_id, values["partner"], values["type"], values["ref"], values["state"],
                               values["reason"])
@@ -604,32 +614,32 @@ class Pipeline:
         (logger.debug if quiet else logger.info)("message {} {} {} ref {}: {}{}", message_id, partner, kind, ref,
                                                  state, f" ({reason})" if reason else "")
 
-    def _store_interchange(self, exchange: Exchange, parsed: ParsedInterchange) -> None:
-        with self.store.session() as session:
+    def _store_interchange(self, session: Session, exchange: Exchange, parsed: ParsedInterchange) -> None:
+        with session.no_autoflush:  # only a row of this position could answer, and none waits to be flushed
             row = session.scalar(select(Interchange).where(
                 Interchange.exchange_id == exchange.id, Interchange.position == parsed.index))
-            if row is None:
-                row = Interchange(exchange_id=exchange.id, position=parsed.index)
-                session.add(row)
-            row.standard = parsed.standard
-            row.sender = parsed.sender
-            row.receiver = parsed.receiver
-            row.control_ref = parsed.control_ref
-            row.status = parsed.status
-            row.header = json.dumps(parsed.header())
-            for problem in clip_to_columns(row, ("sender", "receiver", "control_ref")):
-                parsed.errors.append(Issue(f"interchange {problem}", 1))
-            row.errors = json.dumps([issue.as_dict() for issue in parsed.errors])
-            self.outbound.apply_technical_acks(session, exchange.id, exchange.partner, parsed, ACTOR)
-            envelope_errors = [issue for issue in parsed.errors if issue.severity == "error"]
-            if not envelope_errors:
-                return
-            reason = "interchange rejected: " + describe_issues(envelope_errors)
-            messages = session.scalars(select(Message).where(
-                Message.exchange_id == exchange.id, Message.interchange_position == parsed.index,
-                Message.state != "rejected"))
-            for message in messages:
-                transition(session, message, "rejected", ACTOR, reason)
+        if row is None:
+            row = Interchange(exchange_id=exchange.id, position=parsed.index)
+            session.add(row)
+        row.standard = parsed.standard
+        row.sender = parsed.sender
+        row.receiver = parsed.receiver
+        row.control_ref = parsed.control_ref
+        row.status = parsed.status
+        row.header = json.dumps(parsed.header())
+        for problem in clip_to_columns(row, ("sender", "receiver", "control_ref")):
+            parsed.errors.append(Issue(f"interchange {problem}", 1))
+        row.errors = json.dumps([issue.as_dict() for issue in parsed.errors])
+        self.outbound.apply_technical_acks(session, exchange.id, exchange.partner, parsed, ACTOR)
+        envelope_errors = [issue for issue in parsed.errors if issue.severity == "error"]
+        if not envelope_errors:
+            return
+        reason = "interchange rejected: " + describe_issues(envelope_errors)
+        messages = session.scalars(select(Message).where(
+            Message.exchange_id == exchange.id, Message.interchange_position == parsed.index,
+            Message.state != "rejected")) if parsed.messages_accepted + parsed.messages_rejected else ()
+        for message in messages:
+            transition(session, message, "rejected", ACTOR, reason)
         logger.warning("exchange {} interchange {}: {}", exchange.id, parsed.control_ref, reason)
 
     def _reject_messages(self, exchange_id: int, reason: str) -> None:
@@ -650,8 +660,8 @@ class Pipeline:
 
     # --- deliver -------------------------------------------------------------------------
 
-    def deliver_pending(self, exchange_id: int | None = None) -> int:
-        """Hand translated documents (and retries now due) to the deliverer; returns how many."""
+    def deliver_pending(self, exchange_id: int | None = None, partner: str | None = None) -> int:
+        """Hand translated documents (and retries now due; of one exchange, or partner) to the deliverer; how many."""
         if self.deliverer is None:
             return 0
         now = utcnow()
@@ -661,6 +671,8 @@ class Pipeline:
                 | ((Message.state == "retrying") & (Message.next_attempt_at <= now)))
             if exchange_id is not None:
                 query = query.where(Message.exchange_id == exchange_id)
+            if partner is not None:
+                query = query.where(Message.partner == partner)
             ids = list(session.scalars(query.order_by(Message.id)))
         for start in range(0, len(ids), PREPARE_BATCH):
             chunk = ids[start:start + PREPARE_BATCH]

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +121,7 @@ class Store:
                     connection.commit()
 
     @contextmanager
-    def claim_received(self, limit: int, after: int = 0) -> Iterator[list[int]]:
+    def claim_received(self, limit: int, after: int = 0, partner: str | None = None) -> Iterator[list[int]]:
         """Up to `limit` received inbound exchanges (ids above `after`, oldest first) for this process to parse.
 
         On PostgreSQL the candidates are read with FOR UPDATE SKIP LOCKED, so nodes claiming at the
@@ -132,6 +133,8 @@ class Store:
         """
         query = select(Exchange.id).where(Exchange.state == "received", Exchange.direction == "in",
                                           Exchange.id > after).order_by(Exchange.id)
+        if partner is not None:  # one partner's files (a daemon worker's turn)
+            query = query.where(Exchange.partner == partner)
         if self.engine.dialect.name != "postgresql":
             with self._sessions() as session:
                 found = list(session.scalars(query.limit(limit)))
@@ -257,6 +260,7 @@ class AuditAnchor:
         self.head_hash = head_hash
         # Rows whose newest event is this one or later must carry a seal (earlier versions made none).
         self.sealed_from = keyed_from if sealed_from is None else sealed_from
+        self._advancing = threading.Lock()  # the daemon's workers commit side by side
 
     @classmethod
     def open(cls, state_dir: Path, newest_event: int) -> "AuditAnchor":
@@ -284,11 +288,12 @@ class AuditAnchor:
         return cls(key, head_file, head["keyed_from"], head["id"], head["hash"], head["sealed_from"])
 
     def advance(self, event_id: int, event_hash: str) -> None:
-        if event_id <= self.head_id:
-            return  # another process of this machine wrote a newer one
-        self.head_id, self.head_hash = event_id, event_hash
-        _write_head(self.head_file, {"keyed_from": self.keyed_from, "id": event_id, "hash": event_hash,
-                                     "sealed_from": self.sealed_from})
+        with self._advancing:
+            if event_id <= self.head_id:
+                return  # another process or thread of this machine wrote a newer one
+            self.head_id, self.head_hash = event_id, event_hash
+            _write_head(self.head_file, {"keyed_from": self.keyed_from, "id": event_id, "hash": event_hash,
+                                         "sealed_from": self.sealed_from})
 
 
 def _write_head(path: Path, head: dict) -> None:

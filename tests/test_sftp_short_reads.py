@@ -98,7 +98,9 @@ def short_reading_server(tmp_path):
     server = threading.Thread(target=serve, daemon=True)
     server.start()
     yield listener.getsockname()[1], fingerprint(host_key), root
+    listener.shutdown(socket.SHUT_RDWR)  # ends the accept() under way (close alone would not)
     listener.close()
+    server.join(timeout=5)
     for transport in transports:
         transport.close()
 

@@ -203,8 +203,6 @@ def test_test_connection_counts_what_waits_in_the_inbox_and_outbox(sshd, tmp_pat
     assert (report.folders["inbox"].waiting, report.folders["outbox"].waiting) == (2, 1)
 
 
-# paramiko's read-ahead thread dies with the connection and says so; the channel's error is what counts.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_server_killed_mid_download_leaves_nothing_in_the_spool_and_the_next_poll_gets_it_whole(sshd, tmp_path):
     big = os.urandom(1024 * 1024) * 96  # 96 MiB
     sshd.drop("ORDERS_huge.edi", big)
@@ -231,6 +229,35 @@ def test_a_server_killed_mid_download_leaves_nothing_in_the_spool_and_the_next_p
     sshd.start()
     taken = take_all(channel)
     assert hashlib.sha256(taken["ORDERS_huge.edi"]).digest() == hashlib.sha256(big).digest()
+
+
+def test_a_file_that_grows_while_it_is_downloaded_is_left_and_the_next_poll_gets_it_whole(sshd, tmp_path):
+    first = os.urandom(1024 * 1024) * 48  # 48 MiB: the download is under way long before its last requests
+    growing = sshd.drop("ORDERS_growing.edi", first)
+    spool = tmp_path / "spool"
+    appended = threading.Event()
+
+    def partner_appends_once_the_download_has_begun() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if spool.exists() and any(spool.glob(".*.download")):
+                with open(growing, "ab") as writer:
+                    writer.write(b"UNZ+1+1'")
+                appended.set()
+                return
+            time.sleep(0.001)
+
+    partner = threading.Thread(target=partner_appends_once_the_download_has_begun)
+    partner.start()
+    channel = channel_for(sshd, tmp_path)
+    assert take_all(channel) == {}
+    partner.join()
+    assert appended.is_set(), "the download ended before the partner could append"
+    assert growing.exists() and list(spool.iterdir()) == []
+
+    taken = take_all(channel)
+    assert hashlib.sha256(taken["ORDERS_growing.edi"]).digest() == hashlib.sha256(first + b"UNZ+1+1'").digest()
+    assert not growing.exists()
 
 
 def test_a_server_that_accepts_and_never_speaks_times_out_with_a_clear_error(stalled_server, tmp_path):

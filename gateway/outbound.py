@@ -47,7 +47,7 @@ from gateway.formats.model import Issue, UnreadableFile
 from gateway.formats.x12 import FUNCTIONAL_IDS, X12Interchange
 from gateway.profiles import FolderChannelSettings, Profile
 from gateway.store.archive import Archive
-from gateway.store.db import Store, record_event, transition
+from gateway.store.db import Event, Store, record_event, record_events, transition
 from gateway.store.models import ControlNumber, Exchange, Interchange, Message, utcnow
 
 ACTOR = "outbound"
@@ -389,10 +389,12 @@ class Outbound:
                 rows.append((one, row))
         session.execute(insert(Interchange.__table__), interchanges)  # one statement: nothing reads them back here
         session.flush()  # the file's rows in one go: they have their ids, in order
+        events = []
         for one, row in rows:
-            record_event(session, "message", row.id, None, "pending", ACTOR, f"in exchange {exchange.id}")
-            record_event(session, "message", row.id, "pending", state, ACTOR, row.reason)
+            events += [Event("message", row.id, None, "pending", ACTOR, f"in exchange {exchange.id}"),
+                       Event("message", row.id, "pending", state, ACTOR, row.reason)]
             one.message_ids.append(row.id)
+        record_events(session, events)  # the file's events in one statement
         transition(session, exchange, state, ACTOR, reason)
         if reason:
             logger.warning("outbound {} to {} held, not sent: {}", file_name, profile.id, reason)
@@ -759,15 +761,16 @@ class Outbound:
             session.add(row)
             rows.append((row, ack, theirs, why))
         session.flush()  # every TA1's row in one go
+        record_events(session, [event for row, *_ in rows for event in (
+            Event("message", row.id, None, "received", actor, f"TA1 in exchange {exchange_id}"),
+            Event("message", row.id, "received", "parsed", actor))])
         for row, ack, theirs, why in rows:
-            record_event(session, "message", row.id, None, "received", actor, f"TA1 in exchange {exchange_id}")
-            record_event(session, "message", row.id, "received", "parsed", actor)
             for message in theirs if ack["status"] == "rejected" else ():
                 message.acknowledged_by_id = row.id
                 message.ack_detail = json.dumps({"by": row.id, "kind": "TA1", "status": "rejected", "reason": why})
                 message.ack_due_at = None
                 transition(session, message, "rejected", actor, f"TA1 from {partner}: interchange rejected — {why}")
-            record_event(session, "message", row.id, "parsed", row.state, actor, row.reason)
+        record_events(session, [Event("message", row.id, "parsed", row.state, actor, row.reason) for row, *_ in rows])
 
     def _ours_by_interchange(self, session: Session, partner: str, refs: list[str]):
         """What we sent to the partner under any of these X12 interchange control numbers, read at once;

@@ -221,7 +221,7 @@ class Supplier:
         template = load_outbound_template(TEMPLATES, TEMPLATE_OF[self.standard][document_type])
         identity = template.identifier if self.standard == "edifact" else (
             template.functional_id, template.version, template.message)
-        self._drop(document_type, identity, template.render(document))
+        self.drop(document_type, identity, template.render(document))
 
     def acknowledge(self) -> None:
         """The supplier's EDI acknowledges every interchange we sent it (997 / CONTRL), as partners do."""
@@ -232,9 +232,9 @@ class Supplier:
             for ack in acks.acknowledgments(interchange, [e for e in events if isinstance(e, Message)]):
                 identity = (("CONTRL", "D", "3", "UN") if self.standard == "edifact"
                             else ("FA", ack.version or "004010", ack.message_type))
-                self._drop("ack", identity, ack.segments)
+                self.drop("ack", identity, ack.segments)
 
-    def _drop(self, name: str, identity: tuple, segments: list[list]) -> None:
+    def drop(self, name: str, identity: tuple, segments: list[list]) -> None:
         control = next(self.controls)
         when = datetime.now(timezone.utc).replace(tzinfo=None)
         if self.standard == "edifact":
@@ -508,7 +508,7 @@ def test_a_suppliers_865_without_acks_is_read_by_its_change_codes_as_an_order_re
     """Suppliers answer with an 865 as in the corpus: a POC per line, its change code and no ACK."""
     gateway, supplier, order, sent = start_order(tmp_path, odoo)
     first, second = sent["lines"]
-    supplier._drop("865", ("CA", "004010", "865"), [
+    supplier.drop("865", ("CA", "004010", "865"), [
         ["BCA", "06", "AC", sent["document_number"], "", "1", "20261125"],
         ["POC", first["line_number"], "PC", first["quantity"], first["quantity"], "EA", "2.10", "", "EN", first["gtin"]],
         ["POC", second["line_number"], "DI", second["quantity"], "0", "EA", second["unit_price"], "", "EN",

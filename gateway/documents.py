@@ -8,23 +8,37 @@ carry is None and is left out of `as_dict()`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
 def as_dict(document: Any) -> dict[str, Any]:
     """A document as plain JSON-ready data, without the keys the message did not carry."""
     result: dict[str, Any] = {}
-    for item in fields(document):
-        value = getattr(document, item.name)
-        if value is None or value == [] or value == "":
+    values = document.__dict__  # a frozen dataclass's fields, set in their order by __init__
+    for name in _field_names(type(document)):
+        value = values[name]
+        if value is None or value == "":
             continue
-        if is_dataclass(value):
+        if type(value) is list:
+            if not value:
+                continue
+            value = [as_dict(entry) if hasattr(entry, "__dataclass_fields__") else entry for entry in value]
+        elif hasattr(value, "__dataclass_fields__"):
             value = as_dict(value)
-        elif isinstance(value, list):
-            value = [as_dict(entry) if is_dataclass(entry) else entry for entry in value]
-        result[item.name] = value
+        result[name] = value
     return result
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, read once per class (`as_dict` runs for every message)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(item.name for item in fields(cls))
+    return names
 
 
 @dataclass(frozen=True)

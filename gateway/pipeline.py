@@ -42,7 +42,7 @@ from gateway.store.db import (Event, Store, clip_to_columns, clip_values, insert
 from gateway.store.models import Exchange, Interchange, Message, utcnow
 
 ACTOR = "pipeline"
-BATCH = 200  # messages recorded per transaction
+BATCH = 500  # messages recorded per transaction
 CLAIM_BATCH = 10  # received exchanges a node claims at a time (several nodes share the rest)
 STAGES = ("parse", "translate", "deliver")
 # A message's values that come from the partner's file, cut to their columns (clip_to_columns).
@@ -150,24 +150,39 @@ def parse_for(data: bytes, profile: Profile | None, templates: TemplateSet) -> t
                          options=profile.validation)
 
 
-def not_from_partner(data: bytes, profile: Profile) -> str | None:
-    """Why a file cannot be this partner's, from its envelopes; None when it can be.
+class SenderCheck:
+    """Whether a file can be this partner's, from the envelopes its parse reads; `reason` says why
+    not (None while it can be).
 
     A file in a standard the profile has no identifiers for, or whose ISA06, GS02 or UNB
     sender is not the profile's, came from someone else: nothing is said to the partner about
-    it (an acknowledgment would go to the wrong party)."""
-    standard = formats.sniff(data)
-    if standard not in ("edifact", "x12") or not profile.identifiers:
-        return None
-    ids = profile.identifiers.get(standard)
-    if not ids:
-        return (f"not from {profile.id}: an {standard.upper() if standard == 'x12' else 'EDIFACT'} file, and the "
-                f"profile has identifiers only for {', '.join(sorted(profile.identifiers))}")
-    expected = {"ISA06": ids.get("id"), "UNB": ids.get("id"), "GS02": ids.get("gs_id") or ids.get("id")}
-    for where, sender in formats.envelope_senders(data):
-        if expected[where] and sender != str(expected[where]).strip():
-            return f"not from {profile.id}: {where} sender {sender!r} is not the profile's {expected[where]!r}"
-    return None
+    it (an acknowledgment would go to the wrong party). The envelopes are taken from the one
+    parse as they end, so the file is not read a second time for them."""
+
+    def __init__(self, profile: Profile, standard: str) -> None:
+        self.profile = profile
+        self.reason: str | None = None
+        self.expected: dict[str, Any] = {}
+        if standard not in ("edifact", "x12") or not profile.identifiers:
+            return
+        ids = profile.identifiers.get(standard)
+        if not ids:
+            self.reason = (f"not from {profile.id}: an {standard.upper() if standard == 'x12' else 'EDIFACT'} file, "
+                           f"and the profile has identifiers only for {', '.join(sorted(profile.identifiers))}")
+            return
+        self.expected = {"ISA06": ids.get("id"), "UNB": ids.get("id"), "GS02": ids.get("gs_id") or ids.get("id")}
+
+    def take(self, interchange: ParsedInterchange) -> None:
+        if self.reason is not None or not self.expected:
+            return
+        senders = [("ISA06" if interchange.standard == "x12" else "UNB", interchange.sender)]
+        senders += [("GS02", group.sender) for group in interchange.groups if interchange.standard == "x12"]
+        for where, sender in senders:
+            wanted = self.expected[where]
+            if wanted and sender is not None and sender.strip() != str(wanted).strip():
+                self.reason = (f"not from {self.profile.id}: {where} sender {sender.strip()!r} is not the "
+                               f"profile's {wanted!r}")
+                return
 
 
 def describe_issues(issues: list) -> str:
@@ -216,21 +231,25 @@ def outcome_values(outcome: Outcome, too_long: list[str]) -> tuple[dict[str, Any
     return values, [("parsed", None), (state, reason)]
 
 
+# How long the store keeps each of a message's own values (None: as long as it comes).
+_KEPT_LENGTH = {name: Message.__table__.columns[name].type.length
+                for name in ("type", "version", "ref", "document_number")}
+
+
 def too_long_for_the_store(message: ParsedMessage, document: dict[str, Any] | None) -> list[Issue]:
     """Findings (code 39 in EDIFACT, AK4 5 in X12) for the message's values longer than their columns."""
     values = {"type": message.type, "version": message.version, "ref": message.ref,
               "document_number": (document or {}).get("document_number")}
-    columns = Message.__table__.columns
     found: list[Issue] = []
     for name, value in values.items():
-        if not isinstance(value, str) or len(value) <= (columns[name].type.length or len(value)):
+        if not isinstance(value, str) or len(value) <= (_KEPT_LENGTH[name] or len(value)):
             continue
         where = _element_holding(message.tree, value) if message.tree is not None else None
         position, tag, element, component = where or (None, None, None, None)
         if any(issue.severity == "error" and issue.code == acks_code(message, "too_long")
                and issue.position == position and issue.element == element for issue in message.errors):
             continue  # the message's definition found it already
-        found.append(Issue(f"{name} is {len(value)} characters long, over the {columns[name].type.length} the "
+        found.append(Issue(f"{name} is {len(value)} characters long, over the {_KEPT_LENGTH[name]} the "
                            f"gateway keeps", position, tag, acks_code(message, "too_long"), level="element",
                            element=element, component=component, value=value[:99]))
     return found
@@ -298,6 +317,10 @@ class TemplateSet:
     def __init__(self, templates_dir: Path) -> None:
         self.templates_dir = templates_dir
         self._cache: dict[tuple[str, str], Any] = {}
+        # The template found for a partner's kind of message, with the profile it was found for (a
+        # reloaded profile is another object, and finds its own): a file's thousands of messages
+        # look it up once.
+        self._found: dict[tuple, tuple[Profile, Any]] = {}
 
     def load(self, name: str, overrides: dict[str, Any] | None = None) -> Any:
         key = (name, json.dumps(overrides or {}, sort_keys=True))
@@ -309,6 +332,15 @@ class TemplateSet:
         """The template for a message; LookupError says in words why there is none."""
         if profile is None:
             return self._base_template(message)
+        key = (id(profile), message.interchange.standard, message.type, message.version)
+        found = self._found.get(key)
+        if found is not None and found[0] is profile:
+            return found[1]
+        template = self._for_message(profile, message)
+        self._found[key] = (profile, template)
+        return template
+
+    def _for_message(self, profile: Profile, message: ParsedMessage) -> Any:
         rules = profile.rules_for(message.type) or (profile.csv_rules() if message.interchange.standard == "csv" else [])
         for rule in rules:
             if rule.versions and not version_matches(message.version, rule.versions):
@@ -492,8 +524,9 @@ class Pipeline:
                 # The acknowledgment is planned from this same pass (not a second parse), unless
                 # part of the file was recorded before a restart.
                 planner = None if done else self.outbound.planner(exchange_id, profile, standard)
-                self._record_events(exchange, profile, standard, events, done, planner)
-                stranger = not_from_partner(data, profile)
+                senders = SenderCheck(profile, standard)
+                self._record_events(exchange, profile, standard, events, done, planner, senders)
+                stranger = senders.reason
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
             return
@@ -523,7 +556,8 @@ class Pipeline:
             logger.exception("exchange {}: the acknowledgment could not be made", exchange_id)
 
     def _record_events(self, exchange: Exchange, profile: Profile, standard: str,
-                       events: Iterator, done: set[int], planner: Any = None) -> None:
+                       events: Iterator, done: set[int], planner: Any = None,
+                       senders: SenderCheck | None = None) -> None:
         batch: list[tuple[ParsedMessage, Outcome]] = []
         # Interchanges are stored with the batch, after its messages: a file of thousands of tiny
         # interchanges takes a few transactions, not one each.
@@ -539,6 +573,8 @@ class Pipeline:
             else:
                 if planner is not None:
                     planner.take(event)  # before _store_interchange adds the store's own findings
+                if senders is not None:
+                    senders.take(event)
                 envelopes.append(event)
             if len(batch) >= BATCH or len(envelopes) >= BATCH:
                 self._store_messages(exchange, profile, standard, batch, envelopes)

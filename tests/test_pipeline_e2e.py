@@ -218,3 +218,20 @@ def test_an_x12_group_from_another_gs_sender_is_not_translated_nor_acknowledged(
     [message] = gateway.messages(partner="bigbox-stores")
     assert message["state"] == "rejected" and message["reason"] == reason
     assert outbox_files(gateway) == []
+
+
+def test_a_second_interchange_from_another_isa_sender_makes_the_whole_file_not_from_the_partner(gateway):
+    # The senders are taken from every envelope the one parse reads, not only the first.
+    text = (SAMPLES / "bigbox-stores" / "850_PO-77812.x12").read_text(encoding="latin-1")
+    isa06 = text[text.index("ISA"):].split("*")[6]
+    other = text.replace(isa06, "SOMEONEELSE".ljust(len(isa06)), 1)
+    path = gateway.inbox("bigbox-stores") / "850_two_senders.x12"
+    path.write_text(text.rstrip() + "\n" + other, encoding="latin-1")
+    age(path)
+    gateway.run("run", "--once")
+    state, reason = exchange_row(gateway, "850_two_senders.x12")
+    assert state == "rejected"
+    assert reason == f"not from bigbox-stores: ISA06 sender 'SOMEONEELSE' is not the profile's {isa06.strip()!r}"
+    messages = gateway.messages(partner="bigbox-stores")
+    assert len(messages) == 2 and {m["state"] for m in messages} == {"rejected"}
+    assert outbox_files(gateway) == []

@@ -305,13 +305,15 @@ def _write_head(path: Path, head: dict) -> None:
     os.replace(temporary, path)
 
 
+# What json.dumps(..., ensure_ascii=False, separators=(",", ":")) writes, with the encoder made
+# once: an event's hash and a row's seal are computed for every message of a big file.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_COMPACT_ANY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _event_digest(prev_hash: str, subject: str, subject_id: int, from_state: str | None,
                   to_state: str, actor: str, reason: str | None, at: str, key: bytes | None = None) -> str:
-    payload = json.dumps(
-        [prev_hash, subject, subject_id, from_state, to_state, actor, reason, at],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode("utf-8")
+    payload = _COMPACT.encode([prev_hash, subject, subject_id, from_state, to_state, actor, reason, at]).encode("utf-8")
     return hmac.new(key, payload, hashlib.sha256).hexdigest() if key else hashlib.sha256(payload).hexdigest()
 
 
@@ -369,10 +371,11 @@ def record_events(session: Session, events: list[Event]) -> None:
     prev_hash = _chain_head(session)
     key = session.info.get(AUDIT_KEY)
     rows = []
+    at = utcnow()  # recorded together, at one moment
+    stamp = at.isoformat()
     for item in events:
-        at = utcnow()
         digest = _event_digest(prev_hash, item.subject, item.subject_id, item.from_state, item.to_state, item.actor,
-                               item.reason, at.isoformat(), key)
+                               item.reason, stamp, key)
         rows.append({"subject": item.subject, "subject_id": item.subject_id, "from_state": item.from_state,
                      "to_state": item.to_state, "actor": item.actor, "reason": item.reason, "at": at,
                      "prev_hash": prev_hash, "hash": digest})
@@ -414,8 +417,7 @@ def seal_of(row: Exchange | Message, key: bytes) -> str:
 
 
 def _seal(model: type, values: list, key: bytes) -> str:
-    payload = json.dumps([model.__tablename__] + values, ensure_ascii=False, separators=(",", ":"),
-                         default=str).encode("utf-8")
+    payload = _COMPACT_ANY.encode([model.__tablename__] + values).encode("utf-8")
     return hmac.new(key, payload, hashlib.sha256).hexdigest()
 
 

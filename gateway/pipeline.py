@@ -501,7 +501,8 @@ class Pipeline:
 
     def _process(self, exchange_id: int) -> None:
         try:
-            self._process_exchange(exchange_id)
+            with self.store.one_anchor():  # its dozen transactions move the audit anchor once
+                self._process_exchange(exchange_id)
         finally:  # a plan not taken by the acknowledgment (rejected, held, stopping) is not kept
             self.outbound.prepared.pop(exchange_id, None)
 

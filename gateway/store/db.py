@@ -63,6 +63,7 @@ class Store:
             event.listen(self.engine, "begin", _sqlite_begin_immediate)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.anchor: AuditAnchor | None = None
+        self._deferred = threading.local()  # see one_anchor
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent).
@@ -90,6 +91,32 @@ class Store:
                 yield session
             newest = session.info.get(AUDIT_NEWEST)
             if newest is not None and self.anchor is not None:
+                if getattr(self._deferred, "active", False):
+                    held = self._deferred.newest
+                    if held is None or newest.id > held.id:
+                        self._deferred.newest = Newest(newest.id, newest.hash)
+                else:
+                    self.anchor.advance(newest.id, newest.hash)
+
+    @contextmanager
+    def one_anchor(self) -> Iterator[None]:
+        """The audit anchor moved once, when the block ends, for every transaction this thread
+        commits in it (a file's intake, processing and acknowledgment are a dozen).
+
+        Each move writes and syncs `audit-head.json`; an anchor a few transactions behind the
+        chain is still a true one (`audit verify` finds the events after it, and any deletion
+        below it), and a crash inside the block leaves it at the block's start, never ahead.
+        """
+        if self.anchor is None or getattr(self._deferred, "active", False):
+            yield  # no anchor kept, or an enclosing block moves it
+            return
+        self._deferred.active, self._deferred.newest = True, None
+        try:
+            yield
+        finally:
+            newest = self._deferred.newest
+            self._deferred.active, self._deferred.newest = False, None
+            if newest is not None:
                 self.anchor.advance(newest.id, newest.hash)
 
     def keep_anchor(self, state_dir: Path) -> None:

@@ -7,8 +7,9 @@ this process, while a slow file of one partner leaves the other workers to the o
 Watchdog events and the scheduler's rescans only wake the main thread. SFTP channels are polled
 each on its own schedule in a scheduler thread (one connection per poll, with time-outs), which
 hands what it took to its partner's lane. Documents from Odoo (`send:` in profiles,
-`gateway.outbound_jobs`), demand signals and late documents are looked for per partner on the
-profile's schedule, in a scheduler thread holding that partner's lane. SIGTERM and SIGINT let
+`gateway.outbound_jobs`) are looked for per send rule on the rule's own schedule, demand signals
+and late documents per partner on the profile's, each in a scheduler thread holding that
+partner's lane. SIGTERM and SIGINT let
 the workers finish the messages in hand, record them, and exit 0. SIGHUP reads the partner
 profiles and templates again between two turns of the main thread, validated first: a bad
 profile keeps the ones in use, and the log says why; a file being processed keeps the profile
@@ -244,9 +245,11 @@ def look_for_late_documents(app: App, partner: str | None = None) -> None:
         logger.exception("the late-documents check failed; it runs again at the next turn")
 
 
-def send_documents(app: App, jobs: OutboundJobs, partners: list[str] | None = None) -> Report:
-    """Record the documents Odoo has for partners (all, or those named), then send what is recorded."""
-    report = jobs.run(partners)
+def send_documents(app: App, jobs: OutboundJobs, partners: list[str] | None = None,
+                   document_types: list[str] | None = None) -> Report:
+    """Record the documents Odoo has for partners (all, or those named; of every type, or those named),
+    then send what is recorded."""
+    report = jobs.run(partners, document_types)
     for partner in partners or [None]:
         app.pipeline.outbound.send_pending(partner)
     return report
@@ -267,15 +270,39 @@ def _late_documents_job(app: App, lanes: Lanes) -> None:
                 look_for_late_documents(app, partner)
 
 
-def _send_documents_job(app: App, jobs: OutboundJobs, partner: str, lanes: Lanes) -> None:
-    """A scheduler job: one partner's documents from Odoo; never raises (logged, tried at the next turn)."""
+def _send_documents_job(app: App, jobs: OutboundJobs, partner: str, document_type: str, lanes: Lanes) -> None:
+    """A scheduler job: one send rule's documents from Odoo (a partner's, of one type); never raises
+    (logged, tried at the next turn)."""
     if app.pipeline.stopping:
         return
     try:
         with lanes.holding(partner):
-            send_documents(app, jobs, [partner])
+            send_documents(app, jobs, [partner], [document_type])
     except Exception:
-        logger.exception("{}: sending documents from Odoo failed; trying again at the next scheduled turn", partner)
+        logger.exception("{}: sending {} documents from Odoo failed; trying again at the next scheduled turn",
+                         partner, document_type)
+
+
+def _schedule_send_rules(scheduler, app: App, lanes: Lanes) -> None:
+    """One job per partner and send rule, each at the rule's own `schedule` (an invoice rule of an hour
+    is not run at the pace of a despatch-advice rule of a minute).
+
+    Called again after a reload: the rules now in use are scheduled with the templates now in use; a
+    rule whose schedule did not change keeps its next turn, a new or changed one runs at once.
+    """
+    before = {job.id: job for job in scheduler.get_jobs() if job.id.startswith("send documents ")}
+    jobs = jobs_for(app)
+    now = datetime.now().astimezone()
+    for profile in jobs.senders() if jobs is not None else []:
+        for rule in profile.send:
+            name = f"send documents {profile.id} {rule.document_type}"
+            old = before.pop(name, None)
+            same = old is not None and old.trigger.interval.total_seconds() == rule.schedule_seconds
+            scheduler.add_job(_send_documents_job, IntervalTrigger(seconds=rule.schedule_seconds),
+                              args=(app, jobs, profile.id, rule.document_type, lanes), id=name, max_instances=1,
+                              coalesce=True, replace_existing=True, next_run_time=old.next_run_time if same else now)
+    for gone in before:
+        scheduler.remove_job(gone)
 
 
 def _turn(app: App, inboxes: list[Inbox], lanes: Lanes, stop: threading.Event, wake: threading.Event,
@@ -509,12 +536,7 @@ def run_forever(app: App) -> None:
         scheduler.add_job(_late_documents_job, IntervalTrigger(seconds=LATE_CHECK_SECONDS), args=(app, lanes),
                           id="late documents", max_instances=1, coalesce=True,
                           next_run_time=datetime.now().astimezone())
-    jobs = jobs_for(app)
-    for profile in jobs.senders() if jobs is not None else []:
-        every = min(rule.schedule_seconds for rule in profile.send)
-        scheduler.add_job(_send_documents_job, IntervalTrigger(seconds=every), args=(app, jobs, profile.id, lanes),
-                          id=f"send documents {profile.id}", max_instances=1, coalesce=True,
-                          next_run_time=datetime.now().astimezone())
+    _schedule_send_rules(scheduler, app, lanes)
     for profile in app.profiles.values():
         if profile.signals is not None:
             scheduler.add_job(_signals_job, IntervalTrigger(seconds=profile.signals.schedule_seconds),
@@ -552,6 +574,7 @@ def run_forever(app: App) -> None:
                 if reload_profiles(app):
                     inboxes, remotes, observers = _rebuild_inboxes(
                         app, scheduler, observers, remotes, lanes, wake, runtime)
+                    _schedule_send_rules(scheduler, app, lanes)
                     status = f"STATUS=running: {len(inboxes)} inbox(es), {len(remotes)} SFTP channel(s)"
                     notify_systemd(f"READY=1\n{status}")
                 else:

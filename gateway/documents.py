@@ -299,6 +299,16 @@ class Catalog:
 
 
 @dataclass(frozen=True)
+class LocationQuantity:
+    """One location's figure for one activity of a sales line, where the report lists its locations
+    inside the line (X12 852: SDQ location/quantity pairs under a ZA) rather than a line per location."""
+
+    activity: str | None = None  # which figure: sold | returned | on_hand | on_order (the line's quantity_*)
+    location: Party | None = None  # gln when the report qualifies it so, else the retailer's own id
+    quantity: str | None = None
+
+
+@dataclass(frozen=True)
 class SalesLine(Item):
     """One product at one location in a retailer's sales report: what sold, what is left."""
 
@@ -312,6 +322,8 @@ class SalesLine(Item):
     uom: str | None = None
     unit_price: str | None = None  # the retail price the units sold at
     sales_amount: str | None = None
+    # The same figures location by location, when the report spreads the line over its locations (852 SDQ).
+    location_quantities: list[LocationQuantity] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -386,5 +398,7 @@ NESTED_TYPES: dict[tuple[str, str], type] = {
     ("SalesReport", "supplier"): Party,
     ("SalesReport", "lines"): SalesLine,
     ("SalesLine", "location"): Party,
+    ("SalesLine", "location_quantities"): LocationQuantity,
+    ("LocationQuantity", "location"): Party,
     ("Replenishment", "lines"): Recommendation,
 }

@@ -1,7 +1,7 @@
 """Demand signals: retailers' sell-through (`SalesReport` documents in the store) as a flat feed for forecasting.
 
-One row per item and location of a sales report: the period, the retailer (partner), the
-location, our product reference (as the Odoo delivery found it, see
+One row per item and location of a sales report (a line that lists its locations inside it,
+852 SDQ, gives a row per location): the period, the retailer (partner), the location, our product reference (as the Odoo delivery found it, see
 `gateway.odoo.replenishment.SalesReports`), the retailer's item ids, units sold, returned,
 on hand and on order. `edigw signals export` writes the rows as CSV (standard library) or
 Parquet (pyarrow, the optional extra `edigw[parquet]`); a profile's `signals:` section has the
@@ -15,6 +15,7 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any, Iterable
 
 from loguru import logger
@@ -29,7 +30,8 @@ FEED = "DemandSignals"  # the outbound cursor's document type: how far a partner
 COUNTED_STATES = ("translated", "delivered", "acknowledged")
 COLUMNS = ("period_start", "period_end", "partner", "location", "product", "gtin", "partner_item",
            "sold", "returned", "on_hand", "on_order", "uom", "document_number", "message_id")
-DECIMAL_COLUMNS = ("sold", "returned", "on_hand", "on_order")
+FIGURES = ("sold", "returned", "on_hand", "on_order")  # a sales line's quantity_* fields; the SDQ activities
+DECIMAL_COLUMNS = FIGURES
 ACTOR = "signals"
 
 
@@ -45,23 +47,49 @@ def item_key(line: dict[str, Any]) -> str | None:
     return None
 
 
+def figures_by_location(line: dict[str, Any]) -> list[tuple[str | None, dict[str, str | None]]]:
+    """A sales line's figures (sold, returned, on_hand, on_order) per location, in the report's order.
+
+    A line reported per location (852 SDQ pairs: `location_quantities`) gives a row per location;
+    a figure of the line that no location spreads (its own total) stays on the line's location,
+    and one that they spread is not counted a second time as the line's total.
+    """
+    own = line.get("location") or {}
+    totals = {figure: line.get(f"quantity_{figure}") for figure in FIGURES}
+    spread = [entry for entry in line.get("location_quantities") or [] if entry.get("activity") in FIGURES]
+    if not spread:
+        return [(own.get("gln") or own.get("id"), totals)]
+    places: dict[str | None, dict[str, str | None]] = {}
+    for entry in spread:
+        place = entry.get("location") or {}
+        figures = places.setdefault(place.get("gln") or place.get("id"), {})
+        before, quantity = figures.get(entry["activity"]), entry.get("quantity")
+        figures[entry["activity"]] = quantity if before is None or quantity is None else str(
+            Decimal(before) + Decimal(quantity))  # a location named twice for one activity: both count
+    spread_figures = {entry["activity"] for entry in spread}
+    rest = {figure: value for figure, value in totals.items() if figure not in spread_figures and value is not None}
+    return ([(own.get("gln") or own.get("id"), rest)] if rest else []) + list(places.items())
+
+
 def rows_of(partner: str, message_id: int, document: dict[str, Any], result: dict[str, Any] | None,
             since: date | None = None) -> Iterable[dict[str, Any]]:
-    """The signal rows of one sales report (pure): its lines with the report's period filled in."""
+    """The signal rows of one sales report (pure): its lines, a row per location, with the report's
+    period filled in."""
     products = (result or {}).get("products") or {}
     for line in document.get("lines") or []:
         start = line.get("period_start") or document.get("period_start")
         end = line.get("period_end") or document.get("period_end") or start or document.get("document_date")
         if since is not None and (end or "") < since.isoformat():
             continue
-        location = line.get("location") or {}
         key = item_key(line)
-        yield {"period_start": start or end, "period_end": end, "partner": partner,
-               "location": location.get("gln") or location.get("id"), "product": products.get(key) if key else None,
-               "gtin": line.get("gtin") or line.get("upc"), "partner_item": line.get("buyer_item") or line.get("supplier_item"),
-               "sold": line.get("quantity_sold"), "returned": line.get("quantity_returned"),
-               "on_hand": line.get("quantity_on_hand"), "on_order": line.get("quantity_on_order"),
-               "uom": line.get("uom"), "document_number": document.get("document_number"), "message_id": message_id}
+        for location, figures in figures_by_location(line):
+            yield {"period_start": start or end, "period_end": end, "partner": partner, "location": location,
+                   "product": products.get(key) if key else None, "gtin": line.get("gtin") or line.get("upc"),
+                   "partner_item": line.get("buyer_item") or line.get("supplier_item"),
+                   "sold": figures.get("sold"), "returned": figures.get("returned"),
+                   "on_hand": figures.get("on_hand"), "on_order": figures.get("on_order"),
+                   "uom": line.get("uom"), "document_number": document.get("document_number"),
+                   "message_id": message_id}
 
 
 def signals(store: Store, *, since: date | None = None, partners: Iterable[str] = (),
@@ -98,7 +126,6 @@ def to_parquet(rows: list[dict[str, Any]]) -> bytes:
         import pyarrow.parquet as pq
     except ImportError:
         raise SignalsError("Parquet needs pyarrow: pip install 'edigw[parquet]' (or use --format csv)") from None
-    from decimal import Decimal
 
     types = {name: pa.decimal128(18, 4) for name in DECIMAL_COLUMNS}
     types.update(period_start=pa.date32(), period_end=pa.date32(), message_id=pa.int64())

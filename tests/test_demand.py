@@ -81,6 +81,69 @@ def test_the_corpus_852_gives_one_line_per_item_and_reporting_location_with_stoc
     assert all(error["severity"] == "warning" for error in message["errors"])
 
 
+# No 852 of the corpus lists its stores in SDQ segments: this one follows the standard's layout
+# (004010 SDQ: unit, id qualifier, up to ten location/quantity pairs), as retailers use it: a ZA
+# without its own quantity whose stores take two SDQ segments, a ZA with a total and its stores, an
+# activity the template does not read (QO), and a line with its total and stores named by GLN.
+SDQ_852 = b"""ISA*00*          *00*          *ZZ*BIGBOX         *ZZ*DISTRIBUTOR    *261207*0600*U*00401*000004901*0*P*>~
+GS*PD*BIGBOX*DISTRIBUTOR*20261207*0600*4901*X*004010~
+ST*852*0001~
+XQ*H*20261130*20261206~
+N9*IA*W49-2026~
+N1*BY*BigBox Stores Inc*UL*0614141000012~
+LIN*1*EN*5790000012345*VN*AX-100~
+ZA*QS**EA~
+SDQ*EA*92*114*30*207*12*301*7*302*5*303*4*304*3*305*2*306*2*307*1*308*1~
+SDQ*EA*92*309*6~
+ZA*QA*260*EA~
+SDQ*EA*92*114*140*207*20*309*100~
+ZA*QO~
+SDQ*EA*92*207*1~
+LIN*2*EN*5790000012369*VN*AX-310~
+ZA*QS*1250*EA~
+ZA*QP~
+SDQ*EA*UL*0614141000114*500~
+CTT*2~
+SE*18*0001~
+GE*1*4901~
+IEA*1*000004901~
+"""
+
+
+def test_an_852_listing_its_stores_in_sdq_gives_each_line_its_quantities_per_store_and_activity():
+    [message] = messages(inspect_bytes(SDQ_852, "852_W49-2026.x12", None, TEMPLATES))
+    assert (message["status"], message["problems"]) == ("accepted", [])
+    first, second = message["document"]["lines"]
+    assert [(entry["activity"], entry["location"], entry["quantity"]) for entry in first["location_quantities"]] == [
+        ("sold", {"id": store}, sold) for store, sold in (("114", "30"), ("207", "12"), ("301", "7"), ("302", "5"),
+                                                          ("303", "4"), ("304", "3"), ("305", "2"), ("306", "2"),
+                                                          ("307", "1"), ("308", "1"), ("309", "6"))] + [
+        ("on_hand", {"id": "114"}, "140"), ("on_hand", {"id": "207"}, "20"), ("on_hand", {"id": "309"}, "100")]
+    # the line's own figures are what its ZA02 say: none sold as a total, 260 on hand; the unit is ZA03's
+    assert ("quantity_sold" in first, first["quantity_on_hand"], first["uom"]) == (False, "260", "Units")
+    assert second["location_quantities"] == [
+        {"activity": "on_order", "location": {"gln": "0614141000114"}, "quantity": "500"}]
+    assert second["quantity_sold"] == "1250"
+
+
+def test_signal_rows_of_an_852_with_sdq_are_one_per_item_and_store_and_count_nothing_twice():
+    [message] = messages(inspect_bytes(SDQ_852, "852_W49-2026.x12", None, TEMPLATES))
+    rows = list(rows_of("bigbox", 3, message["document"], {"products": {"gtin:5790000012345": "AX-100"}}))
+    assert [(row["gtin"], row["location"], row["sold"], row["on_hand"], row["on_order"]) for row in rows] == [
+        ("5790000012345", "114", "30", "140", None), ("5790000012345", "207", "12", "20", None),
+        *[("5790000012345", store, sold, None, None) for store, sold in (
+            ("301", "7"), ("302", "5"), ("303", "4"), ("304", "3"), ("305", "2"), ("306", "2"), ("307", "1"),
+            ("308", "1"))],
+        ("5790000012345", "309", "6", "100", None),
+        # the second item: its total sold (no store named), then the store its on-order is spread over
+        ("5790000012369", None, "1250", None, None), ("5790000012369", "0614141000114", None, None, "500")]
+    assert {row["product"] for row in rows if row["gtin"] == "5790000012345"} == {"AX-100"}
+    assert {(row["period_start"], row["period_end"], row["document_number"]) for row in rows} == {
+        ("2026-11-30", "2026-12-06", "W49-2026")}
+    read = list(csv.DictReader(io.StringIO(to_csv(rows).decode("utf-8"))))
+    assert sum(int(row["sold"] or 0) for row in read) == 73 + 1250 and sum(int(row["on_hand"] or 0) for row in read) == 260
+
+
 def test_the_flat_sales_csv_reads_as_the_slsrpt_it_was_flattened_from(tmp_path):
     retailer = profile_with(tmp_path, "name: Retailer\nodoo_partner: {ref: R}\nreceive:\n"
                                       "  SLSRPT: {template: csv/sales_flat}\n", "retailer")

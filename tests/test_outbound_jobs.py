@@ -9,6 +9,7 @@ the delivery's lines in packages and validate it, the invoicing wizard, post, co
 from __future__ import annotations
 
 import random
+import signal
 import textwrap
 
 import odoorpc
@@ -168,9 +169,9 @@ def odoo(tmp_path, monkeypatch):
     running.stop()
 
 
-def gateway_for(tmp_path, odoo: Odoo) -> Gateway:
+def gateway_for(tmp_path, odoo: Odoo, edifact_rules: str = EDIFACT_RULES) -> Gateway:
     gateway = make_gateway(tmp_path / "gateway", partners=("acme-retail", "bigbox-stores"))
-    for partner, rules in (("bigbox-stores", X12_RULES), ("acme-retail", EDIFACT_RULES)):
+    for partner, rules in (("bigbox-stores", X12_RULES), ("acme-retail", edifact_rules)):
         path = gateway.partners / f"{partner}.yaml"
         path.write_text(path.read_text(encoding="utf-8") + rules, encoding="utf-8")
     with gateway.config.open("a", encoding="utf-8") as config:
@@ -449,6 +450,39 @@ def test_a_cancelled_order_line_is_answered_as_rejected(odoo, tmp_path):
     assert tagged(response, "BGM")[0][3] == "4"  # changed
     assert [s[2] for s in tagged(response, "LIN")] == ["5", "7"]  # accepted, not accepted
     assert [component(s[1], 1) for s in tagged(response, "QTY", "113")] == ["10", "0"]  # none of the second
+
+
+def test_the_daemon_runs_each_send_rule_at_its_own_schedule_and_a_reload_takes_a_new_one(odoo, tmp_path):
+    rules = ("send:\n  OrderResponse: {template: outbound/edifact/ORDRSP_D96A, schedule: 1s}\n"
+             "  Invoice: {template: outbound/edifact/INVOIC_D96A, schedule: 1h}\n")
+    gateway = gateway_for(tmp_path, odoo, edifact_rules=rules)
+    hinge = odoo.id_of("product.product", [("default_code", "=", "AX-100")])
+    first = odoo.invoice(odoo.order_from_acme("4509101", [(hinge, 10, 12.5)]))
+
+    def sent(kind: str) -> list[str]:
+        return sorted(tagged(s, "BGM")[0][2] if kind == "INVOIC" else component(tagged(s, "RFF", "ON")[0][1], 1)
+                      for s in sent_of(outbox(gateway, "acme-retail"), kind))
+    daemon = gateway.start()
+    try:
+        # at start every rule runs once
+        assert gateway.wait_for(lambda: sent("INVOIC") == [first["name"]], timeout=15), gateway.daemon_log()
+        second = odoo.invoice(odoo.order_from_acme("4509102", [(hinge, 5, 12.5)]))
+        odoo.order_from_acme("4509103", [(hinge, 2, 12.5)])  # confirmed after the second invoice was posted
+        assert gateway.wait_for(lambda: sent("ORDRSP") == ["4509101", "4509102", "4509103"], timeout=15), \
+            gateway.daemon_log()
+        # the order rule has looked since the second invoice was posted; the invoice rule's hour has not passed
+        assert sent("INVOIC") == [first["name"]]
+
+        profile = gateway.partners / "acme-retail.yaml"
+        profile.write_text(profile.read_text(encoding="utf-8").replace("schedule: 1h", "schedule: 2s"),
+                           encoding="utf-8")
+        daemon.send_signal(signal.SIGHUP)
+        assert gateway.wait_for(lambda: sent("INVOIC") == sorted([first["name"], second["name"]]), timeout=15), \
+            gateway.daemon_log()
+        assert sent("ORDRSP") == ["4509101", "4509102", "4509103"]  # each answered once
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=20) == 0
 
 
 def test_a_credit_note_leaves_an_810_credit_memo_with_its_amounts_positive(odoo, tmp_path):

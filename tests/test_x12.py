@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 
 import pytest
@@ -537,3 +538,40 @@ def test_results_do_not_depend_on_where_chunks_are_cut(monkeypatch):
     whole = [(m.ref, m.tree.xpath("count(//*[@pos])")) for m in messages(path)]
     monkeypatch.setattr(x12, "_CHUNK", 7)
     assert [(m.ref, m.tree.xpath("count(//*[@pos])")) for m in messages(path)] == whole
+
+
+def many_orders(count: int, name: str) -> bytes:
+    """An interchange of `count` one-line 850s, each naming its buyer `name` (N1*BY), over 1 MB
+    when `count` is a few thousand: the reader cuts such a file a chunk at a time."""
+    sets = b"".join(
+        b"ST*850*%05d~BEG*00*SA*PO-%d**20240101~N1*BY*%s~PO1*1*2*EA*3.5~SE*5*%05d~"
+        % (n + 1, n, name.encode("utf-8"), n + 1) for n in range(count))
+    return GOOD_ISA + b"GS*PO*SENDER*RECEIVER*20240101*1200*1*X*004010~" + sets + (
+        b"GE*%d*1~IEA*1*000000001~" % count)
+
+
+def buyer_names(found: list) -> list[str]:
+    return [event.tree.xpath("string(.//N1[N101='BY']/N102)") for event in found if isinstance(event, Message)]
+
+
+def test_utf8_names_across_the_reader_s_chunks_are_read_whole(tmp_path):
+    # Two-byte and three-byte characters: some fall across a chunk boundary of the bytes.
+    data = many_orders(30_000, "Müller & Søn €")
+    assert len(data) > 2 * (1 << 20)
+    path = tmp_path / "orders.x12"
+    path.write_bytes(data)
+    with path.open("rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        found = list(x12.parse(view))  # read from the archive's map, as the pipeline reads it
+    assert set(buyer_names(found)) == {"Müller & Søn €"} and len(buyer_names(found)) == 30_000
+    assert found[-1].status == "accepted" and found[-1].errors == []
+
+
+def test_a_byte_that_is_not_utf8_far_into_the_file_is_named_and_the_file_read_as_latin1():
+    data = many_orders(30_000, "Muller")
+    at = data.rindex(b"Muller") + 1  # in the last order, past the first megabyte
+    data = data[:at] + b"\xfc" + data[at + 1:]  # ü in ISO-8859-1
+    found = list(x12.parse(data))
+    [warning] = found[-1].errors
+    assert warning.severity == "warning"
+    assert warning.reason == f"the file is not UTF-8 (byte {at}); it was read as ISO-8859-1"
+    assert buyer_names(found)[-1] == "Müller" and buyer_names(found)[0] == "Muller"

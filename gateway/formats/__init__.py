@@ -33,12 +33,12 @@ def parse(data: bytes | mmap.mmap, *, csv_layout: Any = None, expected_sender: s
     CSV layout is given (the partner's template says it), and is unreadable otherwise.
     """
     standard = sniff(data)
-    if standard == "edifact":  # reads an mmap a block at a time
+    if standard == "edifact":  # both read an mmap a block at a time
         return standard, edifact.parse(data, expected_sender=expected_sender, options=options)
-    if isinstance(data, mmap.mmap):
-        data = data[:]  # X12 and CSV are read from bytes
     if standard == "x12":
         return standard, x12.parse(data, expected_sender=expected_sender, options=options)
+    if isinstance(data, mmap.mmap):
+        data = data[:]  # CSV is read from bytes
     if csv_layout is not None:
         from gateway.formats import csv
 

@@ -16,6 +16,7 @@ Decisions worth knowing (see also the `_check_*` functions):
 
 from __future__ import annotations
 
+import mmap
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,6 +25,7 @@ from typing import Iterator
 from lxml import etree
 
 from gateway.formats import tree
+from gateway.formats.edifact import release_pages
 from gateway.formats.model import Group, Interchange, Issue, Message, UnreadableFile, is_digits
 from gateway.formats.validation import DEFAULT_OPTIONS, Options
 
@@ -113,8 +115,8 @@ def parse(data: bytes, *, expected_sender: str | None = None,
     `expected_sender`, when given, is the ISA06 the partner must use; another one is an error.
     Transaction sets with a definition are validated against it, with the partner's `options`.
     """
-    text, file_issues = _decode(data)
-    start = _skip(text, 0, _BLANK)
+    text = _Text.of(data)
+    start = _skip(text, text.base, _BLANK)
     if start >= len(text):
         raise UnreadableFile("the file is empty" if not data else "the file holds only blank space")
     if not text.startswith("ISA", start):
@@ -124,31 +126,95 @@ def parse(data: bytes, *, expected_sender: str | None = None,
     isa = _read_isa(text, start)
     if isinstance(isa, str):
         raise UnreadableFile(isa)
-    yield from _FileReader(text, file_issues, expected_sender, options).events(isa)
+    yield from _FileReader(text, text.issues, expected_sender, options).events(isa)
 
 
 # --- decoding and the ISA ---------------------------------------------------------------------
 
 
-def _decode(data: bytes) -> tuple[str, list[Issue]]:
-    if data.startswith(_BOM):
-        data = data[len(_BOM) :]
-    if not data.lstrip(b" \t\r\n").startswith(b"ISA") and data.lstrip(_EBCDIC_BLANKS).startswith(
-        _EBCDIC_ISA
-    ):
-        return data.decode(_EBCDIC_CODEC), []
-    try:
-        return data.decode("utf-8"), []
-    except UnicodeDecodeError as error:
-        return data.decode("latin-1"), [
-            Issue(
-                f"the file is not UTF-8 (byte {error.start}); it was read as ISO-8859-1",
-                severity="warning",
-            )
-        ]
+class _Text:
+    """A file's bytes (or an mmap of them) read as text where the reader looks: each slice is
+    decoded when it is asked for, and the pages read are given back, so a file of a gigabyte is
+    never decoded, nor copied, whole.
+
+    Offsets are byte offsets. The codec is the file's: EBCDIC (cp037) when the ISA is in EBCDIC,
+    UTF-8 when every byte of the file is (checked a chunk at a time before reading), ISO-8859-1
+    otherwise, with a warning naming the first byte that is not. The delimiters of UTF-8 and of
+    the one-byte codecs never fall inside another character, so cutting the bytes at them cuts
+    the text at them."""
+
+    def __init__(self, data: bytes | mmap.mmap, base: int, codec: str, issues: list[Issue]) -> None:
+        self.data = data
+        self.base = base  # after a UTF-8 byte order mark
+        self.codec = codec
+        self.issues = issues
+        self.one_byte = codec != "utf-8"  # a character is a byte: decoded text has the bytes' offsets
+
+    @classmethod
+    def of(cls, data: bytes | mmap.mmap) -> "_Text":
+        base = len(_BOM) if data[: len(_BOM)] == _BOM else 0
+        head = bytes(data[base : base + 4096])
+        if not head.lstrip(b" \t\r\n").startswith(b"ISA") and head.lstrip(_EBCDIC_BLANKS).startswith(_EBCDIC_ISA):
+            return cls(data, base, _EBCDIC_CODEC, [])
+        wrong = _first_non_utf8(data, base)
+        if wrong is None:
+            return cls(data, base, "utf-8", [])
+        return cls(data, base, "latin-1", [
+            Issue(f"the file is not UTF-8 (byte {wrong - base}); it was read as ISO-8859-1", severity="warning")
+        ])
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, at: int | slice) -> str:
+        if isinstance(at, int):
+            return self.decode(self.data[at : at + 1])
+        return self.decode(self.data[at])
+
+    def decode(self, raw: bytes) -> str:
+        # Only a window cut at a fixed width (the ISA's) can end inside a UTF-8 character.
+        return raw.decode(self.codec, "replace")
+
+    def encode(self, text: str) -> bytes:
+        return text.encode(self.codec)
+
+    def startswith(self, prefix: str, at: int) -> bool:
+        wanted = self.encode(prefix)
+        return self.data[at : at + len(wanted)] == wanted
+
+    def find(self, sub: str, start: int, end: int | None = None) -> int:
+        return self.data.find(self.encode(sub), start, len(self.data) if end is None else end)
+
+    def rfind(self, sub: str, start: int, end: int) -> int:
+        return self.data.rfind(self.encode(sub), start, end)
+
+    def offset_in(self, window: str, index: int) -> int:
+        """The bytes that `window[:index]` takes (its length where a character is a byte)."""
+        return index if self.one_byte or window.isascii() else len(self.encode(window[:index]))
+
+    def release(self, start: int, end: int) -> None:
+        release_pages(self.data, start, end - start)
 
 
-def _skip(text: str, position: int, characters: str) -> int:
+def _first_non_utf8(data: bytes | mmap.mmap, start: int) -> int | None:
+    """The offset of the first byte that is not UTF-8, or None; read a chunk at a time."""
+    position, end = start, len(data)
+    while position < end:
+        cut = min(position + _CHUNK, end)
+        for _ in range(3):  # a character is up to four bytes: never cut inside one
+            if cut >= end or not 0x80 <= data[cut] < 0xC0:
+                break
+            cut -= 1
+        try:
+            data[position:cut].decode("utf-8")
+        except UnicodeDecodeError as error:
+            return position + error.start
+        release_pages(data, position, cut - position)
+        position = cut
+    return None
+
+
+def _skip(text: "_Text | str", position: int, characters: str) -> int:
     end = len(text)
     while position < end and text[position] in characters:
         position += 1
@@ -166,7 +232,7 @@ class _Isa:
     issues: list[Issue]
 
 
-def _read_isa(text: str, start: int) -> _Isa | str:
+def _read_isa(text: _Text, start: int) -> _Isa | str:
     """Read the ISA at `start`, or say why it cannot be read.
 
     The delimiters are found by counting element separators rather than by fixed offsets, so an
@@ -201,7 +267,7 @@ def _read_isa(text: str, start: int) -> _Isa | str:
     if isinstance(delimiters, str):
         return delimiters
     issues = _check_isa_widths(elements)
-    return _Isa(elements, delimiters, start, start + next_segment, issues)
+    return _Isa(elements, delimiters, start, start + text.offset_in(window, next_segment), issues)
 
 
 def _terminator(window: str, at: int) -> tuple[str, int]:
@@ -250,26 +316,35 @@ def _check_isa_widths(elements: list[str]) -> list[Issue]:
 # --- cutting segments -------------------------------------------------------------------------
 
 
-def _pieces(text: str, start: int, terminator: str) -> Iterator[tuple[str, int]]:
-    """Cut `text` from `start` at each terminator, a chunk at a time: each piece and its offset.
+def _pieces(text: _Text, start: int, terminator: str) -> Iterator[tuple[str, int]]:
+    """Cut the file from `start` at each terminator, a chunk at a time: each piece and its byte
+    offset. A chunk is decoded once and split as text, or, where a character may be several
+    bytes, split as bytes and each piece decoded.
 
-    The last piece of the text has no terminator; it comes too, so a final segment without
+    The last piece of the file has no terminator; it comes too, so a final segment without
     one is still read.
     """
-    end_of_text = len(text)
+    data, cut_at = text.data, text.encode(terminator)
+    end_of_text = len(data)
     position = start
     while position < end_of_text:
-        cut = text.rfind(terminator, position, position + _CHUNK)
+        cut = data.rfind(cut_at, position, position + _CHUNK)
         if cut < 0:
-            cut = text.find(terminator, position + _CHUNK)
+            cut = data.find(cut_at, position + _CHUNK)
             if cut < 0:
-                yield text[position:], position
-                return
+                cut = end_of_text
+        chunk = data[position:cut]
         offset = position
-        for piece in text[position:cut].split(terminator):
-            yield piece, offset
-            offset += len(piece) + 1
-        position = cut + 1
+        if text.one_byte or chunk.isascii():
+            for piece in text.decode(chunk).split(terminator):
+                yield piece, offset
+                offset += len(piece) + 1
+        else:
+            for raw in chunk.split(cut_at):
+                yield text.decode(raw), offset
+                offset += len(raw) + len(cut_at)
+        text.release(position, cut)
+        position = cut + len(cut_at)
 
 
 def _plain(segment: str, delimiters: Delimiters) -> bool:
@@ -344,7 +419,7 @@ def _field(fields: list[str], number: int) -> str | None:
 class _FileReader:
     """Walks a decoded file interchange by interchange; remembers what must be unique in it."""
 
-    def __init__(self, text: str, file_issues: list[Issue], expected_sender: str | None,
+    def __init__(self, text: _Text, file_issues: list[Issue], expected_sender: str | None,
                  options: Options = DEFAULT_OPTIONS) -> None:
         self.text = text
         self.options = options
@@ -450,7 +525,7 @@ class _InterchangeReader:
             elif tag == "IEA":
                 yield from self._close_all()
                 self._check_trailer(fields)
-                next_isa = self._after_trailer(start + len(piece) + len(terminator))
+                next_isa = self._after_trailer(start + len(text.encode(piece + terminator)))  # bytes
                 yield self.interchange
                 return next_isa
             elif tag == "TA1" and self.group is None:

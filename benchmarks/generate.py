@@ -1,4 +1,4 @@
-"""Generated interchanges for the benchmarks: many orders in one EDIFACT or X12 interchange.
+"""Generated files for the benchmarks: many orders in one EDIFACT or X12 interchange, or one CSV file.
 
 Each order has a buyer, a supplier, a delivery party and `lines` order lines, as a real
 retail order does; the numbers vary so that no two messages are alike.
@@ -63,6 +63,19 @@ def x12_orders(count: int, lines: int = 5) -> Iterator[bytes]:
     yield f"GE*{count}*311~\nIEA*1*000000311~\n".encode("latin-1")
 
 
+def csv_orders(count: int, lines: int = 5) -> Iterator[bytes]:
+    """The same orders as the Corner Shop sends them (`csv/orders_flat`): one row per order line."""
+    yield b"LINE_NUMBER,UPC_NUMBER,QUANTITY,PRICE,UOM,PO_NUMBER,PO_DATE,CUSTOMER_NAME,CUSTOMER_NUMBER,ADDRESS,CITY,STATE,POSTAL_CODE\n"
+    for number in range(1, count + 1):
+        yield "".join(
+            f"{line},57900{(number * 7 + line) % 10**8:08d},{(number + line) % 97 + 1},{(number % 50) + line}."
+            f"{line * 7 % 100:02d},PCE,CS-{number:08d},20261120,Corner Shop Ltd,CS01,12 High Street,Leeds,,LS1 4AB\n"
+            for line in range(1, lines + 1)).encode("utf-8")
+
+
+CHUNKS = {"edifact": edifact_orders, "x12": x12_orders, "csv": csv_orders}
+
+
 def edifact_bytes(count: int, lines: int = 5) -> bytes:
     return b"".join(edifact_orders(count, lines))
 
@@ -73,14 +86,13 @@ def x12_bytes(count: int, lines: int = 5) -> bytes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="write a generated interchange of orders")
-    parser.add_argument("standard", choices=("edifact", "x12"))
+    parser.add_argument("standard", choices=tuple(CHUNKS))
     parser.add_argument("count", type=int)
     parser.add_argument("output", type=Path)
     parser.add_argument("--lines", type=int, default=5)
     args = parser.parse_args()
-    chunks = edifact_orders if args.standard == "edifact" else x12_orders
     with args.output.open("wb") as out:
-        for chunk in chunks(args.count, args.lines):
+        for chunk in CHUNKS[args.standard](args.count, args.lines):
             out.write(chunk)
 
 

@@ -7,7 +7,7 @@ the file goes the whole way (archived, parsed, validated, translated, stored, ac
 no Odoo). With several `--orders`, each size runs in its own child and the last line compares
 the peaks (goal: under 200 MB at 100 MB and at 1 GB, within 15 % of each other).
 
-    .venv/bin/python benchmarks/memory.py [--standard edifact|x12] [--orders 50000 [500000 …]] [--lines 24]
+    .venv/bin/python benchmarks/memory.py [--standard edifact|x12|csv] [--orders 50000 [500000 …]] [--lines 24]
 
 50,000 orders of 24 lines are a 100 MB file (goal 4: under 3 minutes end to end); 500,000
 are 1 GB. The files are written into a temporary folder and removed afterwards.
@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.generate import edifact_orders, x12_orders  # noqa: E402
+from benchmarks.generate import CHUNKS  # noqa: E402
 
-PARTNERS = {"edifact": "acme-retail", "x12": "bigbox-stores"}
+PARTNERS = {"edifact": "acme-retail", "x12": "bigbox-stores", "csv": "corner-shop"}
 
 
 def gateway_home(home: Path, standard: str, orders: int, lines: int) -> Path:
@@ -47,10 +47,9 @@ def gateway_home(home: Path, standard: str, orders: int, lines: int) -> Path:
         '[limits]\nmax_file_size = 4000000000\nfile_seconds = 0\n')
     inbox = home / "state" / "inbox" / partner
     inbox.mkdir(parents=True)
-    chunks = edifact_orders if standard == "edifact" else x12_orders
     path = inbox / f"big.{standard}"
     with path.open("wb") as out:
-        for chunk in chunks(orders, lines):
+        for chunk in CHUNKS[standard](orders, lines):
             out.write(chunk)
     old = time.time() - 60
     os.utime(path, (old, old))
@@ -85,7 +84,7 @@ def measure(standard: str, orders: int, lines: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--standard", choices=("edifact", "x12"), default="edifact")
+    parser.add_argument("--standard", choices=tuple(CHUNKS), default="edifact")
     parser.add_argument("--orders", type=int, nargs="+", default=[50_000])
     parser.add_argument("--lines", type=int, default=24)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

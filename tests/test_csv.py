@@ -1,5 +1,8 @@
 """CSV files become one interchange and one message per document, in the uniform tree shape."""
 
+import codecs
+import mmap
+
 import pytest
 
 from gateway.formats import csv
@@ -135,3 +138,38 @@ def test_layout_from_mapping_reads_a_full_layout():
         message="ORDERS", delimiter=";", decimal_mark=",", header=False, columns=("A", "B"),
         document_key=("A",), encoding="latin-1",
     )
+
+
+def big_orders(count: int, name: str) -> bytes:
+    """`count` one-line orders naming their customer `name`: over 1 MB for a few tens of thousands,
+    so the reader decodes and cuts the file in several chunks."""
+    rows = "".join(f"PO-{n},{n % 7 + 1},{name}\n" for n in range(count))
+    return ("PO_NUMBER,QTY,NAME\n" + rows).encode("utf-8")
+
+
+def test_a_big_file_is_read_a_chunk_at_a_time_from_the_archive_s_map(tmp_path):
+    data = codecs.BOM_UTF8 + big_orders(60_000, "Müller & Søn €")
+    assert len(data) > 1 << 20  # more than one chunk
+    path = tmp_path / "orders.csv"
+    path.write_bytes(data)
+    with path.open("rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        messages, interchange = events(view, ORDERS_BY_PO)
+    assert len(messages) == 60_000 and interchange.status == "accepted"
+    assert {m.tree.findtext("row/NAME") for m in messages} == {"Müller & Søn €"}
+    assert messages[0].tree.attrib["ref"] == "PO-0"  # the byte order mark is not part of the first column
+    assert [m.tree.find("row").get("pos") for m in messages[-2:]] == ["60000", "60001"]
+
+
+def test_a_byte_the_encoding_cannot_read_past_the_first_megabyte_is_named_by_its_offset():
+    data = big_orders(60_000, "Muller")
+    at = data.rindex(b"Muller") + 1
+    data = data[:at] + b"\xfc" + data[at + 1:]
+    with pytest.raises(UnreadableFile, match=rf"the bytes at offset {at} \(b'\\xfclle'\) are not utf-8"):
+        list(csv.parse(data, ORDERS_BY_PO))
+
+
+def test_a_broken_quote_near_the_end_makes_the_file_unreadable_before_any_document_is_given():
+    data = big_orders(20_000, "Muller") + b'PO-X,1,"Muller\n'
+    documents = csv.parse(data, ORDERS_BY_PO)
+    with pytest.raises(UnreadableFile, match="line 20002"):
+        next(documents)  # not the first 20,000 orders, then the error: none is delivered from a bad file

@@ -33,17 +33,15 @@ def parse(data: bytes | mmap.mmap, *, csv_layout: Any = None, expected_sender: s
     CSV layout is given (the partner's template says it), and is unreadable otherwise.
     """
     standard = sniff(data)
-    if standard == "edifact":  # both read an mmap a block at a time
+    if standard == "edifact":  # each standard reads an mmap a chunk at a time
         return standard, edifact.parse(data, expected_sender=expected_sender, options=options)
     if standard == "x12":
         return standard, x12.parse(data, expected_sender=expected_sender, options=options)
-    if isinstance(data, mmap.mmap):
-        data = data[:]  # CSV is read from bytes
-    if csv_layout is not None:
-        from gateway.formats import csv
+    from gateway.formats import csv
 
+    if csv_layout is not None:
         return "csv", csv.parse(data, csv_layout)
-    if not data.strip():
+    if csv.blank(data):
         raise UnreadableFile("the file is empty")
     raise UnreadableFile(
         "not EDIFACT (no UNA/UNB at the start), not X12 (no ISA at the start), "

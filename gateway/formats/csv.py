@@ -22,12 +22,15 @@ from __future__ import annotations
 import codecs
 import csv as stdcsv
 import io
+import itertools
+import mmap
 import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from lxml import etree
 
+from gateway.formats.edifact import release_pages
 from gateway.formats.model import Interchange, Issue, Message, UnreadableFile
 from gateway.formats.tree import message_element, representable
 
@@ -36,6 +39,7 @@ class LayoutError(ValueError):
     """A CSV layout that cannot be used; the message names the template file."""
 
 
+_CHUNK = 1 << 20
 _LAYOUT_KEYS = {
     "message",
     "version",
@@ -137,27 +141,68 @@ def element_name(column: str, number: int) -> str:
     return name
 
 
-def _decode(data: bytes, encoding: str) -> str:
-    codec = encoding
+def blank(data: bytes | mmap.mmap) -> bool:
+    """Whether the file holds only blank space; read a chunk at a time."""
+    for at in range(0, len(data), _CHUNK):
+        if data[at:at + _CHUNK].strip():
+            return False
+        release_pages(data, at, _CHUNK)
+    return True
+
+
+def _codec(data: bytes | mmap.mmap, encoding: str) -> tuple[str, int]:
+    """The codec that reads the file and where its text starts, the whole file checked first (a
+    chunk at a time): bytes the encoding cannot decode make the file unreadable, with their offset
+    (after a UTF-8 byte order mark, which is tolerated and not taken for part of the first column)."""
+    codec, start = encoding, 0
     if codecs.lookup(encoding).name == "utf-8":
-        codec = "utf-8-sig"  # a BOM is tolerated, not taken for part of the first column
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError as error:
-        raise UnreadableFile(
-            f"the bytes at offset {error.start} ({data[error.start:error.start + 4]!r}) "
-            f"are not {encoding}; check the encoding in the partner's CSV layout"
-        ) from None
+        codec, start = "utf-8", len(codecs.BOM_UTF8) if data[:3] == codecs.BOM_UTF8 else 0
+    decoder = codecs.getincrementaldecoder(codec)()
+    for at in range(start, max(len(data), start + 1), _CHUNK):
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(data[at:at + _CHUNK], final=at + _CHUNK >= len(data))
+            release_pages(data, at, _CHUNK)
+        except UnicodeDecodeError as error:
+            offset = at - start - pending + error.start
+            raise UnreadableFile(
+                f"the bytes at offset {offset} ({bytes(data[start + offset:start + offset + 4])!r}) "
+                f"are not {encoding}; check the encoding in the partner's CSV layout"
+            ) from None
+    return codec, start
 
 
-def _rows(text: str, layout: Layout) -> Iterator[tuple[int, list[str]]]:
+def _text(data: bytes | mmap.mmap, codec: str, start: int) -> io.TextIOWrapper:
+    """The file's text from `start`, decoded a chunk at a time as it is read."""
+    return io.TextIOWrapper(io.BufferedReader(_Bytes(data, start), _CHUNK), encoding=codec, newline="")
+
+
+class _Bytes(io.RawIOBase):
+    """Bytes or an mmap as a stream, from `start`: what `io.TextIOWrapper` decodes a chunk at a time."""
+
+    def __init__(self, data: bytes | mmap.mmap, start: int) -> None:
+        self.data = memoryview(data) if isinstance(data, bytes) else data
+        self.position = start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        piece = self.data[self.position:self.position + len(buffer)]
+        buffer[:len(piece)] = piece
+        release_pages(self.data, self.position, len(piece))  # read: an mmap's pages go back
+        self.position += len(piece)
+        return len(piece)
+
+
+def _rows(text: io.TextIOWrapper, layout: Layout) -> Iterator[tuple[int, list[str]]]:
     """(line where the row starts, cells) for every non-blank row."""
     options: dict[str, Any] = {"delimiter": layout.delimiter, "strict": True}
     if layout.quotechar is None:
         options["quoting"] = stdcsv.QUOTE_NONE
     else:
         options["quotechar"] = layout.quotechar
-    reader = stdcsv.reader(io.StringIO(text, newline=""), **options)
+    reader = stdcsv.reader(text, **options)
     start = 1
     while True:
         try:
@@ -171,20 +216,31 @@ def _rows(text: str, layout: Layout) -> Iterator[tuple[int, list[str]]]:
             yield line, cells
 
 
-def parse(data: bytes, layout: Layout) -> Iterator[Message | Interchange]:
-    """Yield one `Message` per document of the file, then its `Interchange`."""
-    if not data.strip():
+def parse(data: bytes | mmap.mmap, layout: Layout) -> Iterator[Message | Interchange]:
+    """Yield one `Message` per document of the file, then its `Interchange`.
+
+    The file is decoded and read a row at a time, one document's rows held at once: a file of a
+    gigabyte (an inventory feed) costs no more memory than one of a megabyte."""
+    if blank(data):
         raise UnreadableFile("empty file")
-    rows = list(_rows(_decode(data, layout.encoding), layout))
+    codec, start = _codec(data, layout.encoding)
+    # A file that cannot be read as CSV is unreadable before any of its documents is given: its
+    # rows are read once through, kept nowhere, then read again to be given.
+    for _ in _rows(_text(data, codec, start), layout):
+        pass
+    rows = _rows(_text(data, codec, start), layout)
     columns: list[str] = list(layout.columns)
     if layout.header:
-        if not rows:
+        first = next(rows, None)
+        if first is None:
             raise UnreadableFile("empty file")
-        _, header = rows.pop(0)
+        _, header = first
         if not columns:
             columns = [cell.strip() for cell in header]
-    if not rows:
+    first_row = next(rows, None)
+    if first_row is None:
         raise UnreadableFile("the file has no data rows")
+    rows = itertools.chain([first_row], rows)
     missing = [key for key in layout.document_key if key not in columns]
     if missing:
         raise UnreadableFile(
@@ -204,7 +260,7 @@ def parse(data: bytes, layout: Layout) -> Iterator[Message | Interchange]:
 
 
 def _documents(
-    rows: list[tuple[int, list[str]]], key_indexes: list[int]
+    rows: Iterator[tuple[int, list[str]]], key_indexes: list[int]
 ) -> Iterator[tuple[str | None, list[tuple[int, list[str]]]]]:
     current: tuple[str, ...] | None = None
     batch: list[tuple[int, list[str]]] = []

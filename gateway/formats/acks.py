@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import hashlib
 import io
 import itertools
 import os
@@ -644,12 +645,16 @@ def check(data: bytes | BinaryIO, acks: Iterable[Acknowledgment] = ()) -> list[I
     from gateway.formats.validation import Findings, check_segment, load_definition
 
     problems: list[Issue] = []
+    clean: set[bytes] = set()  # the likeness (`_Cut.likeness`) of each piece read back without an error
     try:
-        for piece, before in _read_back_pieces(data, problems):
+        for piece, before, likeness in _read_back_pieces(data, problems):
+            if likeness in clean:
+                continue
             _, events = formats.parse(piece)
-            for event in events:
-                found = event.errors
-                problems.extend(_in_whole(i, before) for i in found if i.severity == "error")
+            errors = [issue for event in events for issue in event.errors if issue.severity == "error"]
+            problems.extend(_in_whole(issue, before) for issue in errors)
+            if not errors and likeness is not None:
+                clean.add(likeness)
     except Exception as error:  # unreadable: say so, never send it
         problems.append(Issue(f"the acknowledgment cannot be read back: {error}"))
     definition = load_definition("x12", "997", "004010")
@@ -663,7 +668,7 @@ def check(data: bytes | BinaryIO, acks: Iterable[Acknowledgment] = ()) -> list[I
     return problems
 
 
-CHECK_SEGMENTS = 2000  # body segments of a big acknowledgment read back at a time
+CHECK_SEGMENTS = 500  # body segments of a big acknowledgment read back at a time
 CHECK_WHOLE = 1 << 16  # an acknowledgment of fewer bytes is read back whole
 
 
@@ -677,11 +682,30 @@ class _Cut:
     trailer: str  # the message trailer (UNT, SE): counted again for each piece
     codes: tuple[str, str]  # the standard's codes for a trailer's wrong count and wrong reference
     reference: int  # the element of the message's first segment (UNH, ST) its reference is in
+    echoed: tuple[str, int]  # the segment and element that quote a message's reference (UCM 0062, AK202)
+
+    def likeness(self, body: list[str], element: str) -> bytes:
+        """What a piece's findings depend on: its body with each quoted message reference written
+        as its shape (a digit as 9, a letter as A). Those references are data elements of type
+        an (an..14, AN 4..9), read back by their length alone, so a piece like one read back
+        without an error has none: it is not read back again."""
+        tag, number = self.echoed
+        digest = hashlib.blake2b(digest_size=16)
+        for segment in body:
+            if segment.startswith(tag + element):
+                parts = segment.split(element, number + 1)
+                parts[number] = parts[number].translate(_SHAPES)
+                segment = element.join(parts)
+            digest.update(segment.encode("latin-1"))
+        return digest.digest()
+
+
+_SHAPES = str.maketrans("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", "9" * 10 + "A" * 52)
 
 
 _CUTS = {
-    "UNB": _Cut(("UNB", "UNH", "UCI"), ("UCM", "UCF"), ("UNT", "UNZ"), "UNT", ("29", "28"), 1),
-    "GS": _Cut(("GS", "ST", "AK1"), ("AK2",), ("AK9", "SE", "GE", "IEA"), "SE", ("4", "3"), 2),
+    "UNB": _Cut(("UNB", "UNH", "UCI"), ("UCM", "UCF"), ("UNT", "UNZ"), "UNT", ("29", "28"), 1, ("UCM", 1)),
+    "GS": _Cut(("GS", "ST", "AK1"), ("AK2",), ("AK9", "SE", "GE", "IEA"), "SE", ("4", "3"), 2, ("AK2", 2)),
 }
 
 
@@ -693,7 +717,7 @@ def _in_whole(issue: Issue, before: int) -> Issue:
     return replace(issue, position=issue.position + before)
 
 
-def _read_back_pieces(data: bytes | BinaryIO, problems: list[Issue]) -> Iterator[tuple[bytes, int]]:
+def _read_back_pieces(data: bytes | BinaryIO, problems: list[Issue]) -> Iterator[tuple[bytes, int, bytes | None]]:
     """The bytes `check` reads back, with the body segments before them: all at once, or a big
     acknowledgment (one CONTRL, or one 997/999 in one group) in pieces.
 
@@ -702,9 +726,10 @@ def _read_back_pieces(data: bytes | BinaryIO, problems: list[Issue]) -> Iterator
     (UNA, ISA), the segments `_Cut.head` names, a run of about CHECK_SEGMENTS segments cut
     before a UCM or UCF (AK2), the closing segments with a trailer counting that piece, and the
     interchange's own end: every segment sent is read back by the same parser against the
-    same definition. The real trailer is checked here against the whole message, as the
-    parser would. The bytes are read twice a block at a time (to count the segments and find
-    the closing ones, then to cut the pieces): never whole.
+    same definition, but for a piece like one already read back without an error (its
+    `_Cut.likeness`, given with each piece; None for the whole). The real trailer is checked
+    here against the whole message, as the parser would. The bytes are read twice a block at a
+    time (to count the segments and find the closing ones, then to cut the pieces): never whole.
     """
     source = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     size = source.seek(0, io.SEEK_END)
@@ -712,7 +737,7 @@ def _read_back_pieces(data: bytes | BinaryIO, problems: list[Issue]) -> Iterator
     opening = source.read(107).decode("latin-1")
     if size < CHECK_WHOLE or not opening.startswith(("UNA", "ISA")):
         source.seek(0)
-        yield source.read(), 0
+        yield source.read(), 0, None
         return
     if opening.startswith("UNA"):
         service, element, release, terminator = opening[:9], opening[4], opening[6], opening[8]
@@ -736,7 +761,7 @@ def _read_back_pieces(data: bytes | BinaryIO, problems: list[Issue]) -> Iterator
         last.append(segment)
     if shape is None or [values(segment)[0] for segment in (*head, *last)] != [*shape.head, *shape.tail]:
         source.seek(0)  # not shaped as our big acknowledgments are: read back whole, the parser says what is wrong
-        yield source.read(), 0
+        yield source.read(), 0, None
         return
     closing = list(last)[:shape.tail.index(shape.trailer) + 1]
     ending = list(last)[len(closing):]
@@ -758,11 +783,11 @@ def _read_back_pieces(data: bytes | BinaryIO, problems: list[Issue]) -> Iterator
     before = 0
     for segment in itertools.islice(reading(), len(shape.head), count - len(shape.tail)):
         if len(body) >= CHECK_SEGMENTS and values(segment)[0] in shape.starts:
-            yield piece(body), before
+            yield piece(body), before, shape.likeness(body, element)
             before += len(body)
             body = []
         body.append(segment)
-    yield piece(body), before
+    yield piece(body), before, shape.likeness(body, element)
 
 
 def _segments_read(source: BinaryIO, offset: int, cut: re.Pattern) -> Iterator[str]:

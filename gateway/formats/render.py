@@ -26,7 +26,9 @@ is a `RenderError` naming it.
 
 from __future__ import annotations
 
+import functools
 import io
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -126,10 +128,17 @@ class EdifactSyntax:
         return f"UNA{self.component}{self.element}{self.decimal_mark}{self.release}{self.repetition}{self.terminator}"
 
     def escape(self, value: str) -> str:
+        special, table = self._escapes
+        return value.translate(table) if special.search(value) else value
+
+    @functools.cached_property
+    def _escapes(self) -> tuple[re.Pattern, dict[int, str]]:
+        """The service characters (a pattern finding one), and each → itself after the release character."""
         special = {self.component, self.element, self.release, self.terminator}
         if self.repetition.strip():
             special.add(self.repetition)
-        return "".join(self.release + char if char in special else char for char in value)
+        return (re.compile("[" + re.escape("".join(sorted(special))) + "]"),
+                {ord(char): self.release + char for char in special})
 
 
 def edifact_segment(segment: Segment, syntax: EdifactSyntax = EdifactSyntax()) -> str:

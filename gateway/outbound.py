@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Iterable
 
 from loguru import logger
 from sqlalchemy import bindparam, func, insert, select, update
@@ -59,6 +60,9 @@ EXTENSIONS = {"edifact": "edi", "x12": "x12"}
 FINAL_STATES = ("acknowledged", "rejected")
 # A partner's TA1s are stored as messages numbered from here, after any message index a file can have.
 TA1_POSITIONS = 1_000_000_000
+# An acknowledgment answering more messages than this is stored as a summary, not segment by segment:
+# each answered message's row links to it (acknowledged_by_id) and says what it said of that message.
+STORED_ANSWERS = 1000
 
 
 class ControlNumbersExhausted(RuntimeError):
@@ -109,6 +113,7 @@ class OutboundMessage:
     document_type: str | None = None
     document_number: str | None = None
     order_ref: str | None = None  # the order it concerns (see gateway.order_threads)
+    summary: dict[str, Any] | None = None  # stored instead of the segments (a big acknowledgment)
 
 
 @dataclass
@@ -140,8 +145,9 @@ class Envelope:
 
 @dataclass
 class Written:
-    """An envelope with its numbers taken: its bytes (rendered and read back) or why it cannot go,
-    and once recorded, its file's exchange and its own message rows."""
+    """An envelope with its numbers taken: its bytes (rendered into a temporary file and read back;
+    None when it could not be rendered) or why it cannot go, and once recorded, its file's exchange
+    and its own message rows."""
 
     envelope: Envelope
     sender: tuple[str | None, str | None]
@@ -150,7 +156,7 @@ class Written:
     refs: list[str]
     group_refs: dict[int, str]
     group_numbers: list[int]
-    data: bytes
+    data: BinaryIO | None
     problems: list[str]
     message_ids: list[int] = field(default_factory=list)
     recorded: Recorded | None = None
@@ -300,7 +306,7 @@ class Outbound:
                 syntax=envelope.syntax or render.EdifactSyntax(identifier=theirs.get("syntax") or "UNOC"),
                 messages=[render.EdifactMessage(ref, m.identifier or (m.type,), m.segments)
                           for ref, m in zip(refs, messages)])
-            renderer = lambda: render.render_edifact(rendered)  # noqa: E731
+            writer = lambda out: render.write_edifact(rendered, out)  # noqa: E731
         else:
             control_ref = f"{interchange_number:09d}"
             refs = [ref.zfill(4) for ref in refs]
@@ -321,21 +327,26 @@ class Outbound:
                 sender=(sender[1] or "ZZ", sender[0] or ""), receiver=(receiver[1] or "ZZ", receiver[0] or ""),
                 control_number=interchange_number, groups=x12_groups, technical_acks=envelope.technical_acks,
                 test=envelope.test, syntax=x12_syntax)
-            renderer = lambda: render.render_x12(rendered)  # noqa: E731
-        data = b""
+            writer = lambda out: render.write_x12(rendered, out)  # noqa: E731
+        data = None
         if not problems:
+            # A big acknowledgment goes to disk as it is written, and is read back from there.
+            data = tempfile.SpooledTemporaryFile(max_size=render.BLOCK)
             try:
-                data = renderer()
+                writer(data)
             except render.RenderError as error:
                 problems.append(str(error))
-        if data and not problems:
+                data.close()
+                data = None
+        if data is not None and not problems:
             problems.extend(_describe(issue) for issue in ackformats.check(data, envelope.acknowledgments))
         return Written(envelope, sender, receiver, control_ref, refs, group_refs, group_numbers, data, problems)
 
     def _record_file(self, session: Session, profile: Profile, standard: str, part: list["Written"],
                      channel: str | None, file_name: str | None) -> Recorded:
         """Archive the interchanges' bytes as one file and record its exchange, interchanges and messages."""
-        sha256, size = self.archive.put_bytes(b"".join(one.data for one in part))  # held ones too: support reads what was not sent
+        # Held ones too: support reads what was not sent.
+        sha256, size = self.archive.put_stream(_Concatenated([one.data for one in part if one.data is not None]))
         first = part[0]
         leading = first.envelope.messages[0] if first.envelope.messages else None
         kind_name = leading.type if leading else "TA1"
@@ -384,7 +395,7 @@ class Outbound:
                               document_number=message.document_number, order_ref=message.order_ref, state=state,
                               reason="; ".join(one.problems) if one.problems else
                               f"interchange {one.control_ref}, message {ref or '-'}, file {file_name}",
-                              document=json.dumps({"segments": message.segments}))
+                              document=json.dumps(message.summary or {"segments": list(message.segments)}))
                 session.add(row)
                 rows.append((one, row))
         session.execute(insert(Interchange.__table__), interchanges)  # one statement: nothing reads them back here
@@ -402,6 +413,8 @@ class Outbound:
                             [p for one in part for p in one.problems])
         for one in part:
             one.recorded = recorded
+            if one.data is not None:
+                one.data.close()  # archived
         return recorded
 
     # --- sending -----------------------------------------------------------------------------
@@ -540,12 +553,13 @@ class Outbound:
                 if recorded.exchange_id not in made:
                     made.append(recorded.exchange_id)
                 held = held or recorded.state == "held"
-                links.extend({"in_exchange": exchange_id, "at": position, "ack": message_id}
-                             for message_id, positions in answered for position in positions)
-            if links:  # one statement run for every answered message: a file may hold thousands
+                links.extend({"in_exchange": exchange_id, "first": first, "last": last, "ack": message_id}
+                             for message_id, positions in answered for first, last in _runs(positions))
+            if links:  # a run of positions a statement: a CONTRL answering a file's 500,000 messages is one
                 table = Message.__table__
                 session.execute(update(table).where(
-                    table.c.exchange_id == bindparam("in_exchange"), table.c.position == bindparam("at")).values(
+                    table.c.exchange_id == bindparam("in_exchange"),
+                    table.c.position.between(bindparam("first"), bindparam("last"))).values(
                     acknowledged_by_id=bindparam("ack")), links)
             exchange = session.get(Exchange, exchange_id)
             exchange.ack_state = "held" if held else "made" if made else "none"
@@ -626,7 +640,7 @@ class Outbound:
             a.message_type, a.segments, version=a.version if standard == "x12" else None,
             identifier=ackformats.CONTRL_VERSION if a.kind == "contrl" else None, functional_id="FA",
             convention=ackformats.IMPLEMENTATION_999 if a.kind == "999" else None,
-            document_type=ackformats.DOCUMENT_TYPE) for a in functional]
+            document_type=ackformats.DOCUMENT_TYPE, summary=_summary(a, interchange)) for a in functional]
         syntax = None
         groups_from = None
         if standard == "edifact":
@@ -650,10 +664,7 @@ class Outbound:
                            "receiver": (profile.identifiers.get("x12") or {}).get("gs_id") or (
                                group.sender if group else None)}
             for message in messages:
-                for segment in message.segments:
-                    if segment[0] in ("AK4", "IK4") and segment[4] and set(segment[4]) & {
-                            syntax.element, syntax.component, syntax.segment, syntax.repetition}:
-                        segment[4] = ""  # a copy of bad data we cannot write: AK404 is optional
+                message.segments = ackformats.AckSegments(lambda segments=message.segments: _writable(segments, syntax))
         return Envelope(messages, interchange.test, sender, receiver, technical, found, syntax, groups_from)
 
     # --- the partner's acknowledgments -------------------------------------------------------
@@ -798,6 +809,63 @@ class Outbound:
         if group_ref is not None:
             query = query.where(Message.group_ref.in_(_variants(group_ref, 0)))
         return list(session.scalars(query.order_by(Message.id)))
+
+
+def _writable(segments: Iterable[list], syntax: render.X12Syntax) -> Iterable[list]:
+    """A 997/999's segments as the interchange's delimiters can carry them."""
+    delimiters = {syntax.element, syntax.component, syntax.segment, syntax.repetition}
+    for segment in segments:
+        if segment[0] in ("AK4", "IK4") and segment[4] and set(segment[4]) & delimiters:
+            segment[4] = ""  # a copy of bad data we cannot write: AK404 is optional
+        yield segment
+
+
+def _summary(ack: ackformats.Acknowledgment, interchange: ParsedInterchange) -> dict[str, Any] | None:
+    """What is stored of an acknowledgment answering more than STORED_ANSWERS messages (None: its segments)."""
+    if len(ack.answers) <= STORED_ANSWERS:
+        return None
+    return {"summary": f"{ack.message_type} answering {len(ack.answers)} messages of interchange "
+                       f"{interchange.control_ref}" + (f", group {ack.group_ref}" if ack.group_ref else "")
+                       + f": {ack.status}; stored as this summary, not segment by segment: each answered "
+                       "message says what it answered of it",
+            "acknowledgment": ack.message_type, "status": ack.status, "answers": len(ack.answers),
+            "interchange_ref": interchange.control_ref, "group_ref": ack.group_ref}
+
+
+def _runs(positions: Iterable[int]) -> Iterable[tuple[int, int]]:
+    """Positions as runs of consecutive ones, (first, last) each: a range is one."""
+    if isinstance(positions, range) and positions.step == 1:
+        if positions:
+            yield positions[0], positions[-1]
+        return
+    first = last = None
+    for position in sorted(positions):
+        if last is not None and position == last + 1:
+            last = position
+            continue
+        if first is not None:
+            yield first, last
+        first = last = position
+    if first is not None:
+        yield first, last
+
+
+class _Concatenated:
+    """Files read one after another as one stream (what `Archive.put_stream` reads)."""
+
+    def __init__(self, files: list[BinaryIO]) -> None:
+        for file in files:
+            file.seek(0)
+        self._files = iter(files)
+        self._current = next(self._files, None)
+
+    def read(self, size: int = -1) -> bytes:
+        while self._current is not None:
+            chunk = self._current.read(size)
+            if chunk:
+                return chunk
+            self._current = next(self._files, None)
+        return b""
 
 
 def _of(query: Any, partner: str | None) -> Any:

@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 
 from gateway import order_threads
 from gateway.store.archive import Archive, ArchiveMismatch
@@ -166,8 +166,12 @@ def show_message(store: Store, archive: Archive, message_id: int, *, with_tree: 
             "acknowledgment": _acknowledgment(session, message),
             "exceptions": order_threads.exceptions_of(session, [message.id]).get(message.id, []),
         })
+        if detail["document"] and "summary" in detail["document"] and message.direction == "out":
+            detail["answers"] = _answers(session, message)
         detail["audit"].sort(key=lambda event: event["at"])
-    if with_tree:
+    if with_tree and "answers" in detail:
+        detail["tree"] = None  # a tree of its thousands of segments would take gigabytes; the file has them
+    elif with_tree:
         try:
             detail["tree"] = _tree_text(archive, exchange, message.position)
         except ArchiveMismatch as error:  # what the store holds is still shown; the bytes are not used
@@ -221,6 +225,25 @@ def _acknowledgment(session, message: Message) -> dict[str, Any] | None:
     return found
 
 
+ANSWERS_SHOWN = 20
+
+
+def _answers(session, ack: Message) -> dict[str, Any]:
+    """What a big acknowledgment of ours (stored as a summary) said of each message it answers, from
+    those messages' rows: how many of each verdict, and the first ANSWERS_SHOWN of them."""
+    answered = select(Message).where(Message.acknowledged_by_id == ack.id)
+    counts: dict[str, int] = {}
+    verdict = case((Message.state == "rejected", "rejected"), (Message.errors.in_(("[]", "")), "accepted"),
+                   else_="accepted_with_errors")  # as _our_verdict says it of one message
+    for status, count in session.execute(select(verdict, func.count()).where(
+            Message.acknowledged_by_id == ack.id).group_by(verdict)):
+        counts[status] = count
+    first = [{"message_id": m.id, "position": m.position, "ref": m.ref, "state": m.state,
+              "status": _our_verdict(ack, m)}
+             for m in session.scalars(answered.order_by(Message.position).limit(ANSWERS_SHOWN))]
+    return {"messages": sum(counts.values()), "by_status": counts, "first": first}
+
+
 def _our_verdict(ack: Message, message: Message) -> str:
     """What our acknowledgment said of an inbound message: accepted, accepted with errors or rejected."""
     if message.state == "rejected":
@@ -256,7 +279,17 @@ def describe_message(detail: dict[str, Any]) -> str:
         lines.append(f"  interchange {ic['control_ref']} from {ic['sender']} to {ic['receiver']}: {ic['status']}")
     for issue in detail["errors"]:
         lines.append(f"  {issue['severity']}: segment {issue['position']} {issue['tag'] or ''}: {issue['reason']}")
-    if detail["document"]:
+    if detail.get("answers") is not None:
+        answers = detail["answers"]
+        lines.append(f"  {detail['document']['summary']}")
+        lines.append(f"  answers, from the {answers['messages']} answered messages' rows: " + ", ".join(
+            f"{count} {status}" for status, count in sorted(answers["by_status"].items())))
+        lines.extend(f"    message {a['message_id']} (position {a['position']}, ref {a['ref']}): {a['status']}"
+                     for a in answers["first"])
+        if answers["messages"] > len(answers["first"]):
+            lines.append(f"    … and {answers['messages'] - len(answers['first'])} more "
+                         f"(edigw messages list shows them all)")
+    elif detail["document"]:
         lines.append(f"  document ({detail['document_type']}):")
         lines.extend("    " + line for line in json.dumps(detail["document"], indent=2, ensure_ascii=False).splitlines())
     if detail["result"]:

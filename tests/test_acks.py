@@ -391,21 +391,21 @@ def test_a_message_kept_for_its_acknowledgment_keeps_only_its_envelope_and_busin
     assert message.tree.xpath("string(//BEG/BEG03)") == "0123456789123"
 
 
-def big_ack(standard: str, messages: int, bad: int | None = None) -> bytes:
-    """Our CONTRL (997) answering `messages` messages, as rendered to be sent; message `bad` gets a
-    status the standard does not have."""
+def big_ack(standard: str, messages: int, bad: tuple[int, ...] = (), long_ref: int | None = None) -> bytes:
+    """Our CONTRL (997) answering `messages` messages, as rendered to be sent; the messages `bad` get
+    a status the standard does not have, message `long_ref` a reference longer than the standard allows."""
     from gateway.formats import render
 
     if standard == "edifact":
         segments = [["UCI", "BIG000001", ["4012345000009", "14"], ["5790000000006", "14"], "7"]]
-        segments += [["UCM", str(n), ["ORDERS", "D", "96A", "UN", "EAN008"], "X" if n == bad else "7"]
-                     for n in range(1, messages + 1)]
+        segments += [["UCM", str(n).zfill(15) if n == long_ref else str(n), ["ORDERS", "D", "96A", "UN", "EAN008"],
+                      "X" if n in bad else "7"] for n in range(1, messages + 1)]
         return render.render_edifact(render.EdifactInterchange(
             sender=["5790000000006", "14"], receiver=["4012345000009", "14"], control_ref="7",
             messages=[render.EdifactMessage("1", acks.CONTRL_VERSION, segments)]))
     segments = [["AK1", "PO", "1"]]
     for n in range(1, messages + 1):
-        segments += [["AK2", "850", str(n).zfill(4)], ["AK5", "Z" if n == bad else "A"]]
+        segments += [["AK2", "850", str(n).zfill(10 if n == long_ref else 4)], ["AK5", "Z" if n in bad else "A"]]
     segments.append(["AK9", "A", str(messages), str(messages), str(messages)])
     return render.render_x12(render.X12Interchange(
         sender=("ZZ", "DISTRIBUTOR"), receiver=("ZZ", "BIGBOX"), control_number=7, groups=[render.X12Group(
@@ -419,9 +419,11 @@ def read_whole(data: bytes) -> set[tuple]:
 
 
 @pytest.mark.parametrize("standard", ["edifact", "x12"])
-@pytest.mark.parametrize("change", ["none", "an invalid status deep inside", "a wrong trailer count"])
+@pytest.mark.parametrize("change", ["none", "an invalid status deep inside", "a wrong trailer count",
+                                    "invalid statuses in two pieces alike", "a reference too long deep inside"])
 def test_a_big_acknowledgment_is_read_back_in_pieces_with_the_findings_of_reading_it_whole(standard, change):
-    data = big_ack(standard, 12_000, 9_001 if change == "an invalid status deep inside" else None)
+    bad = {"an invalid status deep inside": (9_001,), "invalid statuses in two pieces alike": (2_101, 2_601)}
+    data = big_ack(standard, 12_000, bad.get(change, ()), 9_700 if change == "a reference too long deep inside" else None)
     if change == "a wrong trailer count":  # UNH, UCI, 12,000 UCMs, UNT; ST, AK1, 12,000 AK2 and AK5, AK9, SE
         trailer = b"UNT+12003+1'" if standard == "edifact" else b"SE*24004*0001~"
         assert trailer in data

@@ -313,6 +313,19 @@ def test_broken_corpus_file_reports_its_problem(name, expected):
     assert any(expected in reason for reason in errors(read(name)))
 
 
+@pytest.mark.parametrize("refs, twice", [
+    (["1", "2", "3", "2"], ["2"]),
+    (["0001", "1", "01", "0001"], ["0001"]),  # the same number written otherwise is another reference
+    (["255", "256", "511", "512", "256"], ["256"]),  # either side of a page's edge
+    (["M1", "M2", "M1", "99999999999999", "99999999999999"], ["M1", "99999999999999"]),
+])
+def test_a_message_reference_used_twice_in_an_interchange_rejects_the_second_message(refs, twice):
+    body = [GOOD_MESSAGE.replace("+M1'", f"+{ref}'").replace("UNH+M1+", f"UNH+{ref}+") for ref in refs]
+    events = list(edifact.parse(order(*body, unz=f"UNZ+{len(refs)}+REF1'")))
+    found = [(m.ref, [(i.code, i.reason) for i in m.errors]) for m in messages(events) if m.errors]
+    assert found == [(ref, [("26", f"message reference {ref} is used twice in this interchange")]) for ref in twice]
+
+
 def test_wrong_unt_count_rejects_only_that_message():
     [message] = messages(read("ORDERS/oca_orders_no_pri_bad_unt.txt"))
     assert message.status == "rejected"

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import collections
 import copy
+import hashlib
+import io
 import itertools
 import os
 import pickle
@@ -35,7 +37,7 @@ import re
 import struct
 import tempfile
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from lxml import etree
 
@@ -114,7 +116,7 @@ class Acknowledgment:
     kind: str  # contrl, 997, 999, ta1
     interchange: Interchange
     status: str
-    segments: list[list]
+    segments: "list[list] | AckSegments"
     answers: list[int] = field(default_factory=list)
     group_ref: str | None = None
     version: str | None = None  # the GS08 / message version it is written in
@@ -206,8 +208,12 @@ def _party(value: str | None, qualifier: str | None) -> list[str]:
     return [value or "", qualifier or ""]
 
 
-def contrl(interchange: Interchange, messages: list[Message]) -> Acknowledgment:
-    """A CONTRL for one EDIFACT interchange: UCI, then UCF per group or UCM per loose message."""
+def contrl(interchange: Interchange, messages: Iterable[Message]) -> Acknowledgment:
+    """A CONTRL for one EDIFACT interchange: UCI, then UCF per group or UCM per loose message.
+
+    Its segments are made from `messages` each time they are read (`AckSegments`): `messages` may
+    be read several times (a list, or an `AckSpool`'s records).
+    """
     own = [i for i in _envelope_issues(interchange) if i.severity == "error"]
     rejected = interchange.status == "rejected"
     uci: list[Any] = ["UCI", interchange.control_ref or "", _party(interchange.sender, interchange.sender_qualifier),
@@ -217,32 +223,68 @@ def contrl(interchange: Interchange, messages: list[Message]) -> Acknowledgment:
         uci.append(_edifact_interchange_code(first))
         if first.tag in SERVICE_TAGS:
             uci.append(first.tag)
-    segments: list[list] = [uci]
-    for message in messages:
-        if message.group is None:
-            segments.extend(_ucm(message, envelope_rejected=bool(own)))
-    for group in interchange.groups:
-        group_errors = [i for i in group.errors if i.severity == "error"]
-        members = Members(messages, group)
-        count = rejected_count = 0
-        for member in members:
-            count += 1
-            rejected_count += member.status == "rejected"
-        group_rejected = bool(group_errors or own) or (count and rejected_count == count)
-        ucf: list[Any] = ["UCF", group.control_ref or "", [group.sender or ""], [group.receiver or ""],
-                          "4" if group_rejected else "7"]
-        if group_errors:
-            ucf.append(_edifact_interchange_code(group_errors[0]) if group_errors[0].code is None
-                       else group_errors[0].code)
-            if group_errors[0].tag in SERVICE_TAGS:
-                ucf.append(group_errors[0].tag)
-        segments.append(ucf)
-        for message in members:
-            segments.extend(_ucm(message, envelope_rejected=bool(own or group_errors)))
+
+    def segments() -> Iterator[list]:
+        yield uci
+        for message in messages:
+            if message.group is None:
+                yield from _ucm(message, envelope_rejected=bool(own))
+        for group in interchange.groups:
+            group_errors = [i for i in group.errors if i.severity == "error"]
+            members = Members(messages, group)
+            count = rejected_count = 0
+            for member in members:
+                count += 1
+                rejected_count += member.status == "rejected"
+            group_rejected = bool(group_errors or own) or (count and rejected_count == count)
+            ucf: list[Any] = ["UCF", group.control_ref or "", [group.sender or ""], [group.receiver or ""],
+                              "4" if group_rejected else "7"]
+            if group_errors:
+                ucf.append(_edifact_interchange_code(group_errors[0]) if group_errors[0].code is None
+                           else group_errors[0].code)
+                if group_errors[0].tag in SERVICE_TAGS:
+                    ucf.append(group_errors[0].tag)
+            yield ucf
+            for message in members:
+                yield from _ucm(message, envelope_rejected=bool(own or group_errors))
+
     status = "rejected" if rejected else interchange.status
     if status == "accepted" and any(m.errors for m in messages):
         status = "accepted_with_errors"
-    return Acknowledgment("contrl", interchange, status, segments, indexes(messages), version="D3")
+    return Acknowledgment("contrl", interchange, status, AckSegments(segments), indexes(messages), version="D3")
+
+
+class AckSegments:
+    """An acknowledgment's segments, made again each time they are read rather than held.
+
+    A CONTRL answering 500,000 messages is 500,000 UCMs: as lists they would take some 200 bytes
+    each until the file is written. Rendering reads them once, as they are made. Read by index
+    (a test changing one), they are made once and kept as a list from then on.
+    """
+
+    def __init__(self, make: Callable[[], Iterator[list]]) -> None:
+        self._make = make
+        self._kept: list[list] | None = None
+
+    def __iter__(self) -> Iterator[list]:
+        return iter(self._kept) if self._kept is not None else self._make()
+
+    def _list(self) -> list[list]:
+        if self._kept is None:
+            self._kept = list(self._make())
+        return self._kept
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._list()[index]
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (list, AckSegments)) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"AckSegments({list(self)!r})"
 
 
 def _s009(message: Message) -> list[str]:
@@ -300,7 +342,7 @@ def _ucm(message: Message, *, envelope_rejected: bool) -> list[list]:
 # --- X12 997 / 999 ---------------------------------------------------------------------------
 
 
-def functional_ack(group: Group, messages: list[Message], interchange: Interchange, kind: str = "997", *,
+def functional_ack(group: Group, messages: Iterable[Message], interchange: Interchange, kind: str = "997", *,
                    interchange_rejected: bool = False) -> Acknowledgment:
     """A 997 (or 999) for one functional group: AK1, AK2…AK5 (IK3/IK4/IK5) per set, AK9.
 
@@ -312,34 +354,37 @@ def functional_ack(group: Group, messages: list[Message], interchange: Interchan
     ak1: list[Any] = ["AK1", group.functional_id or "", group.control_ref or ""]
     if implementation:
         ak1.append(group.version or "")
-    segments: list[list] = [ak1]
-    statuses: list[str] = []
-    for message in messages:
-        verdict = summary(message.errors)
-        statuses.append(verdict["status"])
-        ak2: list[Any] = ["AK2", message.type or "", message.ref or ""]
-        if implementation and message.association:
-            ak2.append(message.association)
-        segments.append(ak2)
-        segments.extend(_segment_errors(message, implementation))
-        segments.append(["IK5" if implementation else "AK5", verdict["status"], *verdict["codes"]])
+    statuses = collections.Counter(summary(message.errors)["status"] for message in messages)
+    total = sum(statuses.values())
     group_codes = []
     for issue in group.errors:
         if issue.severity == "error" and issue.code and issue.code not in group_codes:
             group_codes.append(issue.code)
     group_failed = interchange_rejected or any(issue.severity == "error" for issue in group.errors)
-    accepted = 0 if group_failed else sum(1 for s in statuses if s != "R")
-    if group_failed or (statuses and all(s == "R" for s in statuses)):
+    accepted = 0 if group_failed else total - statuses["R"]
+    if group_failed or (total and statuses["R"] == total):
         status = "R"
-    elif "R" in statuses:
+    elif statuses["R"]:
         status = "P"
-    elif "E" in statuses:
+    elif statuses["E"]:
         status = "E"
     else:
         status = "A"
-    segments.append(["AK9", status, str(len(statuses)), str(len(statuses)), str(accepted), *group_codes[:5]])
+
+    def segments() -> Iterator[list]:
+        yield ak1
+        for message in messages:
+            verdict = summary(message.errors)
+            ak2: list[Any] = ["AK2", message.type or "", message.ref or ""]
+            if implementation and message.association:
+                ak2.append(message.association)
+            yield ak2
+            yield from _segment_errors(message, implementation)
+            yield ["IK5" if implementation else "AK5", verdict["status"], *verdict["codes"]]
+        yield ["AK9", status, str(total), str(total), str(accepted), *group_codes[:5]]
+
     name = STATUS_NAMES[status]
-    return Acknowledgment(kind, interchange, name, segments, indexes(messages),
+    return Acknowledgment(kind, interchange, name, AckSegments(segments), indexes(messages),
                           group_ref=group.control_ref,
                           version=IMPLEMENTATION_999 if implementation else _ack_version(group.version))
 
@@ -589,22 +634,27 @@ def technical_ack(interchange: Interchange) -> Acknowledgment:
 # --- checking what we write ------------------------------------------------------------------
 
 
-def check(data: bytes, acks: Iterable[Acknowledgment] = ()) -> list[Issue]:
+def check(data: bytes | BinaryIO, acks: Iterable[Acknowledgment] = ()) -> list[Issue]:
     """The errors found when our own acknowledgment bytes are read back: envelope, definitions, TA1s.
 
     Empty when the bytes are a valid interchange whose messages are valid against their
-    definitions (CONTRL, 997, 999) and whose TA1 segments are valid against theirs.
+    definitions (CONTRL, 997, 999) and whose TA1 segments are valid against theirs. `data` is
+    the bytes, or a binary file holding them (read a block at a time).
     """
     from gateway import formats
     from gateway.formats.validation import Findings, check_segment, load_definition
 
     problems: list[Issue] = []
+    clean: set[bytes] = set()  # the likeness (`_Cut.likeness`) of each piece read back without an error
     try:
-        for piece, before in _read_back_pieces(data, problems):
+        for piece, before, likeness in _read_back_pieces(data, problems):
+            if likeness in clean:
+                continue
             _, events = formats.parse(piece)
-            for event in events:
-                found = event.errors
-                problems.extend(_in_whole(i, before) for i in found if i.severity == "error")
+            errors = [issue for event in events for issue in event.errors if issue.severity == "error"]
+            problems.extend(_in_whole(issue, before) for issue in errors)
+            if not errors and likeness is not None:
+                clean.add(likeness)
     except Exception as error:  # unreadable: say so, never send it
         problems.append(Issue(f"the acknowledgment cannot be read back: {error}"))
     definition = load_definition("x12", "997", "004010")
@@ -618,7 +668,7 @@ def check(data: bytes, acks: Iterable[Acknowledgment] = ()) -> list[Issue]:
     return problems
 
 
-CHECK_SEGMENTS = 2000  # body segments of a big acknowledgment read back at a time
+CHECK_SEGMENTS = 500  # body segments of a big acknowledgment read back at a time
 CHECK_WHOLE = 1 << 16  # an acknowledgment of fewer bytes is read back whole
 
 
@@ -632,11 +682,30 @@ class _Cut:
     trailer: str  # the message trailer (UNT, SE): counted again for each piece
     codes: tuple[str, str]  # the standard's codes for a trailer's wrong count and wrong reference
     reference: int  # the element of the message's first segment (UNH, ST) its reference is in
+    echoed: tuple[str, int]  # the segment and element that quote a message's reference (UCM 0062, AK202)
+
+    def likeness(self, body: list[str], element: str) -> bytes:
+        """What a piece's findings depend on: its body with each quoted message reference written
+        as its shape (a digit as 9, a letter as A). Those references are data elements of type
+        an (an..14, AN 4..9), read back by their length alone, so a piece like one read back
+        without an error has none: it is not read back again."""
+        tag, number = self.echoed
+        digest = hashlib.blake2b(digest_size=16)
+        for segment in body:
+            if segment.startswith(tag + element):
+                parts = segment.split(element, number + 1)
+                parts[number] = parts[number].translate(_SHAPES)
+                segment = element.join(parts)
+            digest.update(segment.encode("latin-1"))
+        return digest.digest()
+
+
+_SHAPES = str.maketrans("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", "9" * 10 + "A" * 52)
 
 
 _CUTS = {
-    "UNB": _Cut(("UNB", "UNH", "UCI"), ("UCM", "UCF"), ("UNT", "UNZ"), "UNT", ("29", "28"), 1),
-    "GS": _Cut(("GS", "ST", "AK1"), ("AK2",), ("AK9", "SE", "GE", "IEA"), "SE", ("4", "3"), 2),
+    "UNB": _Cut(("UNB", "UNH", "UCI"), ("UCM", "UCF"), ("UNT", "UNZ"), "UNT", ("29", "28"), 1, ("UCM", 1)),
+    "GS": _Cut(("GS", "ST", "AK1"), ("AK2",), ("AK9", "SE", "GE", "IEA"), "SE", ("4", "3"), 2, ("AK2", 2)),
 }
 
 
@@ -648,7 +717,7 @@ def _in_whole(issue: Issue, before: int) -> Issue:
     return replace(issue, position=issue.position + before)
 
 
-def _read_back_pieces(data: bytes, problems: list[Issue]) -> Iterator[tuple[bytes, int]]:
+def _read_back_pieces(data: bytes | BinaryIO, problems: list[Issue]) -> Iterator[tuple[bytes, int, bytes | None]]:
     """The bytes `check` reads back, with the body segments before them: all at once, or a big
     acknowledgment (one CONTRL, or one 997/999 in one group) in pieces.
 
@@ -657,23 +726,29 @@ def _read_back_pieces(data: bytes, problems: list[Issue]) -> Iterator[tuple[byte
     (UNA, ISA), the segments `_Cut.head` names, a run of about CHECK_SEGMENTS segments cut
     before a UCM or UCF (AK2), the closing segments with a trailer counting that piece, and the
     interchange's own end: every segment sent is read back by the same parser against the
-    same definition. The real trailer is checked here against the whole message, as the
-    parser would.
+    same definition, but for a piece like one already read back without an error (its
+    `_Cut.likeness`, given with each piece; None for the whole). The real trailer is checked
+    here against the whole message, as the parser would. The bytes are read twice a block at a
+    time (to count the segments and find the closing ones, then to cut the pieces): never whole.
     """
-    if len(data) < CHECK_WHOLE or not data.startswith((b"UNA", b"ISA")):
-        yield data, 0
+    source = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    size = source.seek(0, io.SEEK_END)
+    source.seek(0)
+    opening = source.read(107).decode("latin-1")
+    if size < CHECK_WHOLE or not opening.startswith(("UNA", "ISA")):
+        source.seek(0)
+        yield source.read(), 0, None
         return
-    text = data.decode("latin-1")  # a character a byte: each piece is bytes sent, cut between segments
-    if text.startswith("UNA"):
-        service, element, release, terminator = text[:9], text[4], text[6], text[8]
+    if opening.startswith("UNA"):
+        service, element, release, terminator = opening[:9], opening[4], opening[6], opening[8]
     else:
-        service, element, release, terminator = text[:106], text[3], "", text[105]
-    service += "\n" if text[len(service):len(service) + 1] == "\n" else ""
+        service, element, release, terminator = opening[:106], opening[3], "", opening[105]
+    service += "\n" if opening[len(service):len(service) + 1] == "\n" else ""
     escaped = f"|{re.escape(release)}." if release else ""
     cut = re.compile(rf"(?:[^{re.escape(release + terminator)}]{escaped})*{re.escape(terminator)}\n?", re.S)
 
     def reading() -> Iterator[str]:
-        return (match.group() for match in cut.finditer(text, len(service)))
+        return _segments_read(source, len(service), cut)
 
     def values(segment: str) -> list[str]:
         return segment.rstrip("\n")[:-1].split(element)
@@ -685,7 +760,8 @@ def _read_back_pieces(data: bytes, problems: list[Issue]) -> Iterator[tuple[byte
         count += 1
         last.append(segment)
     if shape is None or [values(segment)[0] for segment in (*head, *last)] != [*shape.head, *shape.tail]:
-        yield data, 0  # not shaped as our big acknowledgments are: read back whole, the parser says what is wrong
+        source.seek(0)  # not shaped as our big acknowledgments are: read back whole, the parser says what is wrong
+        yield source.read(), 0, None
         return
     closing = list(last)[:shape.tail.index(shape.trailer) + 1]
     ending = list(last)[len(closing):]
@@ -707,11 +783,29 @@ def _read_back_pieces(data: bytes, problems: list[Issue]) -> Iterator[tuple[byte
     before = 0
     for segment in itertools.islice(reading(), len(shape.head), count - len(shape.tail)):
         if len(body) >= CHECK_SEGMENTS and values(segment)[0] in shape.starts:
-            yield piece(body), before
+            yield piece(body), before, shape.likeness(body, element)
             before += len(body)
             body = []
         body.append(segment)
-    yield piece(body), before
+    yield piece(body), before, shape.likeness(body, element)
+
+
+def _segments_read(source: BinaryIO, offset: int, cut: re.Pattern) -> Iterator[str]:
+    """The segments of a file from `offset` on, a block at a time (a character a byte: latin-1), each
+    as `cut` finds it; what follows the last whole segment is not one."""
+    pending = ""
+    while True:
+        source.seek(offset)
+        block = source.read(1 << 20)
+        offset += len(block)
+        text = pending + block.decode("latin-1")
+        at = 0
+        while (match := cut.match(text, at)) is not None and (match.end() < len(text) or not block):
+            yield match.group()  # one ending the text may go on in the next block (its line break)
+            at = match.end()
+        pending = text[at:]
+        if not block:
+            return
 
 
 # --- reading the partner's acknowledgments ---------------------------------------------------

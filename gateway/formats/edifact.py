@@ -73,6 +73,37 @@ WINDOW = 8 << 20  # bytes searched at a time for the next interchange or UNZ
 OVERLAP = 64 << 10
 
 
+class MessageRefs:
+    """The message references (UNH 0062) an interchange has used, to find one used twice.
+
+    A set of 500,000 strings takes some 150 bytes a reference. Most senders number their
+    messages: a reference of ASCII digits is kept as one bit of a 256-bit page, pages keyed by
+    its number and length (so "0001" and "1" stay two references, as the strings are), and
+    numbered messages take a few bits each. Other references are kept as strings.
+    """
+
+    __slots__ = ("pages", "others")
+
+    def __init__(self) -> None:
+        self.pages: dict[int, int] = {}
+        self.others: set[str] = set()
+
+    def add(self, ref: str) -> bool:
+        """Keep a reference: False when it was already used."""
+        if ref.isdigit() and ref.isascii() and len(ref) < 32:
+            number = int(ref)
+            key, bit = (number >> 8) << 5 | len(ref), 1 << (number & 255)
+            page = self.pages.get(key, 0)
+            if page & bit:
+                return False
+            self.pages[key] = page | bit
+            return True
+        if ref in self.others:
+            return False
+        self.others.add(ref)
+        return True
+
+
 def sniff(data: bytes) -> bool:
     """True when the bytes look like EDIFACT: UNA or UNB first, after a BOM and blanks."""
     return _at(data, _skip_blanks(data, _after_bom(data)), b"UNA", b"UNB")
@@ -593,7 +624,7 @@ class _InterchangeReader:
         self.position = 0  # of the current segment in the interchange, UNB = 1
         self.open_message: OpenMessage | None = None
         self.open_group: OpenGroup | None = None
-        self.message_refs: set[str] = set()
+        self.message_refs = MessageRefs()
         self.known = tree.KnownSegments()
         self.loose_messages = 0
         self.unz_seen = False
@@ -917,9 +948,8 @@ class _InterchangeReader:
         self.add_segment(unh)
         if not ref:
             self.message_error("UNH has no message reference number (0062)", "UNH", "13")
-        elif ref in self.message_refs:
+        elif not self.message_refs.add(ref):
             self.message_error(f"message reference {ref} is used twice in this interchange", "UNH", "26")
-        self.message_refs.add(ref)
         if not message_type:
             self.message_error("UNH has no message type (0065)", "UNH", "13")
         if self.open_group:

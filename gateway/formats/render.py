@@ -4,7 +4,10 @@ The reverse of the parsers, and as pure: a caller hands over the body segments o
 (no UNH/UNT, no ST/SE), the control numbers it was given by the store and both parties'
 identifiers; this module writes the envelope around them (UNA UNB [UNG] UNH…UNT [UNE] UNZ,
 ISA GS ST…SE GE IEA), counts segments, messages and groups itself, and escapes what must be
-escaped. Nothing is read from a clock unless no `when` is given.
+escaped. Nothing is read from a clock unless no `when` is given. `write_edifact` and `write_x12`
+write the bytes into a binary file a block at a time (a CONTRL answering 500,000 messages never
+sits whole in memory, and its segments may be made as they are written); `render_edifact` and
+`render_x12` return the same bytes.
 
 A segment is `[tag, element, …]` as `gateway.formats.tree.segments_of` gives it: an element is
 a string (a simple element), a list of strings (a composite's components) or a list of such
@@ -23,14 +26,42 @@ is a `RenderError` naming it.
 
 from __future__ import annotations
 
+import functools
+import io
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Sequence
 
 from lxml import etree
 
 Segment = Sequence[Any]
+BLOCK = 1 << 20  # characters written at a time: a normal interchange is one block
+
+
+class _Blocks:
+    """Text written to a binary file a block at a time, each block made writable (`finish`) and encoded.
+
+    Every check and transliteration is per character, so the bytes are those of the whole text
+    finished at once; an interchange shorter than BLOCK is exactly that.
+    """
+
+    def __init__(self, out: BinaryIO, finish: Callable[[str], bytes]) -> None:
+        self.out, self.finish = out, finish
+        self.pending: list[str] = []
+        self.size = 0
+
+    def add(self, text: str) -> None:
+        self.pending.append(text)
+        self.size += len(text)
+        if self.size >= BLOCK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.out.write(self.finish("".join(self.pending)))
+            self.pending, self.size = [], 0
 
 
 class RenderError(ValueError):
@@ -97,10 +128,17 @@ class EdifactSyntax:
         return f"UNA{self.component}{self.element}{self.decimal_mark}{self.release}{self.repetition}{self.terminator}"
 
     def escape(self, value: str) -> str:
+        special, table = self._escapes
+        return value.translate(table) if special.search(value) else value
+
+    @functools.cached_property
+    def _escapes(self) -> tuple[re.Pattern, dict[int, str]]:
+        """The service characters (a pattern finding one), and each → itself after the release character."""
         special = {self.component, self.element, self.release, self.terminator}
         if self.repetition.strip():
             special.add(self.repetition)
-        return "".join(self.release + char if char in special else char for char in value)
+        return (re.compile("[" + re.escape("".join(sorted(special))) + "]"),
+                {ord(char): self.release + char for char in special})
 
 
 def edifact_segment(segment: Segment, syntax: EdifactSyntax = EdifactSyntax()) -> str:
@@ -168,41 +206,62 @@ class EdifactInterchange:
 
 def render_edifact(interchange: EdifactInterchange) -> bytes:
     """The interchange as bytes (in its syntax identifier's character set), with UNA."""
+    out = io.BytesIO()
+    write_edifact(interchange, out)
+    return out.getvalue()
+
+
+def write_edifact(interchange: EdifactInterchange, out: BinaryIO) -> None:
+    """The interchange's bytes written into `out` a block at a time (see `render_edifact`)."""
     if interchange.messages and interchange.groups:
         raise RenderError("an interchange holds groups or loose messages, not both (0085 code 30)")
     syntax = interchange.syntax
     when = interchange.when or datetime.now(timezone.utc)
     date = when.strftime("%Y%m%d" if syntax.version == "4" else "%y%m%d")
-    lines = [syntax.una + ("\n" if syntax.newline else "")]
-    lines.append(edifact_segment([
+    codec = EDIFACT_CODECS.get(syntax.identifier, "iso8859-1")
+
+    def finish(text: str) -> bytes:
+        text = transliterated(text, codec, syntax.identifier)
+        if syntax.identifier == "UNOA":
+            text = text.upper()
+            bad = sorted(set(text) - UNOA_CHARACTERS - set(syntax.una))
+            if bad:
+                raise RenderError(f"{bad[0]!r} cannot be written in UNOA (level A: capitals, digits and a few marks)")
+        return text.encode(codec)
+
+    blocks = _Blocks(out, finish)
+    blocks.add(syntax.una + ("\n" if syntax.newline else ""))
+    blocks.add(edifact_segment([
         "UNB", [syntax.identifier, syntax.version], list(interchange.sender), list(interchange.receiver),
         [date, when.strftime("%H%M")], interchange.control_ref, "", interchange.application_ref or "", "",
         "1" if interchange.ack_request else "", "", "1" if interchange.test else "",
     ], syntax))
     for message in interchange.messages:
-        lines.extend(_edifact_message(message, syntax))
+        _edifact_message(message, syntax, blocks.add)
     for group in interchange.groups:
-        lines.append(edifact_segment(["UNG", group.functional_id, list(group.sender), list(group.receiver),
-                                      [date, when.strftime("%H%M")], group.ref, "UN", list(group.version)], syntax))
+        blocks.add(edifact_segment(["UNG", group.functional_id, list(group.sender), list(group.receiver),
+                                    [date, when.strftime("%H%M")], group.ref, "UN", list(group.version)], syntax))
         for message in group.messages:
-            lines.extend(_edifact_message(message, syntax))
-        lines.append(edifact_segment(["UNE", str(len(group.messages)), group.ref], syntax))
+            _edifact_message(message, syntax, blocks.add)
+        blocks.add(edifact_segment(["UNE", str(len(group.messages)), group.ref], syntax))
     count = len(interchange.groups) or len(interchange.messages)
-    lines.append(edifact_segment(["UNZ", str(count), interchange.control_ref], syntax))
-    codec = EDIFACT_CODECS.get(syntax.identifier, "iso8859-1")
-    text = transliterated("".join(lines), codec, syntax.identifier)
-    if syntax.identifier == "UNOA":
-        text = text.upper()
-        bad = sorted(set(text) - UNOA_CHARACTERS - set(syntax.una))
-        if bad:
-            raise RenderError(f"{bad[0]!r} cannot be written in UNOA (level A: capitals, digits and a few marks)")
-    return text.encode(codec)
+    blocks.add(edifact_segment(["UNZ", str(count), interchange.control_ref], syntax))
+    blocks.flush()
 
 
-def _edifact_message(message: EdifactMessage, syntax: EdifactSyntax) -> list[str]:
-    body = [edifact_segment(segment, syntax) for segment in message.segments]
-    return [edifact_segment(["UNH", message.ref, list(message.identifier)], syntax), *body,
-            edifact_segment(["UNT", str(len(body) + 2), message.ref], syntax)]
+def _edifact_message(message: EdifactMessage, syntax: EdifactSyntax, write: Callable[[str], None]) -> None:
+    write(edifact_segment(["UNH", message.ref, list(message.identifier)], syntax))
+    count = _written(message.segments, lambda segment: edifact_segment(segment, syntax), write)
+    write(edifact_segment(["UNT", str(count + 2), message.ref], syntax))
+
+
+def _written(segments: Iterable[Segment], text: Callable[[Segment], str], write: Callable[[str], None]) -> int:
+    """Body segments written one by one (they may be made as they are read); how many."""
+    count = 0
+    for segment in segments:
+        write(text(segment))
+        count += 1
+    return count
 
 
 # --- X12 -------------------------------------------------------------------------------------
@@ -284,6 +343,13 @@ class X12Interchange:
 
 
 def render_x12(interchange: X12Interchange) -> bytes:
+    out = io.BytesIO()
+    write_x12(interchange, out)
+    return out.getvalue()
+
+
+def write_x12(interchange: X12Interchange, out: BinaryIO) -> None:
+    """The interchange's bytes written into `out` a block at a time (see `render_x12`)."""
     syntax = interchange.syntax
     when = interchange.when or datetime.now(timezone.utc)
     if not 0 < interchange.control_number <= 999_999_999:
@@ -301,21 +367,23 @@ def render_x12(interchange: X12Interchange) -> bytes:
         f"{interchange.control_number:09d}", "1" if interchange.ack_requested else "0",
         "T" if interchange.test else "P", syntax.component,
     ]
-    lines = [syntax.element.join(isa) + syntax.segment + ("\n" if syntax.newline else "")]
-    lines.extend(x12_segment(segment, syntax) for segment in interchange.technical_acks)
-    for group in interchange.groups:
-        lines.append(x12_segment(["GS", group.functional_id, group.sender, group.receiver, when.strftime("%Y%m%d"),
-                                  when.strftime("%H%M"), str(group.control_number), "X", group.version], syntax))
-        for transaction in group.sets:
-            body = [x12_segment(segment, syntax) for segment in transaction.segments]
-            lines.append(x12_segment(["ST", transaction.type, transaction.control_number,
-                                      transaction.convention or ""], syntax))
-            lines.extend(body)
-            lines.append(x12_segment(["SE", str(len(body) + 2), transaction.control_number], syntax))
-        lines.append(x12_segment(["GE", str(len(group.sets)), str(group.control_number)], syntax))
-    lines.append(x12_segment(["IEA", str(len(interchange.groups)), f"{interchange.control_number:09d}"], syntax))
     # X12's basic and extended character sets are ASCII.
-    return transliterated("".join(lines), "ascii", "X12").encode("ascii")
+    blocks = _Blocks(out, lambda text: transliterated(text, "ascii", "X12").encode("ascii"))
+    write = blocks.add
+    write(syntax.element.join(isa) + syntax.segment + ("\n" if syntax.newline else ""))
+    for segment in interchange.technical_acks:
+        write(x12_segment(segment, syntax))
+    for group in interchange.groups:
+        write(x12_segment(["GS", group.functional_id, group.sender, group.receiver, when.strftime("%Y%m%d"),
+                           when.strftime("%H%M"), str(group.control_number), "X", group.version], syntax))
+        for transaction in group.sets:
+            write(x12_segment(["ST", transaction.type, transaction.control_number, transaction.convention or ""],
+                              syntax))
+            count = _written(transaction.segments, lambda segment: x12_segment(segment, syntax), write)
+            write(x12_segment(["SE", str(count + 2), transaction.control_number], syntax))
+        write(x12_segment(["GE", str(len(group.sets)), str(group.control_number)], syntax))
+    write(x12_segment(["IEA", str(len(interchange.groups)), f"{interchange.control_number:09d}"], syntax))
+    blocks.flush()
 
 
 # --- trees -----------------------------------------------------------------------------------

@@ -473,9 +473,11 @@ class Outbound:
         """Sent documents whose acknowledgment is late become `overdue` (a warning each); their ids."""
         now = (now or datetime.now(timezone.utc)).replace(tzinfo=None)
         with self.store.session() as session:
+            # Locked as read (PostgreSQL; SQLite's write lock is taken at BEGIN): a message another
+            # node is applying an acknowledgment to is skipped, and one read here waits for it.
             rows = list(session.scalars(select(Message).where(
                 Message.direction == "out", Message.state == "sent", Message.ack_due_at.is_not(None),
-                Message.ack_due_at <= now).order_by(Message.id)))
+                Message.ack_due_at <= now).order_by(Message.id).with_for_update(skip_locked=True)))
             for row in rows:
                 transition(session, row, "overdue", ACTOR, f"no acknowledgment from {row.partner} since "
                            f"{row.ack_due_at.isoformat(timespec='seconds')}Z (interchange {row.interchange_ref}, "
@@ -792,7 +794,8 @@ class Outbound:
         for start in range(0, len(wanted), 500):
             for message in session.scalars(select(Message).where(
                     Message.direction == "out", Message.partner == partner, Message.standard == "x12",
-                    Message.interchange_ref.in_(wanted[start:start + 500]))):
+                    Message.interchange_ref.in_(wanted[start:start + 500])).order_by(Message.id)
+                    .with_for_update().execution_options(populate_existing=True)):
                 by_ref.setdefault(message.interchange_ref, []).append(message)
 
         def ours(ref: str) -> list[Message]:
@@ -808,7 +811,9 @@ class Outbound:
             query = query.where(Message.interchange_ref.in_(_variants(interchange_ref, 9 if standard == "x12" else 0)))
         if group_ref is not None:
             query = query.where(Message.group_ref.in_(_variants(group_ref, 0)))
-        return list(session.scalars(query.order_by(Message.id)))
+        # Locked, and read as they are now: `check_overdue` on another node may have just changed them.
+        return list(session.scalars(query.order_by(Message.id).with_for_update().execution_options(
+            populate_existing=True)))
 
 
 def _writable(segments: Iterable[list], syntax: render.X12Syntax) -> Iterable[list]:

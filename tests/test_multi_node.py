@@ -49,3 +49,61 @@ def test_two_nodes_racing_for_one_inbox_process_and_acknowledge_each_file_once(t
         assert acks == (FILES, FILES)  # one CONTRL for each file, none twice
         assert sent == [("sent", FILES)]
         assert len(list((gateway.state / "outbox" / "acme-retail").iterdir())) == FILES
+
+
+def test_an_acknowledgment_applied_on_another_node_while_check_overdue_runs_is_not_overwritten():
+    # Node A finds a sent 810 overdue; between its read and its write, node B applies the partner's
+    # 997 to the same message (reading it as the acknowledgment code does). Whichever order the
+    # two end in, the message ends acknowledged and its trail says from which state.
+    import threading
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import event, select
+    from sqlalchemy.orm import Session
+
+    from gateway.outbound import Outbound
+    from gateway.store.db import open_store, transition
+    from gateway.store.models import AuditEvent, Exchange, Message
+
+    with postgres_database("edigw_overdue") as url:
+        store = open_store(url)
+        with store.session() as session:
+            exchange = Exchange(partner="bigbox-stores", channel="out", direction="out", original_name="810_1.x12",
+                                size=1, sha256="0" * 64, state="sent")
+            session.add(exchange)
+            session.flush()
+            message = Message(exchange_id=exchange.id, position=0, interchange_position=0, partner="bigbox-stores",
+                              direction="out", standard="x12", type="810", ref="0001", interchange_ref="000000001",
+                              state="sent", ack_due_at=datetime.utcnow() - timedelta(hours=1))
+            session.add(message)
+            session.flush()
+            message_id = message.id
+        node_a, node_b = Outbound.__new__(Outbound), Outbound.__new__(Outbound)
+        node_a.store = node_b.store = store
+
+        def node_b_applies_the_997():
+            with store.session() as session:
+                [ours] = node_b._ours(session, "bigbox-stores", "x12", interchange_ref="1")
+                transition(session, ours, "acknowledged", "node B", "997 from bigbox-stores: accepted")
+
+        applying: list[threading.Thread] = []
+
+        def between_read_and_write(session, _context, _instances):
+            if not applying and any(isinstance(row, Message) and row.state == "overdue" for row in session.dirty):
+                applying.append(threading.Thread(target=node_b_applies_the_997))
+                applying[0].start()
+                applying[0].join(timeout=1.0)  # done now, unless node A's lock makes it wait for A's commit
+
+        event.listen(Session, "before_flush", between_read_and_write)
+        try:
+            node_a.check_overdue()
+        finally:
+            event.remove(Session, "before_flush", between_read_and_write)
+        applying[0].join(timeout=10)
+        with store.session() as session:
+            state = session.get(Message, message_id).state
+            trail = [(e.from_state, e.to_state) for e in session.scalars(select(AuditEvent).where(
+                AuditEvent.subject == "message", AuditEvent.subject_id == message_id).order_by(AuditEvent.id))]
+        store.engine.dispose()
+    assert state == "acknowledged"
+    assert trail == [("sent", "overdue"), ("overdue", "acknowledged")]

@@ -74,7 +74,7 @@ OVERLAP = 64 << 10
 
 
 class MessageRefs:
-    """The message references (UNH 0062) an interchange has used, to find one used twice.
+    """The message references an interchange (UNH 0062) or a group (X12 ST02) has used, to find one used twice.
 
     A set of 500,000 strings takes some 150 bytes a reference. Most senders number their
     messages: a reference of ASCII digits is kept as one bit of a 256-bit page, pages keyed by

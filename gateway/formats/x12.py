@@ -25,7 +25,7 @@ from typing import Iterator
 from lxml import etree
 
 from gateway.formats import tree
-from gateway.formats.edifact import release_pages
+from gateway.formats.edifact import MessageRefs, release_pages
 from gateway.formats.model import Group, Interchange, Issue, Message, UnreadableFile, is_digits
 from gateway.formats.validation import DEFAULT_OPTIONS, Options
 
@@ -467,7 +467,7 @@ class _OpenGroup:
         self.group = group
         self.position = position
         self.sets = 0
-        self.set_refs: set[str] = set()
+        self.set_refs = MessageRefs()  # a group of 500,000 sets keeps their ST02s in a few bits each
 
 
 class _InterchangeReader:
@@ -684,12 +684,11 @@ class _InterchangeReader:
             message.errors.append(Issue("transaction set outside a functional group (no GS before ST)", 1, "ST"))
         else:
             opened.sets += 1
-            if ref in opened.set_refs:
+            if not opened.set_refs.add(ref or "") and ref is not None:
                 message.errors.append(
                     Issue(f"duplicate transaction set control number {ref} in group {group.control_ref}",
                           1, "ST", "23")
                 )
-            opened.set_refs.add(ref or "")
             wanted = FUNCTIONAL_IDS.get(type_ or "")
             if wanted and group.functional_id != wanted:
                 message.errors.append(

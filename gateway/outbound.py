@@ -530,22 +530,22 @@ class Outbound:
             return []
         planned = prepared.plans if prepared is not None and prepared.complete else None
         if planned is None:  # not read by this process (a restart, another node): read it again
-            data = self.archive.read(sha256)
-            standard = formats.sniff(data)
-            if standard not in ("edifact", "x12"):
-                self._decide(exchange_id, "none", "not EDIFACT or X12: no syntax acknowledgment exists for it")
-                return []
-            planner = AckPlanner(policy)
-            try:
-                _, events = formats.parse(data, expected_sender=profile.sender_id(standard),
-                                          options=profile.validation)
-                for event in events:
-                    if isinstance(event, ParsedMessage):  # what the first pass added to it beyond the parse
-                        self._add_stored_findings(exchange_id, [event])
-                    planner.take(event)
-            except UnreadableFile as error:
-                self._decide(exchange_id, "none", f"unreadable ({error}): there is no envelope to acknowledge")
-                return []
+            with self.archive.view(sha256) as data:  # a block at a time, as the first pass read it
+                standard = formats.sniff(data)
+                if standard not in ("edifact", "x12"):
+                    self._decide(exchange_id, "none", "not EDIFACT or X12: no syntax acknowledgment exists for it")
+                    return []
+                planner = AckPlanner(policy)
+                try:
+                    _, events = formats.parse(data, expected_sender=profile.sender_id(standard),
+                                              options=profile.validation)
+                    for event in events:
+                        if isinstance(event, ParsedMessage):  # what the first pass added to it beyond the parse
+                            self._add_stored_findings(exchange_id, [event])
+                        planner.take(event)
+                except UnreadableFile as error:
+                    self._decide(exchange_id, "none", f"unreadable ({error}): there is no envelope to acknowledge")
+                    return []
             planned = planner.plans
         made: list[int] = []
         held = False

@@ -896,13 +896,15 @@ class Pipeline:
         return outcome.state
 
     def _parse_again(self, exchange: Exchange, profile: Profile, position: int) -> ParsedMessage:
-        _, events = parse_for(self.archive.read(exchange.sha256), profile, self.templates)
-        found = None
-        for event in events:
-            if isinstance(event, ParsedMessage) and event.index == position:
-                found = event
-            elif found is not None and event is found.interchange:
-                break  # its envelope has been checked to the end
+        with self.archive.view(exchange.sha256) as data:  # a block at a time: a message of a big file
+            _, events = parse_for(data, profile, self.templates)
+            found = None
+            for event in events:
+                if isinstance(event, ParsedMessage) and event.index == position:
+                    found = event
+                elif found is not None and event is found.interchange:
+                    break  # its envelope has been checked to the end
+            events.close()  # the parse lets go of the map before it is closed
         if found is not None:
             return found
         raise LookupError(f"exchange {exchange.id} no longer yields message {position + 1}")

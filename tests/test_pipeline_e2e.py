@@ -235,3 +235,20 @@ def test_a_second_interchange_from_another_isa_sender_makes_the_whole_file_not_f
     messages = gateway.messages(partner="bigbox-stores")
     assert len(messages) == 2 and {m["state"] for m in messages} == {"rejected"}
     assert outbox_files(gateway) == []
+
+
+def test_reprocess_reads_again_only_as_far_as_the_message_s_own_interchange(gateway):
+    # The first of two interchanges: the reread stops at its end, and lets go of the archive's map.
+    text = (SAMPLES / "bigbox-stores" / "850_PO-77812.x12").read_text(encoding="latin-1")
+    second = text.replace("PO-77812", "PO-77813").replace("000000311", "000000312")
+    path = gateway.inbox("bigbox-stores") / "850_two_interchanges.x12"
+    path.write_text(text.rstrip() + "\n" + second, encoding="latin-1")
+    age(path)
+    gateway.run("run", "--once")
+    first = next(m for m in gateway.messages(partner="bigbox-stores") if m["document_number"] == "PO-77812")
+    done = gateway.run("reprocess", str(first["id"]))
+    assert f"message {first['id']}: translated" in done.stdout.decode()
+    detail = gateway.json("messages", "show", str(first["id"]))
+    assert detail["document"]["document_number"] == "PO-77812"
+    assert [event["to"] for event in detail["audit"] if event["subject"] == "message"][-3:] == [
+        "received", "parsed", "translated"]

@@ -380,8 +380,12 @@ def test_send_writes_the_file_whole_under_its_name_in_one_rename(tmp_path):
     assert target.read_bytes() == data
     assert os.listdir(outbox) == ["ORDRSP-0001.edi"]
     touching_target = [event for event in recorder.events if str(target) in (event.src_path, event.dest_path)]
-    assert [event.event_type for event in touching_target] == [EVENT_TYPE_MOVED]
-    assert not any(event.event_type == EVENT_TYPE_CREATED and event.src_path == str(target) for event in recorder.events)
+    # The file appears whole, in one event. It is "moved" when watchdog had added its watch on the
+    # temporary folder (made afresh for each write) before the rename, "created" when the folder
+    # came and went first (a busy machine): the kernel saw a rename either way. A file written in
+    # place under its name shows as created, opened, modified and closed.
+    assert len(touching_target) == 1, [event.event_type for event in touching_target]
+    assert touching_target[0].event_type in (EVENT_TYPE_MOVED, EVENT_TYPE_CREATED)
 
 
 def test_send_never_overwrites_a_file_the_partner_has_not_picked_up(tmp_path):

@@ -557,8 +557,7 @@ class Pipeline:
             logger.exception("exchange {}: the acknowledgment could not be made", exchange_id)
 
     def _record_events(self, exchange: Exchange, profile: Profile, standard: str,
-                       events: Iterator, done: set[int], planner: Any = None,
-                       senders: SenderCheck | None = None) -> None:
+                       events: Iterator, done: set[int], planner: Any, senders: SenderCheck) -> None:
         batch: list[tuple[ParsedMessage, Outcome]] = []
         # Interchanges are stored with the batch, after its messages: a file of thousands of tiny
         # interchanges takes a few transactions, not one each.
@@ -574,8 +573,7 @@ class Pipeline:
             else:
                 if planner is not None:
                     planner.take(event)  # before _store_interchange adds the store's own findings
-                if senders is not None:
-                    senders.take(event)
+                senders.take(event)
                 envelopes.append(event)
             if len(batch) >= BATCH or len(envelopes) >= BATCH:
                 self._store_messages(exchange, profile, standard, batch, envelopes)

@@ -30,7 +30,7 @@ from typing import Any, Iterator, Mapping
 
 from lxml import etree
 
-from gateway.formats.edifact import release_pages
+from gateway.formats.edifact import first_undecodable, release_pages
 from gateway.formats.model import Interchange, Issue, Message, UnreadableFile
 from gateway.formats.tree import message_element, representable
 
@@ -157,18 +157,13 @@ def _codec(data: bytes | mmap.mmap, encoding: str) -> tuple[str, int]:
     codec, start = encoding, 0
     if codecs.lookup(encoding).name == "utf-8":
         codec, start = "utf-8", len(codecs.BOM_UTF8) if data[:3] == codecs.BOM_UTF8 else 0
-    decoder = codecs.getincrementaldecoder(codec)()
-    for at in range(start, max(len(data), start + 1), _CHUNK):
-        pending = len(decoder.getstate()[0])
-        try:
-            decoder.decode(data[at:at + _CHUNK], final=at + _CHUNK >= len(data))
-            release_pages(data, at, _CHUNK)
-        except UnicodeDecodeError as error:
-            offset = at - start - pending + error.start
-            raise UnreadableFile(
-                f"the bytes at offset {offset} ({bytes(data[start + offset:start + offset + 4])!r}) "
-                f"are not {encoding}; check the encoding in the partner's CSV layout"
-            ) from None
+    wrong = first_undecodable(data, start, codec)
+    if wrong is not None:
+        offset = wrong - start
+        raise UnreadableFile(
+            f"the bytes at offset {offset} ({bytes(data[wrong:wrong + 4])!r}) "
+            f"are not {encoding}; check the encoding in the partner's CSV layout"
+        )
     return codec, start
 
 

@@ -254,6 +254,21 @@ def _at(data: bytes | mmap.mmap, offset: int, *prefixes: bytes) -> bool:
     return any(data[offset:offset + len(prefix)] == prefix for prefix in prefixes)
 
 
+def first_undecodable(data: bytes | mmap.mmap, start: int, codec: str) -> int | None:
+    """The offset of the first byte from `start` that `codec` cannot decode, or None; the file read
+    a megabyte at a time (a character cut between two reads is carried to the next), its pages given
+    back as they are read."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    for at in range(start, len(data), BLOCK):
+        carried = len(decoder.getstate()[0])  # bytes of a character begun in the read before
+        try:
+            decoder.decode(data[at:at + BLOCK], final=at + BLOCK >= len(data))
+        except UnicodeDecodeError as error:
+            return at - carried + error.start
+        release_pages(data, at, BLOCK)
+    return None
+
+
 def release_pages(data: bytes | mmap.mmap, offset: int, size: int) -> None:
     """Give an mmap's pages in [offset, offset + size) back to the kernel: they have been read."""
     if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):

@@ -25,7 +25,7 @@ from typing import Iterator
 from lxml import etree
 
 from gateway.formats import tree
-from gateway.formats.edifact import MessageRefs, release_pages
+from gateway.formats.edifact import MessageRefs, first_undecodable, release_pages
 from gateway.formats.model import Group, Interchange, Issue, Message, UnreadableFile, is_digits
 from gateway.formats.validation import DEFAULT_OPTIONS, Options
 
@@ -156,7 +156,7 @@ class _Text:
         head = bytes(data[base : base + 4096])
         if not head.lstrip(b" \t\r\n").startswith(b"ISA") and head.lstrip(_EBCDIC_BLANKS).startswith(_EBCDIC_ISA):
             return cls(data, base, _EBCDIC_CODEC, [])
-        wrong = _first_non_utf8(data, base)
+        wrong = first_undecodable(data, base, "utf-8")
         if wrong is None:
             return cls(data, base, "utf-8", [])
         return cls(data, base, "latin-1", [
@@ -194,24 +194,6 @@ class _Text:
 
     def release(self, start: int, end: int) -> None:
         release_pages(self.data, start, end - start)
-
-
-def _first_non_utf8(data: bytes | mmap.mmap, start: int) -> int | None:
-    """The offset of the first byte that is not UTF-8, or None; read a chunk at a time."""
-    position, end = start, len(data)
-    while position < end:
-        cut = min(position + _CHUNK, end)
-        for _ in range(3):  # a character is up to four bytes: never cut inside one
-            if cut >= end or not 0x80 <= data[cut] < 0xC0:
-                break
-            cut -= 1
-        try:
-            data[position:cut].decode("utf-8")
-        except UnicodeDecodeError as error:
-            return position + error.start
-        release_pages(data, position, cut - position)
-        position = cut
-    return None
 
 
 def _skip(text: "_Text | str", position: int, characters: str) -> int:

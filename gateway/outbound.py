@@ -13,7 +13,7 @@ them), and `apply_ack()` / `apply_technical_acks()` match a partner's acknowledg
 sent, by partner and control numbers.
 
 Control numbers: per partner, standard and kind (interchange, group, message), in the
-`control_numbers` table. `allocate()` locks the row (SELECT … FOR UPDATE on PostgreSQL; on
+`control_numbers` table. `allocate()` moves the row on in one upsert, which locks it (on
 SQLite every write transaction holds the database's write lock from BEGIN IMMEDIATE), so
 concurrent senders never get the same number; it runs in the transaction that records the
 exchange, so a crash before commit gives the numbers back untouched and one after commit has
@@ -70,29 +70,26 @@ class ControlNumbersExhausted(RuntimeError):
 
 
 def allocate(session: Session, partner: str, standard: str, kind: str, count: int = 1) -> int:
-    """The first of `count` consecutive control numbers, taken for good when the session commits."""
+    """The first of `count` consecutive control numbers, taken for good when the session commits.
+
+    One statement: the row is made at its first use or moved on by `count`, and locked till the
+    commit by the update itself, so a concurrent sender waits and then takes the numbers after.
+    Past the end of the range it raises, and the caller's transaction, rolled back, takes none.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown control number kind {kind!r} (one of {', '.join(KINDS)})")
-    dialect = session.bind.dialect.name
-    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}.get(dialect)
-    values = dict(partner=partner, standard=standard, kind=kind, next_value=1, updated_at=utcnow())
-    if insert is not None:
-        session.execute(insert(ControlNumber).values(**values).on_conflict_do_nothing(
-            index_elements=["partner", "standard", "kind"]))
-    query = select(ControlNumber).where(ControlNumber.partner == partner, ControlNumber.standard == standard,
-                                        ControlNumber.kind == kind)
-    row = session.scalar(query.with_for_update().execution_options(populate_existing=True))
-    if row is None:  # another database: the unique constraint still forbids two rows
-        row = ControlNumber(**values)
-        session.add(row)
-        session.flush()
-    first = row.next_value
-    if first + count - 1 > LIMITS.get(standard, LIMITS["x12"]):
+    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[session.bind.dialect.name]
+    table = ControlNumber.__table__
+    now = utcnow()
+    statement = insert(table).values(partner=partner, standard=standard, kind=kind, next_value=1 + count,
+                                     updated_at=now)
+    after = session.scalar(statement.on_conflict_do_update(
+        index_elements=["partner", "standard", "kind"],
+        set_={"next_value": table.c.next_value + count, "updated_at": now}).returning(table.c.next_value))
+    first = after - count
+    if after - 1 > LIMITS.get(standard, LIMITS["x12"]):
         raise ControlNumbersExhausted(f"{partner} {standard} {kind} control numbers are used up at {first - 1}; "
                                       "they are never reused (agree a new sender id with the partner)")
-    row.next_value = first + count
-    row.updated_at = utcnow()
-    session.flush()
     return first
 
 
@@ -507,13 +504,11 @@ class Outbound:
 
         Everything (the outbound exchanges, their control numbers, the links from the inbound
         messages, the decision on the inbound exchange) is one transaction: after a crash either
-        all of it is there, or none of it and the next run makes it. On PostgreSQL one node at a
-        time acknowledges an exchange (an advisory lock).
+        all of it is there, or none of it and the next run makes it. That transaction starts by
+        locking the inbound exchange's row and reading it again: of nodes acknowledging the same
+        exchange at once (one finishing it, another's `acknowledge_pending`), the first records
+        the acknowledgment and the others find it made.
         """
-        with self.store.exclusive(f"acknowledge {exchange_id}") as ours:
-            return self._acknowledge(exchange_id) if ours else []
-
-    def _acknowledge(self, exchange_id: int) -> list[int]:
         prepared = self.prepared.pop(exchange_id, None)
         with self.store.session() as session:
             exchange = session.get(Exchange, exchange_id)
@@ -550,6 +545,9 @@ class Outbound:
         made: list[int] = []
         held = False
         with self.store.session() as session:
+            exchange = session.get(Exchange, exchange_id, with_for_update=True, populate_existing=True)
+            if exchange.ack_state is not None:
+                return []  # made meanwhile, by another node
             links = []
             for recorded, answered in self._record_acks(session, profile, [(i, f) for i, _, f in planned if f]):
                 if recorded.exchange_id not in made:
@@ -563,7 +561,6 @@ class Outbound:
                     table.c.exchange_id == bindparam("in_exchange"),
                     table.c.position.between(bindparam("first"), bindparam("last"))).values(
                     acknowledged_by_id=bindparam("ack")), links)
-            exchange = session.get(Exchange, exchange_id)
             exchange.ack_state = "held" if held else "made" if made else "none"
             exchange.ack_exchange_id = made[0] if made else None
             if made:

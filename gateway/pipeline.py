@@ -526,7 +526,7 @@ class Pipeline:
                 # part of the file was recorded before a restart.
                 planner = None if done else self.outbound.planner(exchange_id, profile, standard)
                 senders = SenderCheck(profile, standard)
-                self._record_events(exchange, profile, standard, events, done, planner, senders)
+                finished = self._record_events(exchange, profile, standard, events, done, planner, senders)
                 stranger = senders.reason
         except UnreadableFile as error:
             self._finish_exchange(exchange_id, "rejected", str(error))
@@ -538,14 +538,15 @@ class Pipeline:
             logger.exception("exchange {} could not be processed", exchange_id)
             self._finish_exchange(exchange_id, "held", f"internal error while processing: {error!r}")
             return
+        if not finished:  # stopped before its end, or sent from an identifier not the partner's
+            if not self.stopping:
+                # Its messages are kept (support finds them by number), none delivered nor answered.
+                self._reject_messages(exchange_id, stranger)
+                self._finish_exchange(exchange_id, "rejected", stranger, standard)
+            return
+        self._log_finished(exchange_id, exchange.original_name, "processed", None)  # in the last batch's transaction
         if self.stopping:
-            return
-        if stranger is not None:
-            # Its messages are kept (support finds them by number), none delivered nor answered.
-            self._reject_messages(exchange_id, stranger)
-            self._finish_exchange(exchange_id, "rejected", stranger, standard)
-            return
-        self._finish_exchange(exchange_id, "processed", None, standard)
+            return  # delivered and acknowledged at the next start (deliver_pending, acknowledge_pending)
         self.deliver_pending(exchange_id)
         self.acknowledge(exchange_id)
 
@@ -557,7 +558,10 @@ class Pipeline:
             logger.exception("exchange {}: the acknowledgment could not be made", exchange_id)
 
     def _record_events(self, exchange: Exchange, profile: Profile, standard: str,
-                       events: Iterator, done: set[int], planner: Any, senders: SenderCheck) -> None:
+                       events: Iterator, done: set[int], planner: Any, senders: SenderCheck) -> bool:
+        """Store the file's messages and interchanges a batch at a time; True when the file was read
+        to its end from its envelopes' expected senders, and the last batch's transaction also
+        marked the exchange processed (one commit fewer per file)."""
         batch: list[tuple[ParsedMessage, Outcome]] = []
         # Interchanges are stored with the batch, after its messages: a file of thousands of tiny
         # interchanges takes a few transactions, not one each.
@@ -579,17 +583,21 @@ class Pipeline:
                 self._store_messages(exchange, profile, standard, batch, envelopes)
                 batch, envelopes = [], []
                 if self.stopping:
-                    return
-        self._store_messages(exchange, profile, standard, batch, envelopes)
+                    return False
+        finish = standard if senders.reason is None else None
+        self._store_messages(exchange, profile, standard, batch, envelopes, finish)
         if planner is not None:
             planner.complete = True
+        return finish is not None
 
     def _store_messages(self, exchange: Exchange, profile: Profile, standard: str,
-                        batch: list[tuple[ParsedMessage, Outcome]], envelopes: list[ParsedInterchange] = ()) -> None:
+                        batch: list[tuple[ParsedMessage, Outcome]], envelopes: list[ParsedInterchange] = (),
+                        finish: str | None = None) -> None:
         """Record a batch of messages in one transaction: their rows and their audit events each in
         one statement (no ORM object per message), then the partner's acknowledgments among them,
-        then the interchanges that ended with them."""
-        if not batch and not envelopes:
+        then the interchanges that ended with them; with `finish` (the file's standard), the
+        exchange is marked processed in the same transaction."""
+        if not batch and not envelopes and finish is None:
             return
         rows: list[dict[str, Any]] = []
         steps: list[list[tuple[str, str | None]]] = []
@@ -609,11 +617,7 @@ class Pipeline:
         ids: list[int] = []
         with self.store.session() as session:
             if rows:
-                insert_rows(session, Message, rows)
-                found = dict(session.execute(select(Message.position, Message.id).where(
-                    Message.exchange_id == exchange.id,
-                    Message.position.in_([row["position"] for row in rows]))).all())
-                ids = [found[row["position"]] for row in rows]
+                ids = insert_rows(session, Message, rows, returning_ids=True)
             events = []
             for message_id, (parsed, _), states in zip(ids, batch, steps):
                 events.append(Event("message", message_id, None, "received", ACTOR,
@@ -630,6 +634,8 @@ class Pipeline:
                     self.outbound.apply_ack(session, row, outcome.document, ACTOR)
             for parsed in envelopes:  # every message of each was stored before it, above or earlier
                 self._store_interchange(session, exchange, parsed)
+            if finish is not None:
+                self._finish_in(session, exchange.id, "processed", None, finish)
         for message_id, values in zip(ids, rows):
             self._log_message(message_id, values["partner"], values["type"], values["ref"], values["state"],
                               values["reason"])
@@ -686,12 +692,22 @@ class Pipeline:
     def _finish_exchange(self, exchange_id: int, state: str, reason: str | None,
                          standard: str | None = None) -> None:
         with self.store.session() as session:
-            exchange = session.get(Exchange, exchange_id)
-            if standard:
-                exchange.standard = standard
-            transition(session, exchange, state, ACTOR, reason)
+            name = self._finish_in(session, exchange_id, state, reason, standard)
+        self._log_finished(exchange_id, name, state, reason)
+
+    @staticmethod
+    def _finish_in(session: Session, exchange_id: int, state: str, reason: str | None, standard: str | None) -> str:
+        """Move an exchange to where its processing ended, in the caller's transaction; its file name."""
+        exchange = session.get(Exchange, exchange_id)
+        if standard:
+            exchange.standard = standard
+        transition(session, exchange, state, ACTOR, reason)
+        return exchange.original_name
+
+    @staticmethod
+    def _log_finished(exchange_id: int, name: str, state: str, reason: str | None) -> None:
         log = logger.warning if state in ("rejected", "held") else logger.info
-        log("exchange {} {file!r}: {}{}", exchange_id, state, f" ({reason})" if reason else "", file=exchange.original_name)
+        log("exchange {} {file!r}: {}{}", exchange_id, state, f" ({reason})" if reason else "", file=name)
 
     # --- deliver -------------------------------------------------------------------------
 

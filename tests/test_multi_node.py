@@ -3,8 +3,8 @@ recorded once, whichever node takes it.
 
 Two `edigw run` processes share a store and an inbox (the shared folder of two machines, here one
 folder on one machine) and race for the same files: the folder channel lets one node claim a
-file, and the store's advisory locks let one node at a time process an exchange, deliver a
-message, acknowledge an exchange or send one.
+file, the store's advisory locks let one node at a time process an exchange, deliver a
+message or send one, and a row lock lets one acknowledge an exchange.
 """
 
 from __future__ import annotations
@@ -107,3 +107,101 @@ def test_an_acknowledgment_applied_on_another_node_while_check_overdue_runs_is_n
         store.engine.dispose()
     assert state == "acknowledged"
     assert trail == [("sent", "overdue"), ("overdue", "acknowledged")]
+
+
+def test_two_nodes_acknowledging_one_exchange_at_once_record_one_acknowledgment(tmp_path):
+    # A node finished a file and stopped before acknowledging it; at the next start two nodes'
+    # `acknowledge_pending` find it together. Node B records its CONTRL while node A, which read
+    # the exchange before B began, is about to write its own: A must find it made and add none.
+    import threading
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from gateway.app import App
+    from gateway.config import load_settings
+
+    with postgres_database("edigw_ack_race") as url:
+        gateway = make_gateway(tmp_path / "gw", partners=("acme-retail",))
+        with gateway.config.open("a", encoding="utf-8") as config:
+            config.write(f'\n[store]\nurl = "{url}"\n')
+        dropped = gateway.inbox("acme-retail") / SAMPLE.name
+        dropped.write_bytes(SAMPLE.read_bytes())
+        age(dropped)
+        run = subprocess.run(gateway.command("run", "--once"), capture_output=True, env=gateway.env(),
+                             cwd=gateway.home, timeout=120)
+        assert run.returncode == 0, run.stderr.decode(errors="replace")
+        with psycopg.connect(url.replace("+psycopg", "")) as db:  # as if it had stopped before acknowledging
+            db.execute("UPDATE messages SET acknowledged_by_id = NULL")
+            db.execute("UPDATE exchanges SET ack_state = NULL, ack_exchange_id = NULL WHERE direction = 'in'")
+            for table in ("interchanges", "messages"):
+                db.execute(f"DELETE FROM {table} WHERE exchange_id IN (SELECT id FROM exchanges WHERE direction = 'out')")
+            db.execute("DELETE FROM exchanges WHERE direction = 'out'")
+            [(exchange_id,)] = db.execute("SELECT id FROM exchanges WHERE direction = 'in'").fetchall()
+
+        node_a, node_b = (App(load_settings(str(gateway.config))) for _ in range(2))
+        made_by_b: list[list[int]] = []
+        begun: list[Session] = []
+
+        def b_acknowledges_between_a_read_and_a_write(session, _transaction, connection):
+            store_a = node_a.__dict__.get("store")  # node A's store, once opened
+            if store_a is None or connection.engine is not store_a.engine:
+                return
+            begun.append(session)
+            if len(begun) == 2:  # A's second transaction: the one that writes
+                racer = threading.Thread(target=lambda: made_by_b.append(node_b.pipeline.outbound.acknowledge(exchange_id)))
+                racer.start()
+                racer.join(timeout=30)
+
+        event.listen(Session, "after_begin", b_acknowledges_between_a_read_and_a_write)
+        try:
+            made_by_a = node_a.pipeline.outbound.acknowledge(exchange_id)
+        finally:
+            event.remove(Session, "after_begin", b_acknowledges_between_a_read_and_a_write)
+        node_a.close()
+        node_b.close()
+        with psycopg.connect(url.replace("+psycopg", "")) as db:
+            outbound = db.execute("SELECT id FROM exchanges WHERE direction = 'out'").fetchall()
+            acknowledged = db.execute("SELECT ack_state, ack_exchange_id FROM exchanges WHERE id = %s",
+                                      (exchange_id,)).fetchone()
+    assert len(made_by_b) == 1 and len(made_by_b[0]) == 1, "node B acknowledged while node A waited to write"
+    assert made_by_a == []
+    assert [row[0] for row in outbound] == made_by_b[0]  # one CONTRL, node B's
+    assert acknowledged == ("made", made_by_b[0][0])
+
+
+def test_a_transaction_still_working_does_not_hold_up_another_nodes_audit_events():
+    # Node A has recorded a state change and is still at work in its transaction (a big batch,
+    # an acknowledgment being written); node B commits its own change meanwhile without waiting
+    # for A, because the chain is extended at commit. Both end in one unbroken chain, B's first.
+    import threading
+
+    from sqlalchemy import select
+
+    from gateway.store.db import open_store, record_event, verify_chain
+    from gateway.store.models import AuditEvent
+
+    with postgres_database("edigw_chain_at_commit") as url:
+        store_a, store_b = open_store(url), open_store(url)
+        b_done = threading.Event()
+
+        def node_b() -> None:
+            with store_b.session() as session:
+                record_event(session, "exchange", 2, None, "received", "node B")
+            b_done.set()
+
+        with store_a.session() as session:
+            record_event(session, "exchange", 1, None, "received", "node A")
+            session.execute(select(AuditEvent.id).limit(1))  # A's transaction is open and has worked
+            racer = threading.Thread(target=node_b)
+            racer.start()
+            b_committed_while_a_worked = b_done.wait(timeout=10)
+        racer.join(timeout=10)
+        with store_a.session() as session:
+            actors = [event.actor for event in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+            checked = verify_chain(session)
+        store_a.close()
+        store_b.close()
+    assert b_committed_while_a_worked, "node B waited for node A's transaction to end"
+    assert actors == ["node B", "node A"]
+    assert checked == (2, [])

@@ -252,12 +252,18 @@ class StoreArchive(Archive):
             connection.execute(self._files.delete().where(self._files.c.sha256 == sha256))
 
     def _chunks(self, sha256: str) -> Iterator[bytes]:
-        """The chunks in order, one query each: a big file is never held whole."""
+        """The chunks in order, one query each: a big file is never held whole.
+
+        Every chunk but the last is CHUNK bytes (`_pieces`), so a shorter one ends the file: a
+        small file is one query. (A chunk shortened in the database ends it early, and the
+        sha256 its readers check then differs.) Archived bytes never change, so the queries need
+        no transaction around them.
+        """
         from sqlalchemy import select
 
         check_name(sha256)
         seq = 0
-        with self.engine.connect() as connection:
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             while True:
                 data = connection.scalar(select(self._chunks_table.c.data).where(
                     self._chunks_table.c.sha256 == sha256, self._chunks_table.c.seq == seq))
@@ -267,6 +273,8 @@ class StoreArchive(Archive):
                                               "database")
                     return
                 yield bytes(data)
+                if len(data) < CHUNK:
+                    return
                 seq += 1
 
     def _mismatch(self, sha256: str) -> str:

@@ -2,9 +2,9 @@
 
 SQLite (WAL, one file under the state directory) is the default; a PostgreSQL URL works the
 same. Every state change goes through `transition()`, which writes the audit event in the
-same transaction as the change, chained by hash to the event before it; a batch of new rows
-and their events (the messages of a big file) go in with `insert_rows()` and
-`record_events()`, one statement each, chained the same way.
+same transaction as the change, chained by hash to the event before it when the transaction
+commits; a batch of new rows and their events (the messages of a big file) go in with
+`insert_rows()` and `record_events()`, one statement each, chained the same way.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 GENESIS = "0" * 64
 # Serialises writers of the audit chain on PostgreSQL (SQLite serialises all writers anyway).
 AUDIT_LOCK_KEY = 0x6564_6967  # "edig"
-AUDIT_HEAD = "audit chain head"
+AUDIT_PENDING = "audit events to chain at commit"
 AUDIT_KEY = "audit chain key"
 AUDIT_NEWEST = "audit chain newest event"
 KEY_FILE_ENV = "EDIGW_AUDIT_KEY_FILE"
@@ -94,7 +94,7 @@ class Store:
                 if getattr(self._deferred, "active", False):
                     held = self._deferred.newest
                     if held is None or newest.id > held.id:
-                        self._deferred.newest = Newest(newest.id, newest.hash)
+                        self._deferred.newest = newest
                 else:
                     self.anchor.advance(newest.id, newest.hash)
 
@@ -137,15 +137,14 @@ class Store:
             yield True
             return
         key = lock_key(name)
-        with self.engine.connect() as connection:
+        # No transaction around them: a session lock needs none, and each statement is one round trip.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             held = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
-            connection.commit()
             try:
                 yield held
             finally:
                 if held:
                     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                    connection.commit()
 
     @contextmanager
     def claim_received(self, limit: int, after: int = 0, partner: str | None = None) -> Iterator[list[int]]:
@@ -345,24 +344,14 @@ def _event_digest(prev_hash: str, subject: str, subject_id: int, from_state: str
 
 
 def record_event(session: Session, subject: str, subject_id: int, from_state: str | None,
-                 to_state: str, actor: str, reason: str | None = None) -> AuditEvent:
-    """Append one audit event, chained to the newest one.
+                 to_state: str, actor: str, reason: str | None = None) -> None:
+    """Append one audit event, chained to the newest one when the transaction commits.
 
-    The chain's head is read once per transaction (under a lock on PostgreSQL, under SQLite's
-    write lock otherwise) and then carried in the session: events added in one transaction
-    are inserted in the order they were added, which is the order of the chain.
+    The event is kept in the session until then (see `_chain_pending`); events added in one
+    transaction are chained and inserted in the order they were added.
     """
-    prev_hash = _chain_head(session)
-    at = utcnow()
-    digest = _event_digest(prev_hash, subject, subject_id, from_state, to_state, actor, reason,
-                           at.isoformat(), session.info.get(AUDIT_KEY))
-    audit = AuditEvent(subject=subject, subject_id=subject_id, from_state=from_state,
-                       to_state=to_state, actor=actor, reason=reason, at=at,
-                       prev_hash=prev_hash, hash=digest)
-    session.add(audit)
-    session.info[AUDIT_HEAD] = digest
-    session.info[AUDIT_NEWEST] = audit
-    return audit
+    session.info.setdefault(AUDIT_PENDING, []).append(
+        (subject, subject_id, from_state, to_state, actor, reason, utcnow()))
 
 
 @dataclass(frozen=True)
@@ -379,63 +368,78 @@ class Event:
 
 @dataclass(frozen=True)
 class Newest:
-    """The newest event a transaction wrote, for the anchor (what an AuditEvent row gives otherwise)."""
+    """The newest event a transaction wrote, for the anchor."""
 
     id: int
     hash: str
 
 
 def record_events(session: Session, events: list[Event]) -> None:
-    """Append many audit events at once: chained here, inserted in one statement (a batch of messages).
+    """Append many audit events at once (a batch of messages), recorded at one moment.
 
-    The events are hashed exactly as `record_event` hashes them, so `audit verify` reads them the
-    same; their ids follow the order of `events`, which is the order of the chain. Events added
-    with `record_event` before are written first, those added after follow these.
+    They are chained exactly as `record_event` chains them, so `audit verify` reads them the
+    same; they follow the events added before them in this transaction.
     """
-    if not events:
+    at = utcnow()
+    session.info.setdefault(AUDIT_PENDING, []).extend(
+        (item.subject, item.subject_id, item.from_state, item.to_state, item.actor, item.reason, at)
+        for item in events)
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_pending(session: Session) -> None:
+    """Chain and insert the transaction's audit events, as the last thing before it commits.
+
+    The chain's head is read under a lock (PostgreSQL: an advisory lock held to the commit;
+    SQLite: the write lock the transaction took at BEGIN), so the lock is held only for this
+    insert and the commit, not while the transaction does its work: nodes sharing a store
+    wait on each other that little. The events' ids follow the chain's order.
+    """
+    pending = session.info.pop(AUDIT_PENDING, None)
+    if not pending:
         return
-    session.flush()  # pending events of this transaction come first in the chain
-    prev_hash = _chain_head(session)
+    session.flush()  # the transaction's own rows before the lock is taken
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+    prev_hash = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
     key = session.info.get(AUDIT_KEY)
     rows = []
-    at = utcnow()  # recorded together, at one moment
-    stamp = at.isoformat()
-    for item in events:
-        digest = _event_digest(prev_hash, item.subject, item.subject_id, item.from_state, item.to_state, item.actor,
-                               item.reason, stamp, key)
-        rows.append({"subject": item.subject, "subject_id": item.subject_id, "from_state": item.from_state,
-                     "to_state": item.to_state, "actor": item.actor, "reason": item.reason, "at": at,
+    at, stamp = None, ""
+    for subject, subject_id, from_state, to_state, actor, reason, when in pending:
+        if when is not at:
+            at, stamp = when, when.isoformat()
+        digest = _event_digest(prev_hash, subject, subject_id, from_state, to_state, actor, reason, stamp, key)
+        rows.append({"subject": subject, "subject_id": subject_id, "from_state": from_state,
+                     "to_state": to_state, "actor": actor, "reason": reason, "at": when,
                      "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    insert_rows(session, AuditEvent, rows)
-    # The audit lock is held (PostgreSQL) or the database's write lock (SQLite): the newest id is ours.
-    newest = session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1))
-    session.info[AUDIT_HEAD] = prev_hash
-    session.info[AUDIT_NEWEST] = Newest(newest, prev_hash)
+    table = AuditEvent.__table__
+    ids = session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).all()
+    session.info[AUDIT_NEWEST] = Newest(ids[-1], prev_hash)
 
 
-def insert_rows(session: Session, model: type, rows: list[dict]) -> None:
-    """Insert many rows of one table at once (an executemany, no ORM objects), in the order given.
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    """Events of a transaction rolled back were never recorded."""
+    session.info.pop(AUDIT_PENDING, None)
+    session.info.pop(AUDIT_NEWEST, None)
+
+
+def insert_rows(session: Session, model: type, rows: list[dict], returning_ids: bool = False) -> list[int]:
+    """Insert many rows of one table at once (no ORM objects), in the order given; their ids when asked.
 
     Exchanges and messages are sealed here as `_seal_rows` seals those written through the ORM.
-    Every row names the same columns; the others take their defaults. The drivers insert the
-    rows one after another, so their ids follow the order given.
+    Every row names the same columns; the others take their defaults.
     """
     key = session.info.get(AUDIT_KEY)
     if key and model in SEALED:
         for row in rows:
             row["seal"] = _seal(model, [row.get(name) for name in SEALED[model]], key)
-    session.execute(insert(model.__table__), rows)
-
-
-def _chain_head(session: Session) -> str:
-    """The hash of the chain's newest event, read once per transaction under the audit lock."""
-    prev_hash = session.info.get(AUDIT_HEAD)
-    if prev_hash is None:
-        if session.bind.dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
-        prev_hash = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
-    return prev_hash
+    table = model.__table__
+    if returning_ids:
+        return list(session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
+    session.execute(insert(table), rows)
+    return []
 
 
 def seal_of(row: Exchange | Message, key: bytes) -> str:

@@ -290,8 +290,19 @@ def describe_message(detail: dict[str, Any]) -> str:
             lines.append(f"    … and {answers['messages'] - len(answers['first'])} more "
                          f"(edigw messages list shows them all)")
     elif detail["document"]:
+        document = detail["document"]
+        # Lists inside lines (an 852's figures per location) are told below, a text per entry,
+        # rather than as pages of JSON.
+        lists = [(_line_name(line, index), key, value) for index, line in enumerate(document.get("lines") or [], 1)
+                 for key, value in line.items() if isinstance(value, list)]
+        if lists:
+            document = {**document, "lines": [{k: v for k, v in line.items() if not isinstance(v, list)}
+                                              for line in document["lines"]]}
         lines.append(f"  document ({detail['document_type']}):")
-        lines.extend("    " + line for line in json.dumps(detail["document"], indent=2, ensure_ascii=False).splitlines())
+        lines.extend("    " + line for line in json.dumps(document, indent=2, ensure_ascii=False).splitlines())
+        for name, key, value in lists:
+            lines.append(f"    {name}, {key.replace('_', ' ')}:")
+            lines.extend("      " + text for text in describe_entries(value))
     if detail["result"]:
         lines.append(f"  result: {json.dumps(detail['result'], ensure_ascii=False)}")
     ack = detail.get("acknowledgment")
@@ -310,6 +321,38 @@ def describe_message(detail: dict[str, Any]) -> str:
         lines.append(f"    {event['at']} {event['subject']} {event['from'] or '-'} → {event['to']} by {event['actor']}"
                      f"{': ' + event['reason'] if event['reason'] else ''}")
     return "\n".join(lines)
+
+
+def describe_entries(entries: list[Any]) -> list[str]:
+    """A list inside a document's line as a person reads it, one text per entry. Figures per
+    location (an 852's SDQ) read one location each, its figures together, in the message's order:
+    "location 114: 30 sold, 140 on hand"; entries of another shape read as their keys and values."""
+    shown: list[tuple[str, list[str] | None]] = []  # a text, and its figures when it names a location
+    figures: dict[str, list[str]] = {}
+    for entry in entries:
+        if isinstance(entry, dict) and "quantity" in entry and set(entry) <= {"activity", "location", "quantity"}:
+            where = party_text(entry.get("location")) or "not given"
+            if where not in figures:
+                figures[where] = []
+                shown.append((f"location {where}", figures[where]))
+            figures[where].append(f"{entry['quantity']} {(entry.get('activity') or 'quantity').replace('_', ' ')}")
+        elif isinstance(entry, dict):
+            shown.append((", ".join(f"{key.replace('_', ' ')} {party_text(value) if isinstance(value, dict) else value}"
+                                    for key, value in entry.items()), None))
+        else:
+            shown.append((str(entry), None))
+    return [f"{text}: {', '.join(found)}" if found is not None else text for text, found in shown]
+
+
+def party_text(party: dict[str, Any] | None) -> str:
+    """A party inside a line (a sales report's store) in one piece: its identifiers and name."""
+    return " ".join(str(value) for value in (party or {}).values() if value not in (None, ""))
+
+
+def _line_name(line: dict[str, Any], index: int) -> str:
+    """How `messages show` names a document's line: its number and the item's first identifier."""
+    item = next((line[key] for key in ("gtin", "upc", "buyer_item", "supplier_item") if line.get(key)), None)
+    return f"line {line.get('line_number', index)}" + (f" ({item})" if item else "")
 
 
 def verify_archive(store: Store, archive: Archive) -> tuple[int, list[tuple[int, str]]]:

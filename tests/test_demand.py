@@ -144,6 +144,40 @@ def test_signal_rows_of_an_852_with_sdq_are_one_per_item_and_store_and_count_not
     assert sum(int(row["sold"] or 0) for row in read) == 73 + 1250 and sum(int(row["on_hand"] or 0) for row in read) == 260
 
 
+def bigbox_852(control: str, *segments: str) -> bytes:
+    """One 852 from BigBox to us, enveloped, from its segments between ST and SE."""
+    body = ["ST*852*0001", *segments]
+    return "~\n".join([
+        f"ISA*00*          *00*          *ZZ*BIGBOX         *ZZ*DISTRIBUTOR    *261214*0600*U*00401*00000{control}*0*P*>",
+        f"GS*PD*BIGBOX*DISTRIBUTOR*20261214*0600*{control}*X*004010", *body, f"SE*{len(body) + 1}*0001",
+        f"GE*1*{control}", f"IEA*1*00000{control}", ""]).encode()
+
+
+# No 852 of the corpus carries a CTP: this one follows the 004010 layout, where CTP may follow LIN
+# (the item's price) and may sit in each ZA loop after ZA (the price of that activity). Line 1 prices
+# its stock and its order at cost and its sales at retail; line 2 has only its own price; line 3 both,
+# its sales at a promotional price; line 4 prices only its stock.
+CTP_852 = bigbox_852(
+    "4902", "XQ*H*20261207*20261213", "N9*IA*W50-2026", "N1*BY*BigBox Stores Inc*UL*0614141000012", "N1*RL**92*0114",
+    "LIN*1*EN*5790000012345*VN*AX-100", "ZA*QA*140*EA", "CTP**UCP*6.10", "ZA*QS*30*EA", "CTP**RES*12.99",
+    "ZA*QP*24*EA", "CTP**UCP*6.10",
+    "LIN*2*EN*5790000012369*VN*AX-310", "CTP**RES*24.50", "ZA*QS*4*EA",
+    "LIN*3*EN*5790000012376*VN*AX-320", "CTP**RES*9.99", "ZA*QS*7*EA", "CTP**PRP*7.49",
+    "LIN*4*EN*5790000012383*VN*AX-330", "ZA*QA*9*EA", "CTP**UCP*3.00",
+    "CTT*4")
+
+
+def test_an_852_line_is_priced_at_what_its_units_sold_for_not_at_what_its_stock_or_orders_cost():
+    """The 852 above, built from the standard's layout (no corpus 852 has CTP): a CTP inside the
+    quantity-sold ZA loop is the line's unit price, ahead of the item's own CTP; a CTP in another
+    activity's loop (on hand, on order) is never taken for it."""
+    [message] = messages(inspect_bytes(CTP_852, "852_W50-2026.x12", None, TEMPLATES))
+    assert (message["status"], message["problems"], message["errors"]) == ("accepted", [], [])
+    assert [(line["supplier_item"], line.get("quantity_sold"), line.get("unit_price"))
+            for line in message["document"]["lines"]] == [
+        ("AX-100", "30", "12.99"), ("AX-310", "4", "24.50"), ("AX-320", "7", "7.49"), ("AX-330", None, None)]
+
+
 def test_the_flat_sales_csv_reads_as_the_slsrpt_it_was_flattened_from(tmp_path):
     retailer = profile_with(tmp_path, "name: Retailer\nodoo_partner: {ref: R}\nreceive:\n"
                                       "  SLSRPT: {template: csv/sales_flat}\n", "retailer")

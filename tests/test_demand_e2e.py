@@ -168,7 +168,8 @@ def test_the_daemon_delivers_the_feed_on_the_profile_schedule(tmp_path):
         ("007061617", "54-P96A"), ("007061617", "54-P99A"), ("007061618", "54-P99A")]
 
 
-def test_the_console_shows_a_sales_report_line_by_line_with_its_locations(tmp_path):
+def console_page(gateway: Gateway, message_id: int) -> str:
+    """A message's page as a viewer gets it from `edigw web`, over HTTP."""
     import http.cookiejar
     import re
     import urllib.parse
@@ -176,9 +177,6 @@ def test_the_console_shows_a_sales_report_line_by_line_with_its_locations(tmp_pa
 
     from test_console import _started
 
-    gateway = gateway_with(tmp_path)
-    drop(gateway, "retailer", "852.x12", X12_852.read_bytes())
-    [report] = gateway.messages(partner="retailer")
     env = {**gateway.env(), "NEW_PASSWORD": "planner-pw-1"}
     subprocess.run(gateway.command("users", "add", "pia", "--role", "viewer", "--password-env", "NEW_PASSWORD"),
                    env=env, cwd=gateway.home, check=True, capture_output=True, timeout=60)
@@ -189,14 +187,54 @@ def test_the_console_shows_a_sales_report_line_by_line_with_its_locations(tmp_pa
         token = re.search(r'name="csrf_token" value="([^"]+)"', opener.open(url + "/login").read().decode()).group(1)
         opener.open(url + "/login", urllib.parse.urlencode(
             {"name": "pia", "password": "planner-pw-1", "csrf_token": token}).encode())
-        page = opener.open(f"{url}/messages/{report['id']}").read().decode()
+        return opener.open(f"{url}/messages/{message_id}").read().decode()
     finally:
         web.terminate()
         web.wait(timeout=20)
+
+
+def test_the_console_shows_a_sales_report_line_by_line_with_its_locations(tmp_path):
+    import re
+
+    gateway = gateway_with(tmp_path)
+    drop(gateway, "retailer", "852.x12", X12_852.read_bytes())
+    [report] = gateway.messages(partner="retailer")
+    page = console_page(gateway, report["id"])
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<t[dh]>(.*?)</t[dh]>", page, re.S)]
     assert "location" in cells and "quantity on hand" in cells and "quantity on order" in cells
     assert cells.count("007061617") == 2 and cells.count("007061618") == 1
     assert "54-P96A" in cells and "P96A" in cells
+
+
+def test_an_852_lines_figures_per_store_read_store_by_store_in_the_console_and_messages_show(tmp_path):
+    """The 852 that lists its stores in SDQ segments (tests/test_demand.py; no 852 of the corpus has
+    SDQ), sent under the retailer's envelope ids: each line's figures per location, one location
+    a row with its figures together, on the message's page and in `edigw messages show`."""
+    import re
+
+    from test_demand import SDQ_852
+
+    data = SDQ_852.replace(b"*ZZ*BIGBOX         *", b"*01*007061617      *").replace(b"*BIGBOX*", b"*007061617*")
+    gateway = gateway_with(tmp_path)
+    drop(gateway, "retailer", "852_W49-2026.x12", data)
+    [report] = gateway.messages(partner="retailer")
+    first = ["location 114: 30 sold, 140 on hand", "location 207: 12 sold, 20 on hand",
+             *[f"location {store}: {sold} sold" for store, sold in (
+                 ("301", "7"), ("302", "5"), ("303", "4"), ("304", "3"), ("305", "2"), ("306", "2"), ("307", "1"),
+                 ("308", "1"))],
+             "location 309: 6 sold, 100 on hand"]
+    second = ["location 0614141000114: 500 on order"]
+
+    table = re.search(r'<table class="list lines">(.*?)</table>', console_page(gateway, report["id"]), re.S).group(1)
+    header = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<th>(.*?)</th>", table, re.S)]
+    rows = [re.findall(r"<td>(.*?)</td>", row, re.S) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]]
+    column = header.index("location quantities")
+    assert [re.findall(r"<div[^>]*>(.*?)</div>", row[column]) for row in rows] == [first, second]
+
+    shown = gateway.run("messages", "show", str(report["id"])).stdout.decode()
+    assert "    line 1 (5790000012345), location quantities:\n" + "".join(f"      {text}\n" for text in first) in shown
+    assert "    line 2 (5790000012369), location quantities:\n      " + second[0] + "\n" in shown
+    assert '"activity"' not in shown  # told as text, not as JSON
 
 
 # --- with Odoo ----------------------------------------------------------------------------

@@ -75,7 +75,8 @@ class Message(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"), index=True)
+    # No index of its own: it leads the unique (exchange_id, position) index, which serves it.
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"))
     position: Mapped[int] = mapped_column(Integer)  # 0-based among the file's messages
     interchange_position: Mapped[int] = mapped_column(Integer)
     partner: Mapped[str] = mapped_column(String(100))

@@ -221,19 +221,23 @@ def raw(message_id: int):
 
 def _readable(document: dict | None) -> dict[str, Any] | None:
     """A document as a page shows it: its plain fields, its parties, its lines and their total."""
+    from gateway import queries
+
     if not document:
         return None
     fields = {k: v for k, v in document.items() if not isinstance(v, (dict, list)) and v not in (None, "")}
     parties = {k: {key: value for key, value in v.items() if value not in (None, "")}
                for k, v in document.items() if isinstance(v, dict)}
     lines = document.get("lines") if isinstance(document.get("lines"), list) else []
-    # A party inside a line (a sales report's store) shows as one cell: its identifiers and name.
-    lines = [{k: " ".join(str(x) for x in v.values() if x not in (None, "")) if isinstance(v, dict) else v
-              for k, v in line.items()} for line in lines]
+    # A party inside a line (a sales report's store) shows as one cell: its identifiers and name;
+    # a list inside a line (an 852's figures per location) as one cell of a text per entry.
+    lines = [{k: queries.party_text(v) if isinstance(v, dict) else queries.describe_entries(v) if isinstance(v, list)
+              else v for k, v in line.items()} for line in lines]
     columns = [key for key in ("line_number", "gtin", "upc", "buyer_item", "supplier_item", "description",
                                "quantity", "uom", "unit_price") if any(line.get(key) for line in lines)]
     columns += sorted({k for line in lines for k, v in line.items()
-                       if k not in columns and v not in (None, "") and not isinstance(v, (dict, list))})
+                       if k not in columns and v not in (None, "") and not isinstance(v, list)})
+    columns += sorted({k for line in lines for k, v in line.items() if isinstance(v, list) and v})
     total = Decimal(0)
     try:
         for line in lines:

@@ -162,6 +162,11 @@ def poll(app: App, inbox: Inbox, limit: int | None = None) -> int:
 
 
 def _take_all(app: App, inbox: Inbox, limit: int | None = None) -> int:
+    with app.store.one_anchor():  # the audit anchor moved once for the files taken, not once each
+        return _take_each(app, inbox, limit)
+
+
+def _take_each(app: App, inbox: Inbox, limit: int | None) -> int:
     taken = 0
     if not inbox.recovered:
         for claimed in inbox.channel.recover():

@@ -510,44 +510,17 @@ class Outbound:
         the acknowledgment and the others find it made.
         """
         prepared = self.prepared.pop(exchange_id, None)
-        with self.store.session() as session:
-            exchange = session.get(Exchange, exchange_id)
-            if exchange is None or exchange.direction != "in" or exchange.ack_state is not None:
-                return []
-            if exchange.state != "processed":  # unreadable, oversized, duplicate: nothing to acknowledge
-                exchange.ack_state = "none"
-                return []
-            profile = self.profiles.get(exchange.partner)
-            sha256 = exchange.sha256
-        policy = profile.acknowledgments if profile else None
-        if policy is None or not policy.send:
-            self._decide(exchange_id, "none", None)
+        # Planned from the pipeline's own pass; else (a restart, another node) the file is read again.
+        planned = prepared.plans if prepared is not None and prepared.complete else self._plan_again(exchange_id)
+        if planned is None:
             return []
-        planned = prepared.plans if prepared is not None and prepared.complete else None
-        if planned is None:  # not read by this process (a restart, another node): read it again
-            with self.archive.view(sha256) as data:  # a block at a time, as the first pass read it
-                standard = formats.sniff(data)
-                if standard not in ("edifact", "x12"):
-                    self._decide(exchange_id, "none", "not EDIFACT or X12: no syntax acknowledgment exists for it")
-                    return []
-                planner = AckPlanner(policy)
-                try:
-                    _, events = formats.parse(data, expected_sender=profile.sender_id(standard),
-                                              options=profile.validation)
-                    for event in events:
-                        if isinstance(event, ParsedMessage):  # what the first pass added to it beyond the parse
-                            self._add_stored_findings(exchange_id, [event])
-                        planner.take(event)
-                except UnreadableFile as error:
-                    self._decide(exchange_id, "none", f"unreadable ({error}): there is no envelope to acknowledge")
-                    return []
-            planned = planner.plans
         made: list[int] = []
         held = False
         with self.store.session() as session:
             exchange = session.get(Exchange, exchange_id, with_for_update=True, populate_existing=True)
-            if exchange.ack_state is not None:
-                return []  # made meanwhile, by another node
+            if self._nothing_to_answer(exchange):
+                return []  # made meanwhile by another node, or none is due
+            profile = self.profiles[exchange.partner]
             links = []
             for recorded, answered in self._record_acks(session, profile, [(i, f) for i, _, f in planned if f]):
                 if recorded.exchange_id not in made:
@@ -568,6 +541,45 @@ class Outbound:
                              "acknowledgment " + ("held (invalid, not sent)" if held else "recorded") +
                              f" as outbound exchange(s) {', '.join(map(str, made))}")
         return made
+
+    def _nothing_to_answer(self, exchange: Exchange | None) -> bool:
+        """Whether an inbound exchange needs no acknowledgment from us now: answered already, not
+        processed (unreadable, oversized, duplicate: its ack_state becomes `none`), or its partner
+        asks for none (likewise)."""
+        if exchange is None or exchange.direction != "in" or exchange.ack_state is not None:
+            return True
+        profile = self.profiles.get(exchange.partner)
+        if exchange.state != "processed" or profile is None or not profile.acknowledgments.send:
+            exchange.ack_state = "none"
+            return True
+        return False
+
+    def _plan_again(self, exchange_id: int) -> list | None:
+        """The acknowledgment's plans from the archived file read again, a block at a time as the
+        first pass read it; None when none is due (decided on the exchange)."""
+        with self.store.session() as session:
+            exchange = session.get(Exchange, exchange_id)
+            if self._nothing_to_answer(exchange):
+                return None
+            profile = self.profiles[exchange.partner]
+            sha256 = exchange.sha256
+        with self.archive.view(sha256) as data:
+            standard = formats.sniff(data)
+            if standard not in ("edifact", "x12"):
+                self._decide(exchange_id, "none", "not EDIFACT or X12: no syntax acknowledgment exists for it")
+                return None
+            planner = AckPlanner(profile.acknowledgments)
+            try:
+                _, events = formats.parse(data, expected_sender=profile.sender_id(standard),
+                                          options=profile.validation)
+                for event in events:
+                    if isinstance(event, ParsedMessage):  # what the first pass added to it beyond the parse
+                        self._add_stored_findings(exchange_id, [event])
+                    planner.take(event)
+            except UnreadableFile as error:
+                self._decide(exchange_id, "none", f"unreadable ({error}): there is no envelope to acknowledge")
+                return None
+        return planner.plans
 
     def _add_stored_findings(self, exchange_id: int, messages: list[ParsedMessage]) -> None:
         """The element findings the pipeline recorded beyond the parse (values too long for the

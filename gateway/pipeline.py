@@ -468,7 +468,12 @@ class Pipeline:
         Exchanges are claimed a few at a time (`Store.claim_received`): on PostgreSQL several nodes
         share the work exchange by exchange, each going on while any is left; returns how many this
         one processed. With `partner`, only that partner's work (a daemon worker's turn, see
-        gateway.lanes); overdue acknowledgments are then left to the daemon's own check."""
+        gateway.lanes); overdue acknowledgments are then left to the daemon's own check. The
+        audit anchor moves once, at the end (see Store.one_anchor)."""
+        with self.store.one_anchor():
+            return self._process_pending(partner)
+
+    def _process_pending(self, partner: str | None) -> int:
         count = last = 0
         while not self.stopping:
             with self.store.claim_received(CLAIM_BATCH, after=last, partner=partner) as claimed:

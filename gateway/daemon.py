@@ -143,14 +143,19 @@ def poll(app: App, inbox: Inbox, limit: int | None = None) -> int:
 
     An SFTP channel is polled over one connection (none while it backs off after failures);
     its ChannelError is logged by the channel and raised to the caller. On PostgreSQL a channel
-    another node is polling is left for this turn (an advisory lock per channel).
+    another node holds is left for this turn (an advisory lock per channel).
     """
     remote = isinstance(inbox.channel, SftpChannel)
     if remote and inbox.channel.backing_off():
         return 0
-    # Several nodes on one PostgreSQL store: one at a time takes a channel's files, from the claim
-    # to the file moved aside, so no node mistakes another's claimed files for its own leftovers.
-    with app.store.exclusive(f"channel {inbox.channel.name}") as ours:
+    # Several nodes on one PostgreSQL store. Nodes scanning a folder take its files side by side
+    # (the lock shared): each file is claimed by one rename, which one node wins. A node looking
+    # for claims left by a crash must be alone (the lock exclusive), from the claim to the file
+    # moved aside, so that it mistakes no other node's claim in hand for its own leftover; an
+    # SFTP channel is polled by one node at a time.
+    alone = remote or not inbox.recovered
+    lock = app.store.exclusive if alone else app.store.shared
+    with lock(f"channel {inbox.channel.name}") as ours:
         if not ours:
             (logger.info if remote else logger.debug)(
                 "{}: another node is polling this channel; not polled this turn", inbox.channel.name)

@@ -185,3 +185,52 @@ def test_archive_url_store_means_the_store_database_and_dir_stays_the_default(tm
     assert default.archive_url is None and default.archive_dir == tmp_path / "state" / "archive"
     with pytest.raises(ConfigError, match="dir .* or url .*not both"):
         settings_from({"archive": {"url": "store", "dir": "elsewhere"}}, tmp_path)
+
+
+def test_nodes_scan_a_shared_folder_side_by_side_but_recover_claims_alone(tmp_path):
+    """A node that has looked for its leftover claims scans the inbox while another node scans it
+    too (the channel's lock shared: each file is claimed by one rename); a node looking for
+    leftovers must be alone, so it waits while another scans, and no node scans while one does."""
+    from gateway.app import App
+    from gateway.config import load_settings
+    from gateway.daemon import build_inboxes, poll
+    from gateway.store.db import lock_key
+
+    with postgres_database() as url:
+        gateway = make_gateway(tmp_path / "gw", partners=("acme-retail",))
+        with gateway.config.open("a", encoding="utf-8") as config:
+            config.write(f'\n[store]\nurl = "{url}"\n')
+        text_ = SAMPLE.read_text(encoding="latin-1")
+
+        def drop(number: int) -> None:
+            target = gateway.inbox("acme-retail") / f"ORDERS_{number:03d}.edi"
+            target.write_text(text_.replace("4500012", f"47{number:05d}"), encoding="latin-1")
+            age(target)
+
+        app = App(load_settings(str(gateway.config)))
+        [inbox] = build_inboxes(app)
+        key = lock_key(f"channel {inbox.channel.name}")
+        try:
+            with psycopg.connect(plain(url), autocommit=True) as other_node:
+                drop(1)
+                other_node.execute("SELECT pg_advisory_lock_shared(%s)", (key,))  # another node is scanning
+                assert poll(app, inbox) == 0  # this one has not looked for leftovers yet: it waits its turn
+                assert not inbox.recovered
+                other_node.execute("SELECT pg_advisory_unlock_shared(%s)", (key,))
+                assert poll(app, inbox) == 1 and inbox.recovered  # alone: leftovers looked for, file taken
+
+                drop(2)
+                other_node.execute("SELECT pg_advisory_lock_shared(%s)", (key,))
+                assert poll(app, inbox) == 1  # scanning beside the other node
+                other_node.execute("SELECT pg_advisory_unlock_shared(%s)", (key,))
+
+                drop(3)
+                other_node.execute("SELECT pg_advisory_lock(%s)", (key,))  # another node recovering its claims
+                assert poll(app, inbox) == 0
+                other_node.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                assert poll(app, inbox) == 1
+        finally:
+            app.close()
+        with psycopg.connect(plain(url)) as db:
+            taken = [row[0] for row in db.execute("SELECT original_name FROM exchanges ORDER BY id")]
+    assert taken == ["ORDERS_001.edi", "ORDERS_002.edi", "ORDERS_003.edi"]

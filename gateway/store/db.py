@@ -133,18 +133,31 @@ class Store:
         waiting, on a connection of its own, held for the block: True when this node holds it,
         False when another does. On SQLite (one machine) it is always True.
         """
+        with self._advisory(name, shared=False) as held:
+            yield held
+
+    @contextmanager
+    def shared(self, name: str) -> Iterator[bool]:
+        """Whether this process may do the work called `name` now beside others doing it too, while
+        none holds it `exclusive`: the same lock, taken shared (PostgreSQL; always True on SQLite)."""
+        with self._advisory(name, shared=True) as held:
+            yield held
+
+    @contextmanager
+    def _advisory(self, name: str, shared: bool) -> Iterator[bool]:
         if self.engine.dialect.name != "postgresql":
             yield True
             return
         key = lock_key(name)
+        kind = "_shared" if shared else ""
         # No transaction around them: a session lock needs none, and each statement is one round trip.
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            held = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+            held = bool(connection.execute(text(f"SELECT pg_try_advisory_lock{kind}(:key)"), {"key": key}).scalar())
             try:
                 yield held
             finally:
                 if held:
-                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    connection.execute(text(f"SELECT pg_advisory_unlock{kind}(:key)"), {"key": key})
 
     @contextmanager
     def claim_received(self, limit: int, after: int = 0, partner: str | None = None) -> Iterator[list[int]]:

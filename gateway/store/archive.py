@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from gateway.files import fsync_folder, private_folder, remove_leftovers
+from gateway.files import fsync_folder, mapped, private_folder, remove_leftovers
 
 CHUNK = 1024 * 1024
 
@@ -90,12 +90,8 @@ class Archive:
         problem = self.check(sha256)
         if problem:
             raise ArchiveMismatch(problem)
-        with self._file(sha256).open("rb") as stream:
-            if os.fstat(stream.fileno()).st_size == 0:
-                yield b""
-                return
-            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                yield view
+        with self._file(sha256).open("rb") as stream, mapped(stream) as view:
+            yield view
 
     def chunks(self, sha256: str) -> Iterator[bytes]:
         """The archived bytes in chunks, checked whole against their sha256 before the first is given."""
@@ -233,10 +229,7 @@ class StoreArchive(Archive):
             if digest.hexdigest() != sha256:
                 raise ArchiveMismatch(self._mismatch(sha256))
             spool.flush()
-            if spool.tell() == 0:
-                yield b""
-                return
-            with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            with mapped(spool) as view:
                 yield view
 
     def exists(self, sha256: str) -> bool:

@@ -1,0 +1,69 @@
+"""Big files are read and sent a block at a time, never whole into memory.
+
+The pipeline reads the archive through an mmap; so do `edigw inspect` and `partners test` for a
+local file, the console's raw view streams the archived bytes, and an outbound file goes from the
+archive to the partner's channel a block at a time. Each test measures the peak of the Python heap
+(tracemalloc) while a file of several megabytes goes through, and finds it well below the file's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from conftest import ROOT
+from gateway_fixtures import make_gateway
+
+from gateway import inspection
+from gateway.pipeline import TemplateSet
+
+SAMPLE = ROOT / "samples" / "inbox" / "acme-retail" / "ORDERS_4500012.edi"
+BIG = 6 * 1024 * 1024
+
+
+@contextmanager
+def heap_peak() -> Iterator[list[int]]:
+    """The peak of the Python heap while the block runs, in bytes (in the list, once it has run)."""
+    peak: list[int] = []
+    tracemalloc.start()
+    try:
+        yield peak
+    finally:
+        peak.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+
+
+def test_inspect_tells_a_big_file_is_not_edi_without_reading_it_into_memory(tmp_path):
+    """A 6 MB file that is not EDI (a scanned PDF saved in the inbox by mistake): the report says
+    why it cannot be read, and the file was looked at, not loaded."""
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(b"%PDF-1.7\n" + b"%\xe2\xe3\xcf\xd3 stream of a scanned page\n" * (BIG // 34))
+
+    with heap_peak() as peak:
+        report = inspection.inspect_file(path, None, TemplateSet(ROOT / "templates"))
+
+    assert report["standard"] is None
+    assert "not EDIFACT" in report["error"]
+    assert peak[0] < path.stat().st_size / 2, f"peak {peak[0]} bytes for a file of {path.stat().st_size}"
+
+
+def test_inspect_of_a_local_file_gives_the_report_the_bytes_give(tmp_path):
+    templates = TemplateSet(ROOT / "templates")
+
+    report = inspection.inspect_file(SAMPLE, None, templates)
+
+    assert report == inspection.inspect_bytes(SAMPLE.read_bytes(), str(SAMPLE), None, templates)
+    assert [m["document"]["document_number"] for m in report["interchanges"][0]["messages"]] == [
+        "4500012", "4500013"]
+
+
+def test_inspect_of_an_empty_file_says_it_is_empty(tmp_path):
+    path = tmp_path / "empty.edi"
+    path.write_bytes(b"")
+
+    report = inspection.inspect_file(path, None, TemplateSet(ROOT / "templates"))
+
+    assert report["error"] == "the file is empty"

@@ -212,9 +212,10 @@ def raw(message_id: int):
     from gateway import queries
 
     try:
-        chunks = b"".join(queries.raw_chunks(_gateway().store, _gateway().archive, message_id))
+        chunks = queries.raw_chunks(_gateway().store, _gateway().archive, message_id)
     except LookupError as error:
         flask.abort(404, str(error))
+    # Streamed a chunk at a time as the browser takes them: a file of a gigabyte is never held whole.
     return flask.Response(chunks, mimetype="application/octet-stream",
                           headers={"Content-Disposition": f"attachment; filename=message-{message_id}.edi"})
 

@@ -1,48 +1,30 @@
-"""Big files are read and sent a block at a time, never whole into memory.
+"""Big local and archived files are read a block at a time, never whole into memory.
 
 The pipeline reads the archive through an mmap; so do `edigw inspect` and `partners test` for a
-local file, the console's raw view streams the archived bytes, and an outbound file goes from the
-archive to the partner's channel a block at a time. Each test measures the peak of the Python heap
-(tracemalloc) while a file of 16 MB goes through, and finds it well below the file's size.
+local file, and the console's raw view streams the archived bytes. Each test measures the peak of
+the Python heap (tracemalloc) while a file of 16 MB goes through, and finds it well below the
+file's size. (Outbound files go to the channels a block at a time: test_outbound, and the
+channels' own tests.)
 """
 
 from __future__ import annotations
 
 import hashlib
-import tracemalloc
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator
 
 from conftest import ROOT
-from gateway_fixtures import make_gateway
+from gateway_fixtures import BIG_FILE, WELL_BELOW, heap_peak, make_gateway
 
 from gateway import inspection
 from gateway.pipeline import TemplateSet
 
 SAMPLE = ROOT / "samples" / "inbox" / "acme-retail" / "ORDERS_4500012.edi"
-BIG = 16 * 1024 * 1024
-# Reading in chunks of 1 MiB holds a few of them at a time: a third of a big file is well above that.
-WELL_BELOW = 1 / 3
-
-
-@contextmanager
-def heap_peak() -> Iterator[list[int]]:
-    """The peak of the Python heap while the block runs, in bytes (in the list, once it has run)."""
-    peak: list[int] = []
-    tracemalloc.start()
-    try:
-        yield peak
-    finally:
-        peak.append(tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
 
 
 def test_inspect_tells_a_big_file_is_not_edi_without_reading_it_into_memory(tmp_path):
     """A 16 MB file that is not EDI (a scanned PDF saved in the inbox by mistake): the report says
     why it cannot be read, and the file was looked at, not loaded."""
     path = tmp_path / "scan.pdf"
-    path.write_bytes(b"%PDF-1.7\n" + b"%\xe2\xe3\xcf\xd3 stream of a scanned page\n" * (BIG // 34))
+    path.write_bytes(b"%PDF-1.7\n" + b"%\xe2\xe3\xcf\xd3 stream of a scanned page\n" * (BIG_FILE // 34))
 
     with heap_peak() as peak:
         report = inspection.inspect_file(path, None, TemplateSet(ROOT / "templates"))
@@ -83,7 +65,7 @@ def test_the_console_streams_the_raw_bytes_of_a_big_file(tmp_path):
     with gateway.config.open("a", encoding="utf-8") as config:
         config.write('[http]\ntrusted_user_header = "X-Remote-User"\n')
     # The ACME sample padded with blank lines after its UNZ, as some partners' tools write fixed-size files.
-    data = SAMPLE.read_bytes() + b"\n" * BIG
+    data = SAMPLE.read_bytes() + b"\n" * BIG_FILE
     (gateway.inbox("acme-retail") / "ORDERS_4500012.edi").write_bytes(data)
     gateway.run("run", "--once")
     [first, _] = gateway.messages()

@@ -384,8 +384,8 @@ def _dry_run(detail: dict[str, Any], stage: str) -> dict[str, Any]:
         message = {"document_type": detail["document_type"], "document": detail["document"], "errors": [],
                    "problems": [], "status": "stored"}
     else:
-        report = inspection.inspect_bytes(gateway.archive.read(detail["exchange"]["sha256"]), detail["file"],
-                                          profile, gateway.templates)
+        with gateway.archive.view(detail["exchange"]["sha256"]) as data:  # a block at a time, as the pipeline reads it
+            report = inspection.inspect_bytes(data, detail["file"], profile, gateway.templates)
         found = [m for i in report["interchanges"] for m in i["messages"]]
         with gateway.store.session() as session:
             from gateway.store.models import Message

@@ -118,3 +118,45 @@ def test_the_console_previews_a_reprocess_without_reading_the_file_whole(padded)
     assert "4500012" in page.get_data(as_text=True)
     assert "no deliverer is configured" in page.get_data(as_text=True)
     assert peak[0] < len(padded.data) * WELL_BELOW, f"peak {peak[0]} bytes for a file of {len(padded.data)}"
+
+
+def test_the_message_page_of_a_big_file_reads_it_a_block_at_a_time(padded):
+    with heap_peak() as peak:
+        page = padded.client.get(f"/messages/{padded.message}", headers=AS_ANN)
+
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "<code>BGM+220+4500012+9&#39;</code>" in html
+    assert peak[0] < len(padded.data) * WELL_BELOW, f"peak {peak[0]} bytes for a file of {len(padded.data)}"
+
+
+def test_the_message_page_shows_a_big_file_around_the_message():
+    """Of an interchange of 300 messages, the page shows the envelope, the 100 segments before the
+    151st message, the message, the 100 after it, and says where segments are left out."""
+    from gateway.web.console import rawview
+
+    body = "".join(f"UNH+{n}+ORDERS:D:96A:UN'BGM+220+PO{n}+9'UNT+3+{n}'" for n in range(1, 301))
+    data = f"UNB+UNOC:3+SENDER:14+RECEIVER:14+240131:1200+REF1'{body}UNZ+300+REF1'".encode()
+
+    shown = rawview.segments(data, 150, [{"position": 2, "reason": "a finding"}])
+
+    first = 1 + 150 * 3 + 1  # UNB, 150 messages, then the message's UNH
+    assert [s.number for s in shown] == [*range(1, 21), None, *range(first - 100, first + 103), None]
+    assert [s.text for s in shown if s.ours] == ["UNH+151+ORDERS:D:96A:UN'", "BGM+220+PO151+9'", "UNT+3+151'"]
+    assert [s.text for s in shown if s.findings] == ["BGM+220+PO151+9'"]
+    assert shown[20].text == f"… {first - 100 - 21} segments are not shown: download the file to read them"
+    assert shown[-1].text.startswith("… the segments after these are not shown")
+
+
+@pytest.mark.parametrize("data, texts", [
+    ("UNA:+.? 'UNB+UNOC:3+A+B+1+R'\n\nUNH+1+X'NAD+BY++Müller?'s straße ñ€'UNT+3+1'UNZ+1+R'\n\n".encode(),
+     ["UNA:+.? '", "UNB+UNOC:3+A+B+1+R'", "UNH+1+X'", "NAD+BY++Müller?'s straße ñ€'", "UNT+3+1'", "UNZ+1+R'"]),
+    ("naïve,ü\r\nß,€\r\n\r\nlast".encode(), ["naïve,ü", "ß,€", "", "last"]),
+], ids=["edifact", "csv"])
+def test_the_message_page_cuts_a_file_the_same_whatever_falls_between_two_blocks(monkeypatch, data, texts):
+    """A character of several bytes, a release character or a CRLF cut by the end of a block."""
+    from gateway.web.console import rawview
+
+    monkeypatch.setattr(rawview, "BLOCK", 5)
+
+    assert [s.text for s in rawview.segments(data, 0, [])] == texts

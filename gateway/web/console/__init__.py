@@ -198,7 +198,8 @@ def message(message_id: int):
 
         position = session.get(Message, message_id).position
     try:
-        segments = rawview.segments(gateway.archive.read(detail["exchange"]["sha256"]), position, detail["errors"])
+        with gateway.archive.view(detail["exchange"]["sha256"]) as data:  # a block at a time, around the message
+            segments = rawview.segments(data, position, detail["errors"])
         missing = None
     except OSError as error:  # the page still tells the rest of the story
         segments, missing = [], f"the archived file cannot be read: {error.strerror} ({error.filename})"

@@ -7,11 +7,13 @@ and a name the gateway picks for a partner's file must never replace another fil
 from __future__ import annotations
 
 import itertools
+import mmap
 import os
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from loguru import logger
 
@@ -87,3 +89,17 @@ def candidate_names(name: str) -> Iterator[str]:
     yield f"{stem}.{stamp}{suffix}"
     for counter in itertools.count(2):
         yield f"{stem}.{stamp}-{counter}{suffix}"
+
+
+@contextmanager
+def mapped(stream: BinaryIO) -> Iterator[bytes | mmap.mmap]:
+    """A file opened for reading as a read-only mmap (b"" when it is empty: an empty file cannot be mapped).
+
+    What the parsers read: they take the pages they need a block at a time and give them back,
+    so a file of a gigabyte costs no more memory than one of a megabyte.
+    """
+    if os.fstat(stream.fileno()).st_size == 0:
+        yield b""
+        return
+    with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        yield view

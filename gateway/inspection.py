@@ -8,16 +8,19 @@ The report's shape is a contract (README, "inspect --json"):
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 from typing import Any
 
+from gateway.files import mapped
 from gateway.formats.model import Interchange, Message, UnreadableFile
 from gateway.formats.tree import segments_of
 from gateway.pipeline import TemplateSet, parse_for, translate_parsed
 from gateway.profiles import Profile
 
 
-def inspect_bytes(data: bytes, name: str, profile: Profile | None, templates: TemplateSet) -> dict[str, Any]:
+def inspect_bytes(data: bytes | mmap.mmap, name: str, profile: Profile | None,
+                  templates: TemplateSet) -> dict[str, Any]:
     report: dict[str, Any] = {"file": name, "standard": None, "interchanges": []}
     try:
         standard, events = parse_for(data, profile, templates)
@@ -62,7 +65,9 @@ def _message_report(message: Message, profile: Profile | None, templates: Templa
 
 
 def inspect_file(path: Path, profile: Profile | None, templates: TemplateSet) -> dict[str, Any]:
-    return inspect_bytes(path.read_bytes(), str(path), profile, templates)
+    """Inspect a local file read as the pipeline reads the archive: mapped, a block at a time, never whole."""
+    with path.open("rb") as stream, mapped(stream) as data:
+        return inspect_bytes(data, str(path), profile, templates)
 
 
 def all_accepted(report: dict[str, Any]) -> bool:

@@ -23,6 +23,7 @@ never: at the end of a number's range allocation fails rather than wrapping arou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tempfile
@@ -442,12 +443,12 @@ class Outbound:
             logger.warning("outbound exchange {}: no partner profile {!r} is loaded; not sent", exchange_id,
                            exchange.partner)
             return False
-        data = self.archive.read(sha256)
         channel = self.channel(profile, channel_name)
         try:
-            where = channel.send(name, data)
+            with self.archive.open(sha256) as data:  # sent a block at a time: a big acknowledgment is not held
+                where = channel.send(name, data)
         except ChannelError as error:
-            where = _already_there(channel, name, data)
+            where = _already_there(channel, name, sha256)
             if where is None:
                 logger.warning("outbound exchange {} {} to {}: not sent ({}); tried again at the next run",
                                exchange_id, name, profile.id, error)
@@ -913,14 +914,16 @@ def _describe(issue: Any) -> str:
     return where + issue.reason
 
 
-def _already_there(channel: Channel, name: str, data: bytes) -> Path | None:
-    """After a crash between writing a file and recording it as sent, the file is already there."""
+def _already_there(channel: Channel, name: str, sha256: str) -> Path | None:
+    """After a crash between writing a file and recording it as sent, the file is already there
+    (the same bytes: its sha256, read a block at a time)."""
     outbox = getattr(channel, "outbox", None)
     if outbox is None:
         return None
     target = Path(outbox) / name
     try:
-        return target if target.read_bytes() == data else None
+        with target.open("rb") as written:
+            return target if hashlib.file_digest(written, "sha256").hexdigest() == sha256 else None
     except OSError:
         return None
 

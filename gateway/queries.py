@@ -7,6 +7,7 @@ their keys are a contract (README).
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from datetime import datetime
 from typing import Any, Iterator
 
@@ -189,16 +190,17 @@ def _tree_text(archive: Archive, exchange: Exchange, position: int) -> str | Non
     from gateway.formats.model import Message as ParsedMessage
     from gateway.formats.model import UnreadableFile
 
-    data = archive.read(exchange.sha256)
-    if formats.sniff(data) is None:
-        return None  # CSV: the layout lives in the partner's template; `inspect --partner` shows it
-    try:
-        _, events = formats.parse(data)
-        for event in events:
-            if isinstance(event, ParsedMessage) and event.index == position and event.tree is not None:
-                return etree.tostring(event.tree, pretty_print=True, encoding="unicode")
-    except UnreadableFile:
-        return None
+    with archive.view(exchange.sha256) as data:  # a block at a time, up to the message: a big file is not read whole
+        if formats.sniff(data) is None:
+            return None  # CSV: the layout lives in the partner's template; `inspect --partner` shows it
+        try:
+            _, events = formats.parse(data)
+            with closing(events):  # the parse lets go of the map before it is closed
+                for event in events:
+                    if isinstance(event, ParsedMessage) and event.index == position and event.tree is not None:
+                        return etree.tostring(event.tree, pretty_print=True, encoding="unicode")
+        except UnreadableFile:
+            return None
     return None
 
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tracemalloc
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,24 @@ def drop_samples(gateway: Gateway) -> list[Path]:
             shutil.copyfile(sample, target)
             dropped.append(target)
     return dropped
+
+
+BIG_FILE = 16 * 1024 * 1024
+"""A big file for the tests that measure memory: big beside what a read a block at a time holds."""
+WELL_BELOW = 1 / 3
+"""A heap peak this share of a big file's size: a few blocks of 1 MiB fit, the file does not."""
+
+
+@contextmanager
+def heap_peak() -> Iterator[list[int]]:
+    """The peak of the Python heap (tracemalloc) while the block runs, in bytes (in the list, once it has run)."""
+    peak: list[int] = []
+    tracemalloc.start()
+    try:
+        yield peak
+    finally:
+        peak.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
 
 
 def age(path: Path, seconds: float = 5.0) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
+from conftest import CORPUS, ROOT
+from gateway_fixtures import BIG_FILE, WELL_BELOW, heap_peak
 
 from gateway.formats import edifact
 from gateway.formats.model import Interchange, Issue, Message, UnreadableFile
@@ -433,6 +435,35 @@ def test_junk_after_unz_is_an_error_of_that_interchange():
     [interchange] = interchanges(events)
     assert any("bytes after UNZ" in issue.reason for issue in interchange.errors)
     assert messages(events)[0].status == "accepted"
+
+
+def test_junk_after_unz_is_counted_and_shown_without_the_blank_space_around_it():
+    events = list(edifact.parse(order(GOOD_MESSAGE) + b"\r\n GARBAGE\x00\x01 \n"))
+    [interchange] = interchanges(events)
+    assert [issue.reason for issue in interchange.errors] == [
+        "9 bytes after UNZ do not belong to any interchange (they start with 'GARBAGE\\x00\\x01')"]
+
+
+@pytest.mark.parametrize("padding, errors", [
+    (b"\n", []),
+    (b"\x00", [f"{BIG_FILE} bytes after UNZ do not belong to any interchange (they start with "
+               f"{chr(0) * 20!r}…)"]),
+])
+def test_a_file_padded_after_its_unz_is_not_copied_into_memory(tmp_path, padding, errors):
+    """Some partners' tools pad files to a fixed size, with blank lines or NULs: the padding is
+    looked at a block at a time, never copied whole (a 1 GB file would cost a gigabyte)."""
+    sample = (ROOT / "samples/inbox/acme-retail/ORDERS_4500012.edi").read_bytes()
+    path = tmp_path / "padded.edi"
+    path.write_bytes(sample + padding * BIG_FILE)
+
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data, \
+            heap_peak() as peak:
+        events = list(edifact.parse(data))
+
+    [interchange] = interchanges(events)
+    assert [issue.reason for issue in interchange.errors] == errors
+    assert [m.status for m in messages(events)] == ["accepted", "accepted"]
+    assert peak[0] < BIG_FILE * WELL_BELOW, f"peak {peak[0]} bytes for a file of {BIG_FILE}"
 
 
 def test_invalid_segment_tag_is_an_error():

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from gateway_fixtures import BIG_FILE, WELL_BELOW, heap_peak
 from watchdog.events import EVENT_TYPE_CREATED, EVENT_TYPE_MOVED, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -386,6 +387,21 @@ def test_send_writes_the_file_whole_under_its_name_in_one_rename(tmp_path):
     # place under its name shows as created, opened, modified and closed.
     assert len(touching_target) == 1, [event.event_type for event in touching_target]
     assert touching_target[0].event_type in (EVENT_TYPE_MOVED, EVENT_TYPE_CREATED)
+
+
+def test_send_copies_a_big_file_to_the_outbox_a_block_at_a_time(tmp_path):
+    """An outbound file handed over as a file opened for reading (the archived bytes), not as bytes."""
+    outbox = tmp_path / "outbox"
+    source = tmp_path / "archived"
+    source.write_bytes(os.urandom(BIG_FILE))
+    inbox_channel = channel(tmp_path, outbox=outbox)
+
+    with source.open("rb") as stream, heap_peak() as peak:
+        target = inbox_channel.send("CONTRL_1.edi", stream)
+
+    assert target.read_bytes() == source.read_bytes()
+    assert os.listdir(outbox) == ["CONTRL_1.edi"]
+    assert peak[0] < BIG_FILE * WELL_BELOW, f"peak {peak[0]} bytes for a file of {BIG_FILE}"
 
 
 def test_send_never_overwrites_a_file_the_partner_has_not_picked_up(tmp_path):

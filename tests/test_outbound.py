@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import hashlib
 import io
 import time
 from datetime import datetime, timedelta, timezone
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS, ROOT
-from gateway_fixtures import age, make_gateway
+from gateway_fixtures import WELL_BELOW, age, heap_peak, make_gateway
 
 from gateway import formats
 from gateway.config import settings_from
@@ -242,6 +243,34 @@ def test_a_file_written_before_a_crash_is_recorded_as_sent_not_written_twice(gat
     [out] = gateway.rows(direction="out")
     assert out.state == "sent"
     assert list(gateway.files("acme")) == ["CONTRL_1.edi"]
+
+
+def contrl_answering(count: int) -> OutboundMessage:
+    """A CONTRL accepting each of `count` ORDERS messages: what a file of as many orders is answered with."""
+    orders = ["ORDERS", "D", "96A", "UN", "EAN008"]
+    segments = [["UCI", "ACME000117", ["4012345000009", "14"], ["5790000000006", "14"], "7"]]
+    segments += [["UCM", str(ref), orders, "7"] for ref in range(1, count + 1)]
+    return OutboundMessage("CONTRL", segments, identifier=("CONTRL", "D", "3", "UN"), summary={"answers": count})
+
+
+def test_a_big_acknowledgment_goes_from_the_archive_to_the_outbox_a_block_at_a_time(tmp_path):
+    gateway = Gateway(tmp_path, identity={"edifact": {"id": "5790000000006", "qualifier": "14"}})
+    acme = gateway.profiles["acme"]
+    # The first send loads the folder channel's modules and compiles its queries: not measured.
+    gateway.outbound.record(acme, "edifact", [contrl_answering(1)])
+    assert gateway.outbound.send_pending() == 1
+    recorded = gateway.outbound.record(acme, "edifact", [contrl_answering(400_000)])
+    exchange = gateway.exchange(recorded.exchange_id)
+    assert exchange.size > 14_000_000
+
+    with heap_peak() as peak:
+        assert gateway.outbound.send_pending() == 1
+
+    sent = gateway.outbox("acme") / recorded.file_name
+    assert hashlib.sha256(sent.read_bytes()).hexdigest() == exchange.sha256
+    assert gateway.exchange(recorded.exchange_id).state == "sent"
+    assert peak[0] < exchange.size * WELL_BELOW, f"peak {peak[0]} bytes for a file of {exchange.size}"
+    gateway.store.close()
 
 
 # --- documents we send, and the partners' acknowledgments of them ----------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from gateway_fixtures import BIG_FILE, WELL_BELOW, heap_peak
 from gateway.channels.base import ChannelError
 from gateway.channels.secrets import SecretRef
 from gateway.channels.sftp import HostKeyRefused, SftpChannel
@@ -313,6 +314,22 @@ def test_sent_files_appear_complete_under_their_final_name(sshd, tmp_path):
     assert (outbox / "INVOIC_1.edi").read_bytes() == data
     assert seen_partial == []
     assert [p.name for p in outbox.iterdir()] == ["INVOIC_1.edi"]
+
+
+@pytest.mark.parametrize("upload", ["rename", "direct"])
+def test_a_big_file_is_uploaded_from_a_file_a_block_at_a_time(sshd, tmp_path, upload):
+    """An outbound file handed over as a file opened for reading (the archived bytes), not as bytes."""
+    source = tmp_path / "archived"
+    source.write_bytes(os.urandom(BIG_FILE))
+    channel = channel_for(sshd, tmp_path, upload=upload)
+
+    with source.open("rb") as stream, heap_peak() as peak:
+        where = channel.send("CONTRL_1.edi", stream)
+
+    assert str(where) == sshd.remote("outbox/CONTRL_1.edi")
+    assert (sshd.local("outbox") / "CONTRL_1.edi").read_bytes() == source.read_bytes()
+    assert [p.name for p in sshd.local("outbox").iterdir()] == ["CONTRL_1.edi"]
+    assert peak[0] < BIG_FILE * WELL_BELOW, f"peak {peak[0]} bytes for a file of {BIG_FILE}"
 
 
 def test_an_upload_prefix_and_direct_writes_are_honoured_and_nothing_is_overwritten(sshd, tmp_path):

@@ -102,6 +102,17 @@ def base_name(name: str) -> str:
     return last if last not in ("", ".", "..") else "unnamed"
 
 
+def blocks(data: bytes | BinaryIO, size: int) -> Iterator[bytes | memoryview]:
+    """What a channel sends, `size` bytes at a time: slices of bytes, or reads of a binary file."""
+    if isinstance(data, (bytes, bytearray)):
+        view = memoryview(data)
+        for start in range(0, len(view), size):
+            yield view[start:start + size]
+        return
+    while block := data.read(size):
+        yield block
+
+
 def is_inbound_name(name: str, patterns: Iterable[str] = ("*",)) -> bool:
     """Whether a file called `name` is one to claim: not hidden, not in transit, matching a pattern.
 
@@ -140,8 +151,12 @@ class Channel(ABC):
         """The file cannot be read: move it to failed/ with a reason file beside it; returns where."""
 
     @abstractmethod
-    def send(self, name: str, data: bytes) -> PurePath:
-        """Write an outbound file atomically under `name` (checked by `safe_file_name`); returns where."""
+    def send(self, name: str, data: bytes | BinaryIO) -> PurePath:
+        """Write an outbound file atomically under `name` (checked by `safe_file_name`); returns where.
+
+        `data` is the bytes, or a binary file opened for reading (an archived file of many
+        megabytes): read from where it stands to its end, a block at a time (`blocks`), never whole.
+        """
 
     def still_written(self, claimed: ClaimedFile, stream: BinaryIO, size_read: int) -> str | None:
         """Why the bytes just read from `stream` may not be the whole file (a partner is still

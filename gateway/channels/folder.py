@@ -48,6 +48,7 @@ from gateway.channels.base import (
     ChannelError,
     ClaimedFile,
     base_name,
+    blocks,
     is_inbound_name,
     safe_file_name,
 )
@@ -277,8 +278,9 @@ class FolderChannel(Channel):
                 remove_leftovers(folder, ".*.tmp")  # written beside the file by earlier versions
                 remove_leftovers(folder / TEMPORARY_FOLDER, "*.tmp")
 
-    def send(self, name: str, data: bytes) -> Path:
-        """Write `data` to the outbox as `name`: a hidden temporary file, fsync, then a rename.
+    def send(self, name: str, data: bytes | BinaryIO) -> Path:
+        """Write `data` (bytes, or a binary file copied a block at a time) to the outbox as `name`:
+        a hidden temporary file, fsync, then a rename.
 
         Partners never see a half-written file. An existing file of that name (not yet picked
         up) is never overwritten: ChannelError.
@@ -290,8 +292,8 @@ class FolderChannel(Channel):
         target = self.outbox / name
         if os.path.lexists(target):
             raise ChannelError(f"channel {self.name}: {target} exists and has not been picked up; not overwritten")
-        _write_atomically(target, data)
-        self._log.info("sent {file!r} ({size} bytes) to {outbox}", file=name, size=len(data), outbox=str(self.outbox))
+        size = _write_atomically(target, data)
+        self._log.info("sent {file!r} ({size} bytes) to {outbox}", file=name, size=size, outbox=str(self.outbox))
         return target
 
     # the parts
@@ -612,12 +614,16 @@ def _same_file(first: Path, second: Path) -> bool:
 
 
 
+COPY_BLOCK = 1024 * 1024
+"""How much of an outbound file is read and written at a time."""
+
 TEMPORARY_FOLDER = ".edigw-tmp"
 """Beside the files we write: their temporary copies, in a folder partners' pickers do not list."""
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    """Write `target` through a temporary file in `.edigw-tmp/` beside it: fsync, rename, fsync folder.
+def _write_atomically(target: Path, data: bytes | BinaryIO) -> int:
+    """Write `target` through a temporary file in `.edigw-tmp/` beside it: fsync, rename, fsync folder;
+    returns its size. A binary file is copied a block at a time.
 
     The folder is removed again once empty, so a partner listing the outbox (hidden files too)
     sees only whole files; another writer that finds it gone makes it again.
@@ -634,9 +640,11 @@ def _write_atomically(target: Path, data: bytes) -> None:
                 if attempt == 2:
                     raise
         with writer:
-            writer.write(data)
+            for block in blocks(data, COPY_BLOCK):
+                writer.write(block)
             writer.flush()
             os.fsync(writer.fileno())
+            size = writer.tell()
         os.replace(temporary, target)
     except OSError as err:
         remove_quietly(temporary)
@@ -646,6 +654,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
     except OSError:
         pass  # another write is under way in it
     fsync_folder(target.parent)
+    return size
 
 
 

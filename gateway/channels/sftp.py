@@ -49,6 +49,7 @@ from gateway.channels.base import (
     ChannelError,
     ClaimedFile,
     UnsafeFileName,
+    blocks,
     is_inbound_name,
     safe_file_name,
 )
@@ -682,8 +683,9 @@ class SftpChannel(Channel):
 
     # outbound
 
-    def send(self, name: str, data: bytes) -> PurePosixPath:
-        """Upload `data` to the remote outbox as `name`, so that the partner never reads half a file.
+    def send(self, name: str, data: bytes | BinaryIO) -> PurePosixPath:
+        """Upload `data` (bytes, or a binary file read a block at a time) to the remote outbox as
+        `name`, so that the partner never reads half a file.
 
         With `upload: rename` (the default) it is written under a temporary name (`temp_prefix` +
         name, or name + `.part`), its size checked, then renamed; with `upload: direct` it is
@@ -708,15 +710,16 @@ class SftpChannel(Channel):
                     pass
             try:
                 with self._remote("upload", temporary):
+                    size = 0
                     with sftp.open(temporary, "wx" if direct else "w") as writer:
                         writer.set_pipelined(True)
-                        view = memoryview(data)
-                        for start in range(0, len(view), CHUNK):
-                            writer.write(view[start:start + CHUNK])
+                        for block in blocks(data, CHUNK):
+                            writer.write(block)
+                            size += len(block)
                     written = sftp.stat(temporary).st_size
-                if written != len(data):
+                if written != size:
                     raise ChannelError(f"channel {self.name}: {temporary} has {written} bytes on the server, "
-                                       f"not {len(data)}")
+                                       f"not {size}")
                 if not direct:
                     with self._remote("rename the uploaded file to", final):
                         sftp.rename(temporary, final)
@@ -724,7 +727,7 @@ class SftpChannel(Channel):
                 if not direct:
                     self._remove_remote_quietly(sftp, temporary)
                 raise
-        self._log.info("sent {file!r} ({size} bytes) to {server}:{outbox}", file=name, size=len(data),
+        self._log.info("sent {file!r} ({size} bytes) to {server}:{outbox}", file=name, size=size,
                        server=self.settings.server, outbox=outbox)
         return PurePosixPath(final)
 

@@ -174,9 +174,18 @@ class Chunk:
     data: bytes | mmap.mmap  # the whole file
     start: int  # its UNB (or whatever follows the UNA) …
     end: int  # … up to the end of its UNZ
-    junk: bytes = b""  # what follows UNZ before the next interchange
+    junk_end: int  # what follows UNZ before the next interchange is data[end:junk_end] (never copied whole)
     separators: Separators = field(default_factory=Separators)
     followed: bool = False  # another interchange starts after this one
+
+    def junk(self) -> tuple[int, bytes]:
+        """How many bytes follow UNZ before the next interchange, blank space around them left out,
+        and the first of them; read a block at a time (a file padded to a fixed size is not copied)."""
+        first = _first_not_blank(self.data, self.end, self.junk_end)
+        if first is None:
+            return 0, b""
+        last = _last_not_blank(self.data, first, self.junk_end)
+        return last + 1 - first, self.data[first:min(first + 40, last + 1)]
 
     def blocks(self, size: int = BLOCK) -> Iterator[bytes]:
         """The interchange's bytes a block at a time (mmap pages read are given back)."""
@@ -199,9 +208,31 @@ def _chunks(data: bytes, start: int) -> Iterator[Chunk]:
         following = _next_interchange(data, body_start + 3, separators)
         end = len(data) if following is None else following
         body_end = _cut_after_unz(data, body_start, end, separators)
-        junk = data[body_end:end]
-        yield Chunk(una, data, body_start, body_end, junk, separators, followed=following is not None)
+        yield Chunk(una, data, body_start, body_end, end, separators, followed=following is not None)
         position = _skip_blanks(data, end)
+
+
+def _first_not_blank(data: bytes | mmap.mmap, start: int, end: int) -> int | None:
+    """The offset of the first byte of data[start:end] that is not blank space, or None; a block at a time."""
+    for at in range(start, end, BLOCK):
+        block = data[at:min(at + BLOCK, end)]
+        rest = block.lstrip(WHITESPACE)
+        if rest:
+            return at + len(block) - len(rest)
+        release_pages(data, at, BLOCK)
+    return None
+
+
+def _last_not_blank(data: bytes | mmap.mmap, start: int, end: int) -> int:
+    """The offset of the last byte of data[start:end] that is not blank space (data[start] is not); a
+    block at a time from the end."""
+    for stop in range(end, start, -BLOCK):
+        at = max(start, stop - BLOCK)
+        rest = data[at:stop].rstrip(WHITESPACE)
+        release_pages(data, at, stop - at)
+        if rest:
+            return at + len(rest) - 1
+    return start
 
 
 def _next_interchange(data: bytes, start: int, separators: Separators) -> int | None:
@@ -762,11 +793,11 @@ class _InterchangeReader:
             self.error(
                 f"the interchange has no UNZ trailer: it ends {where}", "UNZ", self.position + 1, code="13"
             )
-        junk = self.chunk.junk.strip(WHITESPACE)
-        if junk:
+        size, opening = self.chunk.junk()
+        if size:
             self.error(
-                f"{len(junk)} bytes after UNZ do not belong to any interchange "
-                f"(they start with {_preview(junk)})",
+                f"{size} bytes after UNZ do not belong to any interchange "
+                f"(they start with {_preview(opening)})",
                 None,
                 self.position + 1,
             )

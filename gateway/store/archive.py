@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from gateway.files import fsync_folder, private_folder, remove_leftovers
+from gateway.files import fsync_folder, mapped, private_folder, remove_leftovers
 
 CHUNK = 1024 * 1024
 
@@ -81,21 +81,24 @@ class Archive:
         return data
 
     @contextmanager
+    def open(self, sha256: str) -> Iterator[BinaryIO]:
+        """The archived bytes as a binary file opened for reading, checked against their sha256 first:
+        what is sent to a partner is read from it a block at a time, never whole."""
+        problem = self.check(sha256)
+        if problem:
+            raise ArchiveMismatch(problem)
+        with self._file(sha256).open("rb") as stream:
+            yield stream
+
+    @contextmanager
     def view(self, sha256: str) -> Iterator[bytes | mmap.mmap]:
         """The archived bytes as a read-only mmap (b"" when empty), checked against their sha256 first.
 
         Nothing is read into memory up front: a parser reads the pages it needs (and may give
         them back), so a file of a gigabyte costs no more memory than one of a megabyte.
         """
-        problem = self.check(sha256)
-        if problem:
-            raise ArchiveMismatch(problem)
-        with self._file(sha256).open("rb") as stream:
-            if os.fstat(stream.fileno()).st_size == 0:
-                yield b""
-                return
-            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                yield view
+        with self.open(sha256) as stream, mapped(stream) as view:
+            yield view
 
     def chunks(self, sha256: str) -> Iterator[bytes]:
         """The archived bytes in chunks, checked whole against their sha256 before the first is given."""
@@ -222,9 +225,9 @@ class StoreArchive(Archive):
         return data
 
     @contextmanager
-    def view(self, sha256: str) -> Iterator[bytes | mmap.mmap]:
-        """The chunks spooled into a temporary file, hashed on the way, and mapped read-only: a big
-        file costs no more memory than in the folder archive."""
+    def open(self, sha256: str) -> Iterator[BinaryIO]:
+        """The chunks spooled into a temporary file, hashed on the way, and given from its start (and
+        mapped by `view`): a big file costs no more memory than in the folder archive."""
         digest = hashlib.sha256()
         with tempfile.TemporaryFile(prefix="edigw-view-") as spool:
             for chunk in self._chunks(sha256):
@@ -232,12 +235,8 @@ class StoreArchive(Archive):
                 spool.write(chunk)
             if digest.hexdigest() != sha256:
                 raise ArchiveMismatch(self._mismatch(sha256))
-            spool.flush()
-            if spool.tell() == 0:
-                yield b""
-                return
-            with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                yield view
+            spool.seek(0)
+            yield spool
 
     def exists(self, sha256: str) -> bool:
         from sqlalchemy import select

@@ -198,7 +198,8 @@ def message(message_id: int):
 
         position = session.get(Message, message_id).position
     try:
-        segments = rawview.segments(gateway.archive.read(detail["exchange"]["sha256"]), position, detail["errors"])
+        with gateway.archive.view(detail["exchange"]["sha256"]) as data:  # a block at a time, around the message
+            segments = rawview.segments(data, position, detail["errors"])
         missing = None
     except OSError as error:  # the page still tells the rest of the story
         segments, missing = [], f"the archived file cannot be read: {error.strerror} ({error.filename})"
@@ -212,9 +213,10 @@ def raw(message_id: int):
     from gateway import queries
 
     try:
-        chunks = b"".join(queries.raw_chunks(_gateway().store, _gateway().archive, message_id))
+        chunks = queries.raw_chunks(_gateway().store, _gateway().archive, message_id)
     except LookupError as error:
         flask.abort(404, str(error))
+    # Streamed a chunk at a time as the browser takes them: a file of a gigabyte is never held whole.
     return flask.Response(chunks, mimetype="application/octet-stream",
                           headers={"Content-Disposition": f"attachment; filename=message-{message_id}.edi"})
 
@@ -387,8 +389,8 @@ def _dry_run(detail: dict[str, Any], stage: str) -> dict[str, Any]:
         message = {"document_type": detail["document_type"], "document": detail["document"], "errors": [],
                    "problems": [], "status": "stored"}
     else:
-        report = inspection.inspect_bytes(gateway.archive.read(detail["exchange"]["sha256"]), detail["file"],
-                                          profile, gateway.templates)
+        with gateway.archive.view(detail["exchange"]["sha256"]) as data:  # a block at a time, as the pipeline reads it
+            report = inspection.inspect_bytes(data, detail["file"], profile, gateway.templates)
         found = [m for i in report["interchanges"] for m in i["messages"]]
         with gateway.store.session() as session:
             from gateway.store.models import Message

@@ -1,0 +1,162 @@
+"""Big local and archived files are read a block at a time, never whole into memory.
+
+The pipeline reads the archive through an mmap; so do `edigw inspect` and `partners test` for a
+local file, and the console's raw view streams the archived bytes. Each test measures the peak of
+the Python heap (tracemalloc) while a file of 16 MB goes through, and finds it well below the
+file's size. (Outbound files go to the channels a block at a time: test_outbound, and the
+channels' own tests.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from types import SimpleNamespace
+
+import pytest
+from conftest import ROOT
+from gateway_fixtures import BIG_FILE, WELL_BELOW, heap_peak, make_gateway
+
+from gateway import inspection
+from gateway.pipeline import TemplateSet
+
+SAMPLE = ROOT / "samples" / "inbox" / "acme-retail" / "ORDERS_4500012.edi"
+
+
+def test_inspect_tells_a_big_file_is_not_edi_without_reading_it_into_memory(tmp_path):
+    """A 16 MB file that is not EDI (a scanned PDF saved in the inbox by mistake): the report says
+    why it cannot be read, and the file was looked at, not loaded."""
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(b"%PDF-1.7\n" + b"%\xe2\xe3\xcf\xd3 stream of a scanned page\n" * (BIG_FILE // 34))
+
+    with heap_peak() as peak:
+        report = inspection.inspect_file(path, None, TemplateSet(ROOT / "templates"))
+
+    assert report["standard"] is None
+    assert "not EDIFACT" in report["error"]
+    assert peak[0] < path.stat().st_size * WELL_BELOW, f"peak {peak[0]} bytes for a file of {path.stat().st_size}"
+
+
+def test_inspect_of_a_local_file_gives_the_report_the_bytes_give(tmp_path):
+    templates = TemplateSet(ROOT / "templates")
+
+    report = inspection.inspect_file(SAMPLE, None, templates)
+
+    assert report == inspection.inspect_bytes(SAMPLE.read_bytes(), str(SAMPLE), None, templates)
+    assert [m["document"]["document_number"] for m in report["interchanges"][0]["messages"]] == [
+        "4500012", "4500013"]
+
+
+def test_inspect_of_an_empty_file_says_it_is_empty(tmp_path):
+    path = tmp_path / "empty.edi"
+    path.write_bytes(b"")
+
+    report = inspection.inspect_file(path, None, TemplateSet(ROOT / "templates"))
+
+    assert report["error"] == "the file is empty"
+
+
+@pytest.fixture(scope="module")
+def padded(tmp_path_factory):
+    """A gateway that took in the ACME sample padded with 16 MB of blank lines after its UNZ (as some
+    partners' tools write fixed-size files), and its console, signed in through a trusted header."""
+    from gateway.app import App
+    from gateway.config import load_settings
+    from gateway.web import users
+    from gateway.web.app import create_app
+
+    gateway = make_gateway(tmp_path_factory.mktemp("padded"), partners=("acme-retail",))
+    with gateway.config.open("a", encoding="utf-8") as config:
+        config.write('[http]\ntrusted_user_header = "X-Remote-User"\n')
+    data = SAMPLE.read_bytes() + b"\n" * BIG_FILE
+    (gateway.inbox("acme-retail") / "ORDERS_4500012.edi").write_bytes(data)
+    gateway.run("run", "--once")
+    [order] = [m for m in gateway.messages() if m["document_number"] == "4500012"]
+    settings = load_settings(str(gateway.config))
+    app = App(settings)
+    users.add(app.store, "ann", "operator", "ann-operator-pw")
+    client = create_app(settings).test_client()
+    client.get("/messages", headers=AS_ANN)  # a first page: the console has loaded its parts
+    yield SimpleNamespace(data=data, message=order["id"], app=app, client=client)
+    app.store.close()
+
+
+AS_ANN = {"X-Remote-User": "ann"}
+
+
+def test_the_console_streams_the_raw_bytes_of_a_big_file(padded):
+    """Support downloads the file of a message from its page: the bytes arrive whole and in order,
+    and the console never holds them all at once."""
+    digest, size = hashlib.sha256(), 0
+    with heap_peak() as peak:
+        response = padded.client.get(f"/messages/{padded.message}/raw", headers=AS_ANN, buffered=False)
+        for chunk in response.response:
+            digest.update(chunk)
+            size += len(chunk)
+        response.close()
+
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == f"attachment; filename=message-{padded.message}.edi"
+    assert (size, digest.hexdigest()) == (len(padded.data), hashlib.sha256(padded.data).hexdigest())
+    assert peak[0] < len(padded.data) * WELL_BELOW, f"peak {peak[0]} bytes for a file of {len(padded.data)}"
+
+
+def test_messages_show_parses_the_tree_again_without_reading_the_file_whole(padded):
+    from gateway import queries
+
+    with heap_peak() as peak:
+        detail = queries.show_message(padded.app.store, padded.app.archive, padded.message, with_tree=True)
+
+    assert "<BGM" in detail["tree"] and "4500012" in detail["tree"]
+    assert peak[0] < len(padded.data) * WELL_BELOW, f"peak {peak[0]} bytes for a file of {len(padded.data)}"
+
+
+def test_the_console_previews_a_reprocess_without_reading_the_file_whole(padded):
+    with heap_peak() as peak:
+        page = padded.client.get(f"/messages/{padded.message}/reprocess?stage=parse", headers=AS_ANN)
+
+    assert page.status_code == 200
+    assert "4500012" in page.get_data(as_text=True)
+    assert "no deliverer is configured" in page.get_data(as_text=True)
+    assert peak[0] < len(padded.data) * WELL_BELOW, f"peak {peak[0]} bytes for a file of {len(padded.data)}"
+
+
+def test_the_message_page_of_a_big_file_reads_it_a_block_at_a_time(padded):
+    with heap_peak() as peak:
+        page = padded.client.get(f"/messages/{padded.message}", headers=AS_ANN)
+
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "<code>BGM+220+4500012+9&#39;</code>" in html
+    assert peak[0] < len(padded.data) * WELL_BELOW, f"peak {peak[0]} bytes for a file of {len(padded.data)}"
+
+
+def test_the_message_page_shows_a_big_file_around_the_message():
+    """Of an interchange of 300 messages, the page shows the envelope, the 100 segments before the
+    151st message, the message, the 100 after it, and says where segments are left out."""
+    from gateway.web.console import rawview
+
+    body = "".join(f"UNH+{n}+ORDERS:D:96A:UN'BGM+220+PO{n}+9'UNT+3+{n}'" for n in range(1, 301))
+    data = f"UNB+UNOC:3+SENDER:14+RECEIVER:14+240131:1200+REF1'{body}UNZ+300+REF1'".encode()
+
+    shown = rawview.segments(data, 150, [{"position": 2, "reason": "a finding"}])
+
+    first = 1 + 150 * 3 + 1  # UNB, 150 messages, then the message's UNH
+    assert [s.number for s in shown] == [*range(1, 21), None, *range(first - 100, first + 103), None]
+    assert [s.text for s in shown if s.ours] == ["UNH+151+ORDERS:D:96A:UN'", "BGM+220+PO151+9'", "UNT+3+151'"]
+    assert [s.text for s in shown if s.findings] == ["BGM+220+PO151+9'"]
+    assert shown[20].text == f"… {first - 100 - 21} segments are not shown: download the file to read them"
+    assert shown[-1].text.startswith("… the segments after these are not shown")
+
+
+@pytest.mark.parametrize("data, texts", [
+    ("UNA:+.? 'UNB+UNOC:3+A+B+1+R'\n\nUNH+1+X'NAD+BY++Müller?'s straße ñ€'UNT+3+1'UNZ+1+R'\n\n".encode(),
+     ["UNA:+.? '", "UNB+UNOC:3+A+B+1+R'", "UNH+1+X'", "NAD+BY++Müller?'s straße ñ€'", "UNT+3+1'", "UNZ+1+R'"]),
+    ("naïve,ü\r\nß,€\r\n\r\nlast".encode(), ["naïve,ü", "ß,€", "", "last"]),
+], ids=["edifact", "csv"])
+def test_the_message_page_cuts_a_file_the_same_whatever_falls_between_two_blocks(monkeypatch, data, texts):
+    """A character of several bytes, a release character or a CRLF cut by the end of a block."""
+    from gateway.web.console import rawview
+
+    monkeypatch.setattr(rawview, "BLOCK", 5)
+
+    assert [s.text for s in rawview.segments(data, 0, [])] == texts

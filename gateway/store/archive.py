@@ -226,10 +226,10 @@ class StoreArchive(Archive):
 
     @contextmanager
     def open(self, sha256: str) -> Iterator[BinaryIO]:
-        """The chunks spooled into a temporary file, hashed on the way, and given from its start (and
-        mapped by `view`): a big file costs no more memory than in the folder archive."""
+        """The chunks spooled (in memory up to a chunk, then into a temporary file), hashed on the
+        way, and given from its start: a big file costs no more memory than in the folder archive."""
         digest = hashlib.sha256()
-        with tempfile.TemporaryFile(prefix="edigw-view-") as spool:
+        with tempfile.SpooledTemporaryFile(max_size=CHUNK, prefix="edigw-view-") as spool:
             for chunk in self._chunks(sha256):
                 digest.update(chunk)
                 spool.write(chunk)
@@ -237,6 +237,18 @@ class StoreArchive(Archive):
                 raise ArchiveMismatch(self._mismatch(sha256))
             spool.seek(0)
             yield spool
+
+    @contextmanager
+    def view(self, sha256: str) -> Iterator[bytes | mmap.mmap]:
+        """A file of up to a chunk as its bytes (no temporary file); a bigger one mapped from its spool."""
+        with self.open(sha256) as stream:
+            head = stream.read(CHUNK + 1)
+            if len(head) <= CHUNK:
+                yield head
+                return
+            stream.seek(0)
+            with mapped(stream) as view:
+                yield view
 
     def exists(self, sha256: str) -> bool:
         from sqlalchemy import select

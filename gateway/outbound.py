@@ -360,8 +360,9 @@ class Outbound:
             reason = "; ".join(f"interchange {one.control_ref}: " + "; ".join(one.problems)
                                for one in part if one.problems) or None
         state = "held" if reason else "rendered"
+        # Written in the state it ends in, as its messages are; its events say pending, then that.
         exchange = Exchange(partner=profile.id, channel=channel or "-", direction="out", original_name=file_name,
-                            size=size, sha256=sha256, state="pending", standard=standard)
+                            size=size, sha256=sha256, state=state, reason=reason, standard=standard)
         session.add(exchange)
         session.flush()
         record_event(session, "exchange", exchange.id, None, "pending", ACTOR,
@@ -404,7 +405,7 @@ class Outbound:
                        Event("message", row.id, "pending", state, ACTOR, row.reason)]
             one.message_ids.append(row.id)
         record_events(session, events)  # the file's events in one statement
-        transition(session, exchange, state, ACTOR, reason)
+        record_event(session, "exchange", exchange.id, "pending", state, ACTOR, reason)
         if reason:
             logger.warning("outbound {} to {} held, not sent: {}", file_name, profile.id, reason)
         recorded = Recorded(exchange.id, [row.id for _, row in rows], state, first.control_ref, file_name,

@@ -182,19 +182,23 @@ class Store:
         held: list[int] = []
         with self.engine.connect() as connection:
             try:
-                # More candidates than asked for: some may be held by other nodes' claims.
-                for exchange_id in connection.scalars(query.limit(limit * 8).with_for_update(skip_locked=True)):
-                    if len(held) == limit:
-                        break
-                    if connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
-                                          {"key": lock_key(f"exchange {exchange_id}")}).scalar():
-                        held.append(exchange_id)
+                # More candidates than asked for: some may be held by other nodes' claims. They are
+                # tried in order, in one statement, until `limit` are held: the LIMIT stops the tries
+                # (nothing may sort or count the rows first, or every candidate would be locked).
+                candidates = list(connection.scalars(query.limit(limit * 8).with_for_update(skip_locked=True)))
+                if candidates:
+                    held = list(connection.scalars(text(
+                        "SELECT id FROM unnest(CAST(:ids AS integer[]), CAST(:keys AS bigint[])) AS candidate(id, key) "
+                        "WHERE pg_try_advisory_lock(key) LIMIT :limit"),
+                        {"ids": candidates, "keys": [lock_key(f"exchange {id_}") for id_ in candidates],
+                         "limit": limit}))
                 connection.commit()  # the rows are free again; the advisory locks stay with the connection
                 yield held
             finally:
                 connection.rollback()
-                for exchange_id in held:
-                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(f"exchange {exchange_id}")})
+                if held:
+                    connection.execute(text("SELECT pg_advisory_unlock(key) FROM unnest(CAST(:keys AS bigint[])) AS key"),
+                                       {"keys": [lock_key(f"exchange {id_}") for id_ in held]})
                 connection.commit()
 
     def revision(self) -> str | None:

@@ -9,6 +9,7 @@ commits; a batch of new rows and their events (the messages of a big file) go in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy import create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -430,8 +431,7 @@ def _chain_pending(session: Session) -> None:
                      "to_state": to_state, "actor": actor, "reason": reason, "at": when,
                      "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    table = AuditEvent.__table__
-    ids = session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).all()
+    ids = _insert_with_ids(session, AuditEvent.__table__, rows)
     session.info[AUDIT_NEWEST] = Newest(ids[-1], prev_hash)
 
 
@@ -452,11 +452,24 @@ def insert_rows(session: Session, model: type, rows: list[dict], returning_ids: 
     if key and model in SEALED:
         for row in rows:
             row["seal"] = _seal(model, [row.get(name) for name in SEALED[model]], key)
-    table = model.__table__
     if returning_ids:
+        return _insert_with_ids(session, model.__table__, rows)
+    session.execute(insert(model.__table__), rows)
+    return []
+
+
+def _insert_with_ids(session: Session, table, rows: list[dict]) -> list[int]:
+    """Insert rows and return their ids, in the order given.
+
+    PostgreSQL returns them from the insert (RETURNING, a thousand rows a statement). SQLite
+    would run such an insert a row at a time; there the rows go in one executemany, and as the
+    transaction holds the database's write lock from BEGIN, each took the id after the newest.
+    """
+    if session.bind.dialect.name != "sqlite":
         return list(session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
     session.execute(insert(table), rows)
-    return []
+    newest = session.scalar(select(func.max(table.c.id)))
+    return list(range(newest - len(rows) + 1, newest + 1))
 
 
 def seal_of(row: Exchange | Message, key: bytes) -> str:
@@ -509,15 +522,20 @@ def clip_to_columns(row: object, names: tuple[str, ...]) -> list[str]:
 def clip_values(model: type, values: dict, names: tuple[str, ...]) -> list[str]:
     """`clip_to_columns` for the values of a row not made yet (a dict, changed in place)."""
     problems = []
-    columns = model.__table__.columns
-    for name in names:
+    for name, length in _lengths(model, names):
         value = values.get(name)
-        length = getattr(columns[name].type, "length", None)
         if isinstance(value, str) and length and len(value) > length:
             problems.append(f"{name} is {len(value)} characters, over the {length} the gateway keeps "
                             f"({value[:40]!r}…)")
             values[name] = value[:length]
     return problems
+
+
+@functools.cache
+def _lengths(model: type, names: tuple[str, ...]) -> tuple[tuple[str, int | None], ...]:
+    """The columns' lengths (None: unbounded), looked up once: a big file clips every message's values."""
+    columns = model.__table__.columns
+    return tuple((name, getattr(columns[name].type, "length", None)) for name in names)
 
 
 def verify_rows(session: Session, anchor: AuditAnchor) -> tuple[int, list[tuple[str, int, str]]]:
@@ -526,7 +544,6 @@ def verify_rows(session: Session, anchor: AuditAnchor) -> tuple[int, list[tuple[
     A row's state must be the state its newest audit event moved it to, and its seal must match
     its protected columns (SEALED); a row whose newest event predates sealing may be unsealed.
     """
-    from sqlalchemy import func
 
     problems: list[tuple[str, int, str]] = []
     count = 0

@@ -23,6 +23,7 @@ never: at the end of a number's range allocation fails rather than wrapping arou
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterable
 
 from loguru import logger
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -79,19 +80,27 @@ def allocate(session: Session, partner: str, standard: str, kind: str, count: in
     """
     if kind not in KINDS:
         raise ValueError(f"unknown control number kind {kind!r} (one of {', '.join(KINDS)})")
-    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[session.bind.dialect.name]
-    table = ControlNumber.__table__
-    now = utcnow()
-    statement = insert(table).values(partner=partner, standard=standard, kind=kind, next_value=1 + count,
-                                     updated_at=now)
-    after = session.scalar(statement.on_conflict_do_update(
-        index_elements=["partner", "standard", "kind"],
-        set_={"next_value": table.c.next_value + count, "updated_at": now}).returning(table.c.next_value))
+    after = session.scalar(_taking(session.bind.dialect.name), {
+        "partner": partner, "standard": standard, "kind": kind, "count": count, "now": utcnow()})
     first = after - count
     if after - 1 > LIMITS.get(standard, LIMITS["x12"]):
         raise ControlNumbersExhausted(f"{partner} {standard} {kind} control numbers are used up at {first - 1}; "
                                       "they are never reused (agree a new sender id with the partner)")
     return first
+
+
+@functools.cache
+def _taking(dialect: str):
+    """The upsert `allocate` runs, built once per database kind."""
+    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[dialect]
+    table = ControlNumber.__table__
+    count = bindparam("count", type_=Integer)
+    statement = insert(table).values(partner=bindparam("partner"), standard=bindparam("standard"),
+                                     kind=bindparam("kind"), next_value=1 + count, updated_at=bindparam("now"))
+    return statement.on_conflict_do_update(
+        index_elements=["partner", "standard", "kind"],
+        set_={"next_value": table.c.next_value + count, "updated_at": bindparam("now")},
+    ).returning(table.c.next_value)
 
 
 @dataclass

@@ -404,6 +404,11 @@ def record_events(session: Session, events: list[Event]) -> None:
         for item in events)
 
 
+# Built once: they run in every transaction that records an event.
+_AUDIT_LOCK = text(f"SELECT pg_advisory_xact_lock({AUDIT_LOCK_KEY})")
+_CHAIN_HEAD = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+
+
 @event.listens_for(Session, "before_commit")
 def _chain_pending(session: Session) -> None:
     """Chain and insert the transaction's audit events, as the last thing before it commits.
@@ -418,8 +423,8 @@ def _chain_pending(session: Session) -> None:
         return
     session.flush()  # the transaction's own rows before the lock is taken
     if session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
-    prev_hash = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
+        session.execute(_AUDIT_LOCK)
+    prev_hash = session.scalar(_CHAIN_HEAD) or GENESIS
     key = session.info.get(AUDIT_KEY)
     rows = []
     at, stamp = None, ""

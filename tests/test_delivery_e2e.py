@@ -1,34 +1,33 @@
 """Corpus orders into Odoo through watched folders, and a daemon killed in the middle of delivery.
 
-The gateway runs as the real CLI in a subprocess against the Odoo sandbox started here;
-the test reads what Odoo has through odoorpc, as a person's Odoo would show it.
+The gateway runs as the real CLI in a subprocess against the Odoo sandbox started here, or against the
+real Odoo EDIGW_ODOO_* names; the test reads what Odoo has through odoorpc, as a person's Odoo would show it.
+Each run has its own customer (and pricelists) under a tag, so a live Odoo can be used again.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import sqlite3
 import time
+import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
-import odoorpc
 import pytest
 
 from conftest import CORPUS, ROOT
 from gateway.inspection import inspect_file
-from gateway.odoo.sandbox import start
 from gateway.pipeline import TemplateSet
-from gateway_fixtures import Gateway, age
+from gateway_fixtures import Gateway, OdooSession, age, odoo_session
 from test_corpus import WELL_FORMED_ORDERS
 
 PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
 TEMPLATES = TemplateSet(ROOT / "templates")
 CORPUS_ORDERS = WELL_FORMED_ORDERS  # every well-formed ORDERS and 850 file of the corpus
 PROFILE = """name: Corpus customer
-odoo_partner: {ref: CORPUS}
+odoo_partner: {ref: {customer_ref}}
 channels:
   inbox: {type: folder, inbox: inbox/corpus-customer, settle_seconds: 0.2}
 receive:
@@ -43,29 +42,40 @@ delivery:
 """
 
 
-@pytest.fixture
-def odoo():
-    os.environ[PASSWORD_ENV] = "admin"
-    with start() as sandbox:
-        rpc = odoorpc.ODOO("127.0.0.1", port=sandbox.port, timeout=60)
-        rpc.login("edi", "admin", "admin")
-        yield sandbox, rpc
+@pytest.fixture(params=["sandbox", "live"])
+def odoo(request, monkeypatch, tmp_path):
+    with odoo_session(request.param, tmp_path, monkeypatch, "the corpus deliveries", PASSWORD_ENV) as session:
+        yield session, Customer.made(session.rpc)
+
+
+class Customer:
+    """This run's corpus customer: its ref and name carry a tag, so that its orders are told apart from
+    an earlier run's on a live Odoo."""
+
+    def __init__(self, rpc, tag: str):
+        self.tag = tag
+        self.ref, self.name = f"CORPUS-{tag}", f"Corpus customer {tag}"
+        self.id = call(rpc, "res.partner", "create", {"name": self.name, "ref": self.ref, "is_company": True})
+
+    @classmethod
+    def made(cls, rpc) -> "Customer":
+        return cls(rpc, uuid.uuid4().hex[:8].upper())
 
 
 def call(rpc, model, method, *args, **kwargs):
     return rpc.execute_kw(model, method, list(args), kwargs)
 
 
-def corpus_gateway(tmp_path, sandbox, xref: dict[str, str] | None = None, units: dict[str, str] | None = None,
-                   pricelists: dict[str, str] | None = None) -> Gateway:
+def corpus_gateway(tmp_path, session: OdooSession, customer: Customer, xref: dict[str, str] | None = None,
+                   units: dict[str, str] | None = None, pricelists: dict[str, str] | None = None) -> Gateway:
     gateway = Gateway(tmp_path)
     gateway.partners.mkdir(exist_ok=True)
     (gateway.partners / "corpus-customer.yaml").write_text(
         PROFILE.replace("{xref}", json.dumps(xref or {})).replace("{units}", json.dumps(units or {})).replace(
-            "{pricelists}", json.dumps(pricelists or {})))
+            "{pricelists}", json.dumps(pricelists or {})).replace("{customer_ref}", customer.ref))
     gateway.config.write_text(
         f'state_dir = "state"\npartners_dir = "partners"\ntemplates_dir = "{ROOT / "templates"}"\n'
-        f'rescan_seconds = 1\n[odoo]\nurl = "{sandbox.url}"\ndb = "edi"\nuser = "admin"\n'
+        f'rescan_seconds = 1\n[odoo]\nurl = "{session.url}"\ndb = "{session.db}"\nuser = "{session.user}"\n'
         f'password_env = "{PASSWORD_ENV}"\n')
     return gateway
 
@@ -76,12 +86,13 @@ def corpus_documents(relative: str) -> list[dict]:
 
 
 def seed_for(rpc, documents: list[dict]) -> dict[str, str]:
-    """The customer and every product the documents order, in Units, as an admin would set them up.
+    """Every product the documents order, in Units, as an admin would set them up.
 
     A line that names only the customer's item number gets a product of ours and an entry in the
-    profile's cross-reference (returned), as an admin would add one.
+    profile's cross-reference (returned), as an admin would add one. A product an earlier run made (a
+    live Odoo) is set up again rather than made twice: a barcode is unique in Odoo, and two products
+    with one code would hold the order.
     """
-    call(rpc, "res.partner", "create", {"name": "Corpus customer", "ref": "CORPUS", "is_company": True})
     made: set[str] = set()
     xref: dict[str, str] = {}
     for document in documents:
@@ -100,11 +111,25 @@ def seed_for(rpc, documents: list[dict]) -> dict[str, str]:
                 code = values["default_code"] = xref[line["buyer_item"]] = f"OURS-{line['buyer_item']}"
             if code not in made:
                 made.add(code)
-                call(rpc, "product.template", "create", values)
+                key = "barcode" if "barcode" in values else "default_code"
+                found = call(rpc, "product.template", "search", [(key, "=", code)])
+                if found:
+                    call(rpc, "product.template", "write", found, values)
+                else:
+                    call(rpc, "product.template", "create", values)
     return xref
 
 
-def pricelists_for(rpc, documents: list[dict]) -> dict[str, str]:
+def free_ship_to_glns(rpc, documents: list[dict]) -> None:
+    """Take the documents' ship-to GLNs off the partners an earlier run (a live Odoo) gave them to: a
+    barcode is unique in Odoo, and the gateway gives each to the address it creates for this customer."""
+    glns = sorted({d["ship_to"]["gln"] for d in documents if (d.get("ship_to") or {}).get("gln")})
+    taken = call(rpc, "res.partner", "search", [("barcode", "in", glns)], context={"active_test": False})
+    if taken:
+        call(rpc, "res.partner", "write", taken, {"barcode": False})
+
+
+def pricelists_for(rpc, documents: list[dict], customer: Customer) -> dict[str, str]:
     """A pricelist in every currency the orders are in, the currency made active (or added: the corpus has
     guilders), as an admin would; the profile names them under delivery.pricelists (returned)."""
     names = {}
@@ -114,7 +139,7 @@ def pricelists_for(rpc, documents: list[dict]) -> dict[str, str]:
         currency = found[0]["id"] if found else call(rpc, "res.currency", "create", {"name": code, "symbol": code})
         if found and not found[0]["active"]:
             call(rpc, "res.currency", "write", [currency], {"active": True})
-        names[code] = f"Corpus {code}"
+        names[code] = f"Corpus {code} {customer.tag}"
         call(rpc, "product.pricelist", "create", {"name": names[code], "currency_id": currency})
     return names
 
@@ -135,16 +160,19 @@ def must_be_held(document: dict) -> bool:
     return not lines or any(not identified(line) or Decimal(line["quantity"]) == 0 for line in lines)
 
 
-def sale_orders(rpc) -> list[dict]:
-    return call(rpc, "sale.order", "search_read", [], fields=["client_order_ref", "partner_id", "order_line",
-                                                              "currency_id"])
+def sale_orders(rpc, customer: Customer) -> list[dict]:
+    return call(rpc, "sale.order", "search_read", [("partner_id", "=", customer.id)],
+                fields=["client_order_ref", "partner_id", "order_line", "currency_id"])
 
 
 def test_every_corpus_order_becomes_one_sale_order_or_is_held_with_its_reason(tmp_path, odoo):
-    sandbox, rpc = odoo
+    session, customer = odoo
+    rpc = session.rpc
     documents = [d for relative in CORPUS_ORDERS for d in corpus_documents(relative)]
     xref = seed_for(rpc, documents)
-    gateway = corpus_gateway(tmp_path, sandbox, xref, unknown_units(rpc, documents), pricelists_for(rpc, documents))
+    free_ship_to_glns(rpc, documents)
+    gateway = corpus_gateway(tmp_path, session, customer, xref, unknown_units(rpc, documents),
+                             pricelists_for(rpc, documents, customer))
     for relative in CORPUS_ORDERS:
         path = gateway.inbox("corpus-customer") / relative.replace("/", "_")
         path.write_bytes((CORPUS / relative).read_bytes())
@@ -164,7 +192,7 @@ def test_every_corpus_order_becomes_one_sale_order_or_is_held_with_its_reason(tm
         else:
             assert state == "delivered", reason
             created.add(number)
-    orders = {order["client_order_ref"]: order for order in sale_orders(rpc)}
+    orders = {order["client_order_ref"]: order for order in sale_orders(rpc, customer)}
     assert sorted(orders) == sorted(created)  # one sale order per order number
     delivered = [d for d in documents if d["document_number"] in created and not must_be_held(d)]
     checked = set()
@@ -173,7 +201,7 @@ def test_every_corpus_order_becomes_one_sale_order_or_is_held_with_its_reason(tm
             continue  # the same number again (resent, or another file): it found the first order
         checked.add(document["document_number"])
         order = orders[document["document_number"]]
-        assert order["partner_id"][1] == "Corpus customer"
+        assert order["partner_id"][1] == customer.name
         assert order["currency_id"][1] == (document.get("currency") or "USD")  # the order's, never the company's
         lines = call(rpc, "sale.order.line", "read", order["order_line"],
                      fields=["product_uom_qty", "price_unit", "product_id"])
@@ -187,9 +215,10 @@ def test_every_corpus_order_becomes_one_sale_order_or_is_held_with_its_reason(tm
 
 
 def test_a_daemon_killed_in_the_middle_of_delivery_makes_each_sale_order_once(tmp_path, odoo):
-    sandbox, rpc = odoo
+    session, customer = odoo
+    rpc = session.rpc
     sample = (ROOT / "samples/inbox/acme-retail/ORDERS_4500012.edi").read_bytes()
-    gateway = corpus_gateway(tmp_path, sandbox)
+    gateway = corpus_gateway(tmp_path, session, customer)
     documents = corpus_documents("edifact/ORDERS/oca_retail_orders_sample1.txt")
     files = 60
     for number in range(files):
@@ -200,7 +229,8 @@ def test_a_daemon_killed_in_the_middle_of_delivery_makes_each_sale_order_once(tm
     report = inspect_file(gateway.inbox("corpus-customer") / "order-000.edi", None, TEMPLATES)
     documents += [m["document"] for i in report["interchanges"] for m in i["messages"]]
     seed_for(rpc, documents)
-    corpus_gateway(tmp_path, sandbox, pricelists=pricelists_for(rpc, documents))  # the sample is in EUR
+    free_ship_to_glns(rpc, documents)
+    corpus_gateway(tmp_path, session, customer, pricelists=pricelists_for(rpc, documents, customer))  # in EUR
     rng = random.Random(4500012)
     kills = 0
     for _ in range(8):
@@ -213,6 +243,6 @@ def test_a_daemon_killed_in_the_middle_of_delivery_makes_each_sale_order_once(tm
     gateway.run("run", "--once")
 
     assert kills >= 6
-    references = sorted(order["client_order_ref"] for order in sale_orders(rpc))
+    references = sorted(order["client_order_ref"] for order in sale_orders(rpc, customer))
     assert references == sorted(f"K{n:06d}" for n in range(2 * files)), "an order was lost or made twice"
     assert {m["state"] for m in gateway.messages()} == {"delivered"}

@@ -428,6 +428,22 @@ def test_an_unknown_delivery_address_is_held_unless_the_profile_allows_creating_
     assert address["country_id"][1] == "Germany"
 
 
+def test_a_new_delivery_address_whose_gln_another_partner_has_is_held_naming_that_partner(odoo, tmp_path):
+    # A barcode is unique among Odoo's active partners: creating the address would be refused.
+    profile = make_profile(tmp_path, odoo, "acme-retail", create_addresses=True)
+    order = documents(ACME, profile)["4500012"]
+    gln = "40" + str(uuid.uuid4().int)[:11]
+    odoo.call("res.partner", "create", {"name": f"Other DC {odoo.tag}", "type": "delivery", "barcode": gln,
+                                        "parent_id": odoo.customers["BIGBOX"]})
+    order["ship_to"] = {"gln": gln, "name": "ACME Lager Süd", "city": "München", "country": "DE"}
+    held = deliverer_for(odoo).deliver(profile, "Order", order)
+    assert held.state == "held"
+    assert held.reason == (f"the ship-to GLN {gln} is the barcode of Other DC {odoo.tag} (a contact of Bigbox "
+                           f"{odoo.tag}), not of a contact of Acme {odoo.tag}: make it a delivery address of Acme "
+                           f"{odoo.tag} or take the barcode off it in Odoo")
+    assert odoo.orders("ACME", "4500012") == []
+
+
 def test_an_unknown_customer_is_held(odoo, tmp_path):
     unknown = make_profile(tmp_path, odoo, "acme-retail", ref=f"NOBODY-{odoo.tag}")
     order = documents(ACME, unknown)["4500012"]

@@ -171,6 +171,23 @@ def test_partner_barcodes_are_unique_but_references_are_not(odoo):
     assert message == "Another partner already has this barcode"
 
 
+def test_an_archived_partner_does_not_keep_its_barcode_from_another(odoo):
+    # Odoo 18 counts the active partners with the barcode (recorded on a live Odoo 18.0, 2026-12-06).
+    old = customer_vals(odoo)
+    old_id = call(odoo, "res.partner", "create", old)
+    call(odoo, "res.partner", "write", [old_id], {"active": False})
+    new = call(odoo, "res.partner", "create", {"name": f"same GLN {tagged()}", "barcode": old["barcode"]})
+    assert call(odoo, "res.partner", "search", [("barcode", "=", old["barcode"])]) == [new]
+
+
+def test_an_archived_product_does_not_keep_its_barcode_from_another(odoo):
+    old = widget_vals()
+    old_id = call(odoo, "product.product", "create", old)
+    call(odoo, "product.product", "write", [old_id], {"active": False})
+    new = call(odoo, "product.product", "create", {"name": f"same barcode {tagged()}", "barcode": old["barcode"]})
+    assert call(odoo, "product.product", "search", [("barcode", "=", old["barcode"])]) == [new]
+
+
 def test_wrong_password_at_login_is_false_and_in_execute_kw_is_access_denied(odoo):
     db, uid, login = odoo.env.db, odoo.env.uid, odoo.env.user.login
     assert odoo.json("/jsonrpc", {"service": "common", "method": "login",

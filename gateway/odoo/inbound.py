@@ -375,6 +375,8 @@ class OdooDeliverer:
                     return row["id"]
         sent = f"GLN {gln}" if gln else (f"id {ref}" if ref else f"name {name!r}")
         if profile.delivery.create_addresses:
+            if gln and self._gln_taken(customer, gln, plan):
+                return None
             plan.new_address = self._new_address(customer, ship_to)
             plan.notes.append(f"a delivery address with {sent} will be created under {customer['name']}")
             return None
@@ -383,6 +385,19 @@ class OdooDeliverer:
             f"{customer['name']} with {'barcode ' + gln if gln else 'reference ' + (ref or '')}".rstrip()
             + f", or set delivery.create_addresses in {profile.file.name}")
         return None
+
+    def _gln_taken(self, customer: dict[str, Any], gln: str, plan: Plan) -> bool:
+        """Whether another partner has the GLN as its barcode (a problem then): Odoo keeps a barcode to one
+        active partner, so it would refuse the address, and only a person can tell which partner is right."""
+        holders = self.client.search_read("res.partner", [("barcode", "=", gln)], ["name", "parent_id"], limit=1)
+        if not holders:
+            return False
+        holder = holders[0]["name"] + (f" (a contact of {holders[0]['parent_id'][1]})" if holders[0]["parent_id"]
+                                        else "")
+        plan.problems.append(f"the ship-to GLN {gln} is the barcode of {holder}, not of a contact of "
+                             f"{customer['name']}: make it a delivery address of {customer['name']} or take the "
+                             "barcode off it in Odoo")
+        return True
 
     def _new_address(self, customer: dict[str, Any], ship_to: dict[str, Any]) -> dict[str, Any]:
         values = {"parent_id": customer["id"], "type": "delivery",

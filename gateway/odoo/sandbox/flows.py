@@ -109,9 +109,10 @@ def _partner_after_save(db: Database, ids: list[int], vals: dict, context: dict)
 
 
 def _partner_barcodes_unique(db: Database, ids: list[int]) -> None:
+    """Odoo counts the active partners with the barcode: an archived one does not keep it from another."""
     for rid in ids:
         code = rec(db, "res.partner", rid).get("barcode")
-        if code and any(r.get("barcode") == code for i, r in db.records["res.partner"].items() if i != rid):
+        if code and len(db.search("res.partner", [("barcode", "=", code)])) > 1:
             raise ValidationError("Another partner already has this barcode")
 
 
@@ -299,11 +300,12 @@ def _product_defaults(db: Database, vals: dict, context: dict) -> dict:
 
 
 def _barcodes_unique(db: Database, ids: list[int]) -> None:
+    """Odoo groups the active products by barcode: an archived product does not keep its barcode from another."""
     for rid in ids:
         code = rec(db, "product.product", rid).get("barcode")
         if not code:
             continue
-        holders = [i for i, r in db.records["product.product"].items() if r.get("barcode") == code]
+        holders = db.search("product.product", [("barcode", "=", code)])
         if len(holders) > 1:
             names = " and ".join(_product_name(db, i) for i in sorted(holders))
             raise ValidationError(

@@ -506,7 +506,7 @@ class Pipeline:
 
     def _process(self, exchange_id: int) -> None:
         try:
-            with self.store.one_anchor():  # its dozen transactions move the audit anchor once
+            with self.store.one_anchor():  # called alone (`process`), its transactions move the anchor once
                 self._process_exchange(exchange_id)
         finally:  # a plan not taken by the acknowledgment (rejected, held, stopping) is not kept
             self.outbound.prepared.pop(exchange_id, None)

@@ -610,10 +610,6 @@ def _same_file(first: Path, second: Path) -> bool:
         return False
 
 
-
-
-
-
 COPY_BLOCK = 1024 * 1024
 """How much of an outbound file is read and written at a time."""
 
@@ -655,6 +651,5 @@ def _write_atomically(target: Path, data: bytes | BinaryIO) -> int:
         pass  # another write is under way in it
     fsync_folder(target.parent)
     return size
-
 
 

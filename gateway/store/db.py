@@ -549,7 +549,6 @@ def verify_rows(session: Session, anchor: AuditAnchor) -> tuple[int, list[tuple[
     A row's state must be the state its newest audit event moved it to, and its seal must match
     its protected columns (SEALED); a row whose newest event predates sealing may be unsealed.
     """
-
     problems: list[tuple[str, int, str]] = []
     count = 0
     for model, subject in ((Exchange, "exchange"), (Message, "message")):

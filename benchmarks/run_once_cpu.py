@@ -9,12 +9,14 @@ parse, so the ratio is what storing and acknowledging add (goal: <= 1.2).
     .venv/bin/python benchmarks/run_once_cpu.py [--standard edifact|x12] [--orders 10000] [--lines 5]
 
 The child's figure includes starting Python and importing the gateway (printed on its own:
-`edigw --help` run the same way).
+`edigw --help` run the same way). The gateway's store is made by a first run with an empty
+inbox, not counted (its CPU is printed): the file is measured as a running gateway takes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import resource
 import subprocess
@@ -44,6 +46,7 @@ def parse_and_translate(data: bytes, standard: str) -> float:
 
 
 def start_cpu() -> float:
+    compileall.compile_dir(ROOT / "gateway", quiet=1)  # as run_once does
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-m", "gateway", "--help"], check=True, stdout=subprocess.DEVNULL)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -62,6 +65,11 @@ def main() -> None:
         data = path.read_bytes()
         reference = parse_and_translate(data, args.standard)
         del data
+        # The gateway's first run makes its store (the migrations): done once, before the file
+        # is measured, as on a gateway that has been running.
+        aside = path.rename(Path(home) / path.name)
+        setup = run_once(Path(home))
+        aside.rename(path)
         found = run_once(Path(home))
     starting = start_cpu()
     print(f"{args.standard}: {args.orders} orders of {args.lines} lines; load average {load:.1f} at the start")
@@ -69,6 +77,7 @@ def main() -> None:
     print(f"  edigw run --once (child):                {found['cpu']:.2f} s CPU, {found['wall']:.1f} s wall, "
           f"messages {found['states']}, acknowledgment {found['ack']}")
     print(f"  of which starting Python + the gateway:  {starting:.2f} s CPU (edigw --help)")
+    print(f"  not counted: the first run, making the store: {setup['cpu']:.2f} s CPU")
     print(f"run --once / parse + translate: {found['cpu'] / reference:.2f} (goal <= 1.2); "
           f"without the start: {(found['cpu'] - starting) / reference:.2f}")
 

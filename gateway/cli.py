@@ -8,6 +8,7 @@ Every listing takes `--json`, whose shapes are stable and documented in the READ
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from datetime import datetime
@@ -46,6 +47,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gateway import daemon
 
     app = _app(args)
+    # What starting made (modules, settings) lasts as long as the process: the collector need not
+    # look at it again at each full collection (a big file's parse makes several).
+    gc.freeze()
     try:
         if args.once:
             if sys.stderr.isatty() and app.settings.log_format == "text" and not args.log_json:

@@ -25,21 +25,22 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
 from gateway.app import App
 from gateway.channels.base import ChannelError, ClaimedFile
 from gateway.channels.folder import FolderChannel
-from gateway.channels.sftp import SftpChannel
 from gateway.lanes import Lanes
-from gateway.late import check_late
-from gateway.outbound_jobs import OutboundJobs, Report, jobs_for
 from gateway.profiles import Profile, SftpChannelSettings
 from gateway.runtime import Runtime
+
+# Imported where they are needed: `run --once` on folders opens no SFTP connection, schedules
+# nothing, and asks nothing of Odoo unless a partner sends or checks late documents.
+if TYPE_CHECKING:
+    from gateway.channels.sftp import SftpChannel
+    from gateway.outbound_jobs import OutboundJobs, Report
 
 
 LATE_CHECK_SECONDS = 600  # how often suppliers' late documents are looked for
@@ -52,6 +53,11 @@ class Inbox:
     channel: FolderChannel | SftpChannel
     rescan_seconds: float
     recovered: bool = False
+
+    @property
+    def remote(self) -> bool:
+        """Fetched over SFTP, on a schedule, rather than a folder watched."""
+        return not isinstance(self.channel, FolderChannel)
 
 
 class SourceUnreadable(Exception):
@@ -94,6 +100,8 @@ def build_inboxes(app: App) -> list[Inbox]:
     for profile in app.profiles.values():
         for settings in profile.channels:
             if isinstance(settings, SftpChannelSettings):
+                from gateway.channels.sftp import SftpChannel
+
                 spool = app.settings.state_dir / "spool" / profile.id / settings.name.split("/", 1)[1]
                 sftp = SftpChannel(settings, spool, max_size=app.settings.max_file_size)
                 inboxes.append(Inbox(profile, sftp, settings.schedule_seconds or 0.0))
@@ -145,7 +153,7 @@ def poll(app: App, inbox: Inbox, limit: int | None = None) -> int:
     its ChannelError is logged by the channel and raised to the caller. On PostgreSQL a channel
     another node holds is left for this turn (an advisory lock per channel).
     """
-    remote = isinstance(inbox.channel, SftpChannel)
+    remote = inbox.remote
     if remote and inbox.channel.backing_off():
         return 0
     # Several nodes on one PostgreSQL store. Nodes scanning a folder take its files side by side
@@ -198,7 +206,7 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
     inboxes = build_inboxes(app) if inboxes is None else inboxes
     app.pipeline.process_pending()  # left over from an earlier run
     for inbox in inboxes:
-        if isinstance(inbox.channel, SftpChannel):
+        if inbox.remote:
             try:
                 poll(app, inbox)
             except ChannelError:
@@ -216,7 +224,7 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
             if not inbox.channel.waiting() or time.monotonic() > deadline:
                 break
             time.sleep(min(0.2, inbox.channel.settle_seconds))
-    jobs = jobs_for(app)
+    jobs = _outbound_jobs(app)
     if jobs is not None and not app.pipeline.stopping:
         send_documents(app, jobs)
     if not app.pipeline.stopping:
@@ -248,8 +256,12 @@ def _signals_job(app: App, partner: str, lanes: Lanes) -> None:
 def look_for_late_documents(app: App, partner: str | None = None) -> None:
     """Suppliers' documents (of all, or of one) that are late become exceptions (see gateway.late); never raises."""
     try:
-        deliverer = app.deliverer
         profiles = app.profiles if partner is None else {partner: app.profiles[partner]}
+        if not any(_checks_late(profile) for profile in profiles.values()):
+            return  # nothing to look for (nor Odoo to open)
+        from gateway.late import check_late
+
+        deliverer = app.deliverer
         check_late(app.store, profiles, deliverer.client if deliverer is not None else None)
     except Exception:
         logger.exception("the late-documents check failed; it runs again at the next turn")
@@ -263,6 +275,15 @@ def send_documents(app: App, jobs: OutboundJobs, partners: list[str] | None = No
     for partner in partners or [None]:
         app.pipeline.outbound.send_pending(partner)
     return report
+
+
+def _outbound_jobs(app: App) -> OutboundJobs | None:
+    """The jobs that send documents from Odoo, when some partner has `send:` rules (gateway.outbound_jobs)."""
+    if not any(profile.send for profile in app.profiles.values()):
+        return None
+    from gateway.outbound_jobs import jobs_for
+
+    return jobs_for(app)
 
 
 def _checks_late(profile: Profile) -> bool:
@@ -300,8 +321,10 @@ def _schedule_send_rules(scheduler, app: App, lanes: Lanes) -> None:
     Called again after a reload: the rules now in use are scheduled with the templates now in use; a
     rule whose schedule did not change keeps its next turn, a new or changed one runs at once.
     """
+    from apscheduler.triggers.interval import IntervalTrigger
+
     before = {job.id: job for job in scheduler.get_jobs() if job.id.startswith("send documents ")}
-    jobs = jobs_for(app)
+    jobs = _outbound_jobs(app)
     now = datetime.now().astimezone()
     for profile in jobs.senders() if jobs is not None else []:
         for rule in profile.send:
@@ -399,6 +422,9 @@ def _poll_remote(app: App, inbox: Inbox, lanes: Lanes, runtime: Runtime | None =
 
 
 def _schedule(inbox: Inbox, settings: SftpChannelSettings):
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     if settings.cron:
         return CronTrigger.from_crontab(settings.cron)
     return IntervalTrigger(seconds=inbox.rescan_seconds or 60.0)
@@ -440,8 +466,8 @@ def _rebuild_inboxes(app: App, scheduler, observers: list, remotes: list[Inbox],
     for inbox in remotes:
         scheduler.remove_job(f"poll {inbox.channel.name}")
     everything = build_inboxes(app)
-    inboxes = [inbox for inbox in everything if not isinstance(inbox.channel, SftpChannel)]
-    remotes = [inbox for inbox in everything if isinstance(inbox.channel, SftpChannel)]
+    inboxes = [inbox for inbox in everything if not inbox.remote]
+    remotes = [inbox for inbox in everything if inbox.remote]
     for inbox in everything:
         runtime.add_channel(inbox.channel.name, inbox.profile.id, inbox.rescan_seconds or 60.0)
     for inbox in inboxes:
@@ -507,13 +533,16 @@ def _watchdog_interval() -> float | None:
 
 
 def run_forever(app: App) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
     # Open the store and the rest before any signal can arrive: the handler must only set flags
     # (opening the store from inside it, while the main thread holds SQLite's write lock, would wait
     # on itself).
     pipeline = app.pipeline
     everything = build_inboxes(app)
-    inboxes = [inbox for inbox in everything if not isinstance(inbox.channel, SftpChannel)]
-    remotes = [inbox for inbox in everything if isinstance(inbox.channel, SftpChannel)]
+    inboxes = [inbox for inbox in everything if not inbox.remote]
+    remotes = [inbox for inbox in everything if inbox.remote]
     wake = threading.Event()
     stop = threading.Event()
     lanes = Lanes(app.settings.workers, pipeline.process_pending)

@@ -613,7 +613,7 @@ class Pipeline:
                 "type": parsed.type, "version": parsed.version, "ref": parsed.ref,
                 "interchange_ref": parsed.interchange.control_ref,
                 "group_ref": parsed.group.control_ref if parsed.group else None,
-                "errors": json.dumps([i.as_dict() for i in parsed.errors])}
+                "errors": json.dumps([i.as_dict() for i in parsed.errors]) if parsed.errors else "[]"}
             too_long = clip_values(Message, values, PARTNER_VALUES)
             document_values, states = outcome_values(outcome, too_long)
             values.update(document_values, state=states[-1][0], reason=states[-1][1])

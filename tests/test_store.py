@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
+import json
+from datetime import datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,8 +14,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from gateway.store.archive import Archive
-from gateway.store.db import head_revision, open_store, record_event, transition, verify_chain
-from gateway.store.models import AuditEvent, Base, Exchange
+from gateway.store.db import (GENESIS, Event, head_revision, insert_rows, open_store, record_event, record_events,
+                              seal_of, transition, verify_chain)
+from gateway.store.models import AuditEvent, Base, Exchange, Message
 from conftest import postgres_database
 
 
@@ -98,6 +102,80 @@ def test_a_changed_audit_event_breaks_the_chain(store):
         count, problems = verify_chain(session)
     assert count == 2
     assert [p.reason for p in problems] == ["its content does not match its hash (the row was changed)"]
+
+
+# Texts a partner's file can put into a reason: quotes, backslashes, line breaks, control
+# characters (not NUL: PostgreSQL keeps no text with it, and the parser escapes it), letters
+# outside ASCII, a character JSON leaves as it is (U+2028).
+AWKWARD = 'PO "4500012" \\ line\nbreak\t\x1f\x7f \u2028 Müller & Søn 😀'
+
+
+def _as_released(values: list) -> str:
+    """How released versions wrote what an event's hash and a row's seal cover: json.dumps, compact."""
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def test_an_audit_chain_and_seals_written_by_released_versions_still_verify(store):
+    """Hashes and seals are now written without the json module; a store written before must verify
+    as it did, and what is written now must be byte for byte what was written then."""
+    key = b"k" * 32
+    with store.session() as session:
+        exchange = _exchange(session, name=AWKWARD)
+        at = datetime(2026, 11, 30, 12, 0, 0, 123456)
+        prev = GENESIS
+        for from_state, to_state, reason in ((None, "received", AWKWARD), ("received", "rejected", None)):
+            content = [prev, "exchange", exchange.id, from_state, to_state, "pipeline", reason, at.isoformat()]
+            digest = hashlib.sha256(_as_released(content).encode("utf-8")).hexdigest()
+            session.add(AuditEvent(subject="exchange", subject_id=exchange.id, from_state=from_state,
+                                   to_state=to_state, actor="pipeline", reason=reason, at=at, prev_hash=prev,
+                                   hash=digest))
+            prev = digest
+        session.flush()
+        released_seal = hmac.new(key, _as_released(["exchanges", "in", "acme", "acme/inbox", AWKWARD, 3, "0" * 64,
+                                                    "received", None]).encode("utf-8"), hashlib.sha256).hexdigest()
+        assert seal_of(exchange, key) == released_seal
+    with store.session() as session:
+        assert verify_chain(session) == (2, [])
+        record_event(session, "exchange", exchange.id, "rejected", "received", "support", AWKWARD)
+    with store.session() as session:
+        newest = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        content = [newest.prev_hash, "exchange", exchange.id, "rejected", "received", "support", AWKWARD,
+                   newest.at.isoformat()]
+        assert newest.hash == hashlib.sha256(_as_released(content).encode("utf-8")).hexdigest()
+        assert verify_chain(session) == (3, [])
+
+
+def test_messages_stored_in_one_statement_read_back_as_those_the_orm_writes(store):
+    """A big file's messages and their events go in with one statement each (on SQLite not through
+    SQLAlchemy's per-row conversion): the columns they leave out take the same defaults, times are
+    written in the same form, and the ids come back in order."""
+    with store.session() as session:
+        exchange = _exchange(session)
+        written_by_orm = Message(exchange_id=exchange.id, position=0, interchange_position=0, partner="acme",
+                                 standard="edifact", state="translated", ref="1")
+        session.add(written_by_orm)
+        session.flush()
+        rows = [{"exchange_id": exchange.id, "position": n, "interchange_position": 0, "partner": "acme",
+                 "standard": "edifact", "state": "translated", "ref": str(n + 1), "reason": AWKWARD}
+                for n in (1, 2, 3)]
+        ids = insert_rows(session, Message, rows, returning_ids=True)
+        record_events(session, [Event("message", message_id, None, "received", "pipeline", AWKWARD)
+                                for message_id in ids])
+    with store.session() as session:
+        found = session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)).all()
+        assert [(m.id, m.position, m.ref) for m in found] == [(ids[0], 1, "2"), (ids[1], 2, "3"), (ids[2], 3, "4")]
+        orm = session.get(Message, written_by_orm.id)
+        for message in found:
+            assert (message.direction, message.attempts, message.errors, message.document) == \
+                (orm.direction, orm.attempts, orm.errors, orm.document) == ("in", 0, "[]", None)
+            assert message.reason == AWKWARD
+            assert isinstance(message.created_at, datetime) and message.created_at >= orm.created_at
+        if session.bind.dialect.name == "sqlite":  # times are text there: the same form sorts the same
+            stored = session.execute(text("SELECT created_at, updated_at FROM messages ORDER BY id")).all()
+            assert all(len(value) == len("2026-12-06 04:25:12.564861") for row in stored for value in row)
+        events = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        assert [(e.subject_id, e.reason) for e in events] == [(message_id, AWKWARD) for message_id in ids]
+        assert verify_chain(session) == (3, [])
 
 
 def test_the_archive_stores_bytes_once_under_their_sha256(tmp_path):

@@ -20,7 +20,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from sqlalchemy import create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Engine
@@ -349,16 +349,34 @@ def _write_head(path: Path, head: dict) -> None:
     os.replace(temporary, path)
 
 
-# What json.dumps(..., ensure_ascii=False, separators=(",", ":")) writes, with the encoder made
-# once: an event's hash and a row's seal are computed for every message of a big file.
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# What json.dumps(..., ensure_ascii=False, separators=(",", ":"), default=str) writes: what an
+# event's hash and a row's seal are taken over.
 _COMPACT_ANY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+_QUOTED = json.encoder.encode_basestring  # a JSON string as that encoder writes it (C, when there)
+
+
+def _compact(values: list) -> str:
+    """`_COMPACT_ANY.encode(values)` for a list of texts, whole numbers and None, written directly:
+    an event's hash and a row's seal are computed for every message of a big file, and the
+    encoder's set-up per call costs more than the writing. Anything else goes to the encoder."""
+    parts = []
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            parts.append(_QUOTED(value))
+        elif value is None:
+            parts.append("null")
+        elif kind is int:
+            parts.append(int.__repr__(value))
+        else:
+            return _COMPACT_ANY.encode(values)
+    return f"[{','.join(parts)}]"
 
 
 def _event_digest(prev_hash: str, subject: str, subject_id: int, from_state: str | None,
                   to_state: str, actor: str, reason: str | None, at: str, key: bytes | None = None) -> str:
-    payload = _COMPACT.encode([prev_hash, subject, subject_id, from_state, to_state, actor, reason, at]).encode("utf-8")
-    return hmac.new(key, payload, hashlib.sha256).hexdigest() if key else hashlib.sha256(payload).hexdigest()
+    payload = _compact([prev_hash, subject, subject_id, from_state, to_state, actor, reason, at]).encode("utf-8")
+    return hmac.digest(key, payload, "sha256").hex() if key else hashlib.sha256(payload).hexdigest()
 
 
 def record_event(session: Session, subject: str, subject_id: int, from_state: str | None,
@@ -372,9 +390,10 @@ def record_event(session: Session, subject: str, subject_id: int, from_state: st
         (subject, subject_id, from_state, to_state, actor, reason, utcnow()))
 
 
-@dataclass(frozen=True)
-class Event:
-    """One state change to record with others (`record_events`): the columns of an audit event but its chain."""
+class Event(NamedTuple):
+    """One state change to record with others (`record_events`): the columns of an audit event but its chain.
+
+    A tuple: a big file's messages record three each, and `record_events` keeps them as they are."""
 
     subject: str
     subject_id: int
@@ -398,10 +417,8 @@ def record_events(session: Session, events: list[Event]) -> None:
     They are chained exactly as `record_event` chains them, so `audit verify` reads them the
     same; they follow the events added before them in this transaction.
     """
-    at = utcnow()
-    session.info.setdefault(AUDIT_PENDING, []).extend(
-        (item.subject, item.subject_id, item.from_state, item.to_state, item.actor, item.reason, at)
-        for item in events)
+    at = (utcnow(),)
+    session.info.setdefault(AUDIT_PENDING, []).extend(item + at for item in events)
 
 
 # Built once: they run in every transaction that records an event.
@@ -472,9 +489,70 @@ def _insert_with_ids(session: Session, table, rows: list[dict]) -> list[int]:
     """
     if session.bind.dialect.name != "sqlite":
         return list(session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
-    session.execute(insert(table), rows)
+    _sqlite_insert(session, table, rows)
     newest = session.scalar(select(func.max(table.c.id)))
     return list(range(newest - len(rows) + 1, newest + 1))
+
+
+def _sqlite_insert(session: Session, table, rows: list[dict]) -> None:
+    """One executemany of rows that name the same columns, their values converted as SQLAlchemy
+    converts them (datetimes to text), the columns they leave out given their defaults.
+
+    SQLAlchemy's own executemany converts every value of every row through the statement's
+    parameters; here only the values that need it are, which halves storing a big file's
+    messages and their audit events."""
+    sql, names, converters, defaults = _sqlite_statement(session.bind.dialect, table, tuple(rows[0]))
+    filled = tuple(default() if callable(default) else default for default in defaults)
+    if converters:
+        params = []
+        for row in rows:
+            values = [row[name] for name in names]
+            for index, convert in converters:
+                values[index] = convert(values[index])
+            params.append((*values, *filled))
+    else:
+        params = [(*(row[name] for name in names), *filled) for row in rows]
+    session.connection().exec_driver_sql(sql, params)
+
+
+@functools.cache
+def _sqlite_statement(dialect, table, names: tuple[str, ...]) -> tuple[str, tuple[str, ...], tuple, tuple]:
+    """The insert for rows naming `names` (built once per table and set of columns): its SQL, the
+    names in order, the (position, converter) of values SQLAlchemy converts for SQLite, and the
+    defaults of the columns left out (a value, or a function called once per statement)."""
+    left_out = [column for column in table.columns
+                if column.name not in names and column.default is not None and not column.primary_key]
+    columns = [table.c[name] for name in names] + left_out
+    converters = tuple((index, convert) for index, column in enumerate(columns[:len(names)])
+                       if (convert := _converter(dialect, column)) is not None)
+    defaults = []
+    for column in left_out:
+        if column.default.is_callable:
+            defaults.append(functools.partial(column.default.arg, None))
+        elif column.default.is_scalar:
+            defaults.append(column.default.arg)
+        else:
+            raise ValueError(f"column {column.name} has a default this insert cannot give")
+    left_converters = [_converter(dialect, column) for column in left_out]
+    defaults = [_converted(default, convert) for default, convert in zip(defaults, left_converters)]
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(column.name) for column in columns)}) "
+           f"VALUES ({', '.join('?' for _ in columns)})")
+    return sql, names, converters, tuple(defaults)
+
+
+def _converter(dialect, column):
+    """How SQLAlchemy converts a column's values for SQLite (its dialect's type), or None."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _converted(default, convert):
+    """A left-out column's default as SQLite takes it: a value converted now, a function converted when called."""
+    if convert is None:
+        return default
+    if callable(default):
+        return lambda: convert(default())
+    return convert(default)
 
 
 def seal_of(row: Exchange | Message, key: bytes) -> str:
@@ -483,8 +561,8 @@ def seal_of(row: Exchange | Message, key: bytes) -> str:
 
 
 def _seal(model: type, values: list, key: bytes) -> str:
-    payload = _COMPACT_ANY.encode([model.__tablename__] + values).encode("utf-8")
-    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+    payload = _compact([model.__tablename__] + values).encode("utf-8")
+    return hmac.digest(key, payload, "sha256").hex()
 
 
 @event.listens_for(Session, "before_flush")

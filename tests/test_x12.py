@@ -346,6 +346,18 @@ def test_broken_file_names_its_problem(path, reason):
     assert any(reason in found for found in reasons(path)), reasons(path)
 
 
+def test_a_long_tail_after_iea_is_counted_and_shown_by_its_start():
+    """A real 810 with a long run of data after its IEA (a file concatenated with something else):
+    the interchange says how long it is and shows its first 40 characters."""
+    data = (X12 / "810/edifabric_810_00204_junk_after_iea.x12").read_bytes()
+    tail = "NOT AN INTERCHANGE " * 500
+    data = data[:data.rindex(b"~") + 1] + b"\n" + tail.encode()  # its own short junk ("1r") replaced
+    found = [event for event in x12.parse(data) if isinstance(event, Interchange)]
+    reasons = [issue.reason for event in found for issue in event.errors if "data after IEA" in issue.reason]
+    assert reasons == [f"data after IEA that is not an interchange: {tail[:40]!r} ({len(tail)} characters)"]
+    assert found[-1].status != "accepted"
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -568,10 +568,10 @@ class _InterchangeReader:
         if text.startswith("ISA", start):
             return start
         next_isa = text.find("ISA", start)
-        junk = text[start : next_isa if next_isa >= 0 else len(text)]
+        size = (next_isa if next_isa >= 0 else len(text)) - start  # counted, not copied: it may be most of the file
         self._error(
-            f"data after IEA that is not an interchange: {junk[:40]!r}"
-            + (f" ({len(junk)} characters)" if len(junk) > 40 else ""),
+            f"data after IEA that is not an interchange: {text[start:start + min(size, 40)]!r}"
+            + (f" ({size} characters)" if size > 40 else ""),
             "IEA", position=self.position,
         )
         return next_isa if next_isa >= 0 else None

@@ -47,20 +47,22 @@ def test_migrating_twice_changes_nothing(store):
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
 
 
-def test_an_exchanges_messages_are_found_through_the_unique_exchange_and_position_index(store):
+@pytest.mark.parametrize("table", ["messages", "interchanges"])
+def test_an_exchanges_messages_and_interchanges_are_found_through_the_unique_exchange_and_position_index(
+        store, table):
     """exchange_id leads the unique (exchange_id, position) index, which serves a look-up by
-    exchange_id alone; an index on exchange_id by itself would only cost every message insert."""
+    exchange_id alone; an index on exchange_id by itself would only cost every insert."""
     postgresql = store.engine.dialect.name == "postgresql"
     with store.engine.connect() as connection:
-        alone = [index["name"] for index in inspect(connection).get_indexes("messages")
+        alone = [index["name"] for index in inspect(connection).get_indexes(table)
                  if index["column_names"] == ["exchange_id"]]
         if postgresql:
             connection.exec_driver_sql("SET enable_seqscan = off")  # the empty table would be scanned
         explain = "EXPLAIN" if postgresql else "EXPLAIN QUERY PLAN"
         plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(
-            f"{explain} SELECT * FROM messages WHERE exchange_id = 7"))
+            f"{explain} SELECT * FROM {table} WHERE exchange_id = 7"))
     assert alone == []
-    unique = "messages_exchange_id_position_key" if postgresql else "sqlite_autoindex_messages_1"
+    unique = f"{table}_exchange_id_position_key" if postgresql else f"sqlite_autoindex_{table}_1"
     assert f"{unique} " in plan and "exchange_id" in plan, plan
 
 

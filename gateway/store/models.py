@@ -53,7 +53,8 @@ class Interchange(Base):
     __table_args__ = (UniqueConstraint("exchange_id", "position"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"), index=True)
+    # No index of its own: it leads the unique (exchange_id, position) index, which serves it.
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"))
     position: Mapped[int] = mapped_column(Integer)  # 0-based within the file
     standard: Mapped[str] = mapped_column(String(10))
     sender: Mapped[str | None] = mapped_column(String(100), default=None)

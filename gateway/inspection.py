@@ -8,9 +8,12 @@ The report's shape is a contract (README, "inspect --json"):
 
 from __future__ import annotations
 
+import json
 import mmap
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, TextIO
 
 from gateway.files import mapped
 from gateway.formats.model import Interchange, Message, UnreadableFile
@@ -22,26 +25,106 @@ from gateway.profiles import Profile
 def inspect_bytes(data: bytes | mmap.mmap, name: str, profile: Profile | None,
                   templates: TemplateSet) -> dict[str, Any]:
     report: dict[str, Any] = {"file": name, "standard": None, "interchanges": []}
+    pending: list[dict[str, Any]] = []
+    for kind, value in _report_parts(data, profile, templates):
+        if kind == "message":
+            pending.append(value)
+        elif kind == "interchange":
+            report["interchanges"].append({**value, "messages": pending})
+            pending = []
+        else:
+            report[kind] = value
+    return report
+
+
+def _report_parts(data: bytes | mmap.mmap, profile: Profile | None,
+                  templates: TemplateSet) -> Iterator[tuple[str, Any]]:
+    """The report's parts in the order the parse finds them: ("standard", name), then ("message",
+    entry) for each message and ("interchange", its values but its messages) after its messages,
+    and ("error", why) when the file cannot be read further."""
     try:
         standard, events = parse_for(data, profile, templates)
-        report["standard"] = standard
-        pending: list[dict[str, Any]] = []
+        yield "standard", standard
         for event in events:
             if isinstance(event, Message):
-                pending.append(_message_report(event, profile, templates))
+                yield "message", _message_report(event, profile, templates)
             elif isinstance(event, Interchange):
-                report["interchanges"].append({
+                yield "interchange", {
                     "sender": event.sender,
                     "receiver": event.receiver,
                     "control_ref": event.control_ref,
                     "status": event.status,
                     "errors": [issue.as_dict() for issue in event.errors],
-                    "messages": pending,
-                })
-                pending = []
+                }
     except UnreadableFile as error:
-        report["error"] = str(error)
-    return report
+        yield "error", str(error)
+
+
+def write_report(path: Path, profile: Profile | None, templates: TemplateSet, out: TextIO,
+                 as_json: bool) -> bool:
+    """`edigw inspect` of a file of any size: the report written as the parse goes.
+
+    As JSON, it is the text json.dump (indent 2) makes of `inspect_file`'s report; as text, the
+    text of `describe`, but that a file that cannot be read to its end says so after the
+    interchanges before that point, not above them. An interchange's messages wait in a
+    temporary file until its end (its values come first): nothing in memory grows with the
+    file. Returns whether every interchange was accepted (`all_accepted`).
+    """
+    statuses: list[str] = []
+    failed = False
+    with path.open("rb") as stream, mapped(stream) as data, \
+            tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        parts = _report_parts(data, profile, templates)
+        standard = next(parts)
+        if standard[0] == "error":  # nothing could be read: the whole report is this small one
+            report = {"file": str(path), "standard": None, "interchanges": [], "error": standard[1]}
+            out.write(_json(report, 0) + "\n" if as_json else describe(report) + "\n")
+            return False
+        if as_json:
+            out.write(f'{{\n  "file": {_json(str(path), 0)},\n  "standard": {_json(standard[1], 0)},\n'
+                      f'  "interchanges": [')
+        else:
+            out.write(f"{path}: {standard[1]}\n")
+        messages = 0
+        for kind, value in parts:
+            if kind == "message":
+                if as_json:
+                    spool.write(("," if messages else "") + "\n        " + _json(value, 8))
+                else:
+                    spool.writelines(line + "\n" for line in _message_lines(value))
+                messages += 1
+                continue
+            if kind == "error":
+                failed = True
+                if as_json:
+                    out.write(("\n  " if statuses else "") + f'],\n  "error": {_json(value, 0)}\n}}\n')
+                else:
+                    out.write(f"  rejected: {value}\n")
+                break
+            if as_json:
+                head = _json(value, 4)
+                head = head[:head.rindex("\n")]  # its values, the object left open for its messages
+                out.write(("," if statuses else "") + "\n    " + head + ',\n      "messages": [')
+            else:
+                out.writelines(line + "\n" for line in _interchange_lines(value))
+            spool.seek(0)
+            shutil.copyfileobj(spool, out)
+            if as_json:
+                out.write("\n      ]\n    }" if messages else "]\n    }")
+            spool.seek(0)
+            spool.truncate()
+            messages = 0
+            statuses.append(value["status"])
+        else:
+            if as_json:
+                out.write("\n  ]\n}\n" if statuses else "]\n}\n")
+    return not failed and bool(statuses) and all(status == "accepted" for status in statuses)
+
+
+def _json(value: Any, indent: int) -> str:
+    """A value as json.dump(indent=2) writes it where it stands `indent` spaces in."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return text.replace("\n", "\n" + " " * indent) if indent else text
 
 
 def _message_report(message: Message, profile: Profile | None, templates: TemplateSet) -> dict[str, Any]:
@@ -81,17 +164,25 @@ def describe(report: dict[str, Any]) -> str:
     if "error" in report:
         lines.append(f"  rejected: {report['error']}")
     for interchange in report["interchanges"]:
-        lines.append(f"  interchange {interchange['control_ref']} from {interchange['sender']} "
-                     f"to {interchange['receiver']}: {interchange['status']}")
-        lines.extend(f"    ! {_issue(issue)}" for issue in interchange["errors"])
+        lines.extend(_interchange_lines(interchange))
         for message in interchange["messages"]:
-            number = (message["document"] or {}).get("document_number", "")
-            lines.append(f"    message {message['ref']} {message['type']} {message['version'] or ''}: "
-                         f"{message['status']}{' ' + number if number else ''}"
-                         f"{', ' + str(len((message['document'] or {}).get('lines', []))) + ' lines' if message['document'] else ''}")
-            lines.extend(f"      ! {_issue(issue)}" for issue in message["errors"])
-            lines.extend(f"      ? {problem}" for problem in message["problems"])
+            lines.extend(_message_lines(message))
     return "\n".join(lines)
+
+
+def _interchange_lines(interchange: dict[str, Any]) -> list[str]:
+    return [f"  interchange {interchange['control_ref']} from {interchange['sender']} "
+            f"to {interchange['receiver']}: {interchange['status']}",
+            *(f"    ! {_issue(issue)}" for issue in interchange["errors"])]
+
+
+def _message_lines(message: dict[str, Any]) -> list[str]:
+    number = (message["document"] or {}).get("document_number", "")
+    return [f"    message {message['ref']} {message['type']} {message['version'] or ''}: "
+            f"{message['status']}{' ' + number if number else ''}"
+            f"{', ' + str(len((message['document'] or {}).get('lines', []))) + ' lines' if message['document'] else ''}",
+            *(f"      ! {_issue(issue)}" for issue in message["errors"]),
+            *(f"      ? {problem}" for problem in message["problems"])]
 
 
 def _issue(issue: dict[str, Any]) -> str:

@@ -10,10 +10,13 @@ channels' own tests.)
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import ROOT
+from conftest import CORPUS, ROOT
 from gateway_fixtures import BIG_FILE, WELL_BELOW, heap_peak, make_gateway
 
 from gateway import inspection
@@ -44,6 +47,65 @@ def test_inspect_of_a_local_file_gives_the_report_the_bytes_give(tmp_path):
     assert report == inspection.inspect_bytes(SAMPLE.read_bytes(), str(SAMPLE), None, templates)
     assert [m["document"]["document_number"] for m in report["interchanges"][0]["messages"]] == [
         "4500012", "4500013"]
+
+
+def _every_sample_and_corpus_file() -> list[Path]:
+    return sorted(path for folder in (CORPUS, ROOT / "samples") for path in folder.rglob("*")
+                  if path.is_file() and path.suffix.lower() != ".md")
+
+
+def test_edigw_inspect_writes_the_report_of_every_real_file_as_the_parse_goes():
+    """`edigw inspect` writes its report as the parse goes: for every file of the corpus and the
+    samples, the text is what the whole report gives (json.dump with an indent of 2, or
+    `describe`), and so is the exit status."""
+    templates = TemplateSet(ROOT / "templates")
+    files = _every_sample_and_corpus_file()
+    assert len(files) > 100
+    for path in files:
+        report = inspection.inspect_file(path, None, templates)
+        for as_json in (True, False):
+            out = io.StringIO()
+            accepted = inspection.write_report(path, None, templates, out, as_json)
+            whole = json.dumps(report, indent=2, ensure_ascii=False, default=str) if as_json else \
+                inspection.describe(report)
+            assert out.getvalue() == whole + "\n", path
+            assert accepted == inspection.all_accepted(report), path
+
+
+class _Counted(io.TextIOBase):
+    """Where a report goes: its length is counted, its text not kept."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, text: str) -> int:
+        self.size += len(text)
+        return len(text)
+
+
+def test_edigw_inspect_of_a_big_interchange_never_holds_its_report(tmp_path):
+    """One interchange of 1,000 orders (the ACME sample's first order, numbered on; 640 kB): its
+    report lists every segment of every message, some ten times the file. Written as the parse
+    goes, the heap's peak is a small part of what the whole report held in memory takes."""
+    sample = SAMPLE.read_text(encoding="ascii")
+    head, first = sample.split("UNH+1+", 1)[0], "UNH+1+" + sample.split("UNH+1+", 1)[1].split("UNH+2+")[0]
+    orders = "".join(first.replace("UNH+1+", f"UNH+{n}+").replace("UNT+23+1'", f"UNT+23+{n}'")
+                     .replace("BGM+220+4500012", f"BGM+220+{4600000 + n}") for n in range(1, 1001))
+    path = tmp_path / "ORDERS_many.edi"
+    path.write_text(head + orders + "UNZ+1000+ACME000117'", encoding="ascii")
+    templates = TemplateSet(ROOT / "templates")
+    with heap_peak() as whole:
+        report = inspection.inspect_file(path, None, templates)
+    assert sum(len(interchange["messages"]) for interchange in report["interchanges"]) == 1000
+    del report
+    out = _Counted()
+
+    with heap_peak() as peak:
+        accepted = inspection.write_report(path, None, templates, out, as_json=True)
+
+    assert accepted
+    assert out.size > 5 * path.stat().st_size
+    assert peak[0] < whole[0] / 3, f"peak {peak[0]} bytes, against {whole[0]} for the whole report"
 
 
 def test_inspect_of_an_empty_file_says_it_is_empty(tmp_path):

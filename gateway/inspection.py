@@ -47,7 +47,7 @@ def _report_parts(data: bytes | mmap.mmap, profile: Profile | None,
         yield "standard", standard
         for event in events:
             if isinstance(event, Message):
-                yield "message", _message_report(event, profile, templates)
+                yield "message", message_report(event, profile, templates)
             elif isinstance(event, Interchange):
                 yield "interchange", {
                     "sender": event.sender,
@@ -127,7 +127,7 @@ def _json(value: Any, indent: int) -> str:
     return text.replace("\n", "\n" + " " * indent) if indent else text
 
 
-def _message_report(message: Message, profile: Profile | None, templates: TemplateSet) -> dict[str, Any]:
+def message_report(message: Message, profile: Profile | None, templates: TemplateSet) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "type": message.type,
         "version": message.version,

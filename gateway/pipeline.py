@@ -903,7 +903,9 @@ class Pipeline:
             if row.document is None:
                 raise LookupError(f"message {message_id} has no document yet; reprocess it from translate")
             return self.deliver(message_id, actor)
-        parsed = self._parse_again(exchange, profile, row.position)
+        parsed = self.parse_again(exchange.sha256, profile, row.position)
+        if parsed is None:
+            raise LookupError(f"exchange {exchange.id} no longer yields message {row.position + 1}")
         outcome = translate_parsed(parsed, profile, self.templates)
         with self.store.session() as session:
             row = session.get(Message, message_id)
@@ -914,8 +916,11 @@ class Pipeline:
             return self.deliver(message_id, actor)
         return outcome.state
 
-    def _parse_again(self, exchange: Exchange, profile: Profile, position: int) -> ParsedMessage:
-        with self.archive.view(exchange.sha256) as data:  # a block at a time: a message of a big file
+    def parse_again(self, sha256: str, profile: Profile, position: int) -> ParsedMessage | None:
+        """One message of an archived file read again, as far as the end of its interchange (whose
+        envelope is then checked): the other messages are only parsed by, not kept. None if the
+        file no longer yields it."""
+        with self.archive.view(sha256) as data:  # a block at a time: a message of a big file
             _, events = parse_for(data, profile, self.templates)
             found = None
             for event in events:
@@ -924,9 +929,7 @@ class Pipeline:
                 elif found is not None and event is found.interchange:
                     break  # its envelope has been checked to the end
             events.close()  # the parse lets go of the map before it is closed
-        if found is not None:
-            return found
-        raise LookupError(f"exchange {exchange.id} no longer yields message {position + 1}")
+        return found
 
 
 def claimed_file_for(path: Path, channel: str) -> ClaimedFile:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+from contextlib import contextmanager
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Iterator
 
 import pytest
 from conftest import CORPUS, ROOT
@@ -72,6 +74,15 @@ def test_edigw_inspect_writes_the_report_of_every_real_file_as_the_parse_goes():
             assert accepted == inspection.all_accepted(report), path
 
 
+def _many_orders(count: int) -> str:
+    """One interchange of `count` orders: the ACME sample's first order, numbered on (PO 4600001…)."""
+    sample = SAMPLE.read_text(encoding="ascii")
+    head, first = sample.split("UNH+1+", 1)[0], "UNH+1+" + sample.split("UNH+1+", 1)[1].split("UNH+2+")[0]
+    orders = "".join(first.replace("UNH+1+", f"UNH+{n}+").replace("UNT+23+1'", f"UNT+23+{n}'")
+                     .replace("BGM+220+4500012", f"BGM+220+{4600000 + n}") for n in range(1, count + 1))
+    return head + orders + f"UNZ+{count}+ACME000117'"
+
+
 class _Counted(io.TextIOBase):
     """Where a report goes: its length is counted, its text not kept."""
 
@@ -87,12 +98,8 @@ def test_edigw_inspect_of_a_big_interchange_never_holds_its_report(tmp_path):
     """One interchange of 1,000 orders (the ACME sample's first order, numbered on; 640 kB): its
     report lists every segment of every message, some ten times the file. Written as the parse
     goes, the heap's peak is a small part of what the whole report held in memory takes."""
-    sample = SAMPLE.read_text(encoding="ascii")
-    head, first = sample.split("UNH+1+", 1)[0], "UNH+1+" + sample.split("UNH+1+", 1)[1].split("UNH+2+")[0]
-    orders = "".join(first.replace("UNH+1+", f"UNH+{n}+").replace("UNT+23+1'", f"UNT+23+{n}'")
-                     .replace("BGM+220+4500012", f"BGM+220+{4600000 + n}") for n in range(1, 1001))
     path = tmp_path / "ORDERS_many.edi"
-    path.write_text(head + orders + "UNZ+1000+ACME000117'", encoding="ascii")
+    path.write_text(_many_orders(1000), encoding="ascii")
     templates = TemplateSet(ROOT / "templates")
     with heap_peak() as whole:
         report = inspection.inspect_file(path, None, templates)
@@ -121,25 +128,35 @@ def test_inspect_of_an_empty_file_says_it_is_empty(tmp_path):
 def padded(tmp_path_factory):
     """A gateway that took in the ACME sample padded with 16 MB of blank lines after its UNZ (as some
     partners' tools write fixed-size files), and its console, signed in through a trusted header."""
+    data = SAMPLE.read_bytes() + b"\n" * BIG_FILE
+    with _console_over(tmp_path_factory.mktemp("padded"), "ORDERS_4500012.edi", data, "4500012") as console:
+        yield console
+
+
+@contextmanager
+def _console_over(home: Path, name: str, data: bytes, order: str) -> Iterator[SimpleNamespace]:
+    """A gateway that took in one file of ACME's, its console signed in through a trusted header,
+    and the id of the message of one order."""
     from gateway.app import App
     from gateway.config import load_settings
     from gateway.web import users
     from gateway.web.app import create_app
 
-    gateway = make_gateway(tmp_path_factory.mktemp("padded"), partners=("acme-retail",))
+    gateway = make_gateway(home, partners=("acme-retail",))
     with gateway.config.open("a", encoding="utf-8") as config:
         config.write('[http]\ntrusted_user_header = "X-Remote-User"\n')
-    data = SAMPLE.read_bytes() + b"\n" * BIG_FILE
-    (gateway.inbox("acme-retail") / "ORDERS_4500012.edi").write_bytes(data)
+    (gateway.inbox("acme-retail") / name).write_bytes(data)
     gateway.run("run", "--once")
-    [order] = [m for m in gateway.messages() if m["document_number"] == "4500012"]
+    [message] = [m for m in gateway.messages() if m["document_number"] == order]
     settings = load_settings(str(gateway.config))
     app = App(settings)
     users.add(app.store, "ann", "operator", "ann-operator-pw")
     client = create_app(settings).test_client()
     client.get("/messages", headers=AS_ANN)  # a first page: the console has loaded its parts
-    yield SimpleNamespace(data=data, message=order["id"], app=app, client=client)
-    app.store.close()
+    try:
+        yield SimpleNamespace(data=data, message=message["id"], app=app, client=client)
+    finally:
+        app.store.close()
 
 
 AS_ANN = {"X-Remote-User": "ann"}
@@ -180,6 +197,28 @@ def test_the_console_previews_a_reprocess_without_reading_the_file_whole(padded)
     assert "4500012" in page.get_data(as_text=True)
     assert "no deliverer is configured" in page.get_data(as_text=True)
     assert peak[0] < len(padded.data) * WELL_BELOW, f"peak {peak[0]} bytes for a file of {len(padded.data)}"
+
+
+def test_the_console_previews_a_reprocess_of_one_order_of_many_without_a_report_of_the_others(tmp_path):
+    """A file of 1,000 orders: the preview of reprocessing order 4600500 reads the file as the
+    reprocess does (that message, its interchange checked to the end), and keeps no report of the
+    999 others: its heap's peak is a small part of what a report of the whole file takes."""
+    data = _many_orders(1000).encode("ascii")
+    with _console_over(tmp_path, "ORDERS_many.edi", data, "4600500") as console:
+        profile = console.app.profiles["acme-retail"]
+        with heap_peak() as whole:
+            report = inspection.inspect_bytes(data, "ORDERS_many.edi", profile, console.app.templates)
+        assert sum(len(interchange["messages"]) for interchange in report["interchanges"]) == 1000
+        del report
+
+        with heap_peak() as peak:
+            page = console.client.get(f"/messages/{console.message}/reprocess?stage=parse", headers=AS_ANN)
+
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "4600500" in html and "4600499" not in html and "4600501" not in html
+    assert "no deliverer is configured" in html
+    assert peak[0] < whole[0] / 3, f"peak {peak[0]} bytes, against {whole[0]} for a report of the whole file"
 
 
 def test_the_message_page_of_a_big_file_reads_it_a_block_at_a_time(padded):

@@ -380,6 +380,7 @@ def _dry_run(detail: dict[str, Any], stage: str) -> dict[str, Any]:
     """What a reprocess would give: the message read and translated again (or its stored document, from
     deliver), and what Odoo would make of it — the dry run of `partners test`, nothing written."""
     from gateway import inspection
+    from gateway.formats.model import UnreadableFile
 
     gateway = _gateway()
     profile = gateway.profiles.get(detail["partner"])
@@ -389,16 +390,17 @@ def _dry_run(detail: dict[str, Any], stage: str) -> dict[str, Any]:
         message = {"document_type": detail["document_type"], "document": detail["document"], "errors": [],
                    "problems": [], "status": "stored"}
     else:
-        with gateway.archive.view(detail["exchange"]["sha256"]) as data:  # a block at a time, as the pipeline reads it
-            report = inspection.inspect_bytes(data, detail["file"], profile, gateway.templates)
-        found = [m for i in report["interchanges"] for m in i["messages"]]
         with gateway.store.session() as session:
             from gateway.store.models import Message
 
             position = session.get(Message, detail["id"]).position
-        if position >= len(found):
-            return {"problem": report.get("error") or f"the file no longer yields message {position + 1}"}
-        message = found[position]
+        try:  # as the reprocess reads it: this message, its interchange checked, no report of the others
+            parsed = gateway.pipeline.parse_again(detail["exchange"]["sha256"], profile, position)
+        except UnreadableFile as error:
+            return {"problem": str(error)}
+        if parsed is None:
+            return {"problem": f"the file no longer yields message {position + 1}"}
+        message = inspection.message_report(parsed, profile, gateway.templates)
     report = {"interchanges": [{"messages": [message]}]}
     inspection.preview_in_odoo(gateway.deliverer, profile, report)
     odoo = report["odoo"]

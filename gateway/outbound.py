@@ -47,6 +47,7 @@ from gateway.formats import render
 from gateway.formats.model import Interchange as ParsedInterchange
 from gateway.formats.model import Message as ParsedMessage
 from gateway.formats.model import Issue, UnreadableFile
+from gateway.formats.tree import NOT_XML
 from gateway.formats.x12 import FUNCTIONAL_IDS, X12Interchange
 from gateway.profiles import FolderChannelSettings, Profile
 from gateway.store.archive import Archive
@@ -840,8 +841,9 @@ def _writable(segments: Iterable[list], syntax: render.X12Syntax) -> Iterable[li
     """A 997/999's segments as the interchange's delimiters can carry them."""
     delimiters = {syntax.element, syntax.component, syntax.segment, syntax.repetition}
     for segment in segments:
-        if segment[0] in ("AK4", "IK4") and segment[4] and set(segment[4]) & delimiters:
-            segment[4] = ""  # a copy of bad data we cannot write: AK404 is optional
+        if segment[0] in ("AK4", "IK4") and segment[4] and (set(segment[4]) & delimiters or
+                                                           NOT_XML.search(segment[4])):
+            segment[4] = ""  # a copy of bad data we cannot write (a delimiter, a control character): AK404 is optional
         yield segment
 
 

@@ -63,6 +63,58 @@ def test_a_nul_in_an_x12_name_rejects_the_transaction_set_with_ak4_code_6(gatewa
     assert {(e["tag"], e["element"], e["code"]) for e in errors} >= {("N1", 2, "6")}
 
 
+def outbound(gateway) -> list[tuple]:
+    url = getattr(gateway, "store_url", f"sqlite:///{gateway.state / 'edigw.db'}")
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as db:
+            return [tuple(row) for row in db.execute(sqlalchemy.text(
+                "SELECT original_name, state, reason FROM exchanges WHERE direction = 'out' ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def test_a_control_character_in_an_x12_name_is_answered_by_a_997_without_a_copy_of_the_bad_value(gateway):
+    """AK404, the copy of the bad data element, is optional: one holding a control character cannot
+    be written, so the 997 goes without it instead of being held (the partner heard nothing)."""
+    data = (SAMPLE_INBOX / "bigbox-stores" / "850_PO-77812.x12").read_bytes()
+    drop(gateway, "bigbox-stores", "850.x12", data.replace(b"N1*BY*BigBox", b"N1*BY*Big\x07Box", 1))
+    gateway.run("run", "--once")
+    [(name, state, _)] = outbound(gateway)
+    assert (name, state) == ("997_000000001.x12", "sent")
+    ack = (gateway.state / "outbox" / "bigbox-stores" / name).read_text()
+    assert "AK3*N1*5**8~AK4*2**6~AK5*R*5~AK9*R*1*1*0~" in ack.replace("\n", "")
+
+
+def test_a_control_character_in_an_edifact_envelope_rejects_the_interchange_with_code_21(gateway):
+    """UNB05, the interchange's reference, with a control character: the interchange is rejected
+    (0085 code 21, as for a message's segment), not its messages translated. Its CONTRL would
+    have to quote that reference: it is held, saying so, for support to take up with the partner."""
+    data = (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes()
+    drop(gateway, "acme-retail", "orders.edi", data.replace(b"ACME000117", b"ACME\x07117"))
+    gateway.run("run", "--once")
+    assert [state for _, state, _ in exchanges(gateway)] == ["processed"]
+    messages = gateway.messages()
+    assert [m["state"] for m in messages] == ["rejected", "rejected"]
+    assert all(m["reason"] == "interchange rejected: segment 1 (UNB): UNB05 holds a control character "
+               "('ACME\\x07117'), not allowed in a data element" for m in messages)
+    [(_, state, reason)] = outbound(gateway)
+    assert state == "held" and "UCI01 holds a control character" in reason
+
+
+def test_a_control_character_in_an_x12_group_number_rejects_its_interchange(gateway):
+    data = (SAMPLE_INBOX / "bigbox-stores" / "850_PO-77812.x12").read_bytes()
+    data = data.replace(b"*0930*311*X", b"*0930*3\x0711*X").replace(b"GE*1*311", b"GE*1*3\x0711")
+    drop(gateway, "bigbox-stores", "850.x12", data)
+    gateway.run("run", "--once")
+    [message] = gateway.messages()
+    assert message["state"] == "rejected"
+    assert message["reason"] == ("interchange rejected: segment 2 (GS): GS06 holds a control character "
+                                 "('3\\x0711'), not allowed in a data element")
+    [(_, state, reason)] = outbound(gateway)
+    assert state == "held" and "AK102 holds a control character" in reason  # the 997 cannot quote it
+
+
 @pytest.mark.parametrize("date", ["2026112²", "2026112١"])
 def test_a_non_ascii_digit_in_an_x12_envelope_date_does_not_hold_the_file(gateway, date):
     data = (SAMPLE_INBOX / "bigbox-stores" / "850_PO-77812.x12").read_bytes()

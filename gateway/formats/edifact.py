@@ -844,7 +844,14 @@ class _InterchangeReader:
                 before = text[-1]
             yield text
 
+    def envelope_characters(self, segment: Segment) -> None:
+        """A control character in UNB, UNG, UNE or UNZ rejects the interchange (0085 code 21), as
+        one in a message's segment rejects the message: the envelope's values are quoted back."""
+        for issue in tree.invalid_characters(segment.tag, segment.elements, self.position, "21"):
+            self.error(issue.reason, segment.tag, code="21")
+
     def read_unb(self, unb: Segment) -> None:
+        self.envelope_characters(unb)
         i = self.interchange
         syntax_id, syntax_version = unb.value(1, 1), unb.value(1, 2)
         i.syntax = f"{syntax_id}:{syntax_version}" if syntax_version else syntax_id or None
@@ -888,6 +895,7 @@ class _InterchangeReader:
 
     def close_interchange(self, unz: Segment) -> None:
         self.unz_seen = True
+        self.envelope_characters(unz)
         groups = len(self.interchange.groups)
         actual = groups + self.loose_messages
         counted = "groups" if groups and not self.loose_messages else "messages"
@@ -914,6 +922,7 @@ class _InterchangeReader:
         self.interchange.errors.append(issue)
 
     def open_group_at(self, ung: Segment) -> None:
+        self.envelope_characters(ung)
         if self.open_group:
             self.group_error(self.open_group.group, Issue("group has no UNE trailer", tag="UNE"))
         if self.loose_messages:
@@ -931,6 +940,7 @@ class _InterchangeReader:
         self.open_group = OpenGroup(group)
 
     def close_group(self, une: Segment) -> None:
+        self.envelope_characters(une)
         if not self.open_group:
             self.error("UNE without a UNG before it", "UNE")
             return

@@ -521,9 +521,18 @@ class _InterchangeReader:
 
     # --- interchange ---
 
+    def _envelope_characters(self, tag: str, fields: list[str], codes: dict[int, str], default: str | None,
+                             group: _OpenGroup | None = None) -> None:
+        """A control character in ISA, GS, GE or IEA rejects the interchange (TA1 `codes` by element,
+        else `default`) or the group (AK9 codes), as one in a set's segment rejects the set."""
+        elements = [[[value]] for value in fields[1:]]
+        for issue in tree.invalid_characters(tag, elements, self.position, ""):
+            self._error(issue.reason, tag, code=codes.get(issue.element, default), group=group)
+
     def _check_header(self) -> None:
         interchange, elements = self.interchange, self.isa.elements
         interchange.errors.extend(self.isa.issues)
+        self._envelope_characters("ISA", ["ISA", *elements], {13: "018"}, "024")
         if not _ISA_VERSION.match(elements[11]):
             self._error(
                 f"ISA12 interchange version {elements[11]!r} is not an X12 version (00200 … 00801)",
@@ -548,6 +557,7 @@ class _InterchangeReader:
             )
 
     def _check_trailer(self, fields: list[str]) -> None:
+        self._envelope_characters("IEA", fields, {1: "021", 2: "001"}, "024")
         count, control_ref = _field(fields, 1), _field(fields, 2)
         if _number(count) != self.groups:
             self._error(
@@ -609,6 +619,7 @@ class _InterchangeReader:
         )
         self.interchange.groups.append(group)
         self.group = opened = _OpenGroup(group, self.position)
+        self._envelope_characters("GS", fields, {6: "6"}, None, group=opened)
         if group.control_ref in self.group_refs:
             self._error(
                 f"duplicate group control number {group.control_ref} in this interchange",
@@ -625,6 +636,7 @@ class _InterchangeReader:
         if opened is None:
             self._error("GE without a GS", "GE")
             return
+        self._envelope_characters("GE", fields, {2: "6"}, None, group=opened)
         count, control_ref = _field(fields, 1), _field(fields, 2)
         if _number(count) != opened.sets:
             self._error(

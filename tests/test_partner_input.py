@@ -26,13 +26,14 @@ def drop(gateway, partner: str, name: str, data: bytes):
     return path
 
 
-def exchanges(gateway) -> list[tuple]:
+def exchanges(gateway, direction: str = "in") -> list[tuple]:
     url = getattr(gateway, "store_url", f"sqlite:///{gateway.state / 'edigw.db'}")
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as db:
             return [tuple(row) for row in db.execute(sqlalchemy.text(
-                "SELECT original_name, state, reason FROM exchanges WHERE direction = 'in' ORDER BY id"))]
+                "SELECT original_name, state, reason FROM exchanges WHERE direction = :direction ORDER BY id"),
+                {"direction": direction})]
     finally:
         engine.dispose()
 
@@ -63,24 +64,13 @@ def test_a_nul_in_an_x12_name_rejects_the_transaction_set_with_ak4_code_6(gatewa
     assert {(e["tag"], e["element"], e["code"]) for e in errors} >= {("N1", 2, "6")}
 
 
-def outbound(gateway) -> list[tuple]:
-    url = getattr(gateway, "store_url", f"sqlite:///{gateway.state / 'edigw.db'}")
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.connect() as db:
-            return [tuple(row) for row in db.execute(sqlalchemy.text(
-                "SELECT original_name, state, reason FROM exchanges WHERE direction = 'out' ORDER BY id"))]
-    finally:
-        engine.dispose()
-
-
 def test_a_control_character_in_an_x12_name_is_answered_by_a_997_without_a_copy_of_the_bad_value(gateway):
     """AK404, the copy of the bad data element, is optional: one holding a control character cannot
     be written, so the 997 goes without it instead of being held (the partner heard nothing)."""
     data = (SAMPLE_INBOX / "bigbox-stores" / "850_PO-77812.x12").read_bytes()
     drop(gateway, "bigbox-stores", "850.x12", data.replace(b"N1*BY*BigBox", b"N1*BY*Big\x07Box", 1))
     gateway.run("run", "--once")
-    [(name, state, _)] = outbound(gateway)
+    [(name, state, _)] = exchanges(gateway, "out")
     assert (name, state) == ("997_000000001.x12", "sent")
     ack = (gateway.state / "outbox" / "bigbox-stores" / name).read_text()
     assert "AK3*N1*5**8~AK4*2**6~AK5*R*5~AK9*R*1*1*0~" in ack.replace("\n", "")
@@ -98,7 +88,7 @@ def test_a_control_character_in_an_edifact_envelope_rejects_the_interchange_with
     assert [m["state"] for m in messages] == ["rejected", "rejected"]
     assert all(m["reason"] == "interchange rejected: segment 1 (UNB): UNB05 holds a control character "
                "('ACME\\x07117'), not allowed in a data element" for m in messages)
-    [(_, state, reason)] = outbound(gateway)
+    [(_, state, reason)] = exchanges(gateway, "out")
     assert state == "held" and "UCI01 holds a control character" in reason
 
 
@@ -111,7 +101,7 @@ def test_a_control_character_in_an_x12_group_number_rejects_its_interchange(gate
     assert message["state"] == "rejected"
     assert message["reason"] == ("interchange rejected: segment 2 (GS): GS06 holds a control character "
                                  "('3\\x0711'), not allowed in a data element")
-    [(_, state, reason)] = outbound(gateway)
+    [(_, state, reason)] = exchanges(gateway, "out")
     assert state == "held" and "AK102 holds a control character" in reason  # the 997 cannot quote it
 
 

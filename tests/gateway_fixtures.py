@@ -175,9 +175,10 @@ def odoorpc_login(url: str, db: str, user: str, password: str, timeout: float = 
 
 @contextmanager
 def odoo_session(kind: str, tmp_path: Path, monkeypatch: Any, what: str,
-                 password_env: str = "EDIGW_TEST_ODOO_PASSWORD") -> Iterator[OdooSession]:
-    """An Odoo for one test: a fresh sandbox (`kind` "sandbox") or the real one `EDIGW_ODOO_*` names
-    ("live"; skipped without it), its password in `password_env`; the sandbox is stopped after."""
+                 password_env: str = "EDIGW_TEST_ODOO_PASSWORD", data: Path | None = None) -> Iterator[OdooSession]:
+    """An Odoo for one test: a fresh sandbox (`kind` "sandbox", seeded from `data` if given) or the real one
+    `EDIGW_ODOO_*` names ("live"; skipped without it), its password in `password_env`; the sandbox is stopped
+    after."""
     from conftest import live_odoo
     from gateway.config import OdooSettings
     from gateway.odoo.client import OdooClient
@@ -187,7 +188,7 @@ def odoo_session(kind: str, tmp_path: Path, monkeypatch: Any, what: str,
     if kind == "live":
         url, db, user, password = live_odoo(what)
     else:
-        running = start(state_file=tmp_path / "odoo-state.json")
+        running = start(data=data, state_file=tmp_path / "odoo-state.json")
         url, db, user, password = running.url, "edi", "admin", "admin"
     try:
         monkeypatch.setenv(password_env, password)

@@ -123,14 +123,26 @@ def _seed(rpc: odoorpc.ODOO, client: OdooClient, tag: str) -> tuple[dict[str, in
     return customers, products
 
 
-def delivery_address(rpc: odoorpc.ODOO, customer: int, name: str, gln: str) -> int:
-    """A delivery address of the customer whose barcode is the ship-to GLN."""
-    # A barcode is unique in Odoo: free it from an earlier run's address before giving it to ours.
+def free_gln(rpc: odoorpc.ODOO, gln: str) -> None:
+    """Take a GLN off the partners an earlier run gave it to: a barcode is unique in Odoo."""
     taken = rpc.execute_kw("res.partner", "search", [[("barcode", "=", gln)]], {"context": {"active_test": False}})
     if taken:
         rpc.execute_kw("res.partner", "write", [taken, {"barcode": False}])
+
+
+def delivery_address(rpc: odoorpc.ODOO, customer: int, name: str, gln: str) -> int:
+    """A delivery address of the customer whose barcode is the ship-to GLN (taken off an earlier run's address)."""
+    free_gln(rpc, gln)
     return rpc.execute_kw("res.partner", "create", [{"name": name, "type": "delivery", "parent_id": customer,
                                                      "barcode": gln}])
+
+
+def archive_products_with_barcode(rpc: odoorpc.ODOO, barcode: str) -> None:
+    """Free a product barcode that an earlier run's product holds, as an admin would retire a product: Odoo keeps
+    a barcode to one active product."""
+    holders = rpc.execute_kw("product.product", "search", [[("barcode", "=", barcode)]])
+    if holders:
+        rpc.execute_kw("product.product", "write", [holders, {"active": False}])
 
 
 def sample_product(rpc: odoorpc.ODOO, client: OdooClient, product: dict) -> int:

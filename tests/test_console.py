@@ -33,7 +33,8 @@ from conftest import ROOT, live_odoo
 from gateway.config import OdooSettings
 from gateway.odoo.client import OdooClient
 from gateway_fixtures import Gateway, make_gateway, odoorpc_login
-from test_odoo_delivery import ADDRESSES, PRODUCTS, delivery_address, euro_pricelist, sample_product
+from test_odoo_delivery import (ADDRESSES, PRODUCTS, archive_products_with_barcode, delivery_address, euro_pricelist,
+                                sample_product)
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 PASSWORDS = {"ann": "ann-operator-pw", "vic": "vic-viewer-pw", "ada": "ada-admin-pw"}
@@ -74,7 +75,10 @@ def console(request, tmp_path_factory):
         with gateway.config.open("a", encoding="utf-8") as config:
             config.write(f'[odoo]\nurl = "{url}"\ndb = "{db}"\nuser = "{login}"\npassword_env = "{PASSWORD_ENV}"\n')
         rpc = odoorpc_login(url, db, login, password)
-        customer = _live_customer(rpc, gateway, url, db, login, password) if request.param == "live" else _seeded_customer(rpc)
+        if request.param == "live":
+            customer = _live_customer(rpc, gateway, url, db, login, password)
+        else:
+            customer = _seeded_customer(rpc)
         yield from _console(home, gateway, env, servers, rpc, customer)
     finally:
         for process in servers:
@@ -117,9 +121,7 @@ def _live_customer(rpc, gateway: Gateway, url: str, db: str, login: str, passwor
         for product in PRODUCTS:
             if product["barcode"] != HANDLE_BARCODE:
                 sample_product(rpc, client, product)
-    holders = rpc.execute_kw("product.product", "search", [[("barcode", "=", HANDLE_BARCODE)]])
-    if holders:  # an earlier run's door handle: archived, as an admin would retire a product
-        rpc.execute_kw("product.product", "write", [holders, {"active": False}])
+    archive_products_with_barcode(rpc, HANDLE_BARCODE)  # an earlier run's door handle
     return {"id": customer, "name": name}
 
 

@@ -53,7 +53,8 @@ def test_the_odoo_password_never_reaches_the_logs_the_store_or_messages_show(tmp
     monkeypatch.setenv("EDIGW_TEST_SECRET", SECRET)
     with odoo_session(kind, tmp_path, monkeypatch, "the password test") as odoo:
         gateway.config.write_text(gateway.config.read_text() + (
-            f'[odoo]\nurl = "{odoo.url}"\ndb = "{odoo.db}"\nuser = "{odoo.user}"\npassword_env = "EDIGW_TEST_SECRET"\n'))
+            f'[odoo]\nurl = "{odoo.url}"\ndb = "{odoo.db}"\nuser = "{odoo.user}"\n'
+            'password_env = "EDIGW_TEST_SECRET"\n'))
         sample = gateway.inbox("acme-retail") / "ORDERS_4500012.edi"
         shutil.copyfile(SAMPLE_INBOX / "acme-retail" / sample.name, sample)
         age(sample)

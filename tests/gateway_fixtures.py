@@ -160,13 +160,25 @@ class OdooSession:
     probe: Any  # an OdooClient of the same server (not logged in): host, port, version facts
 
 
-@contextmanager
-def odoo_session(kind: str, tmp_path: Path, monkeypatch: Any, what: str,
-                 password_env: str = "EDIGW_TEST_ODOO_PASSWORD") -> Iterator[OdooSession]:
-    """An Odoo for one test: a fresh sandbox (`kind` "sandbox") or the real one `EDIGW_ODOO_*` names
-    ("live"; skipped without it), its password in `password_env`; the sandbox is stopped after."""
+def odoorpc_login(url: str, db: str, user: str, password: str, timeout: float = 60) -> Any:
+    """odoorpc logged in to the Odoo at `url`, by its host and port (and https where the URL says so)."""
     import odoorpc
 
+    from gateway.config import OdooSettings
+    from gateway.odoo.client import OdooClient
+
+    where = OdooClient(OdooSettings(url=url, db=db, user=user))
+    rpc = odoorpc.ODOO(where.host, protocol=where.protocol, port=where.port, timeout=timeout)
+    rpc.login(db, user, password)
+    return rpc
+
+
+@contextmanager
+def odoo_session(kind: str, tmp_path: Path, monkeypatch: Any, what: str,
+                 password_env: str = "EDIGW_TEST_ODOO_PASSWORD", data: Path | None = None) -> Iterator[OdooSession]:
+    """An Odoo for one test: a fresh sandbox (`kind` "sandbox", seeded from `data` if given) or the real one
+    `EDIGW_ODOO_*` names ("live"; skipped without it), its password in `password_env`; the sandbox is stopped
+    after."""
     from conftest import live_odoo
     from gateway.config import OdooSettings
     from gateway.odoo.client import OdooClient
@@ -176,14 +188,12 @@ def odoo_session(kind: str, tmp_path: Path, monkeypatch: Any, what: str,
     if kind == "live":
         url, db, user, password = live_odoo(what)
     else:
-        running = start(state_file=tmp_path / "odoo-state.json")
+        running = start(data=data, state_file=tmp_path / "odoo-state.json")
         url, db, user, password = running.url, "edi", "admin", "admin"
     try:
         monkeypatch.setenv(password_env, password)
         probe = OdooClient(OdooSettings(url=url, db=db, user=user, password_env=password_env))
-        rpc = odoorpc.ODOO(probe.host, protocol=probe.protocol, port=probe.port, timeout=60)
-        rpc.login(db, user, password)
-        yield OdooSession(url, db, user, rpc, running, probe)
+        yield OdooSession(url, db, user, odoorpc_login(url, db, user, password), running, probe)
     finally:
         if running is not None:
             running.stop()
@@ -195,16 +205,10 @@ def odoorpc_for(kind: str) -> Iterator[Any]:
     import odoorpc
 
     from conftest import live_odoo
-    from gateway.config import OdooSettings
-    from gateway.odoo.client import OdooClient
     from gateway.odoo.sandbox import start
 
     if kind == "live":
-        url, db, user, password = live_odoo("the sandbox's Odoo tests")
-        settings = OdooClient(OdooSettings(url=url, db=db, user=user))
-        client = odoorpc.ODOO(settings.host, protocol=settings.protocol, port=settings.port, timeout=60)
-        client.login(db, user, password)
-        yield client
+        yield odoorpc_login(*live_odoo("the sandbox's Odoo tests"))
         return
     with start() as running:
         client = odoorpc.ODOO(running.host, port=running.port, timeout=30)

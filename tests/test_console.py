@@ -1,9 +1,11 @@
 """The support console in a real browser: headless Chromium driven by selenium, against the real CLI.
 
 One gateway for the module: the shipped ACME sample (orders 4500012 and 4500013) taken in
-through a watched folder by `edigw run --once` and delivered to an Odoo sandbox
-(`edigw odoo-sandbox`) seeded from samples/odoo-seed.yaml without the door handle, so 4500012 is
-held. The console is `edigw web`, users are made with `edigw users add`. Support then finds the
+through a watched folder by `edigw run --once` and delivered to Odoo without the door handle, so
+4500012 is held. Odoo is an Odoo sandbox (`edigw odoo-sandbox`) seeded from samples/odoo-seed.yaml
+less the door handle, or the real Odoo EDIGW_ODOO_* names: there the run has a customer of its own
+under a tag, the ACME profile points at it, and the sample's other products are found or made by
+barcode. The console is `edigw web`, users are made with `edigw users add`. Support then finds the
 order as the customer says it ("04500012"), reads why it is held, creates the product in Odoo
 (odoorpc), reprocesses it from the page and sees it delivered, with its name in the audit trail.
 The screenshots in docs/ (README) are taken here: with EDIGW_SCREENSHOTS=docs they are written there,
@@ -21,19 +23,24 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
-import odoorpc
 import pytest
 import yaml
 
-from conftest import ROOT
-from gateway_fixtures import Gateway, make_gateway
+from conftest import ROOT, live_odoo
+from gateway.config import OdooSettings
+from gateway.odoo.client import OdooClient
+from gateway_fixtures import Gateway, make_gateway, odoorpc_login
+from test_odoo_delivery import (ADDRESSES, PRODUCTS, archive_products_with_barcode, delivery_address, euro_pricelist,
+                                sample_product)
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 PASSWORDS = {"ann": "ann-operator-pw", "vic": "vic-viewer-pw", "ada": "ada-admin-pw"}
 ROLES = {"ann": "operator", "vic": "viewer", "ada": "admin"}
 HANDLE_BARCODE = "5790000012352"  # line 2 of the ACME sample: the product Odoo lacks at first
+PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
 DOCS = ROOT / "docs" if os.environ.get("EDIGW_SCREENSHOTS") == "docs" else Path(tempfile.mkdtemp(prefix="edigw-shots-"))
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
@@ -51,31 +58,74 @@ def _started(command: list[str], env: dict, cwd: Path, pattern: str) -> tuple[su
     return process, found
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sandbox", "live"])
+def console(request, tmp_path_factory):
+    if request.param == "live":
+        live = live_odoo("the console's tests")  # before anything starts: skipped without a live Odoo
     home = tmp_path_factory.mktemp("console")
-    seed = yaml.safe_load((ROOT / "samples" / "odoo-seed.yaml").read_text(encoding="utf-8"))
-    seed["product.product"] = [p for p in seed["product.product"] if p.get("barcode") != HANDLE_BARCODE]
-    (home / "odoo-seed.yaml").write_text(yaml.safe_dump(seed), encoding="utf-8")
     gateway = make_gateway(home, partners=("acme-retail",))
     env = gateway.env()
     servers: list[subprocess.Popen] = []  # kept for the module (conftest stops what tests start, after each)
     try:
-        yield from _console(home, gateway, env, servers)
+        if request.param == "live":
+            url, db, login, password = live
+        else:
+            url, db, login, password = _sandbox(home, gateway, env, servers)
+        env[PASSWORD_ENV] = password
+        with gateway.config.open("a", encoding="utf-8") as config:
+            config.write(f'[odoo]\nurl = "{url}"\ndb = "{db}"\nuser = "{login}"\npassword_env = "{PASSWORD_ENV}"\n')
+        rpc = odoorpc_login(url, db, login, password)
+        if request.param == "live":
+            customer = _live_customer(rpc, gateway, url, db, login, password)
+        else:
+            customer = _seeded_customer(rpc)
+        yield from _console(home, gateway, env, servers, rpc, customer)
     finally:
         for process in servers:
             process.terminate()
             process.wait(timeout=20)
 
 
-def _console(home: Path, gateway: Gateway, env: dict, servers: list):
+def _sandbox(home: Path, gateway: Gateway, env: dict, servers: list) -> tuple[str, str, str, str]:
+    """`edigw odoo-sandbox` seeded from samples/odoo-seed.yaml less the door handle: its url, db, login, password."""
+    seed = yaml.safe_load((ROOT / "samples" / "odoo-seed.yaml").read_text(encoding="utf-8"))
+    seed["product.product"] = [p for p in seed["product.product"] if p.get("barcode") != HANDLE_BARCODE]
+    (home / "odoo-seed.yaml").write_text(yaml.safe_dump(seed), encoding="utf-8")
     odoo, found = _started(gateway.command("odoo-sandbox", "--port", "0", "--data", str(home / "odoo-seed.yaml")),
-                           env, home, r"on (http://[\d.]+:(\d+)) \(database '([^']+)', login '([^']+)'/'([^']+)'")
+                           env, home, r"on (http://[\d.]+:\d+) \(database '([^']+)', login '([^']+)'/'([^']+)'")
     servers.append(odoo)
-    url, port, db, login, password = found.groups()
-    env["EDIGW_TEST_ODOO_PASSWORD"] = password
-    with gateway.config.open("a", encoding="utf-8") as config:
-        config.write(f'[odoo]\nurl = "{url}"\ndb = "{db}"\nuser = "{login}"\npassword_env = "EDIGW_TEST_ODOO_PASSWORD"\n')
+    return found.groups()
+
+
+def _seeded_customer(rpc) -> dict:
+    """ACME as samples/odoo-seed.yaml makes it (the profile's `ref: ACME`)."""
+    [customer] = rpc.execute_kw("res.partner", "search_read", [[("ref", "=", "ACME"), ("parent_id", "=", False)]],
+                                {"fields": ["name"]})
+    return customer
+
+
+def _live_customer(rpc, gateway: Gateway, url: str, db: str, login: str, password: str) -> dict:
+    """This run's ACME on a real Odoo: a customer under a tag buying in EUR with ACME's delivery address, the ACME
+    profile pointed at it, the sample's products but the door handle, whose barcode no active product keeps."""
+    tag = uuid.uuid4().hex[:8].upper()
+    name, ref = f"ACME Retail {tag}", f"ACME-{tag}"
+    customer = rpc.execute_kw("res.partner", "create", [{"name": name, "ref": ref, "is_company": True,
+                                                         "customer_rank": 1,
+                                                         "property_product_pricelist": euro_pricelist(rpc)}])
+    delivery_address(rpc, customer, *ADDRESSES["ACME"])
+    profile = gateway.partners / "acme-retail.yaml"
+    profile.write_text(profile.read_text(encoding="utf-8").replace("ref: ACME}", f"ref: {ref}}}"), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as environment:  # the module's fixture outlives a test's monkeypatch
+        environment.setenv(PASSWORD_ENV, password)
+        client = OdooClient(OdooSettings(url=url, db=db, user=login, password_env=PASSWORD_ENV))
+        for product in PRODUCTS:
+            if product["barcode"] != HANDLE_BARCODE:
+                sample_product(rpc, client, product)
+    archive_products_with_barcode(rpc, HANDLE_BARCODE)  # an earlier run's door handle
+    return {"id": customer, "name": name}
+
+
+def _console(home: Path, gateway: Gateway, env: dict, servers: list, rpc, customer: dict):
     sample = ROOT / "samples" / "inbox" / "acme-retail" / "ORDERS_4500012.edi"
     shutil.copyfile(sample, gateway.inbox("acme-retail") / "ORDERS_4500012.edi")
     shutil.copyfile(sample, gateway.inbox("acme-retail") / "ORDERS_4500012-again.edi")  # sent twice: a duplicate
@@ -86,9 +136,7 @@ def _console(home: Path, gateway: Gateway, env: dict, servers: list):
             "--password-env", "NEW_PASSWORD")
     web, found = _started(gateway.command("web", "--port", "0"), env, home, r"on (http://[\d.]+:\d+)/")
     servers.append(web)
-    rpc = odoorpc.ODOO("127.0.0.1", port=int(port), timeout=60)
-    rpc.login(db, login, password)
-    yield {"gateway": gateway, "env": env, "url": found.group(1), "rpc": rpc}
+    yield {"gateway": gateway, "env": env, "url": found.group(1), "rpc": rpc, "customer": customer}
 
 
 def broken(sample: bytes) -> bytes:
@@ -159,7 +207,7 @@ def wait_for(driver, words: str) -> str:
 def test_support_finds_a_held_order_fixes_it_in_odoo_and_reprocesses_it_from_the_page(console, browser):
     from selenium.webdriver.common.by import By
 
-    url, rpc = console["url"], console["rpc"]
+    url, rpc, customer = console["url"], console["rpc"], console["customer"]
     sign_in(browser, url, "ann")
     browser.find_element(By.CSS_SELECTOR, ".quick input").send_keys("04500012\n")  # as the customer says it
     wait_for(browser, " found")
@@ -183,13 +231,14 @@ def test_support_finds_a_held_order_fixes_it_in_odoo_and_reprocesses_it_from_the
                                                   "uom_id": kg, "uom_po_id": kg}])
     browser.find_element(By.LINK_TEXT, "Reprocess from deliver…").click()
     preview = wait_for(browser, "nothing was written")
-    assert "nothing was written" in preview and "create a sale order for ACME Retail GmbH" in preview, preview
+    assert "nothing was written" in preview and f"create a sale order for {customer['name']}" in preview, preview
     assert "12.5 kg of [AX-220] Door handle, brushed" in preview
     browser.find_element(By.CSS_SELECTOR, "form.confirm button").click()
 
     assert "reprocessed from deliver: now delivered" in browser.find_element(By.CSS_SELECTOR, ".flash").text
     assert "delivered" in browser.find_element(By.CSS_SELECTOR, ".status .now").text
-    [order] = rpc.execute_kw("sale.order", "search_read", [[("client_order_ref", "=", "4500012")]], {"fields": ["name"]})
+    [order] = rpc.execute_kw("sale.order", "search_read", [[("client_order_ref", "=", "4500012"),
+                                                             ("partner_id", "=", customer["id"])]], {"fields": ["name"]})
     odoo_card = browser.find_element(By.XPATH, "//section[h2='Odoo']")
     assert order["name"] in odoo_card.text
     link = odoo_card.find_element(By.LINK_TEXT, "open in Odoo").get_attribute("href")

@@ -1,14 +1,17 @@
 """The Odoo client over real HTTP: login, counting, retries on what may pass, none on what will not.
 
-Odoo is the sandbox; failures come from a small faulty proxy in front of it that answers
-503/504, stalls, or sends Odoo's own serialization-failure error, as a real proxy or a busy
-Odoo would. What does not depend on the transport runs over both, JSON-RPC (odoorpc) and
-Odoo 19's JSON-2 (`api = "json2"`).
+What Odoo itself answers (logins, errors, field metadata) is tested against the sandbox and again
+against the real Odoo EDIGW_ODOO_* names (skipped, saying so, without one). Failures come from a small
+faulty proxy in front of the sandbox that answers 503/504, stalls, or sends Odoo's own
+serialization-failure error, as a real proxy or a busy Odoo would. What does not depend on the
+transport runs over both, JSON-RPC (odoorpc) and Odoo 19's JSON-2 (`api = "json2"`): JSON-2 on the
+sandbox only, as the real Odoo the tests run against is 18, which has no JSON-2.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import urllib.error
@@ -21,6 +24,7 @@ from gateway.config import ConfigError, OdooSettings, settings_from
 from gateway.odoo.client import OdooClient, OdooError, json2_arguments
 from gateway.odoo.sandbox import DEFAULT_API_KEY, start
 from gateway.pipeline import TransientFailure
+from gateway_fixtures import OdooSession, odoo_session
 
 PASSWORD_ENV = "EDIGW_TEST_ODOO_CLIENT_PASSWORD"
 API_KEY_ENV = "EDIGW_TEST_ODOO_CLIENT_API_KEY"
@@ -93,10 +97,18 @@ class FaultyProxy:
         self.server.server_close()
 
 
+@pytest.fixture(params=["sandbox", "live"])
+def odoo(request, tmp_path, monkeypatch):
+    """What Odoo itself answers: a fresh sandbox, or the real Odoo EDIGW_ODOO_* names."""
+    with odoo_session(request.param, tmp_path, monkeypatch, "the Odoo client's tests", PASSWORD_ENV) as session:
+        yield session
+
+
 @pytest.fixture
-def sandbox():
-    with start() as running:
-        yield running
+def sandbox(tmp_path, monkeypatch):
+    """The sandbox alone, for what a real Odoo cannot be made to do in a test: stop, restart, speak JSON-2."""
+    with odoo_session("sandbox", tmp_path, monkeypatch, "the Odoo client's tests", PASSWORD_ENV) as session:
+        yield session
 
 
 @pytest.fixture(autouse=True)
@@ -111,34 +123,52 @@ def api(request) -> str:
     return request.param
 
 
+@pytest.fixture(params=["sandbox-jsonrpc", "sandbox-json2", "live"])
+def odoo_api(request, tmp_path, monkeypatch):
+    """What Odoo answers over each transport: the sandbox over both, the real Odoo (18, no JSON-2) over JSON-RPC."""
+    kind, _, api = request.param.partition("-")
+    with odoo_session(kind, tmp_path, monkeypatch, "the Odoo client's tests", PASSWORD_ENV) as session:
+        yield session, api or "jsonrpc"
+
+
+def logged_in_partner(odoo: OdooSession) -> dict:
+    """The partner of the user the tests log in as, as `search_read` shows it: {"id": …, "name": …}."""
+    [user] = odoo.rpc.execute_kw("res.users", "read", [[odoo.rpc.env.uid], ["partner_id"]])
+    partner_id, name = user["partner_id"]
+    return {"id": partner_id, "name": name}
+
+
 @pytest.fixture
 def proxy(sandbox):
+    """Faults injected in front of the sandbox: a real Odoo cannot be made to answer them on cue."""
     faulty = FaultyProxy(sandbox.url)
     yield faulty
     faulty.stop()
 
 
-def client_for(url: str, delays: list | None = None, timeout: float = 5.0, attempts: int = 4,
-               api: str = "jsonrpc") -> OdooClient:
-    settings = OdooSettings(url=url, db="edi", user="admin", password_env=PASSWORD_ENV, timeout=timeout,
-                            api=api, api_key_env=API_KEY_ENV)
+def client_for(odoo: OdooSession, delays: list | None = None, timeout: float = 5.0, attempts: int = 4,
+               api: str = "jsonrpc", url: str | None = None) -> OdooClient:
+    """A client of `odoo` (its database and user), or of `url` in front of it (the faulty proxy)."""
+    settings = OdooSettings(url=url or odoo.url, db=odoo.db, user=odoo.user, password_env=PASSWORD_ENV,
+                            timeout=timeout, api=api, api_key_env=API_KEY_ENV)
     return OdooClient(settings, attempts=attempts, backoff=0.01,
                       sleep=(delays.append if delays is not None else time.sleep))
 
 
-def test_login_is_lazy_and_every_http_request_is_counted(sandbox):
-    client = client_for(sandbox.url)
+def test_login_is_lazy_and_every_http_request_is_counted(odoo):
+    client = client_for(odoo)
     assert client.calls == 0
-    rows = client.search_read("res.partner", [("id", "=", 3)], ["name"])
-    assert rows == [{"id": 3, "name": "Administrator"}]
+    me = logged_in_partner(odoo)
+    rows = client.search_read("res.partner", [("id", "=", me["id"])], ["name"])
+    assert rows == [me]
     assert client.calls == 4  # version probe, common.login, context_get, search_read
-    client.read("res.partner", [3], ["name"])
+    client.read("res.partner", [me["id"]], ["name"])
     assert client.calls == 5  # the connection is kept
 
 
-def test_a_wrong_password_is_an_odoo_error_and_is_not_retried(sandbox, monkeypatch):
+def test_a_wrong_password_is_an_odoo_error_and_is_not_retried(odoo, monkeypatch):
     monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
-    client = client_for(sandbox.url)
+    client = client_for(odoo)
     with pytest.raises(OdooError) as raised:
         client.search_read("res.partner", [], ["name"])
     assert raised.value.kind == "AccessDenied"
@@ -146,44 +176,48 @@ def test_a_wrong_password_is_an_odoo_error_and_is_not_retried(sandbox, monkeypat
     assert client.calls == 2  # version probe and common.login, once
 
 
-def test_an_unknown_database_is_odoo_s_error_not_a_transient_one(sandbox):
-    client = OdooClient(OdooSettings(url=sandbox.url, db="nope", user="admin", password_env=PASSWORD_ENV))
+def test_an_unknown_database_is_odoo_s_error_not_a_transient_one(odoo):
+    client = OdooClient(OdooSettings(url=odoo.url, db="nope", user=odoo.user, password_env=PASSWORD_ENV))
     with pytest.raises(OdooError) as raised:
         client.search_read("res.partner", [], ["name"])
     assert raised.value.name.startswith("psycopg2")
 
 
-def test_a_validation_error_carries_odoo_s_name_and_message_and_is_not_retried(sandbox, api):
-    client = client_for(sandbox.url, api=api)
-    client.create("product.product", {"name": "A", "barcode": "4006381333931"})
+def test_a_validation_error_carries_odoo_s_name_and_message_and_is_not_retried(odoo_api):
+    odoo, api = odoo_api
+    client = client_for(odoo, api=api)
+    barcode = "".join(random.choice("0123456789") for _ in range(13))  # new on an Odoo that has seen runs before
+    client.create("product.product", {"name": "A", "barcode": barcode})
     before = client.calls
     with pytest.raises(OdooError) as raised:
-        client.create("product.product", {"name": "B", "barcode": "4006381333931"})
+        client.create("product.product", {"name": "B", "barcode": barcode})
     assert raised.value.name == "odoo.exceptions.ValidationError"
-    assert "4006381333931" in raised.value.message
+    assert barcode in raised.value.message
     assert client.calls == before + 1
 
 
-def test_an_unknown_field_is_a_value_error(sandbox, api):
-    client = client_for(sandbox.url, api=api)
+def test_an_unknown_field_is_a_value_error(odoo_api):
+    odoo, api = odoo_api
+    client = client_for(odoo, api=api)
     with pytest.raises(OdooError) as raised:
         client.read("sale.order.line", [1], ["tax_ids"])
     assert raised.value.name == "builtins.ValueError"
     assert "tax_ids" in str(raised.value)
 
 
-def test_503_answers_are_retried_with_growing_jittered_back_off(proxy, api):
+def test_503_answers_are_retried_with_growing_jittered_back_off(sandbox, proxy, api):
     delays: list[float] = []
-    client = client_for(proxy.url, delays, api=api)
+    client = client_for(sandbox, delays, api=api, url=proxy.url)
     client.search_read("res.partner", [], ["name"], limit=1)  # connected
     proxy.faults[:] = ["503", "503"]
-    assert client.search_read("res.partner", [("id", "=", 3)], ["name"]) == [{"id": 3, "name": "Administrator"}]
+    me = logged_in_partner(sandbox)
+    assert client.search_read("res.partner", [("id", "=", me["id"])], ["name"]) == [me]
     assert len(delays) == 2 and 0.005 <= delays[0] <= 0.015 and 0.01 <= delays[1] <= 0.03
 
 
-def test_retries_run_out_into_a_transient_failure_with_a_readable_reason(proxy, api):
+def test_retries_run_out_into_a_transient_failure_with_a_readable_reason(sandbox, proxy, api):
     delays: list[float] = []
-    client = client_for(proxy.url, delays, attempts=3, api=api)
+    client = client_for(sandbox, delays, attempts=3, api=api, url=proxy.url)
     client.search_read("res.partner", [], ["name"], limit=1)
     proxy.faults[:] = ["502"] * 10
     with pytest.raises(TransientFailure) as raised:
@@ -192,8 +226,8 @@ def test_retries_run_out_into_a_transient_failure_with_a_readable_reason(proxy, 
     assert len(delays) == 2
 
 
-def test_a_serialization_failure_is_retried_even_for_a_write(proxy, api):
-    client = client_for(proxy.url, [], api=api)
+def test_a_serialization_failure_is_retried_even_for_a_write(sandbox, proxy, api):
+    client = client_for(sandbox, [], api=api, url=proxy.url)
     client.search_read("res.partner", [], ["name"], limit=1)
     proxy.faults[:] = ["serialization"]
     partner = client.create("res.partner", {"name": "Raced"})
@@ -201,8 +235,8 @@ def test_a_serialization_failure_is_retried_even_for_a_write(proxy, api):
     assert client.search_read("res.partner", [("name", "=", "Raced")], ["id"]) == [{"id": partner}]
 
 
-def test_a_write_that_may_have_been_applied_is_not_retried(proxy, api):
-    client = client_for(proxy.url, [], api=api)
+def test_a_write_that_may_have_been_applied_is_not_retried(sandbox, proxy, api):
+    client = client_for(sandbox, [], api=api, url=proxy.url)
     client.search_read("res.partner", [], ["name"], limit=1)
     proxy.faults[:] = ["504"]
     seen = len(proxy.requests)
@@ -212,8 +246,8 @@ def test_a_write_that_may_have_been_applied_is_not_retried(proxy, api):
     assert len(proxy.requests) == seen + 1
 
 
-def test_a_call_that_takes_longer_than_the_time_out_is_a_transient_failure(proxy, api):
-    client = client_for(proxy.url, [], timeout=0.3, attempts=2, api=api)
+def test_a_call_that_takes_longer_than_the_time_out_is_a_transient_failure(sandbox, proxy, api):
+    client = client_for(sandbox, [], timeout=0.3, attempts=2, api=api, url=proxy.url)
     client.search_read("res.partner", [], ["name"], limit=1)
     proxy.faults[:] = ["stall", "stall"]
     with pytest.raises(TransientFailure) as raised:
@@ -222,10 +256,10 @@ def test_a_call_that_takes_longer_than_the_time_out_is_a_transient_failure(proxy
 
 
 def test_connection_refused_is_retried_then_a_transient_failure(sandbox, api):
-    url = sandbox.url
-    sandbox.stop()
+    """On the sandbox only: the test stops the Odoo it talks to."""
+    sandbox.running.stop()
     delays: list[float] = []
-    client = client_for(url, delays, api=api)
+    client = client_for(sandbox, delays, api=api)
     with pytest.raises(TransientFailure) as raised:
         client.search_read("res.partner", [], ["name"])
     assert "connection refused" in str(raised.value) and "4 attempts" in str(raised.value)
@@ -233,10 +267,12 @@ def test_connection_refused_is_retried_then_a_transient_failure(sandbox, api):
 
 
 def test_the_client_reconnects_after_odoo_restarts_on_the_same_port(tmp_path, api):
+    """On the sandbox only: the test stops and starts the Odoo it talks to."""
     state = tmp_path / "odoo.json"
     first = start(state_file=state)
     port = first.port
-    client = client_for(first.url, [], api=api)
+    facts = OdooSession(first.url, first.sandbox.db_name, first.sandbox.login_name, None, first, None)
+    client = client_for(facts, [], api=api)
     partner = client.create("res.partner", {"name": "Survivor"})
     first.stop()
     with pytest.raises(TransientFailure):
@@ -248,8 +284,9 @@ def test_the_client_reconnects_after_odoo_restarts_on_the_same_port(tmp_path, ap
         second.stop()
 
 
-def test_field_names_that_moved_between_versions_are_learned_from_fields_get(sandbox, api):
-    client = client_for(sandbox.url, api=api)
+def test_field_names_that_moved_between_versions_are_learned_from_fields_get(odoo_api):
+    odoo, api = odoo_api
+    client = client_for(odoo, api=api)
     assert client.field_name("sale.order.line", "product_uom_id", "product_uom") == "product_uom"
     assert client.storable_product_values() == {"type": "consu", "is_storable": True}
     assert client.done_quantity_field() == "quantity"
@@ -261,12 +298,13 @@ def test_field_names_that_moved_between_versions_are_learned_from_fields_get(san
         client.field_name("sale.order.line", "no_such_field")
 
 
-# --- JSON-2 (Odoo 19+) -------------------------------------------------------------------------
+# --- JSON-2 (Odoo 19+): on the sandbox only, the real Odoo the tests run against is 18 ----------
 
 
 def test_json2_makes_one_request_per_call_and_no_login(sandbox):
-    client = client_for(sandbox.url, api="json2")
-    assert client.search_read("res.partner", [("id", "=", 3)], ["name"]) == [{"id": 3, "name": "Administrator"}]
+    client = client_for(sandbox, api="json2")
+    me = logged_in_partner(sandbox)
+    assert client.search_read("res.partner", [("id", "=", me["id"])], ["name"]) == [me]
     assert client.calls == 1
     assert client.version == "18.0"  # GET /web/version: the sandbox reports its own version
     assert client.calls == 2
@@ -287,7 +325,7 @@ def test_json2_names_the_positional_arguments_of_execute_kw():
 
 
 def test_json2_create_answers_one_id_for_one_record_and_ids_for_a_list(sandbox):
-    client = client_for(sandbox.url, api="json2")
+    client = client_for(sandbox, api="json2")
     one = client.create("res.partner", {"name": "One"})
     two = client.call("res.partner", "create", [[{"name": "Two"}, {"name": "Three"}]])
     assert isinstance(one, int) and len(two) == 2
@@ -297,7 +335,7 @@ def test_json2_create_answers_one_id_for_one_record_and_ids_for_a_list(sandbox):
 
 def test_json2_a_wrong_api_key_is_access_denied_and_is_not_retried(sandbox, monkeypatch):
     monkeypatch.setenv(API_KEY_ENV, "not-the-key")
-    client = client_for(sandbox.url, api="json2")
+    client = client_for(sandbox, api="json2")
     with pytest.raises(OdooError) as raised:
         client.search_read("res.partner", [], ["name"])
     assert raised.value.kind == "AccessDenied" and "api_key" in raised.value.message
@@ -307,7 +345,7 @@ def test_json2_a_wrong_api_key_is_access_denied_and_is_not_retried(sandbox, monk
 
 def test_json2_without_an_api_key_says_which_setting_is_missing(sandbox, monkeypatch):
     monkeypatch.delenv(API_KEY_ENV)
-    client = client_for(sandbox.url, api="json2")
+    client = client_for(sandbox, api="json2")
     with pytest.raises(OdooError) as raised:
         client.search_read("res.partner", [], ["name"])
     assert f"${API_KEY_ENV} is not set" in raised.value.message
@@ -315,7 +353,7 @@ def test_json2_without_an_api_key_says_which_setting_is_missing(sandbox, monkeyp
 
 
 def test_json2_an_unknown_model_is_an_odoo_error_and_is_not_retried(sandbox):
-    client = client_for(sandbox.url, api="json2")
+    client = client_for(sandbox, api="json2")
     with pytest.raises(OdooError) as raised:
         client.search_read("no.such.model", [], ["name"])
     assert raised.value.kind == "NotFound" and "no.such.model" in raised.value.message
@@ -330,7 +368,7 @@ def test_json2_an_unknown_database_is_an_odoo_error(sandbox):
 
 
 def test_json2_a_user_error_carries_odoo_s_name_and_message(sandbox):
-    client = client_for(sandbox.url, api="json2")
+    client = client_for(sandbox, api="json2")
     customer = client.create("res.partner", {"name": "Customer"})
     order = client.create("sale.order", {"partner_id": customer})
     client.call("sale.order", "action_confirm", [[order]])
@@ -343,7 +381,7 @@ def test_json2_a_user_error_carries_odoo_s_name_and_message(sandbox):
 
 
 def test_json2_a_private_method_is_an_access_error(sandbox):
-    client = client_for(sandbox.url, api="json2")
+    client = client_for(sandbox, api="json2")
     with pytest.raises(OdooError) as raised:
         client.call("res.partner", "_compute_display_name", [[3]])
     assert raised.value.name == "odoo.exceptions.AccessError"

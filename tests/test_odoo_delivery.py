@@ -34,7 +34,7 @@ from gateway.profiles import Profile, load_profile
 from gateway.store.archive import Archive
 from gateway.store.db import open_store
 from gateway.store.models import Message, utcnow
-from gateway_fixtures import age, drop_samples, make_gateway
+from gateway_fixtures import age, drop_samples, make_gateway, odoorpc_login
 
 PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
 API_KEY_ENV = "EDIGW_TEST_ODOO_API_KEY"
@@ -90,13 +90,6 @@ class Odoo:
                          fields=["product_id", "product_uom_qty", "product_uom", "price_unit"])
 
 
-def _connect(url: str, db: str, user: str, password: str) -> odoorpc.ODOO:
-    client = OdooClient(OdooSettings(url=url, db=db, user=user))
-    rpc = odoorpc.ODOO(client.host, protocol=client.protocol, port=client.port, timeout=60)
-    rpc.login(db, user, password)
-    return rpc
-
-
 def _unit(rpc: odoorpc.ODOO, name: str) -> int:
     return rpc.execute_kw("uom.uom", "search", [[("name", "=", name)]])[0]
 
@@ -125,26 +118,44 @@ def _seed(rpc: odoorpc.ODOO, client: OdooClient, tag: str) -> tuple[dict[str, in
             "name": f"{key.title()} {tag}", "is_company": True, "customer_rank": 1, "ref": f"{key}-{tag}",
             **({"property_product_pricelist": euro_pricelist(rpc)} if key == "ACME" else {})}])
         if key in ADDRESSES:
-            name, gln = ADDRESSES[key]
-            # A barcode is unique in Odoo: free it from an earlier run's address before giving it to ours.
-            taken = rpc.execute_kw("res.partner", "search", [[("barcode", "=", gln)]], {"context": {"active_test": False}})
-            if taken:
-                rpc.execute_kw("res.partner", "write", [taken, {"barcode": False}])
-            rpc.execute_kw("res.partner", "create", [{"name": name, "type": "delivery", "parent_id": customers[key],
-                                                      "barcode": gln}])
-    products = {}
-    for product in PRODUCTS:
-        unit = _unit(rpc, product["uom"])
-        values = {"name": product["name"], "default_code": product["default_code"], "barcode": product["barcode"],
-                  "list_price": product["list_price"], "uom_id": unit, "uom_po_id": unit,
-                  **client.storable_product_values()}
-        found = rpc.execute_kw("product.product", "search", [[("barcode", "=", product["barcode"])]])
-        if found:
-            rpc.execute_kw("product.product", "write", [found, {k: v for k, v in values.items() if k != "barcode"}])
-            products[product["default_code"]] = found[0]
-        else:
-            products[product["default_code"]] = rpc.execute_kw("product.product", "create", [values])
+            delivery_address(rpc, customers[key], *ADDRESSES[key])
+    products = {product["default_code"]: sample_product(rpc, client, product) for product in PRODUCTS}
     return customers, products
+
+
+def free_gln(rpc: odoorpc.ODOO, gln: str) -> None:
+    """Take a GLN off the partners an earlier run gave it to: a barcode is unique in Odoo."""
+    taken = rpc.execute_kw("res.partner", "search", [[("barcode", "=", gln)]], {"context": {"active_test": False}})
+    if taken:
+        rpc.execute_kw("res.partner", "write", [taken, {"barcode": False}])
+
+
+def delivery_address(rpc: odoorpc.ODOO, customer: int, name: str, gln: str) -> int:
+    """A delivery address of the customer whose barcode is the ship-to GLN (taken off an earlier run's address)."""
+    free_gln(rpc, gln)
+    return rpc.execute_kw("res.partner", "create", [{"name": name, "type": "delivery", "parent_id": customer,
+                                                     "barcode": gln}])
+
+
+def archive_products_with_barcode(rpc: odoorpc.ODOO, barcode: str) -> None:
+    """Free a product barcode that an earlier run's product holds, as an admin would retire a product: Odoo keeps
+    a barcode to one active product."""
+    holders = rpc.execute_kw("product.product", "search", [[("barcode", "=", barcode)]])
+    if holders:
+        rpc.execute_kw("product.product", "write", [holders, {"active": False}])
+
+
+def sample_product(rpc: odoorpc.ODOO, client: OdooClient, product: dict) -> int:
+    """One of PRODUCTS: found by its barcode (an earlier run made it) and set up again, or made."""
+    unit = _unit(rpc, product["uom"])
+    values = {"name": product["name"], "default_code": product["default_code"], "barcode": product["barcode"],
+              "list_price": product["list_price"], "uom_id": unit, "uom_po_id": unit,
+              **client.storable_product_values()}
+    found = rpc.execute_kw("product.product", "search", [[("barcode", "=", product["barcode"])]])
+    if found:
+        rpc.execute_kw("product.product", "write", [found, {k: v for k, v in values.items() if k != "barcode"}])
+        return found[0]
+    return rpc.execute_kw("product.product", "create", [values])
 
 
 @pytest.fixture(params=["sandbox-jsonrpc", "sandbox-json2", "live"])
@@ -162,7 +173,7 @@ def odoo(request, monkeypatch, tmp_path):
     monkeypatch.setenv(PASSWORD_ENV, password)
     monkeypatch.setenv(API_KEY_ENV, api_key)
     json2_requests = _count_json2_requests(monkeypatch)
-    rpc = _connect(url, db, user, password)
+    rpc = odoorpc_login(url, db, user, password)
     client = OdooClient(OdooSettings(url=url, db=db, user=user, password_env=PASSWORD_ENV))
     customers, products = _seed(rpc, client, tag)
     odoo = Odoo(url, db, user, password, rpc, tag, running, customers, products, api)

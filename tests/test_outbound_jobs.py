@@ -1,8 +1,11 @@
 """Odoo's work reaches partners: order responses, despatch advices and invoices to customers, purchase
 orders to suppliers, each once, from `edigw run --once`; `edigw replay` sends them again.
 
-The gateway runs through its real CLI against the Odoo sandbox (seeded from samples/odoo-seed.yaml)
-over real HTTP; the tests drive Odoo only through the calls a person's Odoo 18 sees (confirm, put
+The gateway runs through its real CLI over real HTTP against the Odoo sandbox (seeded from
+samples/odoo-seed.yaml), and again against the real Odoo EDIGW_ODOO_* names (skipped, saying so,
+without one). On both, the seed's customers and supplier are made again under a tag of the run
+and the profiles point at them, so a live Odoo can be used again; the sample products are found or
+made by barcode. The tests drive Odoo only through the calls a person's Odoo 18 sees (confirm, put
 the delivery's lines in packages and validate it, the invoicing wizard, post, confirm a purchase).
 """
 
@@ -11,20 +14,19 @@ from __future__ import annotations
 import random
 import signal
 import textwrap
+import uuid
 
-import odoorpc
+import yaml
 from odoo_actions import validate_picking
 import pytest
 
 from conftest import ROOT
 from gateway import formats
-from gateway.config import OdooSettings
 from gateway.formats import render
 from gateway.formats.model import Interchange, Message
-from gateway.odoo.client import OdooClient
-from gateway.odoo.sandbox import start
 from gateway.profiles import ProfileError, load_profile
-from gateway_fixtures import Gateway, age, make_gateway
+from gateway_fixtures import Gateway, OdooSession, age, make_gateway, odoo_session
+from test_odoo_delivery import PRODUCTS, archive_products_with_barcode, euro_pricelist, free_gln, sample_product
 
 PASSWORD_ENV = "EDIGW_TEST_ODOO_PASSWORD"
 SEED = ROOT / "samples" / "odoo-seed.yaml"
@@ -59,13 +61,23 @@ send:
 
 
 class Odoo:
-    """The sandbox, as the tests' own JSON-RPC client (odoorpc) sees it."""
+    """The Odoo the tests talk to, as their own JSON-RPC client (odoorpc) sees it, with this run's partners
+    (the seed's under a tag: `ref("ACME")`, `partner("ACME")`) and the sample products by default code."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        probe = OdooClient(OdooSettings(url=url, db="edi", user="admin"))
-        self.rpc = odoorpc.ODOO(probe.host, protocol=probe.protocol, port=probe.port, timeout=60)
-        self.rpc.login("edi", "admin", "admin")
+    def __init__(self, session: OdooSession) -> None:
+        self.session, self.rpc = session, session.rpc
+        self.url, self.db, self.user = session.url, session.db, session.user
+        self.tag = uuid.uuid4().hex[:8].upper()
+        self.partners = seed_partners(self.rpc, self.tag)
+        self.products = {product["default_code"]: sample_product(self.rpc, session.probe, product)
+                         for product in PRODUCTS}
+
+    def ref(self, seed_ref: str) -> str:
+        """The ref of this run's partner for the seed's ref (what its profile names)."""
+        return f"{seed_ref}-{self.tag}"
+
+    def partner(self, seed_ref: str) -> int:
+        return self.partners[self.ref(seed_ref)]
 
     def call(self, model: str, method: str, *args, **kwargs):
         return self.rpc.execute_kw(model, method, list(args), kwargs)
@@ -77,17 +89,22 @@ class Odoo:
     def prepare(self) -> None:
         """Our company's GLN (the supplier in what we send) and stock of the sample products."""
         [company] = self.call("res.company", "search_read", [], fields=["partner_id"], limit=1)
+        free_gln(self.rpc, "5790000000006")
         self.call("res.partner", "write", [company["partner_id"][0]], {"barcode": "5790000000006"})
         [warehouse] = self.call("stock.warehouse", "search_read", [], fields=["lot_stock_id"], limit=1)
-        products = self.call("product.product", "search", [("default_code", "in", ["AX-100", "AX-220", "AX-310"])])
         context = {"context": {"inventory_mode": True}}
         quants = self.rpc.execute_kw("stock.quant", "create", [[
             {"product_id": p, "location_id": warehouse["lot_stock_id"][0], "inventory_quantity": 10000}
-            for p in products]], context)
+            for p in self.products.values()]], context)
         self.rpc.execute_kw("stock.quant", "action_apply_inventory", [quants], context)
 
+    def sale_orders(self, number: str) -> list[int]:
+        """This run's sale orders with the customer's order number (another run's may have it too)."""
+        customers = [self.partner(ref) for ref in ("ACME", "BIGBOX")]
+        return self.call("sale.order", "search", [("client_order_ref", "=", number), ("partner_id", "in", customers)])
+
     def sale_order(self, number: str) -> dict:
-        [order] = self.call("sale.order", "search_read", [("client_order_ref", "=", number)],
+        [order] = self.call("sale.order", "read", self.sale_orders(number),
                             fields=["name", "state", "picking_ids", "amount_total"])
         return order
 
@@ -117,8 +134,7 @@ class Odoo:
 
     def invoice_what_is_delivered(self) -> None:
         """The sample products invoiced as delivered (Odoo's default is as ordered)."""
-        products = self.call("product.product", "search", [("default_code", "in", ["AX-100", "AX-220", "AX-310"])])
-        self.call("product.product", "write", products, {"invoice_policy": "delivery"})
+        self.call("product.product", "write", list(self.products.values()), {"invoice_policy": "delivery"})
 
     def open_picking(self, order_id: int) -> int:
         [row] = self.call("sale.order", "read", [order_id], fields=["picking_ids"])
@@ -149,8 +165,8 @@ class Odoo:
 
     def order_from_acme(self, ref: str, lines: list[tuple[int, float, float]]) -> int:
         """A sale order keyed in Odoo for ACME (delivered to its warehouse) and confirmed."""
-        customer = self.id_of("res.partner", [("ref", "=", "ACME"), ("parent_id", "=", False)])
-        address = self.id_of("res.partner", [("parent_id", "=", customer), ("name", "=", "ACME Lager Nord")])
+        customer = self.partner("ACME")
+        address = self.id_of("res.partner", [("parent_id", "=", customer), ("type", "=", "delivery")])
         order = self.call("sale.order", "create", {
             "partner_id": customer, "partner_shipping_id": address, "client_order_ref": ref,
             "order_line": [[0, 0, {"product_id": product, "product_uom_qty": quantity, "price_unit": price}]
@@ -159,21 +175,57 @@ class Odoo:
         return order
 
 
-@pytest.fixture
-def odoo(tmp_path, monkeypatch):
-    monkeypatch.setenv(PASSWORD_ENV, "admin")
-    running = start(data=SEED, state_file=tmp_path / "odoo-state.json")
-    odoo = Odoo(running.url)
-    odoo.prepare()
-    yield odoo
-    running.stop()
+def seed_partners(rpc, tag: str) -> dict[str, int]:
+    """The partners of samples/odoo-seed.yaml made again under this run's tag (companies' names and refs end in
+    it), their GLNs taken off the partners an earlier run gave them to; ids by ref."""
+    seed = yaml.safe_load(SEED.read_text(encoding="utf-8"))
+    countries = {country["xml_id"]: country["code"] for country in seed["res.country"]}
+    currencies = {pricelist["xml_id"]: pricelist["currency_id"]["ref"] for pricelist in seed["product.pricelist"]}
+    made: dict[str, int] = {}
+    by_xml_id: dict[str, int] = {}
+    for values in seed["res.partner"]:
+        values = dict(values)
+        xml_id = values.pop("xml_id", None)
+        if values.get("ref"):
+            values["ref"], values["name"] = f"{values['ref']}-{tag}", f"{values['name']} {tag}"
+        if values.get("barcode"):
+            free_gln(rpc, values["barcode"])
+        if "parent_id" in values:
+            values["parent_id"] = by_xml_id[values["parent_id"]["ref"]]
+        if "country_id" in values:
+            country = values["country_id"]["ref"]
+            values["country_id"] = rpc.execute_kw("res.country", "search", [[
+                ("code", "=", countries.get(country, country.removeprefix("base.").upper()))]])[0]
+        pricelist = values.pop("property_product_pricelist", None)
+        if pricelist and currencies[pricelist["ref"]] == "base.EUR":  # the others buy on the default pricelist
+            values["property_product_pricelist"] = euro_pricelist(rpc)
+        partner = rpc.execute_kw("res.partner", "create", [values])
+        if xml_id:
+            by_xml_id[xml_id] = partner
+        if values.get("ref"):
+            made[values["ref"]] = partner
+    return made
+
+
+@pytest.fixture(params=["sandbox", "live"])
+def odoo(request, tmp_path, monkeypatch):
+    with odoo_session(request.param, tmp_path, monkeypatch, "the outbound jobs", PASSWORD_ENV, data=SEED) as session:
+        odoo = Odoo(session)
+        odoo.prepare()
+        yield odoo
+
+
+def supplier_profile(odoo: Odoo, text: str = SUPPLIER) -> str:
+    """The supplier's profile pointed at this run's supplier."""
+    return text.replace("ref: NORDIC-PARTS}", f"ref: {odoo.ref('NORDIC-PARTS')}}}")
 
 
 def gateway_for(tmp_path, odoo: Odoo, edifact_rules: str = EDIFACT_RULES) -> Gateway:
     gateway = make_gateway(tmp_path / "gateway", partners=("acme-retail", "bigbox-stores"))
-    for partner, rules in (("bigbox-stores", X12_RULES), ("acme-retail", edifact_rules)):
+    for partner, rules, ref in (("bigbox-stores", X12_RULES, "BIGBOX"), ("acme-retail", edifact_rules, "ACME")):
         path = gateway.partners / f"{partner}.yaml"
-        path.write_text(path.read_text(encoding="utf-8") + rules, encoding="utf-8")
+        text = path.read_text(encoding="utf-8").replace(f"ref: {ref}}}", f"ref: {odoo.ref(ref)}}}")
+        path.write_text(text + rules, encoding="utf-8")
     with gateway.config.open("a", encoding="utf-8") as config:
         config.write(textwrap.dedent(f"""
             [identity.edifact]
@@ -185,8 +237,8 @@ def gateway_for(tmp_path, odoo: Odoo, edifact_rules: str = EDIFACT_RULES) -> Gat
             gs_id = "NORDICSUPPLY"
             [odoo]
             url = "{odoo.url}"
-            db = "edi"
-            user = "admin"
+            db = "{odoo.db}"
+            user = "{odoo.user}"
             password_env = "{PASSWORD_ENV}"
             """))
     return gateway
@@ -200,8 +252,11 @@ def receive(gateway: Gateway, partner: str, sample: str) -> None:
 
 
 def outbox(gateway: Gateway, partner: str) -> dict[str, bytes]:
+    """The files a partner picks up: not the folder of temporary files a running daemon may have there."""
     folder = gateway.state / "outbox" / partner
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())} if folder.exists() else {}
+    if not folder.exists():
+        return {}
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
 
 
 def read_back(files: dict[str, bytes]) -> list[tuple[str, str, list[list]]]:
@@ -342,7 +397,7 @@ def test_the_same_po_number_in_a_new_interchange_is_a_duplicate_naming_the_first
     assert first["state"] == "delivered" and second["state"] == "duplicate"
     assert second["reason"] == (f"order PO-77812 was delivered before as {order['name']} by message {first['id']} "
                                 "(interchange 000000311); not delivered again")
-    assert len(odoo.call("sale.order", "search", [("client_order_ref", "=", "PO-77812")])) == 1
+    assert len(odoo.sale_orders("PO-77812")) == 1
     assert gateway.json("status")["messages"]["bigbox-stores"]["in"]["duplicate"] == 1
 
 
@@ -438,8 +493,7 @@ def test_a_partial_delivery_in_two_pickings_leaves_two_856_and_two_810(odoo, tmp
 
 def test_a_cancelled_order_line_is_answered_as_rejected(odoo, tmp_path):
     gateway = gateway_for(tmp_path, odoo)
-    hinge = odoo.id_of("product.product", [("default_code", "=", "AX-100")])
-    screw = odoo.id_of("product.product", [("default_code", "=", "AX-310")])
+    hinge, screw = odoo.products["AX-100"], odoo.products["AX-310"]
     order = odoo.order_from_acme("4509001", [(hinge, 10, 12.5), (screw, 300, 0.52)])
     [row] = odoo.call("sale.order", "read", [order], fields=["order_line"])
     odoo.call("sale.order", "write", [order], {"order_line": [[1, row["order_line"][1], {"product_uom_qty": 0}]]})
@@ -456,7 +510,7 @@ def test_the_daemon_runs_each_send_rule_at_its_own_schedule_and_a_reload_takes_a
     rules = ("send:\n  OrderResponse: {template: outbound/edifact/ORDRSP_D96A, schedule: 1s}\n"
              "  Invoice: {template: outbound/edifact/INVOIC_D96A, schedule: 1h}\n")
     gateway = gateway_for(tmp_path, odoo, edifact_rules=rules)
-    hinge = odoo.id_of("product.product", [("default_code", "=", "AX-100")])
+    hinge = odoo.products["AX-100"]
     first = odoo.invoice(odoo.order_from_acme("4509101", [(hinge, 10, 12.5)]))
 
     def sent(kind: str) -> list[str]:
@@ -508,8 +562,8 @@ def test_a_credit_note_leaves_an_810_credit_memo_with_its_amounts_positive(odoo,
 
 def test_a_product_with_lots_has_its_lot_in_the_desadv(odoo, tmp_path):
     gateway = gateway_for(tmp_path, odoo)
-    storable = OdooClient(OdooSettings(url=odoo.url, db="edi", user="admin",
-                                       password_env=PASSWORD_ENV)).storable_product_values()
+    storable = odoo.session.probe.storable_product_values()
+    archive_products_with_barcode(odoo.rpc, "4012345000092")  # an earlier run's (its lot has this lot's name)
     product = odoo.call("product.product", "create", {
         "name": "Hinge pin, batch-tracked", "default_code": "AX-990", "barcode": "4012345000092",
         "list_price": 3.0, "tracking": "lot", **storable})
@@ -580,9 +634,9 @@ def test_a_partner_that_wants_batches_gets_one_interchange_per_run_and_type(odoo
 
 def test_a_confirmed_purchase_order_leaves_an_orders_in_the_supplier_s_outbox(odoo, tmp_path):
     gateway = gateway_for(tmp_path, odoo)
-    (gateway.partners / "nordic-parts.yaml").write_text(SUPPLIER, encoding="utf-8")
-    vendor = odoo.id_of("res.partner", [("ref", "=", "NORDIC-PARTS")])  # the supplier of samples/odoo-seed.yaml
-    product = odoo.id_of("product.product", [("default_code", "=", "AX-100")])
+    (gateway.partners / "nordic-parts.yaml").write_text(supplier_profile(odoo), encoding="utf-8")
+    vendor = odoo.partner("NORDIC-PARTS")  # the supplier of samples/odoo-seed.yaml
+    product = odoo.products["AX-100"]
     purchase = odoo.call("purchase.order", "create", {"partner_id": vendor, "order_line": [
         [0, 0, {"product_id": product, "product_qty": 400, "price_unit": 1.8, "date_planned": "2030-01-15 08:00:00"}]]})
     gateway.run("run", "--once")
@@ -597,8 +651,8 @@ def test_a_confirmed_purchase_order_leaves_an_orders_in_the_supplier_s_outbox(od
 
 
 def confirmed_purchase(odoo) -> dict:
-    vendor = odoo.id_of("res.partner", [("ref", "=", "NORDIC-PARTS")])
-    product = odoo.id_of("product.product", [("default_code", "=", "AX-100")])
+    vendor = odoo.partner("NORDIC-PARTS")
+    product = odoo.products["AX-100"]
     purchase = odoo.call("purchase.order", "create", {"partner_id": vendor, "order_line": [
         [0, 0, {"product_id": product, "product_qty": 40, "price_unit": 1.8, "date_planned": "2030-01-15 08:00:00"}]]})
     odoo.call("purchase.order", "button_confirm", [purchase])
@@ -609,8 +663,9 @@ def confirmed_purchase(odoo) -> dict:
 def test_a_supplier_in_goteborg_gets_its_order_in_the_characters_its_syntax_allows(odoo, tmp_path):
     gateway = gateway_for(tmp_path, odoo)
     (gateway.partners / "nordic-parts.yaml").write_text(
-        SUPPLIER.replace('qualifier: "14"}', 'qualifier: "14", syntax: UNOB}'), encoding="utf-8")
-    vendor = odoo.id_of("res.partner", [("ref", "=", "NORDIC-PARTS")])
+        supplier_profile(odoo, SUPPLIER.replace('qualifier: "14"}', 'qualifier: "14", syntax: UNOB}')),
+        encoding="utf-8")
+    vendor = odoo.partner("NORDIC-PARTS")
     odoo.call("res.partner", "write", [vendor], {"city": "Göteborg"})
     confirmed_purchase(odoo)
     gateway.run("run", "--once")
@@ -622,8 +677,8 @@ def test_a_supplier_in_goteborg_gets_its_order_in_the_characters_its_syntax_allo
 
 def test_an_order_that_cannot_be_written_is_not_marked_sent_and_goes_when_it_changes(odoo, tmp_path):
     gateway = gateway_for(tmp_path, odoo)
-    (gateway.partners / "nordic-parts.yaml").write_text(SUPPLIER, encoding="utf-8")
-    vendor = odoo.id_of("res.partner", [("ref", "=", "NORDIC-PARTS")])
+    (gateway.partners / "nordic-parts.yaml").write_text(supplier_profile(odoo), encoding="utf-8")
+    vendor = odoo.partner("NORDIC-PARTS")
     odoo.call("res.partner", "write", [vendor], {"city": "\u6771\u4eac"})  # Tokyo in kanji: not in UNOC
     order = confirmed_purchase(odoo)
     gateway.run("run", "--once")

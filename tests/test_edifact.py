@@ -367,7 +367,9 @@ def test_file_without_unb_is_unreadable(name):
         (b"", "empty"),
         (b"  \r\n ", "empty"),
         (b"\x00\xff\x10binary\x00junk", "not EDIFACT"),
-        (b"UNA:+.? 'BGM+220+1'", "no UNB"),
+        (b"UNA:+.? 'BGM+220+1'", "^no UNB interchange header: the file after its UNA service string advice starts "
+                                 "with BGM$"),
+        (b"UNA:+.? '", "^no UNB interchange header: the file after its UNA service string advice has nothing more$"),
         (b"UNB+UNOC:3+SEND", "cannot be read"),
         (b"UNA:+.", "ends inside its UNA"),
     ],

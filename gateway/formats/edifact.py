@@ -715,8 +715,9 @@ class _InterchangeReader:
             self.error(problem.reason, problem.tag)
             reading = iter(())
         if first and (header is None or header.tag != "UNB"):
-            found = header.tag if header else "nothing"
-            raise UnreadableFile(f"no UNB interchange header: the file starts with {found}")
+            after = "after its UNA service string advice " if chunk.una is not None else ""
+            found = f"starts with {header.tag}" if header else "has nothing more"
+            raise UnreadableFile(f"no UNB interchange header: the file {after}{found}")
         if header is not None:
             yield from self.walk(itertools.chain([header], reading))
         yield from self.finish()

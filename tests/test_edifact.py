@@ -379,6 +379,19 @@ def test_unreadable_bytes_raise_with_a_reason(data, reason):
         list(edifact.parse(data))
 
 
+def test_a_byte_order_mark_before_the_interchange_is_skipped_and_said():
+    """Windows tools often write a UTF-8 BOM before UNA: the file is read as without it, and the
+    interchange carries a warning saying it was skipped (lenient, not silent)."""
+    sample = (ROOT / "samples" / "inbox" / "acme-retail" / "ORDERS_4500012.edi").read_bytes()
+    plain, marked = list(edifact.parse(sample)), list(edifact.parse(b"\xef\xbb\xbf" + sample))
+    [interchange] = [event for event in marked if isinstance(event, Interchange)]
+    assert interchange.status == "accepted"
+    assert [(issue.severity, issue.reason) for issue in interchange.errors] == [
+        ("warning", "the file starts with a UTF-8 byte order mark, which the standard does not use; it was skipped")]
+    assert [m.tree.xpath("string(//BGM02)") for m in marked if isinstance(m, Message)] == \
+        [m.tree.xpath("string(//BGM02)") for m in plain if isinstance(m, Message)] == ["4500012", "4500013"]
+
+
 def test_release_character_before_a_line_break_terminator_is_reported_not_raised():
     data = b"UNA:+.? \nUNB+UNOC:3+S:ZZZ+R:ZZZ+240131:1200+R1\nUNH+M1+ORDERS:D:96A:UN?\nUNZ+1+R1\n"
     events = list(edifact.parse(data))

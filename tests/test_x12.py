@@ -6,7 +6,7 @@ import mmap
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
+from conftest import CORPUS, ROOT
 
 from gateway.formats import x12
 from gateway.formats.model import Interchange, Message, UnreadableFile
@@ -344,6 +344,16 @@ def test_interchange_date_time_and_ack_request():
 )
 def test_broken_file_names_its_problem(path, reason):
     assert any(reason in found for found in reasons(path)), reasons(path)
+
+
+def test_a_byte_order_mark_before_the_isa_is_skipped_and_said():
+    data = (ROOT / "samples" / "inbox" / "bigbox-stores" / "850_PO-77812.x12").read_bytes()
+    found = list(x12.parse(b"\xef\xbb\xbf" + data))
+    [interchange] = [event for event in found if isinstance(event, Interchange)]
+    assert interchange.status == "accepted"
+    assert [(issue.severity, issue.reason) for issue in interchange.errors] == [
+        ("warning", "the file starts with a UTF-8 byte order mark, which the standard does not use; it was skipped")]
+    assert [m.ref for m in found if isinstance(m, Message)] == ["0001"]
 
 
 def test_a_long_tail_after_iea_is_counted_and_shown_by_its_start():

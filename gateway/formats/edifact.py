@@ -46,6 +46,7 @@ from gateway.formats.model import Events, Group, Interchange, Issue, Message, Un
 from gateway.formats.validation import DEFAULT_OPTIONS, Options
 
 BOM = b"\xef\xbb\xbf"
+BOM_SKIPPED = "the file starts with a UTF-8 byte order mark, which the standard does not use; it was skipped"
 WHITESPACE = b" \t\r\n"
 
 # Syntax identifier (UNB 0001) → Python codec. IATA's syntax levels are ASCII like UNOA/UNOB.
@@ -132,6 +133,8 @@ def parse(data: bytes | mmap.mmap, *, expected_sender: str | None = None, option
     message_numbers = itertools.count()
     for index, chunk in enumerate(_chunks(data, start)):
         reader = _InterchangeReader(chunk, index, message_numbers, expected_sender, options)
+        if index == 0 and _after_bom(data):  # as Windows tools write it: read on, and said
+            reader.interchange.errors.append(Issue(BOM_SKIPPED, 1, "UNB", severity="warning"))
         yield from reader.events(first=index == 0)
 
 

@@ -25,7 +25,7 @@ from typing import Iterator
 from lxml import etree
 
 from gateway.formats import tree
-from gateway.formats.edifact import MessageRefs, first_undecodable, release_pages
+from gateway.formats.edifact import BOM_SKIPPED, MessageRefs, first_undecodable, release_pages
 from gateway.formats.model import Group, Interchange, Issue, Message, UnreadableFile, is_digits
 from gateway.formats.validation import DEFAULT_OPTIONS, Options
 
@@ -153,13 +153,15 @@ class _Text:
     @classmethod
     def of(cls, data: bytes | mmap.mmap) -> "_Text":
         base = len(_BOM) if data[: len(_BOM)] == _BOM else 0
+        # As Windows tools write it: read on, and said.
+        skipped = [Issue(BOM_SKIPPED, 1, "ISA", severity="warning")] if base else []
         head = bytes(data[base : base + 4096])
         if not head.lstrip(b" \t\r\n").startswith(b"ISA") and head.lstrip(_EBCDIC_BLANKS).startswith(_EBCDIC_ISA):
-            return cls(data, base, _EBCDIC_CODEC, [])
+            return cls(data, base, _EBCDIC_CODEC, skipped)
         wrong = first_undecodable(data, base, "utf-8")
         if wrong is None:
-            return cls(data, base, "utf-8", [])
-        return cls(data, base, "latin-1", [
+            return cls(data, base, "utf-8", skipped)
+        return cls(data, base, "latin-1", skipped + [
             Issue(f"the file is not UTF-8 (byte {wrong - base}); it was read as ISO-8859-1", severity="warning")
         ])
 

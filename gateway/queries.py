@@ -279,8 +279,9 @@ def describe_message(detail: dict[str, Any]) -> str:
     if detail["interchange"]:
         ic = detail["interchange"]
         lines.append(f"  interchange {ic['control_ref']} from {ic['sender']} to {ic['receiver']}: {ic['status']}")
+        lines.extend("  " + _issue_line(issue) for issue in ic["errors"])  # its envelope's findings, warnings too
     for issue in detail["errors"]:
-        lines.append(f"  {issue['severity']}: segment {issue['position']} {issue['tag'] or ''}: {issue['reason']}")
+        lines.append(_issue_line(issue))
     if detail.get("answers") is not None:
         answers = detail["answers"]
         lines.append(f"  {detail['document']['summary']}")
@@ -323,6 +324,11 @@ def describe_message(detail: dict[str, Any]) -> str:
         lines.append(f"    {event['at']} {event['subject']} {event['from'] or '-'} → {event['to']} by {event['actor']}"
                      f"{': ' + event['reason'] if event['reason'] else ''}")
     return "\n".join(lines)
+
+
+def _issue_line(issue: dict[str, Any]) -> str:
+    where = f"segment {issue['position']} " if issue.get("position") is not None else ""
+    return f"  {issue['severity']}: {where}{issue['tag'] or ''}: {issue['reason']}"
 
 
 def describe_entries(entries: list[Any]) -> list[str]:

@@ -105,6 +105,18 @@ def test_a_control_character_in_an_x12_group_number_rejects_its_interchange(gate
     assert state == "held" and "AK102 holds a control character" in reason  # the 997 cannot quote it
 
 
+def test_a_byte_order_mark_is_read_past_and_messages_show_says_so_under_the_interchange(gateway):
+    data = (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_bytes()
+    drop(gateway, "acme-retail", "orders.edi", b"\xef\xbb\xbf" + data)
+    gateway.run("run", "--once")
+    by_number = {m["document_number"]: m for m in gateway.messages()}
+    assert by_number["4500012"]["state"] == by_number["4500013"]["state"] == "translated"
+    shown = gateway.run("messages", "show", str(by_number["4500012"]["id"])).stdout.decode().splitlines()
+    at = shown.index("  interchange ACME000117 from 4012345000009 to 5790000000006: accepted")
+    assert shown[at + 1] == ("    warning: segment 1 UNB: the file starts with a UTF-8 byte order mark, which the "
+                             "standard does not use; it was skipped")
+
+
 @pytest.mark.parametrize("date", ["2026112²", "2026112١"])
 def test_a_non_ascii_digit_in_an_x12_envelope_date_does_not_hold_the_file(gateway, date):
     data = (SAMPLE_INBOX / "bigbox-stores" / "850_PO-77812.x12").read_bytes()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from gateway.files import mapped
-from gateway.formats.model import Interchange, Message, UnreadableFile
+from gateway.formats.model import Interchange, Message, UnreadableFile, issue_text
 from gateway.formats.tree import segments_of
 from gateway.pipeline import TemplateSet, parse_for, translate_parsed
 from gateway.profiles import Profile
@@ -173,7 +173,7 @@ def describe(report: dict[str, Any]) -> str:
 def _interchange_lines(interchange: dict[str, Any]) -> list[str]:
     return [f"  interchange {interchange['control_ref']} from {interchange['sender']} "
             f"to {interchange['receiver']}: {interchange['status']}",
-            *(f"    ! {_issue(issue)}" for issue in interchange["errors"])]
+            *(f"    ! {issue_text(issue)}" for issue in interchange["errors"])]
 
 
 def _message_lines(message: dict[str, Any]) -> list[str]:
@@ -181,14 +181,8 @@ def _message_lines(message: dict[str, Any]) -> list[str]:
     return [f"    message {message['ref']} {message['type']} {message['version'] or ''}: "
             f"{message['status']}{' ' + number if number else ''}"
             f"{', ' + str(len((message['document'] or {}).get('lines', []))) + ' lines' if message['document'] else ''}",
-            *(f"      ! {_issue(issue)}" for issue in message["errors"]),
+            *(f"      ! {issue_text(issue)}" for issue in message["errors"]),
             *(f"      ? {problem}" for problem in message["problems"])]
-
-
-def _issue(issue: dict[str, Any]) -> str:
-    where = f"segment {issue['position']} {issue['tag'] or ''}: " if issue.get("position") else (
-        f"{issue['tag']}: " if issue.get("tag") else "")
-    return f"{issue['severity']}: {where}{issue['reason']}"
 
 
 def preview_in_odoo(deliverer, profile: Profile, report: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 from sqlalchemy import case, func, select
 
 from gateway import order_threads
+from gateway.formats.model import issue_text
 from gateway.store.archive import Archive, ArchiveMismatch
 from gateway.store.db import Store
 from gateway.store.models import AuditEvent, Exchange, Interchange, Message
@@ -279,9 +280,8 @@ def describe_message(detail: dict[str, Any]) -> str:
     if detail["interchange"]:
         ic = detail["interchange"]
         lines.append(f"  interchange {ic['control_ref']} from {ic['sender']} to {ic['receiver']}: {ic['status']}")
-        lines.extend("  " + _issue_line(issue) for issue in ic["errors"])  # its envelope's findings, warnings too
-    for issue in detail["errors"]:
-        lines.append(_issue_line(issue))
+        lines.extend(f"    {issue_text(issue)}" for issue in ic["errors"])  # its envelope's findings, warnings too
+    lines.extend(f"  {issue_text(issue)}" for issue in detail["errors"])
     if detail.get("answers") is not None:
         answers = detail["answers"]
         lines.append(f"  {detail['document']['summary']}")
@@ -324,11 +324,6 @@ def describe_message(detail: dict[str, Any]) -> str:
         lines.append(f"    {event['at']} {event['subject']} {event['from'] or '-'} → {event['to']} by {event['actor']}"
                      f"{': ' + event['reason'] if event['reason'] else ''}")
     return "\n".join(lines)
-
-
-def _issue_line(issue: dict[str, Any]) -> str:
-    where = f"segment {issue['position']} " if issue.get("position") is not None else ""
-    return f"  {issue['severity']}: {where}{issue['tag'] or ''}: {issue['reason']}"
 
 
 def describe_entries(entries: list[Any]) -> list[str]:

@@ -69,6 +69,13 @@ class Issue:
         }
 
 
+def issue_text(issue: dict[str, Any]) -> str:
+    """An issue as stored (`Issue.as_dict`), in one line for people: severity, where, why."""
+    where = f"segment {issue['position']} {issue['tag'] or ''}: " if issue.get("position") else (
+        f"{issue['tag']}: " if issue.get("tag") else "")
+    return f"{issue['severity']}: {where}{issue['reason']}"
+
+
 def _has_errors(issues: list[Issue]) -> bool:
     return any(issue.severity == "error" for issue in issues)
 

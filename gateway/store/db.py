@@ -501,44 +501,32 @@ def _sqlite_insert(session: Session, table, rows: list[dict]) -> None:
     SQLAlchemy's own executemany converts every value of every row through the statement's
     parameters; here only the values that need it are, which halves storing a big file's
     messages and their audit events."""
-    sql, names, converters, defaults = _sqlite_statement(session.bind.dialect, table, tuple(rows[0]))
-    filled = tuple(default() if callable(default) else default for default in defaults)
-    if converters:
-        params = []
-        for row in rows:
-            values = [row[name] for name in names]
-            for index, convert in converters:
-                values[index] = convert(values[index])
-            params.append((*values, *filled))
-    else:
-        params = [(*(row[name] for name in names), *filled) for row in rows]
+    names = tuple(rows[0])
+    sql, converters, defaults = _sqlite_statement(session.bind.dialect, table, names)
+    filled = tuple(default() for default in defaults)
+    params = []
+    for row in rows:
+        values = [row[name] for name in names]
+        for index, convert in converters:
+            values[index] = convert(values[index])
+        params.append((*values, *filled))
     session.connection().exec_driver_sql(sql, params)
 
 
 @functools.cache
-def _sqlite_statement(dialect, table, names: tuple[str, ...]) -> tuple[str, tuple[str, ...], tuple, tuple]:
+def _sqlite_statement(dialect, table, names: tuple[str, ...]) -> tuple[str, tuple, tuple]:
     """The insert for rows naming `names` (built once per table and set of columns): its SQL, the
-    names in order, the (position, converter) of values SQLAlchemy converts for SQLite, and the
-    defaults of the columns left out (a value, or a function called once per statement)."""
+    (position, converter) of the values SQLAlchemy converts for SQLite, and for each column left
+    out that has a default, what gives its value (called once per statement)."""
     left_out = [column for column in table.columns
                 if column.name not in names and column.default is not None and not column.primary_key]
-    columns = [table.c[name] for name in names] + left_out
-    converters = tuple((index, convert) for index, column in enumerate(columns[:len(names)])
-                       if (convert := _converter(dialect, column)) is not None)
-    defaults = []
-    for column in left_out:
-        if column.default.is_callable:
-            defaults.append(functools.partial(column.default.arg, None))
-        elif column.default.is_scalar:
-            defaults.append(column.default.arg)
-        else:
-            raise ValueError(f"column {column.name} has a default this insert cannot give")
-    left_converters = [_converter(dialect, column) for column in left_out]
-    defaults = [_converted(default, convert) for default, convert in zip(defaults, left_converters)]
+    converters = tuple((index, convert) for index, name in enumerate(names)
+                       if (convert := _converter(dialect, table.c[name])) is not None)
     quote = dialect.identifier_preparer.quote
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(column.name) for column in columns)}) "
+    columns = [*names, *(column.name for column in left_out)]
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
            f"VALUES ({', '.join('?' for _ in columns)})")
-    return sql, names, converters, tuple(defaults)
+    return sql, converters, tuple(_default_of(dialect, column) for column in left_out)
 
 
 def _converter(dialect, column):
@@ -546,13 +534,15 @@ def _converter(dialect, column):
     return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
-def _converted(default, convert):
-    """A left-out column's default as SQLite takes it: a value converted now, a function converted when called."""
-    if convert is None:
-        return default
-    if callable(default):
-        return lambda: convert(default())
-    return convert(default)
+def _default_of(dialect, column):
+    """What gives a left-out column's default as SQLite takes it: a function of no arguments."""
+    default, convert = column.default, _converter(dialect, column) or (lambda value: value)
+    if default.is_callable:
+        return lambda: convert(default.arg(None))  # SQLAlchemy's wrapper takes an execution context
+    if not default.is_scalar:
+        raise ValueError(f"column {column.name} has a default this insert cannot give")
+    value = convert(default.arg)
+    return lambda: value
 
 
 def seal_of(row: Exchange | Message, key: bytes) -> str:

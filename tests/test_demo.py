@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -16,6 +17,9 @@ def test_demo_delivers_every_shipped_sample_into_the_sandbox_and_says_so(tmp_pat
     assert "Sale orders in Odoo (5):" in done.stdout
     for reference in ("4500012", "4500013", "PO-77812", "CS-1001", "CS-1002"):
         assert f" {reference} " in done.stdout
+    # The log says what each order became, in words a reader takes as written.
+    created = dict(re.findall(r"sale order \S+ created for corner-shop (CS-\d+) \((\d+ lines?)\)", done.stderr))
+    assert created == {"CS-1001": "2 lines", "CS-1002": "1 line"}, done.stderr
     listed = subprocess.run([sys.executable, "-m", "gateway", "messages", "list", "--json"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=120)
     messages = json.loads(listed.stdout)

@@ -632,8 +632,8 @@ class OdooDeliverer:
         record = self._record({**order, "order_line": values["order_line"]}, created=True)
         if refused:
             return DeliveryResult("held", refused, record)
-        logger.info("sale order {} created for {} {} ({} lines)", order["name"], profile.id, plan.number,
-                    record["lines"])
+        logger.info("sale order {} created for {} {} ({} line{})", order["name"], profile.id, plan.number,
+                    record["lines"], "" if record["lines"] == 1 else "s")
         return DeliveryResult("delivered", "; ".join(plan.notes) or None, record)
 
     def _create_order(self, values: dict[str, Any]) -> dict[str, Any]:

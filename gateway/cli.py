@@ -56,7 +56,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 from gateway.progress import Progress
 
                 app.pipeline.progress = Progress(sys.stderr)
-            daemon.run_once(app)
+            undone = daemon.run_once(app)
+            if undone:  # a full disk: nothing lost, but the run did not do all it found (exit 1 tells cron)
+                print("edigw: a full disk left work for the next run:\n" + "\n".join(f"  {what}" for what in undone),
+                      file=sys.stderr)
+                return 1
         else:
             daemon.run_forever(app)
     finally:
@@ -879,6 +883,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         if store is not None and isinstance(error, store.StoreNeedsUpgrade):
             print(f"edigw: {error}", file=sys.stderr)
+            return 1
+        room = store.out_of_room(error) if store is not None else None
+        if room is not None:  # e.g. the store could not even be opened: no traceback for a full disk
+            print(f"edigw: stopped by a full disk: {room}; what was not recorded is taken up by the next run "
+                  "once there is room", file=sys.stderr)
             return 1
         raise
 

@@ -35,6 +35,7 @@ from gateway.channels.folder import FolderChannel
 from gateway.lanes import Lanes
 from gateway.profiles import Profile, SftpChannelSettings
 from gateway.runtime import Runtime
+from gateway.store.db import NO_ROOM_RETRY_SECONDS, NoRoom, out_of_room
 
 # Imported where they are needed: `run --once` on folders opens no SFTP connection, schedules
 # nothing, and asks nothing of Odoo unless a partner sends or checks late documents.
@@ -53,6 +54,8 @@ class Inbox:
     channel: FolderChannel | SftpChannel
     rescan_seconds: float
     recovered: bool = False
+    # After a full disk stopped a file's intake: not polled again before this time (monotonic).
+    no_room_until: float = 0.0
 
     @property
     def remote(self) -> bool:
@@ -117,30 +120,41 @@ def build_inboxes(app: App) -> list[Inbox]:
 
 
 def take(app: App, inbox: Inbox, claimed: ClaimedFile, recovered: bool) -> None:
-    """Archive and record one claimed file, then let the channel settle it."""
+    """Archive and record one claimed file, then let the channel settle it.
+
+    Only a failure to open or read the partner's file moves it to failed/. When the archive or
+    the store fails (a full disk, the database away), the file stays claimed and the inbox looks
+    for its claims again at its next poll, so it is taken once the cause is gone: NoRoom, after
+    NO_ROOM_RETRY_SECONDS, for a full disk; anything else is raised to the caller.
+    """
     try:
-        with inbox.channel.open(claimed) as stream:
+        try:
+            opened = inbox.channel.open(claimed)
+        except OSError as error:
+            raise SourceUnreadable(str(error)) from error
+        with opened as stream:
             app.pipeline.intake(inbox.profile, claimed, _SourceStream(stream, inbox.channel, claimed),
                                 recovered=recovered)
     except StillBeingWritten as why:
         logger.warning("{}: {file!r} was not taken: {}", inbox.channel.name, why, file=claimed.original_name)
         inbox.channel.put_back(claimed)
         return
-    except (SourceUnreadable, OSError) as error:
-        if isinstance(error, SourceUnreadable) or not _archive_error(error, app):
-            logger.warning("{}: {file!r} cannot be read: {}", inbox.channel.name, error, file=claimed.original_name)
-            inbox.channel.fail(claimed, f"the file could not be read: {error}")
-            return
-        # The archive or store failed: the file stays claimed and is taken again after a restart.
-        logger.error("{}: {file!r} could not be archived, left in place: {}", inbox.channel.name, error,
-                     file=claimed.original_name)
-        raise
+    except SourceUnreadable as error:
+        logger.warning("{}: {file!r} cannot be read: {}", inbox.channel.name, error, file=claimed.original_name)
+        inbox.channel.fail(claimed, f"the file could not be read: {error}")
+        return
+    except Exception as error:
+        inbox.recovered = False  # the claim is handed out again at the next poll, not only after a restart
+        room = out_of_room(error)
+        if room is None:
+            logger.error("{}: {file!r} could not be archived and recorded, left claimed in the inbox: {!r}",
+                         inbox.channel.name, error, file=claimed.original_name)
+            raise
+        inbox.no_room_until = time.monotonic() + NO_ROOM_RETRY_SECONDS
+        raise NoRoom(f"{inbox.channel.name}: {claimed.original_name!r} could not be archived and recorded: {room}; "
+                     f"it stays claimed in the inbox, taken again in {NO_ROOM_RETRY_SECONDS} s or by the next run"
+                     ) from error
     inbox.channel.done(claimed)
-
-
-def _archive_error(error: OSError, app: App) -> bool:
-    filename = getattr(error, "filename", None)
-    return bool(filename) and str(filename).startswith(str(app.settings.archive_dir))
 
 
 INTAKE_BATCH = 20  # files of a folder taken at a time before they are processed (nodes share the rest)
@@ -156,6 +170,8 @@ def poll(app: App, inbox: Inbox, limit: int | None = None) -> int:
     remote = inbox.remote
     if remote and inbox.channel.backing_off():
         return 0
+    if time.monotonic() < inbox.no_room_until:
+        return 0  # a full disk stopped its last intake: not tried again before its time
     # Several nodes on one PostgreSQL store. Nodes scanning a folder take its files side by side
     # (the lock shared): each file is claimed by one rename, which one node wins. A node looking
     # for claims left by a crash must be alone (the lock exclusive), from the claim to the file
@@ -198,11 +214,14 @@ def _take_each(app: App, inbox: Inbox, limit: int | None) -> int:
     return taken
 
 
-def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
+def run_once(app: App, inboxes: list[Inbox] | None = None) -> list[str]:
     """Everything pending: files in every inbox (waiting for them to settle), then processing.
 
     One partner after another, in this thread (`[processing] workers` is the daemon's): a run
-    ends when everything is done, so there is no other partner's file for a slow one to hold up."""
+    ends when everything is done, so there is no other partner's file for a slow one to hold up.
+    Returns what a full disk left undone (files left in their inbox, exchanges left received),
+    each in a sentence; the next run takes it up."""
+    undone: list[str] = []
     inboxes = build_inboxes(app) if inboxes is None else inboxes
     app.pipeline.process_pending()  # left over from an earlier run
     for inbox in inboxes:
@@ -211,13 +230,21 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
                 poll(app, inbox)
             except ChannelError:
                 pass  # the channel logged what failed; the other partners go on
+            except NoRoom as error:
+                logger.error("{}", error)
+                undone.append(str(error))
             app.pipeline.process_pending()
             continue
         patience = inbox.channel.settle_seconds * 3 + 2
         deadline = time.monotonic() + patience
         while not app.pipeline.stopping:
             # A batch at a time, processed before the next: other nodes take and process the rest.
-            taken = poll(app, inbox, limit=INTAKE_BATCH)
+            try:
+                taken = poll(app, inbox, limit=INTAKE_BATCH)
+            except NoRoom as error:  # the files taken before it are processed; this inbox waits
+                logger.error("{}", error)
+                undone.append(str(error))
+                taken = 0
             if app.pipeline.process_pending() or taken:
                 deadline = time.monotonic() + patience  # work is going on: wait while files remain
                 continue
@@ -232,6 +259,9 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> None:
     for profile in app.profiles.values():
         if profile.signals is not None and not app.pipeline.stopping:
             send_signals(app, profile.id)
+    if app.pipeline.no_room is not None:
+        undone.append(app.pipeline.no_room)
+    return undone
 
 
 def send_signals(app: App, partner: str) -> None:
@@ -349,6 +379,11 @@ def _turn(app: App, inboxes: list[Inbox], lanes: Lanes, stop: threading.Event, w
         while taken >= INTAKE_BATCH and not stop.is_set():  # a batch at a time: its processing begins meanwhile
             try:
                 taken = poll(app, inbox, limit=INTAKE_BATCH)
+            except NoRoom as error:  # a full disk: said in a line, the inbox polled again after a while
+                logger.error("{}", error)
+                if runtime is not None:
+                    runtime.polled(inbox.channel.name, str(error))
+                break
             except Exception as error:  # a partner's file or a full disk must not end the daemon
                 logger.exception("{}: poll failed; retrying at the next rescan", inbox.channel.name)
                 if runtime is not None:
@@ -414,6 +449,9 @@ def _poll_remote(app: App, inbox: Inbox, lanes: Lanes, runtime: Runtime | None =
             lanes.ask(inbox.profile.id)
     except ChannelError as failure:
         error = str(failure)  # logged by the channel, which backs off before its next poll
+    except NoRoom as failure:
+        error = str(failure)
+        logger.error("{}", failure)
     except Exception as failure:
         error = str(failure)
         logger.exception("{}: poll failed; retrying at the next scheduled poll", inbox.channel.name)

@@ -37,8 +37,8 @@ from gateway.order_threads import Difference, order_ref, raise_exceptions, settl
 from gateway.outbound import Outbound
 from gateway.profiles import Profile
 from gateway.store.archive import Archive, ArchiveMismatch
-from gateway.store.db import (Event, Store, clip_to_columns, clip_values, insert_rows, record_event, record_events,
-                              transition)
+from gateway.store.db import (NO_ROOM_RETRY_SECONDS, Event, NoRoom, Store, clip_to_columns, clip_values, insert_rows,
+                              out_of_room, record_event, record_events, transition)
 from gateway.store.models import Exchange, Interchange, Message, utcnow
 
 ACTOR = "pipeline"
@@ -381,6 +381,9 @@ class Pipeline:
         self.deliverer = deliverer
         self.outbound = Outbound(settings, store, archive, profiles)
         self.stopping = False  # set by the daemon on SIGTERM: finish the message in hand, then stop
+        # After a full disk stopped processing: why, and not before when (monotonic) it is tried again.
+        self.no_room: str | None = None
+        self.no_room_until = 0.0
         # `run --once` on a terminal: a progress line per file (gateway.progress) instead of a line per message.
         self.progress: Any = None
 
@@ -470,6 +473,8 @@ class Pipeline:
         one processed. With `partner`, only that partner's work (a daemon worker's turn, see
         gateway.lanes); overdue acknowledgments are then left to the daemon's own check. The
         audit anchor moves once, at the end (see Store.one_anchor)."""
+        if time.monotonic() < self.no_room_until:
+            return 0  # a full disk stopped the last attempt: nothing is tried before its time
         with self.store.one_anchor():
             return self._process_pending(partner)
 
@@ -482,7 +487,12 @@ class Pipeline:
                 for exchange_id in claimed:
                     if self.stopping:
                         break
-                    self._process(exchange_id)  # claimed: no other node processes it meanwhile
+                    try:
+                        self._process(exchange_id)  # claimed: no other node processes it meanwhile
+                    except NoRoom as error:  # every file would meet the same full disk: all wait
+                        self.no_room, self.no_room_until = str(error), time.monotonic() + NO_ROOM_RETRY_SECONDS
+                        logger.error("{}", error)
+                        return count
                     last = exchange_id
                     count += 1
         if not self.stopping:
@@ -540,6 +550,11 @@ class Pipeline:
             self._finish_exchange(exchange_id, "held", str(error))
             return
         except Exception as error:  # our own bug must not stop the daemon nor lose the file
+            room = out_of_room(error)
+            if room is not None:  # neither the file's fault nor a bug: it stays received, and is tried again
+                raise NoRoom(f"exchange {exchange_id} {exchange.original_name!r} could not be processed: {room}; "
+                             f"it stays received, processed again in {NO_ROOM_RETRY_SECONDS} s or by the next run, "
+                             "after the messages already recorded") from error
             logger.exception("exchange {} could not be processed", exchange_id)
             self._finish_exchange(exchange_id, "held", f"internal error while processing: {error!r}")
             return

@@ -132,7 +132,8 @@ class FolderChannel(Channel):
                 found.append((status.st_mtime_ns, entry.path, entry.name, status))
         for _, path, original, status in sorted(found):
             claimed = self._claimed(Path(path), original, status)
-            self._log.info("recovered {file!r} ({size} bytes), claimed before a restart", file=original, size=claimed.size)
+            self._log.info("recovered {file!r} ({size} bytes), claimed earlier and not recorded then "
+                           "(a restart or a full disk)", file=original, size=claimed.size)
             yield claimed
 
     def scan(self) -> Iterator[ClaimedFile]:

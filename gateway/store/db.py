@@ -9,6 +9,8 @@ commits; a batch of new rows and their events (the messages of a big file) go in
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import hashlib
 import hmac
@@ -16,12 +18,14 @@ import json
 import os
 import re
 import secrets
+import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
+from loguru import logger
 from sqlalchemy import create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -332,21 +336,70 @@ class AuditAnchor:
         return cls(key, head_file, head["keyed_from"], head["id"], head["hash"], head["sealed_from"])
 
     def advance(self, event_id: int, event_hash: str) -> None:
+        """Record a newer head. When the file cannot be written (a full disk), the anchor stays at
+        the head written before, which is still a true one (see Store.one_anchor): the work that
+        committed goes on, and a later commit writes the head again."""
         with self._advancing:
             if event_id <= self.head_id:
                 return  # another process or thread of this machine wrote a newer one
+            try:
+                _write_head(self.head_file, {"keyed_from": self.keyed_from, "id": event_id, "hash": event_hash,
+                                             "sealed_from": self.sealed_from})
+            except OSError as error:
+                logger.error("the audit anchor {} could not be moved to event {} ({}): it stays at event {} "
+                             "until a later commit can write it", self.head_file, event_id, error.strerror or error,
+                             self.head_id)
+                return
             self.head_id, self.head_hash = event_id, event_hash
-            _write_head(self.head_file, {"keyed_from": self.keyed_from, "id": event_id, "hash": event_hash,
-                                         "sealed_from": self.sealed_from})
 
 
 def _write_head(path: Path, head: dict) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as writer:
-        json.dump(head, writer)
-        writer.flush()
-        os.fsync(writer.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as writer:
+            json.dump(head, writer)
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+NO_ROOM_RETRY_SECONDS = 60  # after a full disk stopped the work: when it is tried again
+
+
+class NoRoom(Exception):
+    """The archive's or the store's disk (or the database server) had no room for the work: it was
+    left where it was (a file claimed, an exchange received) and is tried again later, not held."""
+
+
+def out_of_room(error: BaseException | None) -> str | None:
+    """Why `error` (or what caused it) is a disk, a quota or a database server with no room left,
+    or None when it is anything else.
+
+    Such an error is not the file's fault nor a bug: the work it stopped is left where it was and
+    tried again later, instead of being held for support. Looked for: ENOSPC and EDQUOT from any
+    write (the archive, a spool, SQLite's journal), SQLite's SQLITE_FULL and SQLITE_IOERR_SHMSIZE
+    (what opening a WAL store on a full disk says), and PostgreSQL's class 53 (insufficient
+    resources: disk full, out of memory, too many connections).
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"{error.strerror}" + (f" ({error.filename})" if error.filename else "")
+        code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.Error) else None
+        if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:  # extended codes keep the primary in the low byte
+            return f"the store's disk is full (SQLite: {error})"
+        if code == sqlite3.SQLITE_IOERR_SHMSIZE:  # opening a WAL store: its -shm file could not be made or grown
+            return f"the store's disk has no room for SQLite's shared-memory file (SQLite: {error})"
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("53"):
+            return f"the store's database server is out of resources (PostgreSQL {sqlstate}: {error})"
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return None
 
 
 # What json.dumps(..., ensure_ascii=False, separators=(",", ":"), default=str) writes: what an

@@ -51,20 +51,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     # look at it again at each full collection (a big file's parse makes several).
     gc.freeze()
     try:
-        if args.once:
-            if sys.stderr.isatty() and app.settings.log_format == "text" and not args.log_json:
-                from gateway.progress import Progress
-
-                app.pipeline.progress = Progress(sys.stderr)
-            undone = daemon.run_once(app)
-            if undone:  # a full disk: nothing lost, but the run did not do all it found (exit 1 tells cron)
-                print("edigw: a full disk left work for the next run:\n" + "\n".join(f"  {what}" for what in undone),
-                      file=sys.stderr)
-                return 1
-        else:
-            daemon.run_forever(app)
+        with daemon.sole_runner(app.settings.store_url):
+            return _run(app, args)
+    except daemon.AlreadyRunning as error:
+        if args.once:  # the work is in hand: a cron run that overlaps the last is not a failure
+            print(f"edigw: {error}; this run --once leaves the work to it", file=sys.stderr)
+            return 0
+        raise CommandError(str(error)) from None
     finally:
         app.close()
+
+
+def _run(app: Any, args: argparse.Namespace) -> int:
+    from gateway import daemon
+
+    if not args.once:
+        daemon.run_forever(app)
+        return 0
+    if sys.stderr.isatty() and app.settings.log_format == "text" and not args.log_json:
+        from gateway.progress import Progress
+
+        app.pipeline.progress = Progress(sys.stderr)
+    undone = daemon.run_once(app)
+    if undone:  # a full disk: nothing lost, but the run did not do all it found (exit 1 tells cron)
+        print("edigw: a full disk left work for the next run:\n" + "\n".join(f"  {what}" for what in undone),
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -18,20 +18,24 @@ it started with.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 from loguru import logger
 
 from gateway.app import App
 from gateway.channels.base import ChannelError, ClaimedFile
 from gateway.channels.folder import FolderChannel
+from gateway.files import private_folder
 from gateway.lanes import Lanes
 from gateway.profiles import Profile, SftpChannelSettings
 from gateway.runtime import Runtime
@@ -61,6 +65,42 @@ class Inbox:
     def remote(self) -> bool:
         """Fetched over SFTP, on a schedule, rather than a folder watched."""
         return not isinstance(self.channel, FolderChannel)
+
+
+class AlreadyRunning(Exception):
+    """Another `edigw run` works on this SQLite store; the message says which process."""
+
+
+@contextmanager
+def sole_runner(store_url: str) -> Iterator[None]:
+    """On a SQLite store, the pipeline run by this process alone while the block lasts.
+
+    Two `edigw run` on one SQLite store (a cron `run --once` still busy with a big file when the
+    next starts, or one started beside the daemon) would both take the same received files: the
+    second's messages collide with the first's and its failure marks the file held, and both
+    deliver the same orders. A SQLite store is one machine's: an exclusive lock on a file beside
+    it (flock, gone with the process however it ends) lets one run at a time. Several processes
+    share a PostgreSQL store, each claiming its own work (see Store.claim_received).
+    """
+    if not store_url.startswith("sqlite:///") or store_url == "sqlite:///:memory:":
+        yield
+        return
+    path = Path(store_url.removeprefix("sqlite:///") + ".run-lock")
+    private_folder(path.parent)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise AlreadyRunning(f"another edigw run (pid {holder}) is working on the store "
+                                 f"{path.with_suffix('')}: one process at a time runs the pipeline of a SQLite "
+                                 "store (several need PostgreSQL: see \"Several nodes\" in the README)") from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)  # the lock goes with it
 
 
 class SourceUnreadable(Exception):

@@ -115,6 +115,17 @@ def make_gateway(home: Path, settle_seconds: float = 0.2, partners: tuple[str, .
     return gateway
 
 
+def acme_orders(count: int) -> bytes:
+    """ACME's sample interchange with its first order repeated `count` times, each its own number
+    (46 and five digits): one big file of real orders."""
+    text = (SAMPLE_INBOX / "acme-retail" / "ORDERS_4500012.edi").read_text()
+    head, rest = text.split("UNH+1+", 1)
+    first = "UNH+1+" + rest.split("UNH+2+", 1)[0]
+    orders = [first.replace("UNH+1+", f"UNH+{n}+").replace("BGM+220+4500012+", f"BGM+220+46{n:05d}+")
+              .replace("UNT+23+1'", f"UNT+23+{n}'") for n in range(1, count + 1)]
+    return (head + "".join(orders) + f"UNZ+{count}+ACME000117'\n").encode()
+
+
 def drop_samples(gateway: Gateway) -> list[Path]:
     """Copy the shipped sample files into the partners' inboxes, as a partner would drop them."""
     dropped = []

@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 
 from conftest import POSTGRES, ROOT
-from gateway_fixtures import Gateway, age, make_gateway
+from gateway_fixtures import Gateway, acme_orders, age, make_gateway
 
 SAMPLES = ROOT / "samples" / "inbox"
 PARTNERS = ("acme-retail", "bigbox-stores")
@@ -79,21 +79,11 @@ def drop(gateway: Gateway, partner: str, name: str, data: bytes) -> Path:
     return path
 
 
-def many_orders(count: int) -> bytes:
-    """ACME's sample interchange with its first order repeated `count` times, each its own number."""
-    text = (SAMPLES / "acme-retail" / "ORDERS_4500012.edi").read_text()
-    head, rest = text.split("UNH+1+", 1)
-    first = "UNH+1+" + rest.split("UNH+2+", 1)[0]
-    orders = [first.replace("UNH+1+", f"UNH+{n}+").replace("BGM+220+4500012+", f"BGM+220+46{n:05d}+")
-              .replace("UNT+23+1'", f"UNT+23+{n}'") for n in range(1, count + 1)]
-    return (head + "".join(orders) + f"UNZ+{count}+ACME000117'\n").encode()
-
-
 def test_files_the_disk_has_no_room_for_stay_in_their_inbox_and_are_taken_once_there_is(small_disk, tmp_path):
     gateway = gateway_on(small_disk, tmp_path / "home")
     gateway.run("run", "--once")  # the store made while there is room
     filler = fill(small_disk)
-    big = drop(gateway, "acme-retail", "many.edi", many_orders(3000))
+    big = drop(gateway, "acme-retail", "many.edi", acme_orders(3000))
     sample = SAMPLES / "bigbox-stores" / "850_PO-77812.x12"
     small = drop(gateway, "bigbox-stores", sample.name, sample.read_bytes())
 
@@ -125,7 +115,7 @@ def test_files_the_disk_has_no_room_for_stay_in_their_inbox_and_are_taken_once_t
     messages = [m for m in gateway.messages() if m["partner"] == "acme-retail"]
     assert sorted(m["document_number"] for m in messages) == [f"46{n:05d}" for n in range(1, 3001)]
     assert {m["state"] for m in messages} == {"translated"}
-    assert (big.parent / "processed" / "many.edi").read_bytes() == many_orders(3000)
+    assert (big.parent / "processed" / "many.edi").read_bytes() == acme_orders(3000)
     acknowledgments = gateway.messages(direction="out")
     assert sorted((m["partner"], m["type"], m["state"]) for m in acknowledgments) == [
         ("acme-retail", "CONTRL", "sent"), ("bigbox-stores", "997", "sent")]
@@ -142,7 +132,7 @@ def test_an_exchange_the_store_has_no_room_for_stays_received_and_resumes_after_
 
     gateway = gateway_on(small_disk, tmp_path / "home")
     gateway.run("run", "--once")
-    drop(gateway, "acme-retail", "many.edi", many_orders(3000))
+    drop(gateway, "acme-retail", "many.edi", acme_orders(3000))
     app = App(load_settings(str(gateway.config)))
     try:
         for inbox in daemon.build_inboxes(app):

@@ -898,8 +898,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         room = store.out_of_room(error) if store is not None else None
         if room is not None:  # e.g. the store could not even be opened: no traceback for a full disk
-            print(f"edigw: stopped by a full disk: {room}; what was not recorded is taken up by the next run "
-                  "once there is room", file=sys.stderr)
+            print(f"edigw: stopped by a full disk: {room}; nothing is lost: make room and run the command again",
+                  file=sys.stderr)
             return 1
         raise
 

@@ -85,7 +85,8 @@ def sole_runner(store_url: str) -> Iterator[None]:
     if not store_url.startswith("sqlite:///") or store_url == "sqlite:///:memory:":
         yield
         return
-    path = Path(store_url.removeprefix("sqlite:///") + ".run-lock")
+    database = Path(store_url.removeprefix("sqlite:///"))
+    path = database.with_name(database.name + ".run-lock")
     private_folder(path.parent)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -94,7 +95,7 @@ def sole_runner(store_url: str) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(descriptor, 64, 0).decode(errors="replace").strip() or "unknown"
             raise AlreadyRunning(f"another edigw run (pid {holder}) is working on the store "
-                                 f"{path.with_suffix('')}: one process at a time runs the pipeline of a SQLite "
+                                 f"{database}: one process at a time runs the pipeline of a SQLite "
                                  "store (several need PostgreSQL: see \"Several nodes\" in the README)") from None
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
@@ -267,24 +268,16 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> list[str]:
     for inbox in inboxes:
         if inbox.remote:
             try:
-                poll(app, inbox)
+                _poll_noting(app, inbox, undone)
             except ChannelError:
                 pass  # the channel logged what failed; the other partners go on
-            except NoRoom as error:
-                logger.error("{}", error)
-                undone.append(str(error))
             app.pipeline.process_pending()
             continue
         patience = inbox.channel.settle_seconds * 3 + 2
         deadline = time.monotonic() + patience
         while not app.pipeline.stopping:
             # A batch at a time, processed before the next: other nodes take and process the rest.
-            try:
-                taken = poll(app, inbox, limit=INTAKE_BATCH)
-            except NoRoom as error:  # the files taken before it are processed; this inbox waits
-                logger.error("{}", error)
-                undone.append(str(error))
-                taken = 0
+            taken = _poll_noting(app, inbox, undone, limit=INTAKE_BATCH)
             if app.pipeline.process_pending() or taken:
                 deadline = time.monotonic() + patience  # work is going on: wait while files remain
                 continue
@@ -302,6 +295,17 @@ def run_once(app: App, inboxes: list[Inbox] | None = None) -> list[str]:
     if app.pipeline.no_room is not None:
         undone.append(app.pipeline.no_room)
     return undone
+
+
+def _poll_noting(app: App, inbox: Inbox, undone: list[str], limit: int | None = None) -> int:
+    """`poll`, a full disk said in the log and noted in `undone` instead of raised: the files taken
+    before it are processed, and this inbox waits for the next run."""
+    try:
+        return poll(app, inbox, limit=limit)
+    except NoRoom as error:
+        logger.error("{}", error)
+        undone.append(str(error))
+        return 0
 
 
 def send_signals(app: App, partner: str) -> None:
